@@ -1,0 +1,129 @@
+"""Backtest orchestration: strategies side by side on the same data, metrics, ledger, report.
+
+``run_strategies`` computes each strategy's signals (the AI from a saved model's
+out-of-sample probabilities, the baselines from their rules), simulates each with the same
+account/risk settings (buy-and-hold: 1x full equity, no stops) and computes the metrics.
+``record_runs`` writes each simulation to the ledger in one transaction per run;
+``write_report`` renders the HTML report.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from perpbot.backtest.engine import BacktestResult, MarketArrays, SimConfig, run_backtest
+from perpbot.backtest.metrics import metrics_table, trading_metrics
+from perpbot.data.market import MarketData
+from perpbot.strategy.signals import BASELINES, baseline_overrides, proba_signals, rule_signals
+
+
+@dataclass
+class StrategyRun:
+    """One simulated strategy: its signals, the simulation result and the trading metrics."""
+
+    name: str
+    signal: np.ndarray
+    result: BacktestResult
+    metrics: dict
+    proba: np.ndarray | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def market_arrays(settings, market: MarketData) -> MarketArrays:
+    """Arrays for the compiled loop from validated market data and the settings' ATR period."""
+    return MarketArrays.build(market.candles, market.timeframe, funding=market.funding, mark=market.mark,
+                              intrabar=market.intrabar, atr_period=settings.atr_period)
+
+
+def simulate(name: str, signal: np.ndarray, arrays: MarketArrays, config: SimConfig,
+             proba: np.ndarray | None = None) -> StrategyRun:
+    """Run one strategy's signals through the engine and compute its metrics."""
+    if name in BASELINES:
+        config = SimConfig(**{**config.__dict__, **baseline_overrides(name)})
+    result = run_backtest(arrays, signal, config)
+    metrics = trading_metrics(result.equity, result.trades, config.capital, position=result.position)
+    return StrategyRun(name=name, signal=signal, result=result, metrics=metrics, proba=proba)
+
+
+def run_strategies(settings, market: MarketData, strategies: list[str], *, proba: np.ndarray | None = None,
+                   arrays: MarketArrays | None = None) -> dict[str, StrategyRun]:
+    """Simulate ``strategies`` ("ai" needs ``proba``, float64 (n, 3)) on ``market``.
+
+    Raises:
+        ValueError: "ai" requested without probabilities, or an unknown strategy.
+    """
+    arrays = arrays or market_arrays(settings, market)
+    config = SimConfig.from_settings(settings)
+    runs: dict[str, StrategyRun] = {}
+    for name in strategies:
+        if name == "ai":
+            if proba is None:
+                raise ValueError("strategy 'ai' needs model probabilities (train a model first: perpbot train)")
+            sig = proba_signals(proba, settings.confidence_threshold)
+            runs[name] = simulate(name, sig, arrays, config, proba=proba)
+        else:
+            runs[name] = simulate(name, rule_signals(name, market.candles), arrays, config)
+    return runs
+
+
+def comparison_table(runs: dict[str, StrategyRun]) -> pd.DataFrame:
+    """Metrics table: rows = metric, columns = strategy."""
+    return metrics_table({name: r.metrics for name, r in runs.items()})
+
+
+def predictions_frame(run: StrategyRun, market: MarketData, model_version: str | None,
+                      features_hash: str | None, only_calls: bool = True) -> pd.DataFrame:
+    """Prediction rows for the ledger (only the bars with a buy/sell call when ``only_calls``)."""
+    if run.proba is None:
+        return pd.DataFrame()
+    proba = run.proba
+    keep = run.signal != 0 if only_calls else np.isfinite(proba).all(axis=1)
+    idx = np.flatnonzero(keep)
+    sig = run.signal[idx]
+    return pd.DataFrame({
+        "time": market.candles["timestamp"].to_numpy()[idx], "bar": idx,
+        "p_down": proba[idx, 0], "p_flat": proba[idx, 1], "p_up": proba[idx, 2],
+        "confidence": np.maximum(proba[idx, 0], proba[idx, 2]), "signal": sig.astype(int),
+        "decision": np.where(sig > 0, "buy", np.where(sig < 0, "sell", "hold")),
+        "model_version": model_version, "features_hash": features_hash,
+    })
+
+
+def record_runs(ledger, settings, market: MarketData, runs: dict[str, StrategyRun], *, kind: str = "backtest",
+                model_version: str | None = None, features_hash: str | None = None) -> dict[str, int]:
+    """Write every strategy run (trades, orders/fills, equity, risk events, funding, predictions) to the ledger."""
+    ids = {}
+    ts = market.candles["timestamp"]
+    for name, run in runs.items():
+        ai = name == "ai"
+        run_id = ledger.start_run(kind, name, settings.symbol, settings.timeframe, exchange=settings.exchange,
+                                  config=settings.public_dict(), model_version=model_version if ai else None,
+                                  features_hash=features_hash if ai else None,
+                                  data_range=(ts.iloc[0], ts.iloc[-1]))
+        try:
+            ledger.record_run_bulk(
+                run_id, trades=run.result.trades, equity=run.result.equity, risk_events=run.result.risk_events,
+                funding=run.result.funding,
+                predictions=predictions_frame(run, market, model_version, features_hash) if ai else None)
+        except Exception:
+            ledger.finish_run(run_id, status="failed")
+            raise
+        ledger.finish_run(run_id, status="finished", metrics=run.metrics)
+        ids[name] = run_id
+    return ids
+
+
+def write_report(path: Path, settings, market: MarketData, runs: dict[str, StrategyRun], *,
+                 model_metrics: pd.DataFrame | None = None, notes: list[str] | None = None,
+                 title: str | None = None) -> Path:
+    """Render the HTML report (price with the first strategy's trades, equity, drawdown, tables)."""
+    from perpbot.backtest.report import write_html_report
+
+    results = {name: {"equity": r.result.equity, "trades": r.result.trades} for name, r in runs.items()}
+    title = title or f"perpbot backtest — {settings.symbol} {market.timeframe} ({settings.exchange})"
+    return write_html_report(path, candles=market.candles, results=results, metrics=comparison_table(runs),
+                             model_metrics=model_metrics, title=title, notes=notes)

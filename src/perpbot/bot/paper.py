@@ -1,0 +1,158 @@
+"""The bot loop in paper mode: closed candles in, one decision per candle, simulated fills.
+
+Each cycle (one closed candle):
+
+1. the simulated exchange processes the candle (fills at its open of the previous decision,
+   funding, stops, liquidation) — the same compiled loop as the backtester;
+2. the bot appends the candle to its trailing window (``live_window`` candles), computes the
+   strategy's signal on that window only (features -> model -> threshold for ``ai``; the rule
+   for the baselines) and hands it to the exchange for the next open;
+3. trades (with their orders and fills), risk events, funding payments, the prediction and an
+   equity snapshot go to the ledger, and one structured log line records the cycle.
+
+With ``--replay FILE`` the candles come from a Parquet file; replaying recorded candles gives
+the same trades as the backtest on the same data and model (tests/test_paper_parity.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from perpbot.backtest.engine import SimConfig
+from perpbot.exchange.simulated import SimulatedExchange, trailing_atr
+from perpbot.logs import get_logger
+from perpbot.strategy.signals import BASELINES, baseline_overrides, proba_signals, rule_signals
+
+log = get_logger("perpbot.bot")
+
+
+@dataclass
+class Decision:
+    """One cycle's outcome: the bar, its signal and (AI) probabilities (p_down, p_flat, p_up)."""
+
+    time: pd.Timestamp
+    bar: int
+    signal: int
+    proba: np.ndarray | None
+
+
+class PaperBot:
+    """Drives a :class:`SimulatedExchange` with one strategy, candle by candle.
+
+    Args:
+        settings: :class:`perpbot.config.Settings`.
+        strategy: "ai" (needs ``bundle``) or a baseline name.
+        bundle: a loaded :class:`perpbot.ml.registry.ModelBundle` for "ai".
+        funding / mark: funding-rate events and mark candles (paper: from files; live: exchange).
+        ledger / run_id: where to record the run (None: record nothing).
+        flush_every: equity snapshots and predictions are written every this many candles
+            (trades, orders, fills and risk events are written in the cycle they happen).
+    """
+
+    def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None,
+                 mark: pd.DataFrame | None = None, ledger=None, run_id: int | None = None,
+                 flush_every: int = 100) -> None:
+        if strategy == "ai" and bundle is None:
+            raise ValueError("strategy 'ai' needs a trained model (perpbot train)")
+        self.settings = settings
+        self.strategy = strategy
+        self.bundle = bundle
+        self.funding = funding if settings.funding else None
+        config = SimConfig.from_settings(settings)
+        if strategy in BASELINES:
+            config = SimConfig(**{**config.__dict__, **baseline_overrides(strategy)})
+        self.exchange = SimulatedExchange(config, settings.timeframe, self.funding, mark)
+        self.window: deque = deque(maxlen=settings.live_window)
+        self.ledger = ledger
+        self.run_id = run_id
+        self.flush_every = max(1, flush_every)
+        self._equity_rows: list[tuple] = []
+        self._prediction_rows: list[dict] = []
+        self.decisions: list[Decision] = []
+        self.latency_ms: list[float] = []
+
+    # ------------------------------------------------------------------------------------------
+    def on_candle(self, ts: pd.Timestamp, o: float, h: float, lo: float, c: float, v: float) -> Decision:
+        """Run one cycle for a closed candle (UTC open time, USDT prices, base volume)."""
+        t0 = time.perf_counter()
+        self.window.append((ts, o, h, lo, c, v))
+        frame = pd.DataFrame(list(self.window), columns=["timestamp", "open", "high", "low", "close", "volume"])
+        frame.attrs["timeframe"] = self.settings.timeframe
+        highs, lows, closes = (frame[k].to_numpy(np.float64) for k in ("high", "low", "close"))
+        atr = trailing_atr(highs, lows, closes, self.settings.atr_period) if len(frame) > self.settings.atr_period \
+            else float("nan")
+        update = self.exchange.on_candle(ts, o, h, lo, c, atr)
+        bar = update.bar
+        signal, proba = 0, None
+        if bar + 1 >= self.settings.warmup_bars:
+            signal, proba = self._decide(frame)
+        self.exchange.set_signal(signal)
+        decision = Decision(ts, bar, signal, proba)
+        self.decisions.append(decision)
+        self.latency_ms.append((time.perf_counter() - t0) * 1e3)
+        self._record(update, decision)
+        return decision
+
+    def _decide(self, frame: pd.DataFrame) -> tuple[int, np.ndarray | None]:
+        if self.strategy == "ai":
+            from perpbot.features.build import compute_features
+
+            feats = compute_features(frame, self.funding).iloc[[-1]]
+            proba = self.bundle.predict_proba(feats, frame["timestamp"].iloc[[-1]])
+            return int(proba_signals(proba, self.settings.confidence_threshold)[0]), proba[0]
+        return int(rule_signals(self.strategy, frame)[-1]), None
+
+    # ------------------------------------------------------------------------------------------
+    def _record(self, update, decision: Decision) -> None:
+        pos = self.exchange.position
+        log.info("cycle", bar=decision.bar, time=str(decision.time), strategy=self.strategy,
+                 signal=decision.signal,
+                 p_up=None if decision.proba is None else round(float(decision.proba[2]), 4),
+                 p_down=None if decision.proba is None else round(float(decision.proba[0]), 4),
+                 equity=round(update.equity, 4), position=pos["side"] * pos["qty"])
+        for t in update.trades.itertuples():
+            log.info("trade", trade_id=t.trade_id, side=t.side, qty=t.qty, entry=t.entry_price, exit=t.exit_price,
+                     reason=t.exit_reason, pnl=round(t.pnl, 4))
+        for e in update.risk_events.itertuples():
+            log.info("risk_event", bar=e.bar, event=e.event, value=e.value)
+        if self.ledger is None:
+            return
+        self._equity_rows.append((decision.time + pd.Timedelta(self.settings.timeframe.replace("m", "min")),
+                                  update.equity, update.position))
+        if decision.proba is not None and decision.signal != 0:
+            p = decision.proba
+            self._prediction_rows.append(dict(
+                time=decision.time, bar=decision.bar, p_down=p[0], p_flat=p[1], p_up=p[2],
+                confidence=max(p[0], p[2]), signal=decision.signal,
+                decision="buy" if decision.signal > 0 else "sell",
+                model_version=self.bundle.version, features_hash=self.bundle.features_hash))
+        if len(update.trades) or len(update.risk_events) or len(update.funding):
+            self.ledger.record_run_bulk(self.run_id, trades=update.trades if len(update.trades) else None,
+                                        risk_events=update.risk_events if len(update.risk_events) else None,
+                                        funding=update.funding if len(update.funding) else None)
+        if len(self._equity_rows) >= self.flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write buffered equity snapshots and predictions (one transaction)."""
+        if self.ledger is None or not (self._equity_rows or self._prediction_rows):
+            return
+        eq = pd.DataFrame(self._equity_rows, columns=["time", "equity", "position_qty"])
+        preds = pd.DataFrame(self._prediction_rows) if self._prediction_rows else None
+        self.ledger.record_run_bulk(self.run_id, equity=eq, predictions=preds)
+        self._equity_rows.clear()
+        self._prediction_rows.clear()
+
+    def finish(self) -> None:
+        """End of the replay: close any open position at the last close and flush the ledger."""
+        update = self.exchange.close_all()
+        if self.ledger is not None and len(update.trades):
+            self.ledger.record_run_bulk(self.run_id, trades=update.trades)
+        if self._equity_rows:
+            self._equity_rows[-1] = (self._equity_rows[-1][0], update.equity, 0.0)
+        self.flush()

@@ -1,0 +1,72 @@
+"""Market data a run needs, loaded from the files the settings name.
+
+Candles (required), funding-rate history, mark-price candles (funding mark price) and finer
+candles for intrabar stop/take-profit resolution (all optional). Every file is validated by
+:mod:`perpbot.data.loader`; a missing or bad file raises :class:`DataError` naming it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from perpbot.data.loader import load_candles, load_funding
+from perpbot.data.validate import DataError
+
+
+@dataclass
+class MarketData:
+    """Validated frames of one symbol/timeframe (see :func:`perpbot.data.load_candles`)."""
+
+    candles: pd.DataFrame
+    timeframe: str
+    funding: pd.DataFrame | None = None
+    mark: pd.DataFrame | None = None
+    intrabar: pd.DataFrame | None = None
+    source: Path | None = None
+
+    def slice(self, start: int, stop: int | None = None) -> "MarketData":
+        """Candles ``[start, stop)`` (reindexed from 0); the other frames are shared."""
+        c = self.candles.iloc[start:stop].reset_index(drop=True)
+        c.attrs = dict(self.candles.attrs)
+        return MarketData(c, self.timeframe, self.funding, self.mark, self.intrabar, self.source)
+
+
+def _optional(path: Path | None, loader, what: str):
+    if path is None:
+        return None
+    p = Path(path)
+    if not p.exists():
+        raise DataError(f"{p}: {what} file not found (set it to none in the config to run without it)")
+    return loader(p)
+
+
+def load_market(candles_file: str | Path, timeframe: str | None = None, *, funding_file: str | Path | None = None,
+                mark_file: str | Path | None = None, intrabar_file: str | Path | None = None) -> MarketData:
+    """Load and validate a run's market data.
+
+    Args:
+        candles_file: OHLCV Parquet (UTC candle opens, USDT prices, base-asset volume).
+        timeframe: expected timeframe ("5m" ...); None infers it. A mismatch raises DataError.
+        funding_file / mark_file / intrabar_file: optional Parquet files (None = not used).
+
+    Raises:
+        DataError: a named file is missing, unreadable or fails validation.
+    """
+    path = Path(candles_file)
+    candles = load_candles(path, timeframe)
+    tf = candles.attrs.get("timeframe", timeframe)
+    funding = _optional(funding_file, load_funding, "funding-rate")
+    mark = _optional(mark_file, load_candles, "mark-price candle")
+    intrabar = _optional(intrabar_file, lambda p: load_candles(p, "1m"), "1m candle")
+    return MarketData(candles=candles, timeframe=tf, funding=funding, mark=mark, intrabar=intrabar, source=path)
+
+
+def load_market_for(settings, candles_file: str | Path | None = None) -> MarketData:
+    """:func:`load_market` with the files and timeframe of :class:`perpbot.config.Settings`."""
+    return load_market(candles_file or settings.candles_file, settings.timeframe,
+                       funding_file=settings.funding_file if settings.funding else None,
+                       mark_file=settings.mark_file if settings.funding else None,
+                       intrabar_file=settings.intrabar_file)

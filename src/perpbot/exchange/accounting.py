@@ -1,0 +1,171 @@
+"""Accounting core: pure, compiled functions for a linear USDT-margined perpetual.
+
+Fees, slippage, funding payments, isolated margin, liquidation price, lot/tick rounding
+and intrabar stop-loss / take-profit / liquidation triggers. The backtester's compiled
+loop and the simulated (paper) exchange both call these and nothing else, so their
+accounting cannot drift apart. Every function is ``numba.njit`` and also callable from
+plain Python (tests call them directly).
+
+Conventions: ``side`` is +1 long / -1 short; ``qty`` is in base asset (SOL), > 0;
+prices in USDT; rates and fees are fractions (0.0006 = 0.06 %); money in USDT.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+# Trigger codes returned by :func:`candle_trigger` (same numbers as perpbot.types.ExitReason).
+NO_TRIGGER = 0
+TRIGGER_TP = 1
+TRIGGER_SL = 2
+TRIGGER_LIQ = 4
+
+
+@njit(cache=True)
+def trade_fee(qty: float, price: float, fee_rate: float) -> float:
+    """Exchange fee in USDT for trading ``qty`` at ``price``: qty x price x fee_rate."""
+    return abs(qty) * price * fee_rate
+
+
+@njit(cache=True)
+def initial_margin(qty: float, price: float, leverage: float) -> float:
+    """Isolated initial margin in USDT: notional / leverage (notional = qty x price)."""
+    return abs(qty) * price / leverage
+
+
+@njit(cache=True)
+def unrealized_pnl(side: int, qty: float, entry_price: float, price: float) -> float:
+    """Unrealised PnL in USDT of a linear contract: side x qty x (price - entry)."""
+    return side * qty * (price - entry_price)
+
+
+@njit(cache=True)
+def funding_payment(side: int, qty: float, mark_price: float, rate: float) -> float:
+    """Funding paid by the position in USDT (> 0 paid, < 0 received).
+
+    qty x mark price x funding rate; with a positive rate longs pay and shorts receive
+    (Bitget / Binance USDT-M funding rules).
+    """
+    return side * qty * mark_price * rate
+
+
+@njit(cache=True)
+def liquidation_price(side: int, qty: float, entry_price: float, margin: float,
+                      mmr: float, taker_fee: float) -> float:
+    """Estimated isolated-margin liquidation price in USDT.
+
+    ``L = (M - S*P*d) / (S * (MMR + takerFee - d))`` with M = position margin (USDT),
+    S = size (base), P = average entry price, d = +1 long / -1 short (Bitget support
+    article "liquidation price under isolated margin"; ``shared/reference/bitget.md``).
+    Worked check: entry 10, size 1, MMR 0.01, taker 0.0006, margin = notional / 5 gives
+    8.085709 long and 11.874134 short. Returns 0.0 for a long that cannot be liquidated.
+    """
+    denom = qty * (mmr + taker_fee - side)
+    price = (margin - qty * entry_price * side) / denom
+    if price < 0.0:
+        return 0.0
+    return price
+
+
+@njit(cache=True)
+def maintenance_margin_rate(notional: float, tier_upper: np.ndarray, tier_mmr: np.ndarray) -> float:
+    """Maintenance margin rate (fraction) of the position tier holding ``notional`` USDT.
+
+    ``tier_upper[k]`` is the upper notional bound of tier k (ascending), ``tier_mmr[k]`` its
+    rate; notional above the last bound uses the last tier.
+    """
+    for k in range(tier_upper.shape[0]):
+        if notional <= tier_upper[k]:
+            return tier_mmr[k]
+    return tier_mmr[tier_upper.shape[0] - 1]
+
+
+@njit(cache=True)
+def floor_to_step(x: float, step: float) -> float:
+    """Largest multiple of ``step`` not above ``x`` (order quantities round down to the lot size).
+
+    A relative tolerance of 1e-9 absorbs binary noise (0.3 / 0.1 = 2.9999999999999996).
+    """
+    n = math.floor(x / step + 1e-9)
+    return round(n * step, 12)
+
+
+@njit(cache=True)
+def round_to_step(x: float, step: float) -> float:
+    """Nearest multiple of ``step`` (prices round to the tick size; halves round away from 0)."""
+    n = math.floor(x / step + 0.5)
+    return round(n * step, 12)
+
+
+@njit(cache=True)
+def slipped_price(price: float, is_buy: bool, slippage: float) -> float:
+    """Fill price of a market order: ``slippage`` (fraction) against the taker (buy higher, sell lower)."""
+    if is_buy:
+        return price * (1.0 + slippage)
+    return price * (1.0 - slippage)
+
+
+@njit(cache=True)
+def candle_trigger(side: int, o: float, h: float, lo: float, stop_loss: float, take_profit: float,
+                   liq_price: float):
+    """Which protective level a candle triggers first, and at what price.
+
+    Levels set to NaN are absent. For a long, the stop-loss and liquidation sit below and the
+    take-profit above; the mirror for a short. Rules:
+
+    * a level already crossed at the candle's open fills at the open (gap);
+    * between the two levels on the losing side, the one nearer the open triggers first;
+    * when the candle touches both a losing-side level and the take-profit, the losing side
+      is assumed first (conservative; finer candles can resolve it, see the backtester);
+    * stop-loss and take-profit fill at their level (or the open on a gap); liquidation
+      reports min/max(open, level).
+
+    Returns:
+        (code, price): code is NO_TRIGGER, TRIGGER_SL, TRIGGER_TP or TRIGGER_LIQ.
+    """
+    if side > 0:
+        # losing side: the higher of stop-loss and liquidation comes first
+        sl_hit = (not math.isnan(stop_loss)) and lo <= stop_loss
+        liq_hit = (not math.isnan(liq_price)) and lo <= liq_price
+        if sl_hit and liq_hit:
+            if liq_price > stop_loss:
+                sl_hit = False
+            else:
+                liq_hit = False
+        if liq_hit:
+            return TRIGGER_LIQ, min(o, liq_price)
+        if sl_hit:
+            return TRIGGER_SL, min(o, stop_loss)
+        if (not math.isnan(take_profit)) and h >= take_profit:
+            return TRIGGER_TP, max(o, take_profit)
+        return NO_TRIGGER, math.nan
+    sl_hit = (not math.isnan(stop_loss)) and h >= stop_loss
+    liq_hit = (not math.isnan(liq_price)) and h >= liq_price
+    if sl_hit and liq_hit:
+        if liq_price < stop_loss:
+            sl_hit = False
+        else:
+            liq_hit = False
+    if liq_hit:
+        return TRIGGER_LIQ, max(o, liq_price)
+    if sl_hit:
+        return TRIGGER_SL, max(o, stop_loss)
+    if (not math.isnan(take_profit)) and lo <= take_profit:
+        return TRIGGER_TP, min(o, take_profit)
+    return NO_TRIGGER, math.nan
+
+
+@njit(cache=True)
+def is_ambiguous(side: int, h: float, lo: float, stop_loss: float, take_profit: float,
+                 liq_price: float) -> bool:
+    """True when one candle touches both a losing-side level and the take-profit."""
+    if math.isnan(take_profit):
+        return False
+    if side > 0:
+        down = ((not math.isnan(stop_loss)) and lo <= stop_loss) or ((not math.isnan(liq_price)) and lo <= liq_price)
+        return down and h >= take_profit
+    up = ((not math.isnan(stop_loss)) and h >= stop_loss) or ((not math.isnan(liq_price)) and h >= liq_price)
+    return up and lo <= take_profit

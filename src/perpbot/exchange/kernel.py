@@ -1,0 +1,304 @@
+"""The compiled bar loop: one futures account (isolated margin, one-way) over candles.
+
+Shared by the backtester (all bars in one call) and the simulated exchange of the paper
+loop (one call per new candle), so both produce the same fills by construction. All
+arithmetic is done by :mod:`perpbot.exchange.accounting` and :mod:`perpbot.risk.sizing`.
+
+Order of events inside bar ``i`` (timestamps mark the candle open, UTC):
+
+1. new UTC day: the day's starting equity is reset and a daily-loss halt lifted;
+2. funding: a position held at the open of a bar that carries a funding event pays
+   ``side * qty * mark * rate`` (it reduces the isolated margin; liquidation price updated);
+3. the open: a stop / liquidation already crossed fills at the open (gap); then the signal of
+   bar ``i-1`` acts at the open: an opposite signal closes the position, and a flat account
+   enters if the risk rules allow (else a risk event records the veto);
+4. intrabar: stop-loss, take-profit and liquidation on the bar's high/low, the losing side first
+   when both are touched, unless 1m candles of the bar resolve the order;
+5. the close: equity marked at the close, trailing stop moved, drawdown / daily-loss limits checked.
+
+The arrays ``state`` and ``params`` are laid out by the ``S_*`` and ``P_*`` indices below.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from perpbot.exchange.accounting import (
+    NO_TRIGGER, TRIGGER_LIQ, TRIGGER_SL, candle_trigger, funding_payment, initial_margin, is_ambiguous,
+    liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
+)
+from perpbot.risk.sizing import position_size, protective_levels
+
+# ---- params layout (float64 array) ---------------------------------------------------------
+P_LEVERAGE, P_TAKER_FEE, P_SLIPPAGE, P_SIZING, P_RISK, P_EQUITY_FRAC, P_SIZING_ATR_MULT = range(7)
+P_STOP_MODE, P_SL, P_TP, P_TRAIL, P_MAX_DAILY_LOSS, P_MAX_DD, P_COOLDOWN = range(7, 14)
+P_LOT, P_TICK, P_MIN_QTY, P_MIN_NOTIONAL, P_FUNDING_ON, P_WARMUP = range(14, 20)
+N_PARAMS = 20
+
+# ---- state layout (float64 array) ----------------------------------------------------------
+S_BALANCE, S_SIDE, S_QTY, S_ENTRY, S_MARGIN, S_SL, S_TP, S_LIQ, S_ENTRY_FEE, S_FUNDING = range(10)
+S_ENTRY_BAR, S_PEAK, S_DAY_START, S_NEXT_DAY_MS, S_HALT_DAY, S_HALT_DD, S_COOLDOWN_UNTIL = range(10, 17)
+S_NTRADES, S_NEVENTS, S_NFUNDING, S_TRAILED, S_EQUITY, S_SL_INIT, S_MMR, S_NEXT_BAR = range(17, 25)
+N_STATE = 25
+
+# ---- output row layouts ----------------------------------------------------------------------
+T_SIDE, T_QTY, T_ENTRY_BAR, T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_REASON, T_GROSS = range(8)
+T_FEES, T_FUNDING, T_PNL, T_MARGIN, T_SL, T_TP, T_LIQ, T_ENTRY_FEE, T_EXIT_FEE = range(8, 17)
+N_TRADE_COLS = 17
+E_BAR, E_CODE, E_VALUE = range(3)
+N_EVENT_COLS = 3
+F_BAR, F_RATE, F_MARK, F_QTY, F_AMOUNT = range(5)
+N_FUNDING_COLS = 5
+
+# event codes (perpbot.types.RiskEvent)
+EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_MAX_DD_HALT, EV_BELOW_MIN, EV_NO_EQUITY, EV_HALTED = 1, 2, 3, 4, 5, 6
+# exit codes (perpbot.types.ExitReason)
+X_TP, X_SL, X_SIGNAL, X_LIQ, X_END, X_TRAIL = 1, 2, 3, 4, 5, 6
+
+MS_PER_DAY = 86_400_000
+
+
+def new_state(capital: float) -> np.ndarray:
+    """A fresh account: ``capital`` USDT, flat, no limits in force."""
+    s = np.zeros(N_STATE, dtype=np.float64)
+    s[S_BALANCE] = capital
+    s[S_PEAK] = capital
+    s[S_DAY_START] = capital
+    s[S_NEXT_DAY_MS] = -1.0  # next UTC midnight, ms; -1 forces a reset on the first bar
+    s[S_COOLDOWN_UNTIL] = -1.0
+    s[S_EQUITY] = capital
+    s[S_SL] = math.nan
+    s[S_TP] = math.nan
+    s[S_LIQ] = math.nan
+    return s
+
+
+@njit(cache=True)
+def _event(state, events, bar, code, value):
+    k = int(state[S_NEVENTS])
+    events[k, E_BAR] = bar
+    events[k, E_CODE] = code
+    events[k, E_VALUE] = value
+    state[S_NEVENTS] = k + 1
+
+
+@njit(cache=True)
+def _close(state, params, trades, bar, price, reason):
+    """Close the open position at ``price`` (before slippage) and write the trade row."""
+    side = int(state[S_SIDE])
+    qty = state[S_QTY]
+    entry = state[S_ENTRY]
+    fee_rate = params[P_TAKER_FEE]
+    if reason == X_LIQ:
+        fill = price
+        margin = state[S_MARGIN]
+        gross = unrealized_pnl(side, qty, entry, fill)
+        exit_fee = margin + gross  # clearance: the rest of the isolated margin is lost
+        state[S_BALANCE] -= margin
+    else:
+        fill = slipped_price(price, side < 0, params[P_SLIPPAGE])
+        gross = unrealized_pnl(side, qty, entry, fill)
+        exit_fee = trade_fee(qty, fill, fee_rate)
+        state[S_BALANCE] += gross - exit_fee
+    pnl = gross - state[S_ENTRY_FEE] - exit_fee - state[S_FUNDING]
+    k = int(state[S_NTRADES])
+    trades[k, T_SIDE] = side
+    trades[k, T_QTY] = qty
+    trades[k, T_ENTRY_BAR] = state[S_ENTRY_BAR]
+    trades[k, T_ENTRY_PRICE] = entry
+    trades[k, T_EXIT_BAR] = bar
+    trades[k, T_EXIT_PRICE] = fill
+    trades[k, T_REASON] = reason
+    trades[k, T_GROSS] = gross
+    trades[k, T_FEES] = state[S_ENTRY_FEE] + exit_fee
+    trades[k, T_FUNDING] = state[S_FUNDING]
+    trades[k, T_PNL] = pnl
+    trades[k, T_MARGIN] = qty * entry / params[P_LEVERAGE]
+    trades[k, T_SL] = state[S_SL_INIT]
+    trades[k, T_TP] = state[S_TP]
+    trades[k, T_LIQ] = state[S_LIQ]
+    trades[k, T_ENTRY_FEE] = state[S_ENTRY_FEE]
+    trades[k, T_EXIT_FEE] = exit_fee
+    state[S_NTRADES] = k + 1
+    if pnl < 0.0 and params[P_COOLDOWN] > 0:
+        state[S_COOLDOWN_UNTIL] = bar + params[P_COOLDOWN]
+    state[S_SIDE] = 0.0
+    state[S_QTY] = 0.0
+    state[S_MARGIN] = 0.0
+    state[S_FUNDING] = 0.0
+    state[S_ENTRY_FEE] = 0.0
+    state[S_SL] = math.nan
+    state[S_TP] = math.nan
+    state[S_LIQ] = math.nan
+    state[S_TRAILED] = 0.0
+
+
+@njit(cache=True)
+def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mmr):
+    """Open a position at the bar's open if the risk rules allow; else record the veto."""
+    if state[S_HALT_DD] > 0:
+        _event(state, events, bar, EV_HALTED, EV_MAX_DD_HALT)
+        return
+    if state[S_HALT_DAY] > 0:
+        _event(state, events, bar, EV_HALTED, EV_DAILY_LOSS_HALT)
+        return
+    if bar <= state[S_COOLDOWN_UNTIL]:
+        _event(state, events, bar, EV_COOLDOWN, state[S_COOLDOWN_UNTIL])
+        return
+    equity = state[S_BALANCE]
+    if equity <= 0.0:
+        _event(state, events, bar, EV_NO_EQUITY, equity)
+        return
+    fill = slipped_price(price, side > 0, params[P_SLIPPAGE])
+    sl, tp, dist = protective_levels(side, fill, int(params[P_STOP_MODE]), params[P_SL], params[P_TP],
+                                     atr, params[P_TICK])
+    lev = params[P_LEVERAGE]
+    fee_rate = params[P_TAKER_FEE]
+    qty = position_size(int(params[P_SIZING]), equity, fill, dist, atr, params[P_RISK],
+                        params[P_EQUITY_FRAC], params[P_SIZING_ATR_MULT], lev, fee_rate, params[P_LOT])
+    if qty <= 0.0 or qty < params[P_MIN_QTY] or qty * fill < params[P_MIN_NOTIONAL]:
+        _event(state, events, bar, EV_BELOW_MIN, qty)
+        return
+    margin = initial_margin(qty, fill, lev)
+    fee = trade_fee(qty, fill, fee_rate)
+    mmr = maintenance_margin_rate(qty * fill, tier_upper, tier_mmr)
+    state[S_BALANCE] -= fee
+    state[S_SIDE] = side
+    state[S_QTY] = qty
+    state[S_ENTRY] = fill
+    state[S_MARGIN] = margin
+    state[S_ENTRY_FEE] = fee
+    state[S_FUNDING] = 0.0
+    state[S_ENTRY_BAR] = bar
+    state[S_SL] = sl
+    state[S_SL_INIT] = sl
+    state[S_TP] = tp
+    state[S_MMR] = mmr
+    state[S_LIQ] = liquidation_price(side, qty, fill, margin, mmr, fee_rate)
+    state[S_TRAILED] = 0.0
+
+
+@njit(cache=True)
+def _check_triggers(state, params, trades, bar, o, h, lo, m1_start, m1_end, m1_open, m1_high, m1_low):
+    side = int(state[S_SIDE])
+    sl, tp, liq = state[S_SL], state[S_TP], state[S_LIQ]
+    code, price = candle_trigger(side, o, h, lo, sl, tp, liq)
+    if code != NO_TRIGGER and m1_start >= 0 and is_ambiguous(side, h, lo, sl, tp, liq):
+        # finer candles of this bar decide which level came first
+        for j in range(m1_start, m1_end):
+            c2, p2 = candle_trigger(side, m1_open[j], m1_high[j], m1_low[j], sl, tp, liq)
+            if c2 != NO_TRIGGER:
+                code, price = c2, p2
+                break
+    if code == NO_TRIGGER:
+        return
+    reason = code
+    if code == TRIGGER_SL and state[S_TRAILED] > 0:
+        reason = X_TRAIL
+    _close(state, params, trades, bar, price, reason)
+
+
+@njit(cache=True)
+def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
+             m1_start, m1_end, m1_open, m1_high, m1_low, tier_upper, tier_mmr,
+             params, state, equity_out, position_out, trades, events, fundings):
+    """Simulate bars ``i0 .. i1-1`` in place (see the module docstring for the event order).
+
+    Arrays (length n >= i1 unless stated): ``ts`` int64 ms UTC candle opens; ``o, h, lo, c``
+    float64 USDT; ``signal`` int8 (+1 buy, -1 sell, 0 hold) decided at each bar's close;
+    ``atr`` float64 USDT known at each close; ``funding_rate`` / ``funding_mark`` float64 per bar
+    (0 where no funding event); ``m1_start`` / ``m1_end`` int64 index range of the bar's 1m candles
+    in ``m1_*`` (-1 when none). Outputs: ``equity_out`` / ``position_out`` (signed qty) per bar;
+    ``trades``, ``events``, ``fundings`` are row buffers filled from the counters in ``state``.
+    The caller guarantees room for (i1 - i0) * 2 more rows in each buffer.
+    """
+    warmup = params[P_WARMUP]
+    max_dd = params[P_MAX_DD]
+    max_daily = params[P_MAX_DAILY_LOSS]
+    trail = params[P_TRAIL]
+    for i in range(i0, i1):
+        # 1. new UTC day
+        if ts[i] >= state[S_NEXT_DAY_MS]:  # a new UTC day
+            state[S_NEXT_DAY_MS] = (ts[i] // MS_PER_DAY + 1) * MS_PER_DAY
+            state[S_DAY_START] = state[S_EQUITY]
+            state[S_HALT_DAY] = 0.0
+        side = int(state[S_SIDE])
+        # 2. funding at the open
+        if side != 0 and params[P_FUNDING_ON] > 0 and funding_rate[i] != 0.0:
+            pay = funding_payment(side, state[S_QTY], funding_mark[i], funding_rate[i])
+            state[S_BALANCE] -= pay
+            state[S_MARGIN] -= pay
+            state[S_FUNDING] += pay
+            state[S_LIQ] = liquidation_price(side, state[S_QTY], state[S_ENTRY], state[S_MARGIN],
+                                             state[S_MMR], params[P_TAKER_FEE])
+            k = int(state[S_NFUNDING])
+            fundings[k, F_BAR] = i
+            fundings[k, F_RATE] = funding_rate[i]
+            fundings[k, F_MARK] = funding_mark[i]
+            fundings[k, F_QTY] = side * state[S_QTY]
+            fundings[k, F_AMOUNT] = pay
+            state[S_NFUNDING] = k + 1
+        # 3. the open: gaps through protective levels, then the previous bar's signal
+        if side != 0:
+            oi = o[i]
+            if side > 0:
+                gap = oi <= state[S_SL] or oi <= state[S_LIQ] or oi >= state[S_TP]
+            else:
+                gap = oi >= state[S_SL] or oi >= state[S_LIQ] or oi <= state[S_TP]
+            if gap:  # NaN levels compare False
+                _check_triggers(state, params, trades, i, oi, oi, oi, -1, -1, m1_open, m1_high, m1_low)
+        sig = 0
+        if i > 0:
+            sig = signal[i - 1]
+        if sig != 0:
+            side = int(state[S_SIDE])
+            if side == -sig:
+                _close(state, params, trades, i, o[i], X_SIGNAL)
+                side = 0
+            if side == 0 and i >= warmup:
+                _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr)
+        # 4. intrabar triggers
+        if state[S_SIDE] != 0:
+            _check_triggers(state, params, trades, i, o[i], h[i], lo[i], m1_start[i], m1_end[i],
+                            m1_open, m1_high, m1_low)
+        # 5. the close
+        side = int(state[S_SIDE])
+        equity = state[S_BALANCE]
+        if side != 0:
+            equity += unrealized_pnl(side, state[S_QTY], state[S_ENTRY], c[i])
+            if trail > 0.0:
+                if side > 0:
+                    new_sl = h[i] * (1.0 - trail)
+                    if math.isnan(state[S_SL]) or new_sl > state[S_SL]:
+                        state[S_SL] = new_sl
+                        state[S_TRAILED] = 1.0
+                else:
+                    new_sl = lo[i] * (1.0 + trail)
+                    if math.isnan(state[S_SL]) or new_sl < state[S_SL]:
+                        state[S_SL] = new_sl
+                        state[S_TRAILED] = 1.0
+        state[S_EQUITY] = equity
+        if equity > state[S_PEAK]:
+            state[S_PEAK] = equity
+        if state[S_HALT_DD] == 0.0 and equity <= state[S_PEAK] * (1.0 - max_dd):
+            state[S_HALT_DD] = 1.0
+            _event(state, events, i, EV_MAX_DD_HALT, equity / state[S_PEAK] - 1.0)
+        if state[S_HALT_DAY] == 0.0 and equity <= state[S_DAY_START] * (1.0 - max_daily):
+            state[S_HALT_DAY] = 1.0
+            _event(state, events, i, EV_DAILY_LOSS_HALT, equity / state[S_DAY_START] - 1.0)
+        equity_out[i] = equity
+        position_out[i] = side * state[S_QTY]
+        state[S_NEXT_BAR] = i + 1
+
+
+@njit(cache=True)
+def close_at_end(i, c, params, state, equity_out, position_out, trades):
+    """Close any open position at the close of bar ``i`` (end of data), re-marking equity."""
+    if state[S_SIDE] != 0:
+        _close(state, params, trades, i, c[i], X_END)
+        state[S_EQUITY] = state[S_BALANCE]
+        equity_out[i] = state[S_BALANCE]
+        position_out[i] = 0.0

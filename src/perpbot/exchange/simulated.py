@@ -1,0 +1,176 @@
+"""Simulated exchange for paper trading: one account, fed one closed candle at a time.
+
+It runs the same compiled loop as the backtester (:func:`perpbot.exchange.kernel.run_bars`)
+on one bar per call, over buffers that grow as candles arrive, so paper fills, fees,
+funding, stops and liquidations are exactly the backtester's. The bot sets the signal of the
+latest closed candle with :meth:`SimulatedExchange.set_signal`; it is acted on at the next
+candle's open, as in the backtest.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import talib
+
+from perpbot.backtest.engine import (
+    BacktestResult, MarketArrays, SimConfig, collect_result, events_frame, funding_frame, trades_frame,
+)
+from perpbot.data import align_funding, timeframe_to_ms
+from perpbot.exchange import kernel as K
+
+
+@dataclass
+class BarUpdate:
+    """What one candle changed: rows of the trades / risk-events / funding tables it added."""
+
+    bar: int
+    trades: pd.DataFrame
+    risk_events: pd.DataFrame
+    funding: pd.DataFrame
+    equity: float
+    position: float
+
+
+class SimulatedExchange:
+    """A paper futures account driven candle by candle.
+
+    Args:
+        config: account, risk and market-rule settings (same object the backtester takes).
+        timeframe: candle timeframe, e.g. "5m".
+        funding: funding-rate events (``timestamp``, ``funding_rate``) or None.
+        mark: mark-price candles for the funding mark price, or None (candle open is used).
+        capacity: initial number of bars the buffers hold (they double when full).
+    """
+
+    def __init__(self, config: SimConfig, timeframe: str, funding: pd.DataFrame | None = None,
+                 mark: pd.DataFrame | None = None, capacity: int = 4096) -> None:
+        self.config = config
+        self.timeframe = timeframe
+        self.funding_events = funding
+        self.mark = mark
+        self.params = config.params()
+        self.tiers = config.tier_arrays()
+        self.state = K.new_state(config.capital)
+        self.n = 0
+        self._alloc(capacity)
+        self._times: list[pd.Timestamp] = []
+
+    def _alloc(self, cap: int) -> None:
+        def grow(old, shape, dtype, fill=0):
+            new = np.full(shape, fill, dtype=dtype)
+            if old is not None:
+                new[: len(old)] = old
+            return new
+        g = getattr
+        self.cap = cap
+        for name in ("ts",):
+            setattr(self, name, grow(g(self, name, None), cap, np.int64))
+        for name in ("o", "h", "lo", "c", "atr", "rate", "fmark", "equity_buf", "position_buf"):
+            setattr(self, name, grow(g(self, name, None), cap, np.float64))
+        self.signal = grow(g(self, "signal", None), cap, np.int8)
+        self.m1_start = np.full(cap, -1, dtype=np.int64)
+        self.m1_end = np.full(cap, -1, dtype=np.int64)
+        self.trades_buf = grow(g(self, "trades_buf", None), (2 * cap + 2, K.N_TRADE_COLS), np.float64)
+        self.events_buf = grow(g(self, "events_buf", None), (2 * cap + 2, K.N_EVENT_COLS), np.float64)
+        self.funding_buf = grow(g(self, "funding_buf", None), (cap + 1, K.N_FUNDING_COLS), np.float64)
+
+    # ------------------------------------------------------------------------------------------
+    def on_candle(self, timestamp: pd.Timestamp, o: float, h: float, lo: float, c: float,
+                  atr: float = float("nan")) -> BarUpdate:
+        """Process one closed candle (UTC open time, USDT prices, ATR in USDT at its close).
+
+        Raises:
+            ValueError: the candle is not after the previous one.
+        """
+        i = self.n
+        ts_ms = int(pd.Timestamp(timestamp).value // 1_000_000)
+        if i and ts_ms <= self.ts[i - 1]:
+            raise ValueError(f"candle {timestamp} is not after the previous candle {self._times[-1]}")
+        if i + 1 >= self.cap:
+            self._alloc(self.cap * 2)
+        self.ts[i], self.o[i], self.h[i], self.lo[i], self.c[i], self.atr[i] = ts_ms, o, h, lo, c, atr
+        self.rate[i], self.fmark[i] = self._funding_for(i, timestamp)
+        counts = (int(self.state[K.S_NTRADES]), int(self.state[K.S_NEVENTS]), int(self.state[K.S_NFUNDING]))
+        empty = np.zeros(0)
+        K.run_bars(i, i + 1, self.ts, self.o, self.h, self.lo, self.c, self.signal, self.atr, self.rate,
+                   self.fmark, self.m1_start, self.m1_end, empty, empty, empty, self.tiers[0], self.tiers[1],
+                   self.params, self.state, self.equity_buf, self.position_buf, self.trades_buf,
+                   self.events_buf, self.funding_buf)
+        self._times.append(pd.Timestamp(timestamp))
+        self.n = i + 1
+        return self._update(i, counts)
+
+    def _funding_for(self, i: int, timestamp: pd.Timestamp) -> tuple[float, float]:
+        if self.funding_events is None or not self.config.funding:
+            return 0.0, 0.0
+        if i == 0:
+            stamps = pd.Series([pd.Timestamp(timestamp)])
+            fallback = np.array([self.o[0]])
+        else:
+            stamps = pd.Series([self._times[-1], pd.Timestamp(timestamp)])
+            fallback = np.array([self.o[i - 1], self.o[i]])
+        rate, mark = align_funding(stamps, self.timeframe, self.funding_events, self.mark, fallback)
+        return float(rate[-1]), float(mark[-1])
+
+    def set_signal(self, signal: int) -> None:
+        """Signal (+1 buy, -1 sell, 0 hold) decided at the close of the latest candle."""
+        if self.n == 0:
+            raise RuntimeError("set_signal before any candle")
+        if signal not in (-1, 0, 1):
+            raise ValueError(f"signal must be -1, 0 or +1, got {signal!r}")
+        self.signal[self.n - 1] = signal
+
+    def close_all(self) -> BarUpdate:
+        """Close any open position at the latest close (end of the replay)."""
+        counts = (int(self.state[K.S_NTRADES]), int(self.state[K.S_NEVENTS]), int(self.state[K.S_NFUNDING]))
+        if self.n:
+            K.close_at_end(self.n - 1, self.c, self.params, self.state, self.equity_buf, self.position_buf,
+                           self.trades_buf)
+        return self._update(self.n - 1, counts)
+
+    # ------------------------------------------------------------------------------------------
+    def _market(self) -> MarketArrays:
+        n = self.n
+        return MarketArrays(ts=self.ts[:n], open=self.o[:n], high=self.h[:n], low=self.lo[:n],
+                            close=self.c[:n], atr=self.atr[:n], funding_rate=self.rate[:n],
+                            funding_mark=self.fmark[:n], m1_start=self.m1_start[:n], m1_end=self.m1_end[:n],
+                            m1_open=np.zeros(0), m1_high=np.zeros(0), m1_low=np.zeros(0),
+                            timestamps=pd.Series(pd.DatetimeIndex(self._times)),
+                            bar_ms=timeframe_to_ms(self.timeframe))
+
+    def _update(self, bar: int, counts: tuple[int, int, int]) -> BarUpdate:
+        t0, e0, f0 = counts
+        t1, e1, f1 = (int(self.state[K.S_NTRADES]), int(self.state[K.S_NEVENTS]), int(self.state[K.S_NFUNDING]))
+        times = pd.Series(pd.DatetimeIndex(self._times)) if (t1 > t0 or e1 > e0 or f1 > f0) else pd.Series(
+            [], dtype="datetime64[ms, UTC]")
+        trades = trades_frame(self.trades_buf[t0:t1], times, self.config.leverage)
+        trades["trade_id"] += t0
+        return BarUpdate(bar=bar, trades=trades, risk_events=events_frame(self.events_buf[e0:e1], times),
+                         funding=funding_frame(self.funding_buf[f0:f1], times), equity=float(self.state[K.S_EQUITY]),
+                         position=float(self.state[K.S_SIDE] * self.state[K.S_QTY]))
+
+    def result(self) -> BacktestResult:
+        """Everything so far, in the backtester's result format."""
+        outs = (self.equity_buf, self.position_buf, self.trades_buf, self.events_buf, self.funding_buf)
+        return collect_result(self._market(), self.state, outs, self.config, self.n)
+
+    @property
+    def equity(self) -> float:
+        """Equity in USDT marked at the latest close."""
+        return float(self.state[K.S_EQUITY])
+
+    @property
+    def position(self) -> dict:
+        """Open position: side (+1/-1/0), qty, entry, stop_loss, take_profit, liquidation_price, margin."""
+        s = self.state
+        return {"side": int(s[K.S_SIDE]), "qty": float(s[K.S_QTY]), "entry_price": float(s[K.S_ENTRY]),
+                "stop_loss": float(s[K.S_SL]), "take_profit": float(s[K.S_TP]),
+                "liquidation_price": float(s[K.S_LIQ]), "margin": float(s[K.S_MARGIN])}
+
+
+def trailing_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> float:
+    """ATR (USDT) of the last bar of a trailing window, as the batch TA-Lib ATR computes it."""
+    return float(talib.ATR(high, low, close, timeperiod=period)[-1])

@@ -1,0 +1,100 @@
+"""Position sizing and protective levels (compiled; used inside the simulation loop).
+
+Three sizing modes (``SIZING_*``):
+
+* fixed fraction: lose ``risk`` (fraction of equity) if the stop-loss fills:
+  ``qty = equity * risk / (stop_distance + 2 * price * taker_fee)`` — the round-trip fee is
+  part of the loss at the stop (fixed-fractional sizing, R. Vince, *The Mathematics of Money
+  Management*, 1992);
+* ATR (volatility-scaled): the same, with the stop distance replaced by ``k * ATR`` so the
+  position shrinks when volatility rises;
+* equity: post ``fraction`` of equity as margin: ``notional = fraction * equity / (1/leverage + fee)``
+  (fee reserved so margin + entry fee fit in the equity).
+
+Every mode is capped so that initial margin + entry fee never exceed equity (leverage cap),
+then rounded down to the lot size. Units: equity USDT, price USDT, qty base asset.
+"""
+
+from __future__ import annotations
+
+import math
+
+from numba import njit
+
+from perpbot.exchange.accounting import floor_to_step, round_to_step
+
+SIZING_FIXED_FRACTION = 0
+SIZING_ATR = 1
+SIZING_EQUITY = 2
+
+STOP_PERCENT = 0
+STOP_ATR = 1
+
+
+@njit(cache=True)
+def max_qty_for_equity(equity: float, price: float, leverage: float, fee_rate: float) -> float:
+    """Largest qty whose initial margin plus entry fee fits in ``equity`` (before lot rounding)."""
+    return equity / (price * (1.0 / leverage + fee_rate))
+
+
+@njit(cache=True)
+def position_size(mode: int, equity: float, price: float, stop_distance: float, atr: float,
+                  risk: float, equity_fraction: float, atr_mult: float, leverage: float,
+                  fee_rate: float, lot_size: float) -> float:
+    """Order quantity (base asset, rounded down to ``lot_size``) for a new position.
+
+    Args:
+        mode: SIZING_FIXED_FRACTION, SIZING_ATR or SIZING_EQUITY.
+        equity: account equity in USDT (> 0).
+        price: expected fill price in USDT.
+        stop_distance: |entry - stop-loss| in USDT (NaN when the position has no stop).
+        atr: average true range in USDT at the decision bar (mode ATR).
+        risk: fraction of equity lost at the stop (modes fixed fraction / ATR).
+        equity_fraction: fraction of equity posted as margin (mode equity).
+    Returns:
+        qty >= 0; 0.0 when nothing can be sized (no stop distance, NaN ATR, no equity).
+    """
+    if equity <= 0.0 or price <= 0.0:
+        return 0.0
+    cap = max_qty_for_equity(equity, price, leverage, fee_rate)
+    round_trip_fee = 2.0 * price * fee_rate
+    if mode == SIZING_EQUITY:
+        qty = equity_fraction * cap
+    elif mode == SIZING_ATR:
+        if math.isnan(atr) or atr <= 0.0:
+            return 0.0
+        qty = equity * risk / (atr_mult * atr + round_trip_fee)
+    else:
+        if math.isnan(stop_distance) or stop_distance <= 0.0:
+            return 0.0
+        qty = equity * risk / (stop_distance + round_trip_fee)
+    if qty > cap:
+        qty = cap
+    return floor_to_step(qty, lot_size)
+
+
+@njit(cache=True)
+def protective_levels(side: int, fill_price: float, stop_mode: int, stop_loss: float,
+                      take_profit: float, atr: float, tick_size: float):
+    """Stop-loss and take-profit prices (USDT, rounded to the tick) for a new position.
+
+    ``stop_loss`` / ``take_profit`` are fractions of the fill price (STOP_PERCENT) or ATR
+    multiples (STOP_ATR). A value <= 0 means "no such level" and gives NaN.
+
+    Returns:
+        (stop_loss_price, take_profit_price, stop_distance)
+    """
+    if stop_mode == STOP_ATR:
+        sl_dist = stop_loss * atr
+        tp_dist = take_profit * atr
+    else:
+        sl_dist = stop_loss * fill_price
+        tp_dist = take_profit * fill_price
+    sl = math.nan
+    tp = math.nan
+    if stop_loss > 0.0 and sl_dist > 0.0:
+        sl = round_to_step(fill_price - side * sl_dist, tick_size)
+    if take_profit > 0.0 and tp_dist > 0.0:
+        tp = round_to_step(fill_price + side * tp_dist, tick_size)
+    dist = abs(fill_price - sl) if not math.isnan(sl) else math.nan
+    return sl, tp, dist

@@ -1,0 +1,119 @@
+"""HTML report: built from real SOL 5m data with a few fake trades; offline, complete, atomic."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from perpbot.backtest.metrics import drawdown_series, format_metrics_table, metrics_table, trading_metrics
+from perpbot.backtest.report import drawdown_figure, equity_figure, price_figure, write_html_report
+from perpbot.types import TRADE_COLUMNS, ExitReason
+
+CAPITAL = 1000.0
+
+
+@pytest.fixture(scope="module")
+def setup(sol5m):
+    """Two strategies on the real data: buy-and-hold and three fake trades (2 long, 1 short)."""
+    marks = pd.DatetimeIndex(sol5m["timestamp"] + pd.Timedelta(minutes=5))  # equity at bar closes
+    opens = sol5m["open"].to_numpy()
+    n = len(sol5m)
+    spec = [  # side, entry bar, exit bar, exit reason (int code, label or enum: all accepted)
+        (1, 100, 400, int(ExitReason.STOP_LOSS)),
+        (-1, 5_000, 5_600, "take_profit"),
+        (1, 60_000, n - 1, ExitReason.END_OF_DATA),
+    ]
+    rows = []
+    for i, (side, e, x, reason) in enumerate(spec):
+        gross = side * 2.0 * (opens[x] - opens[e])
+        fees = 0.0006 * 2.0 * (opens[e] + opens[x])
+        rows.append({c: np.nan for c in TRADE_COLUMNS} | dict(
+            trade_id=i, side=side, qty=2.0, entry_time=sol5m["timestamp"].iloc[e], entry_price=opens[e],
+            exit_time=sol5m["timestamp"].iloc[x], exit_price=opens[x], exit_reason=reason, gross_pnl=gross,
+            fees=fees, funding=0.0, pnl=gross - fees, entry_bar=e, exit_bar=x))
+    trades = pd.DataFrame(rows, columns=list(TRADE_COLUMNS))
+    realised = np.bincount(trades["exit_bar"].to_numpy(int), weights=trades["pnl"].to_numpy(float), minlength=n)
+    results = {
+        "fake_trades": {"equity": pd.Series(CAPITAL + np.cumsum(realised), index=marks), "trades": trades},
+        "buy_and_hold": {"equity": pd.Series(CAPITAL * sol5m["close"].to_numpy() / opens[0], index=marks),
+                         "trades": trades.iloc[:0], "initial_capital": CAPITAL},
+    }
+    table = metrics_table({k: trading_metrics(v["equity"], v["trades"], CAPITAL) for k, v in results.items()})
+    return sol5m, results, table
+
+
+def test_report_is_complete_offline_and_atomic(setup, tmp_path):
+    candles, results, table = setup
+    target = tmp_path / "nested" / "dir" / "report.html"
+    model = pd.DataFrame({"auc": [0.5312, 0.5077], "log_loss": [0.6901, 0.6925]}, index=["fold 1", "fold 2"])
+    out = write_html_report(target, candles=candles, results=results, metrics=table, model_metrics=model,
+                            title="SOL/USDT 5m backtest", notes=["model probabilities are <out-of-sample>"])
+    assert out == target.resolve() and target.exists()
+    assert [p.name for p in target.parent.iterdir()] == ["report.html"]  # no temp file left behind
+    text = target.read_text(encoding="utf-8")
+    size_mb = len(text.encode()) / 1e6
+    assert size_mb < 10, f"report is {size_mb:.1f} MB"
+
+    assert "fake_trades" in text and "buy_and_hold" in text and "SOL/USDT 5m backtest" in text
+    shown = format_metrics_table(table)
+    for metric in ("total_return", "max_drawdown", "final_equity", "fees_paid"):
+        for name in results:
+            assert f"<td>{shown.loc[metric, name]}</td>" in text, (metric, name)
+    assert "<td>0.5312</td>" in text and "<td>0.6925</td>" in text  # model metrics table
+    assert "&lt;out-of-sample&gt;" in text  # notes are escaped
+
+    # offline: plotly.js embedded exactly once, no external script at all (so no CDN)
+    assert re.search(r"<script[^>]*\bsrc\s*=", text, re.IGNORECASE) is None
+    assert text.count("* plotly.js v") == 1
+    assert text.count("Plotly.newPlot(") == 3
+
+    # trade markers of the primary (first) strategy, counts in the legend names
+    for name in ("long entry (2)", "short entry (1)", "exit: stop_loss (1)", "exit: take_profit (1)",
+                 "exit: end_of_data (1)"):
+        assert f'"name":"{name}"' in text, name
+
+
+def test_price_figure_resamples_candles_and_places_markers(setup):
+    candles, results, _ = setup
+    trades = results["fake_trades"]["trades"]
+    fig = price_figure(candles, trades, strategy="fake_trades")
+    candle, *markers = fig.data
+    assert len(candle.x) == len(candles) // 12 == 7_200  # 5m -> 1h
+    first = candles.iloc[:12]
+    assert (candle.open[0], candle.high[0], candle.low[0], candle.close[0]) == (
+        first["open"].iloc[0], first["high"].max(), first["low"].min(), first["close"].iloc[-1])
+    assert candle.x[0] == "2025-04-07 00:00" and candle.x[-1] == "2026-01-31 23:00"
+    by_name = {m.name: m for m in markers}
+    assert sum(len(m.x) for m in markers) == 2 * len(trades)
+    short = by_name["short entry (1)"]
+    assert list(short.y) == [trades["entry_price"].iloc[1]]
+    assert list(short.x) == [trades["entry_time"].iloc[1].strftime("%Y-%m-%d %H:%M")]
+    assert list(by_name["exit: stop_loss (1)"].y) == [trades["exit_price"].iloc[0]]
+
+
+def test_equity_and_drawdown_figures_downsample_without_losing_extremes(setup):
+    _, results, _ = setup
+    eq = results["buy_and_hold"]["equity"]
+    efig = equity_figure(results)
+    assert [t.name for t in efig.data] == ["fake_trades", "buy_and_hold"]
+    assert len(efig.data[1].x) == 7_200 and efig.data[1].y[-1] == eq.iloc[-1]  # last value per hour
+    dfig = drawdown_figure(results)
+    worst = drawdown_series(eq, initial_capital=CAPITAL).min() * 100
+    assert min(dfig.data[1].y) == pytest.approx(worst, rel=1e-12)  # per-hour minimum keeps the trough
+
+
+def test_bad_input_writes_nothing(setup, tmp_path):
+    candles, results, table = setup
+    target = tmp_path / "r.html"
+    with pytest.raises(ValueError, match="results"):
+        write_html_report(target, candles=candles, results={}, metrics=table, title="x")
+    with pytest.raises(ValueError, match="equity"):
+        write_html_report(target, candles=candles, results={"a": {"trades": pd.DataFrame()}}, metrics=table,
+                          title="x")
+    with pytest.raises(ValueError, match=r"candles: missing columns \['close'\]"):
+        write_html_report(target, candles=candles.drop(columns="close"), results=results, metrics=table,
+                          title="x")
+    assert list(tmp_path.iterdir()) == []
