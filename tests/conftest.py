@@ -53,3 +53,11 @@ def sol_funding_path() -> Path:
 @pytest.fixture(scope="session")
 def sol_mark8h_path() -> Path:
     return _need(USDM / "SOLUSDT-8h-mark.parquet")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_logs():
+    """Route structlog through the project's configuration (console: warnings only)."""
+    from perpbot.logs import configure_logging
+
+    configure_logging(None)

@@ -26,6 +26,12 @@ def _mask_secrets(_logger, _method, event_dict):
     return event_dict
 
 
+class _LazyFileHandler(logging.FileHandler):
+    def _open(self):
+        Path(self.baseFilename).parent.mkdir(parents=True, exist_ok=True)
+        return super()._open()
+
+
 def configure_logging(log_dir: Path | None, level: str = "info", console_level: str = "warning") -> Path | None:
     """Route structlog to ``log_dir/perpbot.jsonl`` (JSON) and stderr (console renderer).
 
@@ -44,9 +50,8 @@ def configure_logging(log_dir: Path | None, level: str = "info", console_level: 
     root.addHandler(console)
     path = None
     if log_dir is not None:
-        Path(log_dir).mkdir(parents=True, exist_ok=True)
         path = Path(log_dir) / "perpbot.jsonl"
-        fh = logging.FileHandler(path, encoding="utf-8")
+        fh = _LazyFileHandler(path, encoding="utf-8", delay=True)  # no file (or folder) until a line is logged
         fh.setLevel(_LEVELS.get(level, logging.INFO))
         fh.setFormatter(structlog.stdlib.ProcessorFormatter(
             processor=structlog.processors.JSONRenderer(), foreign_pre_chain=pre_chain))

@@ -119,7 +119,7 @@ class PaperBot:
             log.info("trade", trade_id=t.trade_id, side=t.side, qty=t.qty, entry=t.entry_price, exit=t.exit_price,
                      reason=t.exit_reason, pnl=round(t.pnl, 4))
         for e in update.risk_events.itertuples():
-            log.info("risk_event", bar=e.bar, event=e.event, value=e.value)
+            log.info("risk_event", bar=e.bar, risk_event=e.event, value=e.value)
         if self.ledger is None:
             return
         self._equity_rows.append((decision.time + pd.Timedelta(self.settings.timeframe.replace("m", "min")),

@@ -169,7 +169,7 @@ def _column_values(values: Any, col: Col, what: str) -> np.ndarray | pd.Datetime
     elif col.kind == "str":
         ser = pd.Series(values, dtype=object)
         missing = ser.isna().to_numpy()
-        out = ser.map(str).to_numpy(dtype=object)
+        out = ser.map(str).to_numpy(dtype=object, copy=True)  # pandas CoW views are read-only
         out[missing] = None
     elif col.kind == "bool":
         ser = pd.Series(values, dtype=object)

@@ -10,29 +10,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from perpbot.ml.signals import proba_to_signal as proba_signals  # noqa: F401  (re-exported)
 from perpbot.strategy.ema_cross import ema_cross_signals
 from perpbot.strategy.scoring import rule_scores
 
 STRATEGIES = ("ai", "ema-cross", "scoring", "buy-and-hold")
 BASELINES = ("buy-and-hold", "ema-cross", "scoring")
-
-
-def proba_signals(proba: np.ndarray, threshold: float) -> np.ndarray:
-    """+1 when p_up >= threshold and p_up > p_down, -1 for the mirror case, else 0 (NaN rows: 0).
-
-    ``proba`` is float64 (n, 3) ordered (p_down, p_flat, p_up).
-    """
-    proba = np.asarray(proba, dtype=np.float64)
-    if proba.ndim != 2 or proba.shape[1] != 3:
-        raise ValueError(f"probabilities must have shape (n, 3), got {proba.shape}")
-    p_down, p_up = proba[:, 0], proba[:, 2]
-    with np.errstate(invalid="ignore"):
-        buy = (p_up >= threshold) & (p_up > p_down)
-        sell = (p_down >= threshold) & (p_down > p_up)
-    out = np.zeros(len(proba), dtype=np.int8)
-    out[buy] = 1
-    out[sell] = -1
-    return out
 
 
 def rule_signals(name: str, candles: pd.DataFrame) -> np.ndarray:

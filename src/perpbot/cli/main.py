@@ -1,0 +1,264 @@
+"""The ``perpbot`` command line (Typer + Rich): train, backtest, run, report, trades, demo.
+
+Every command reads the settings (``--config FILE`` / ``perpbot.toml`` / ``PERPBOT_*``),
+prints results as Rich tables, shows a progress bar on long work, and turns a bad input
+into one ``error: ...`` line on stderr with a non-zero exit (2 for configuration errors).
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from perpbot.config import ConfigError, Settings, load_settings
+
+app = typer.Typer(add_completion=False, no_args_is_help=True,
+                  help="perpbot: AI-driven trading bot for crypto perpetual futures (Bitget SOL/USDT first).")
+console = Console()
+err_console = Console(stderr=True)
+
+ConfigOpt = typer.Option(None, "--config", "-c", help="TOML settings file (default: ./perpbot.toml if present)")
+
+
+class UserError(Exception):
+    """An error whose message is shown to the user as is."""
+
+
+def _fail(message: str, code: int) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def handled():
+    """Map known errors to one line and an exit code; everything else is a bug (traceback)."""
+    from perpbot.data import DataError
+
+    try:
+        yield
+    except ConfigError as exc:
+        _fail(str(exc), 2)
+    except DataError as exc:
+        _fail(f"data: {exc}", 1)
+    except UserError as exc:
+        _fail(str(exc), 1)
+    except Exception as exc:  # library-specific user errors
+        name = type(exc).__name__
+        if name in ("ModelError", "ModelMismatchError", "LedgerError", "LedgerInputError", "UnknownRunError",
+                    "LedgerConflictError"):
+            _fail(f"{exc}", 1)
+        if isinstance(exc, (ValueError, FileNotFoundError)):
+            _fail(f"{exc}", 1)
+        raise
+
+
+def settings_for(config: Optional[Path], **overrides) -> Settings:
+    from perpbot.logs import configure_logging
+
+    s = load_settings(config, **overrides)
+    configure_logging(s.output_dir / "logs", s.log_level)
+    return s
+
+
+def progress_bar(description: str):
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    TimeRemainingColumn(), console=err_console, transient=False)
+
+
+@contextmanager
+def progress_callback(description: str, total: int | None = None):
+    with progress_bar(description) as bar:
+        task = bar.add_task(description, total=total)
+
+        def update(done: int, total_: int) -> None:
+            bar.update(task, completed=done, total=total_)
+        yield update
+
+
+def open_ledger(settings: Settings):
+    from perpbot.storage.ledger import Ledger
+
+    return Ledger(settings.ledger)
+
+
+# ------------------------------------------------------------------------------------ printing
+def metrics_rich_table(table, title: str) -> Table:
+    from perpbot.backtest.metrics import format_metrics_table
+
+    shown = format_metrics_table(table)
+    t = Table(title=title, show_lines=False)
+    t.add_column("metric")
+    for col in shown.columns:
+        t.add_column(str(col), justify="right")
+    for metric, row in shown.iterrows():
+        t.add_row(str(metric), *[str(v) for v in row])
+    return t
+
+
+def model_metrics_table(metrics: dict) -> Table:
+    t = Table(title="Model, out of sample (walk-forward)")
+    t.add_column("metric")
+    t.add_column("model", justify="right")
+    t.add_column("base rate", justify="right")
+    for key, value in metrics.items():
+        if key.endswith("_base") or not isinstance(value, (int, float)):
+            continue
+        base = metrics.get(f"{key}_base")
+        t.add_row(key, f"{value:.4f}" if isinstance(value, float) else str(value),
+                  "" if base is None else f"{base:.4f}")
+    return t
+
+
+def model_metrics_frame(metrics: dict):
+    import pandas as pd
+
+    rows = {k: (v, metrics.get(f"{k}_base")) for k, v in metrics.items()
+            if not k.endswith("_base") and isinstance(v, (int, float))}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["model", "base rate"])
+
+
+# ------------------------------------------------------------------------------------ commands
+@app.command()
+def train(config: Optional[Path] = ConfigOpt,
+          model: Optional[str] = typer.Option(None, help="logreg | random_forest | xgboost | lightgbm | ensemble"),
+          candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)")) -> None:
+    """Walk-forward train the model on the candles and save it with its metadata."""
+    from perpbot.cli.jobs import train_job
+
+    with handled():
+        s = settings_for(config, model=model, candles_file=candles)
+        with progress_callback(f"walk-forward {s.model}") as cb:
+            out = train_job(s, progress=cb)
+        console.print(model_metrics_table(out.model_metrics))
+        console.print(f"model saved: [bold]{out.path}[/] (version {out.bundle.version}, {out.n_folds} folds)")
+
+
+@app.command()
+def backtest(config: Optional[Path] = ConfigOpt,
+             strategy: str = typer.Option("ai", help="ai | ema-cross | scoring | buy-and-hold"),
+             baselines: bool = typer.Option(True, help="also run buy-and-hold, ema-cross and scoring"),
+             candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)"),
+             model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
+             report: Optional[Path] = typer.Option(None, help="write the HTML report here"),
+             ledger: bool = typer.Option(True, help="record the runs in the ledger")) -> None:
+    """Backtest a strategy beside the baselines, after fees, slippage and funding."""
+    from perpbot.cli.jobs import backtest_job
+    from perpbot.backtest.runner import comparison_table
+    from perpbot.strategy.signals import BASELINES, STRATEGIES
+
+    with handled():
+        if strategy not in STRATEGIES:
+            raise UserError(f"--strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
+        s = settings_for(config, candles_file=candles)
+        names = [strategy] + ([b for b in BASELINES if b != strategy] if baselines else [])
+        led = (lambda: open_ledger(s)) if ledger else None
+        out = backtest_job(s, names, model_path=model_path, ledger=led, report=report)
+        console.print(metrics_rich_table(comparison_table(out.runs), f"Backtest {s.symbol} {s.timeframe}"))
+        if out.run_ids:
+            console.print("ledger runs: " + ", ".join(f"{k}={v}" for k, v in out.run_ids.items()) + f" ({s.ledger})")
+        if out.report:
+            console.print(f"report: [bold]{out.report}[/]")
+
+
+@app.command()
+def run(config: Optional[Path] = ConfigOpt,
+        mode: str = typer.Option("paper", help="paper (live: see the live-trading issue)"),
+        replay: Optional[Path] = typer.Option(None, help="candles Parquet to replay candle by candle"),
+        last: Optional[int] = typer.Option(None, help="replay only the last N candles of the file"),
+        strategy: str = typer.Option("ai", help="ai | ema-cross | scoring | buy-and-hold"),
+        model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)")) -> None:
+    """Run the bot loop. Paper mode with --replay drives the simulated exchange over recorded candles."""
+    from perpbot.cli.jobs import load_model_for, paper_job
+    from perpbot.data.market import load_market_for
+
+    with handled():
+        s = settings_for(config, mode=mode)
+        if mode != "paper":
+            raise UserError(f"--mode {mode}: only paper mode with --replay is available in this version")
+        if replay is None:
+            raise UserError("paper mode needs --replay FILE (live candle feeds come with the live-trading issue)")
+        market = load_market_for(s, replay)
+        if last is not None:
+            if last < 1:
+                raise UserError("--last must be >= 1")
+            market = market.slice(max(0, len(market.candles) - last))
+        bundle = load_model_for(s, model_path) if strategy == "ai" else None
+        led = open_ledger(s)
+        with progress_callback(f"paper replay ({strategy})") as cb:
+            bot, run_id = paper_job(s, market, strategy, bundle=bundle, ledger=led, progress=cb)
+        res = bot.exchange.result()
+        console.print(f"paper run {run_id}: {len(res.trades)} trades, final equity {bot.exchange.equity:.2f} USDT "
+                      f"({s.ledger})")
+
+
+@app.command()
+def trades(config: Optional[Path] = ConfigOpt,
+           run_id: Optional[int] = typer.Option(None, "--run-id", help="default: the latest run"),
+           limit: int = typer.Option(20, help="show the last N trades")) -> None:
+    """List a run's trades from the ledger."""
+    with handled():
+        s = settings_for(config)
+        led = open_ledger(s)
+        run_info = led.get_run(run_id) if run_id is not None else led.last_run()
+        if run_info is None:
+            raise UserError(f"the ledger {s.ledger} has no runs yet (run perpbot backtest first)")
+        df = led.trades(run_info["id"]).tail(limit)
+        t = Table(title=f"run {run_info['id']} ({run_info['kind']}, {run_info['strategy']}): last {len(df)} trades")
+        for col in ("trade_no", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price",
+                    "exit_reason", "pnl"):
+            t.add_column(col, justify="right")
+        for r in df.itertuples():
+            t.add_row(str(r.trade_no), str(r.side), f"{r.qty:g}", f"{r.entry_time:%Y-%m-%d %H:%M}",
+                      f"{r.entry_price:.3f}", f"{r.exit_time:%Y-%m-%d %H:%M}", f"{r.exit_price:.3f}",
+                      str(r.exit_reason), f"{r.pnl:.2f}")
+        console.print(t)
+
+
+@app.command()
+def report(config: Optional[Path] = ConfigOpt,
+           output: Path = typer.Option(Path("runs/report.html"), help="HTML file to write"),
+           model_path: Optional[Path] = typer.Option(None, "--model-path")) -> None:
+    """Backtest the AI model and the baselines and write the HTML report (no ledger writes)."""
+    from perpbot.cli.jobs import backtest_job, load_model_for
+    from perpbot.strategy.signals import BASELINES
+
+    with handled():
+        s = settings_for(config)
+        bundle = load_model_for(s, model_path)
+        mm = model_metrics_frame(bundle.oos_metrics) if getattr(bundle, "oos_metrics", None) else None
+        out = backtest_job(s, ["ai", *BASELINES], bundle=bundle, report=output, model_metrics=mm,
+                           notes=notes_for(s, bundle))
+        console.print(f"report: [bold]{out.report}[/]")
+
+
+def notes_for(s: Settings, bundle) -> list[str]:
+    return [
+        f"AI model {bundle.version}: probabilities are out of sample (walk-forward, purge = label horizon "
+        f"{s.label_horizon} bars); bars after the training data use the final model.",
+        f"Costs: taker fee {s.taker_fee}% per side, slippage {s.slippage}% per market fill, funding every 8 h "
+        f"(qty x mark x rate) {'on' if s.funding else 'off'}; isolated margin {s.leverage}x with liquidation.",
+        f"Risk: {s.sizing} sizing, {s.risk_per_trade}% risk per trade, SL {s.stop_loss}% / TP {s.take_profit}% "
+        f"({s.stop_mode}), daily loss limit {s.max_daily_loss}%, max drawdown {s.max_drawdown}%.",
+        "Buy-and-hold: 1x full equity long from the first tradable bar, no stops; ema-cross and scoring use "
+        "the same risk settings as the AI.",
+    ]
+
+
+from perpbot.cli.demo import demo  # noqa: E402  (registers the demo command)
+
+app.command()(demo)
+
+
+def main() -> None:  # pragma: no cover
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
