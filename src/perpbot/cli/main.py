@@ -211,11 +211,11 @@ def trades(config: Optional[Path] = ConfigOpt,
             raise UserError(f"the ledger {s.ledger} has no runs yet (run perpbot backtest first)")
         df = led.trades(run_info["id"]).tail(limit)
         t = Table(title=f"run {run_info['id']} ({run_info['kind']}, {run_info['strategy']}): last {len(df)} trades")
-        for col in ("trade_no", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price",
+        for col in ("trade", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price",
                     "exit_reason", "pnl"):
             t.add_column(col, justify="right")
         for r in df.itertuples():
-            t.add_row(str(r.trade_no), str(r.side), f"{r.qty:g}", f"{r.entry_time:%Y-%m-%d %H:%M}",
+            t.add_row(str(r.trade_id), "long" if r.side > 0 else "short", f"{r.qty:g}", f"{r.entry_time:%Y-%m-%d %H:%M}",
                       f"{r.entry_price:.3f}", f"{r.exit_time:%Y-%m-%d %H:%M}", f"{r.exit_price:.3f}",
                       str(r.exit_reason), f"{r.pnl:.2f}")
         console.print(t)
