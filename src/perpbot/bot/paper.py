@@ -115,10 +115,10 @@ class PaperBot:
                  p_up=None if decision.proba is None else round(float(decision.proba[2]), 4),
                  p_down=None if decision.proba is None else round(float(decision.proba[0]), 4),
                  equity=round(update.equity, 4), position=pos["side"] * pos["qty"])
-        for t in update.trades.itertuples():
+        for t in (update.trades.itertuples() if len(update.trades) else ()):
             log.info("trade", trade_id=t.trade_id, side=t.side, qty=t.qty, entry=t.entry_price, exit=t.exit_price,
                      reason=t.exit_reason, pnl=round(t.pnl, 4))
-        for e in update.risk_events.itertuples():
+        for e in (update.risk_events.itertuples() if len(update.risk_events) else ()):
             log.info("risk_event", bar=e.bar, risk_event=e.event, value=e.value)
         if self.ledger is None:
             return

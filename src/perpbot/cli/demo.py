@@ -30,8 +30,18 @@ def trades_identical(a, b) -> tuple[bool, str]:
     return True, f"{len(a)} trades identical"
 
 
+def replay_window(n: int, ai_trades, bars: int) -> tuple[int, int]:
+    """[start, end) of the candles replayed in paper mode: ``bars`` candles ending 100 candles
+    after the AI backtest's latest exit (the end of the data when it made no trade)."""
+    end = n
+    if len(ai_trades):
+        end = min(n, int(ai_trades["exit_bar"].max()) + 100)
+    start = max(0, end - bars)
+    return start, max(end, min(n, start + bars))
+
+
 def demo(config: Optional[Path] = cli.ConfigOpt,
-         replay_bars: int = typer.Option(2000, help="candles at the end of the file replayed in paper mode"),
+         replay_bars: int = typer.Option(2000, help="candles replayed in paper mode (ending after the AI's latest trade)"),
          report: Path = typer.Option(Path("runs/report.html"), help="HTML report path")) -> None:
     """The main job: train -> backtest vs baselines -> paper replay (parity check) -> report + ledger."""
     from perpbot.backtest.runner import comparison_table, write_report
@@ -55,8 +65,12 @@ def demo(config: Optional[Path] = cli.ConfigOpt,
         bt = backtest_job(s, ["ai", *BASELINES], market=market, bundle=trained.bundle, ledger=ledger)
         cli.console.print(cli.metrics_rich_table(comparison_table(bt.runs), f"{s.symbol} {s.timeframe}"))
 
-        cli.console.rule(f"[bold]3/4 paper replay[/] last {replay_bars} candles through the bot loop")
-        tail = market.slice(max(0, len(market.candles) - replay_bars))
+        start, end = replay_window(len(market.candles), bt.runs["ai"].result.trades, replay_bars)
+        stamps = market.candles["timestamp"]
+        cli.console.rule(f"[bold]3/4 paper replay[/] {end - start} candles through the bot loop")
+        cli.console.print(f"window {stamps.iloc[start]:%Y-%m-%d %H:%M} .. {stamps.iloc[end - 1]:%Y-%m-%d %H:%M} UTC "
+                          "(ends after the AI's latest backtest trade, so the check compares real trades)")
+        tail = market.slice(start, end)
         with cli.progress_callback("paper replay (ai)") as cb:
             bot, paper_run = paper_job(s, tail, "ai", bundle=trained.bundle, ledger=ledger, progress=cb)
         ref = backtest_job(s, ["ai"], market=tail, bundle=trained.bundle).runs["ai"].result

@@ -50,6 +50,8 @@ class SimulatedExchange:
         self.config = config
         self.timeframe = timeframe
         self.funding_events = funding
+        self._funding_ms = (np.zeros(0, dtype=np.int64) if funding is None else
+                            funding["timestamp"].astype("datetime64[ms, UTC]").astype("int64").to_numpy())
         self.mark = mark
         self.params = config.params()
         self.tiers = config.tier_arrays()
@@ -57,6 +59,7 @@ class SimulatedExchange:
         self.n = 0
         self._alloc(capacity)
         self._times: list[pd.Timestamp] = []
+        self._empty = None
 
     def _alloc(self, cap: int) -> None:
         def grow(old, shape, dtype, fill=0):
@@ -106,6 +109,11 @@ class SimulatedExchange:
     def _funding_for(self, i: int, timestamp: pd.Timestamp) -> tuple[float, float]:
         if self.funding_events is None or not self.config.funding:
             return 0.0, 0.0
+        # fast path: no funding event in (previous open, this open] -> nothing to align
+        hi = np.searchsorted(self._funding_ms, self.ts[i], side="right")
+        lo = np.searchsorted(self._funding_ms, self.ts[i - 1] if i else self.ts[i], side="right" if i else "left")
+        if hi == lo:
+            return 0.0, 0.0
         if i == 0:
             stamps = pd.Series([pd.Timestamp(timestamp)])
             fallback = np.array([self.o[0]])
@@ -144,13 +152,22 @@ class SimulatedExchange:
     def _update(self, bar: int, counts: tuple[int, int, int]) -> BarUpdate:
         t0, e0, f0 = counts
         t1, e1, f1 = (int(self.state[K.S_NTRADES]), int(self.state[K.S_NEVENTS]), int(self.state[K.S_NFUNDING]))
+        if (t0, e0, f0) == (t1, e1, f1):  # the common case: nothing happened, no frames to build
+            if self._empty is None:
+                self._empty = self._update_frames(0, 0, 0, 0, 0, 0)
+            return BarUpdate(bar, *self._empty, equity=float(self.state[K.S_EQUITY]),
+                             position=float(self.state[K.S_SIDE] * self.state[K.S_QTY]))
+        trades, events, funding = self._update_frames(t0, t1, e0, e1, f0, f1)
+        return BarUpdate(bar=bar, trades=trades, risk_events=events, funding=funding,
+                         equity=float(self.state[K.S_EQUITY]),
+                         position=float(self.state[K.S_SIDE] * self.state[K.S_QTY]))
+
+    def _update_frames(self, t0, t1, e0, e1, f0, f1):
         times = pd.Series(pd.DatetimeIndex(self._times)) if (t1 > t0 or e1 > e0 or f1 > f0) else pd.Series(
             [], dtype="datetime64[ms, UTC]")
         trades = trades_frame(self.trades_buf[t0:t1], times, self.config.leverage)
         trades["trade_id"] += t0
-        return BarUpdate(bar=bar, trades=trades, risk_events=events_frame(self.events_buf[e0:e1], times),
-                         funding=funding_frame(self.funding_buf[f0:f1], times), equity=float(self.state[K.S_EQUITY]),
-                         position=float(self.state[K.S_SIDE] * self.state[K.S_QTY]))
+        return trades, events_frame(self.events_buf[e0:e1], times), funding_frame(self.funding_buf[f0:f1], times)
 
     def result(self) -> BacktestResult:
         """Everything so far, in the backtester's result format."""

@@ -126,7 +126,8 @@ def feature_matrix(X: pd.DataFrame, feature_names=None) -> tuple[np.ndarray, np.
     missing = [c for c in names if c not in X.columns]
     if missing:
         raise ValueError(f"X lacks feature columns {missing}")
-    bad = [c for c in names if not pd.api.types.is_numeric_dtype(X[c]) or pd.api.types.is_bool_dtype(X[c])]
+    dtypes = X.dtypes  # one lookup, not one Series per column (this runs once per live cycle)
+    bad = [c for c in names if not pd.api.types.is_numeric_dtype(dtypes[c]) or pd.api.types.is_bool_dtype(dtypes[c])]
     if bad:
         raise ValueError(f"feature columns must be numeric (float64), got non-numeric {bad}")
     arr = np.ascontiguousarray(X[names].to_numpy(dtype=np.float64, na_value=np.nan))
