@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import os
-import time
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -211,18 +210,13 @@ def test_split_fees_sums_exactly():
         assert math.isclose(entry, fees * p0 / (p0 + p1), rel_tol=1e-12)
 
 
-def test_equity_86400_rows_round_trip_fast(ledger, sol5m, db_url):
+def test_equity_86400_rows_round_trip(ledger, sol5m, db_url):
     close = sol5m["close"].to_numpy()
     eq = pd.DataFrame({"equity": 1000.0 * close / close[0], "balance": np.full(len(close), 1000.0),
                        "position_qty": np.where(np.arange(len(close)) % 7 == 0, np.nan, 1.5)},
                       index=pd.DatetimeIndex(sol5m["timestamp"]))
     run = ledger.start_run("backtest", "buy-and-hold", "SOL/USDT:USDT", "5m")
-    wall0, cpu0 = time.perf_counter(), time.process_time()
     assert ledger.record_equity(run, eq) == 86_400
-    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-    print(f"\n[{db_url.split(':')[0]}] 86,400 equity rows written in {wall:.3f} s wall, {cpu:.3f} s CPU")
-    if db_url.startswith("sqlite"):
-        assert cpu < 1.0  # CPU time of this process (SQLite runs in it); wall time varies with load
 
     got = ledger.equity(run)
     assert got.name == "equity" and str(got.index.dtype) == "datetime64[us, UTC]"
