@@ -35,6 +35,7 @@ class ExitReason(IntEnum):
     LIQUIDATION = 4
     END_OF_DATA = 5
     TRAILING_STOP = 6
+    MANUAL = 7            # operator's force-exit
 
     @property
     def label(self) -> str:
@@ -48,6 +49,7 @@ _EXIT_LABELS = {
     ExitReason.LIQUIDATION: "liquidation",
     ExitReason.END_OF_DATA: "end_of_data",
     ExitReason.TRAILING_STOP: "trailing_stop",
+    ExitReason.MANUAL: "manual",
 }
 
 

@@ -24,6 +24,8 @@ import numpy as np
 import pandas as pd
 
 from perpbot.backtest.engine import SimConfig
+from perpbot.bot.control import BotControl
+from perpbot.data import timeframe_to_ms
 from perpbot.exchange.simulated import SimulatedExchange, trailing_atr
 from perpbot.logs import get_logger
 from perpbot.strategy.signals import BASELINES, baseline_overrides, proba_signals, rule_signals
@@ -56,7 +58,7 @@ class PaperBot:
 
     def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None,
                  mark: pd.DataFrame | None = None, ledger=None, run_id: int | None = None,
-                 flush_every: int = 100) -> None:
+                 flush_every: int = 100, control: BotControl | None = None) -> None:
         if strategy == "ai" and bundle is None:
             raise ValueError("strategy 'ai' needs a trained model (perpbot train)")
         self.settings = settings
@@ -71,10 +73,15 @@ class PaperBot:
         self.ledger = ledger
         self.run_id = run_id
         self.flush_every = max(1, flush_every)
+        self._bar = pd.Timedelta(milliseconds=timeframe_to_ms(settings.timeframe))
         self._equity_rows: list[tuple] = []
         self._prediction_rows: list[dict] = []
         self.decisions: list[Decision] = []
         self.latency_ms: list[float] = []
+        self.control = control or BotControl(mode="paper", strategy=strategy, symbol=settings.symbol,
+                                             timeframe=settings.timeframe)
+        self.events = self.control.events
+        self.control.update_status(running=True, run_id=run_id)
 
     # ------------------------------------------------------------------------------------------
     def on_candle(self, ts: pd.Timestamp, o: float, h: float, lo: float, c: float, v: float) -> Decision:
@@ -88,15 +95,54 @@ class PaperBot:
             else float("nan")
         update = self.exchange.on_candle(ts, o, h, lo, c, atr)
         bar = update.bar
+        if self.control.take_force_exit():
+            forced = self.exchange.close_all(manual=True)
+            update.trades = pd.concat([update.trades, forced.trades], ignore_index=True) if len(
+                update.trades) else forced.trades
+            update.equity, update.position = forced.equity, forced.position
         signal, proba = 0, None
         if bar + 1 >= self.settings.warmup_bars:
             signal, proba = self._decide(frame)
+        if self.control.paused:
+            signal = 0  # no new positions; stops and take-profits stay active
         self.exchange.set_signal(signal)
         decision = Decision(ts, bar, signal, proba)
         self.decisions.append(decision)
         self.latency_ms.append((time.perf_counter() - t0) * 1e3)
         self._record(update, decision)
+        self._publish(update, decision)
         return decision
+
+    def _publish(self, update, decision: Decision) -> None:
+        ev = self.events
+        for t in (update.trades.itertuples() if len(update.trades) else ()):
+            ev.publish("exit", trade_id=int(t.trade_id), side="long" if t.side > 0 else "short", qty=float(t.qty),
+                       entry_price=float(t.entry_price), exit_price=float(t.exit_price), reason=t.exit_reason,
+                       pnl=float(t.pnl))
+        pos = self.exchange.position
+        for t in (update.trades.itertuples() if len(update.trades) else ()):
+            if t.entry_bar == decision.bar:  # opened and closed within this candle
+                ev.publish("entry", side="long" if t.side > 0 else "short", qty=float(t.qty),
+                           price=float(t.entry_price), stop_loss=float(t.stop_loss),
+                           take_profit=float(t.take_profit), liquidation_price=float(t.liquidation_price))
+        if pos["side"] != 0 and pos["entry_bar"] == decision.bar:
+            ev.publish("entry", side="long" if pos["side"] > 0 else "short", qty=pos["qty"],
+                       price=pos["entry_price"], stop_loss=pos["stop_loss"], take_profit=pos["take_profit"],
+                       liquidation_price=pos["liquidation_price"])
+        for e in (update.risk_events.itertuples() if len(update.risk_events) else ()):
+            if e.event in ("daily_loss_halt", "max_drawdown_halt"):
+                ev.publish("risk_halt", event=e.event, value=float(e.value))
+        p = decision.proba
+        last = {"signal": decision.signal, "time": decision.time.isoformat(),
+                "p_down": None if p is None else float(p[0]), "p_flat": None if p is None else float(p[1]),
+                "p_up": None if p is None else float(p[2])}
+        ev.publish("cycle", bar=decision.bar, candle_time=decision.time.isoformat(), equity=update.equity,
+                   position=update.position, **{k: v for k, v in last.items() if k != "time"})
+        st = self.control.status()
+        self.control.update_status(position=pos if pos["side"] != 0 else None, equity=update.equity,
+                                   last_signal=last, last_candle_time=decision.time.isoformat(),
+                                   last_cycle_time=pd.Timestamp.now(tz="UTC").isoformat(),
+                                   cycles=st.get("cycles", 0) + 1)
 
     def _decide(self, frame: pd.DataFrame) -> tuple[int, np.ndarray | None]:
         if self.strategy == "ai":
@@ -122,8 +168,7 @@ class PaperBot:
             log.info("risk_event", bar=e.bar, risk_event=e.event, value=e.value)
         if self.ledger is None:
             return
-        self._equity_rows.append((decision.time + pd.Timedelta(self.settings.timeframe.replace("m", "min")),
-                                  update.equity, update.position))
+        self._equity_rows.append((decision.time + self._bar, update.equity, update.position))
         if decision.proba is not None and decision.signal != 0:
             p = decision.proba
             self._prediction_rows.append(dict(
@@ -151,6 +196,7 @@ class PaperBot:
     def finish(self) -> None:
         """End of the replay: close any open position at the last close and flush the ledger."""
         update = self.exchange.close_all()
+        self.control.update_status(running=False)
         if self.ledger is not None and len(update.trades):
             self.ledger.record_run_bulk(self.run_id, trades=update.trades)
         if self._equity_rows:

@@ -56,7 +56,7 @@ N_FUNDING_COLS = 5
 # event codes (perpbot.types.RiskEvent)
 EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_MAX_DD_HALT, EV_BELOW_MIN, EV_NO_EQUITY, EV_HALTED = 1, 2, 3, 4, 5, 6
 # exit codes (perpbot.types.ExitReason)
-X_TP, X_SL, X_SIGNAL, X_LIQ, X_END, X_TRAIL = 1, 2, 3, 4, 5, 6
+X_TP, X_SL, X_SIGNAL, X_LIQ, X_END, X_TRAIL, X_MANUAL = 1, 2, 3, 4, 5, 6, 7
 
 MS_PER_DAY = 86_400_000
 
@@ -295,10 +295,16 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
 
 
 @njit(cache=True)
-def close_at_end(i, c, params, state, equity_out, position_out, trades):
-    """Close any open position at the close of bar ``i`` (end of data), re-marking equity."""
+def close_position(i, price, reason, params, state, equity_out, position_out, trades):
+    """Close any open position at ``price`` (before slippage) in bar ``i``, re-marking equity."""
     if state[S_SIDE] != 0:
-        _close(state, params, trades, i, c[i], X_END)
+        _close(state, params, trades, i, price, reason)
         state[S_EQUITY] = state[S_BALANCE]
         equity_out[i] = state[S_BALANCE]
         position_out[i] = 0.0
+
+
+@njit(cache=True)
+def close_at_end(i, c, params, state, equity_out, position_out, trades):
+    """Close any open position at the close of bar ``i`` (end of data), re-marking equity."""
+    close_position(i, c[i], X_END, params, state, equity_out, position_out, trades)

@@ -131,12 +131,13 @@ class SimulatedExchange:
             raise ValueError(f"signal must be -1, 0 or +1, got {signal!r}")
         self.signal[self.n - 1] = signal
 
-    def close_all(self) -> BarUpdate:
-        """Close any open position at the latest close (end of the replay)."""
+    def close_all(self, manual: bool = False) -> BarUpdate:
+        """Close any open position at the latest close: end of the replay, or an operator's
+        force-exit (``manual``: exit reason "manual")."""
         counts = (int(self.state[K.S_NTRADES]), int(self.state[K.S_NEVENTS]), int(self.state[K.S_NFUNDING]))
         if self.n:
-            K.close_at_end(self.n - 1, self.c, self.params, self.state, self.equity_buf, self.position_buf,
-                           self.trades_buf)
+            K.close_position(self.n - 1, self.c[self.n - 1], K.X_MANUAL if manual else K.X_END, self.params,
+                             self.state, self.equity_buf, self.position_buf, self.trades_buf)
         return self._update(self.n - 1, counts)
 
     # ------------------------------------------------------------------------------------------
@@ -181,11 +182,13 @@ class SimulatedExchange:
 
     @property
     def position(self) -> dict:
-        """Open position: side (+1/-1/0), qty, entry, stop_loss, take_profit, liquidation_price, margin."""
+        """Open position: side (+1/-1/0), qty, entry_price, stop_loss, take_profit, liquidation_price
+        (USDT), margin (USDT), entry_bar (index of the candle it was opened in; None when flat)."""
         s = self.state
         return {"side": int(s[K.S_SIDE]), "qty": float(s[K.S_QTY]), "entry_price": float(s[K.S_ENTRY]),
                 "stop_loss": float(s[K.S_SL]), "take_profit": float(s[K.S_TP]),
-                "liquidation_price": float(s[K.S_LIQ]), "margin": float(s[K.S_MARGIN])}
+                "liquidation_price": float(s[K.S_LIQ]), "margin": float(s[K.S_MARGIN]),
+                "entry_bar": int(s[K.S_ENTRY_BAR]) if s[K.S_SIDE] != 0 else None}
 
 
 def trailing_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> float:
