@@ -1,0 +1,172 @@
+"""What the operator interfaces (Telegram, REST API, dashboard) read and act on.
+
+One :class:`BotContext` bundles the settings, the bot's control/status/event bus, the ledger
+and the market data source, and answers the questions every interface asks: status,
+balance, positions, trades, profit, the current model call for a symbol, indicators across
+timeframes. All numbers: USDT, base-asset qty, fractions (not percents), UTC ISO times.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pandas as pd
+import talib
+
+from perpbot.bot.control import BotControl
+
+#: Timeframes shown by /timeframes and the dashboard's indicator panel.
+INDICATOR_TIMEFRAMES = ("5m", "15m", "1h", "4h")
+
+
+def _f(x) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return None if not np.isfinite(v) else v
+
+
+@dataclass
+class BotContext:
+    """Shared state of one bot for its interfaces.
+
+    Args:
+        settings: :class:`perpbot.config.Settings`.
+        control: the running bot's control (a fresh one when the API serves a ledger alone).
+        candles_source: ``callable(symbol) -> DataFrame`` of the latest closed candles of the
+            settings' timeframe (validated frame; default: the settings' candles file).
+        bundle: the loaded model (for ``current_signal``), or None.
+    """
+
+    settings: Any
+    control: BotControl = field(default_factory=BotControl)
+    candles_source: Callable[[str], pd.DataFrame] | None = None
+    bundle: Any = None
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    # ------------------------------------------------------------------ storage
+    @property
+    def ledger(self):
+        """A Ledger per thread (SQLAlchemy engines are shared safely; this keeps it simple)."""
+        led = getattr(self._local, "ledger", None)
+        if led is None:
+            from perpbot.storage.ledger import Ledger
+
+            led = self._local.ledger = Ledger(self.settings.ledger)
+        return led
+
+    def run_id(self, run_id: int | None = None) -> int | None:
+        """The run to show: the given one, the bot's own run, else the latest run in the ledger."""
+        if run_id is not None:
+            self.ledger.get_run(run_id)  # raises UnknownRunError
+            return run_id
+        own = self.control.status().get("run_id")
+        if own is not None:
+            return int(own)
+        last = self.ledger.last_run()
+        return None if last is None else int(last["id"])
+
+    # ------------------------------------------------------------------ market
+    def candles(self, symbol: str | None = None) -> pd.DataFrame:
+        """Latest closed candles of ``symbol`` (default: the settings' symbol)."""
+        symbol = symbol or self.settings.symbol
+        if symbol != self.settings.symbol:
+            raise ValueError(f"symbol {symbol!r} is not traded by this bot (it trades {self.settings.symbol})")
+        if self.candles_source is not None:
+            return self.candles_source(symbol)
+        from perpbot.data.loader import load_candles
+
+        return load_candles(Path(self.settings.candles_file), self.settings.timeframe)
+
+    def current_signal(self, symbol: str | None = None, window: int | None = None) -> dict[str, Any]:
+        """The model's call on the latest closed candle: {symbol, time, signal (-1/0/1),
+        decision (buy/sell/hold), p_down, p_flat, p_up, confidence, threshold, model_version,
+        features {name: value} of a few headline features}. Raises ValueError without a model."""
+        if self.bundle is None:
+            raise ValueError("no trained model is loaded (run perpbot train)")
+        from perpbot.features.build import compute_features
+        from perpbot.ml.signals import proba_to_signal
+
+        c = self.candles(symbol).iloc[-(window or self.settings.live_window):].reset_index(drop=True)
+        feats = compute_features(c, None if not self.settings.funding else self._funding())
+        row = feats.iloc[[-1]]
+        proba = self.bundle.predict_proba(row, c["timestamp"].iloc[[-1]])[0]
+        sig = int(proba_to_signal(proba[None, :], self.settings.confidence_threshold)[0])
+        headline = [k for k in ("rsi14", "macd_hist", "bb_pctb", "atr14_close", "ema20_ema50", "logret12")
+                    if k in row.columns]
+        return {"symbol": symbol or self.settings.symbol, "time": c["timestamp"].iloc[-1].isoformat(),
+                "signal": sig, "decision": {1: "buy", -1: "sell", 0: "hold"}[sig],
+                "p_down": _f(proba[0]), "p_flat": _f(proba[1]), "p_up": _f(proba[2]),
+                "confidence": _f(max(proba[0], proba[2])), "threshold": self.settings.confidence_threshold,
+                "model_version": self.bundle.version, "features": {k: _f(row[k].iloc[0]) for k in headline}}
+
+    def _funding(self):
+        from perpbot.data.loader import load_funding
+
+        return load_funding(self.settings.funding_file) if self.settings.funding_file else None
+
+    def indicators(self, symbol: str | None = None, timeframes=INDICATOR_TIMEFRAMES) -> dict[str, dict]:
+        """EMA20, EMA50, RSI14, ATR14 (USDT) and trend (up/down) of the last closed candle per timeframe."""
+        from perpbot.data.resample import resample_candles
+        from perpbot.data.validate import timeframe_to_ms
+
+        base = self.candles(symbol)
+        base_ms = timeframe_to_ms(self.settings.timeframe)
+        out: dict[str, dict] = {}
+        for tf in timeframes:
+            ms = timeframe_to_ms(tf)
+            if ms < base_ms:
+                continue
+            c = base if ms == base_ms else resample_candles(base.iloc[-(ms // base_ms) * 300:], tf)
+            if len(c) < 60:
+                continue
+            h, lo, cl = (c[k].to_numpy(np.float64) for k in ("high", "low", "close"))
+            ema20, ema50 = talib.EMA(cl, 20)[-1], talib.EMA(cl, 50)[-1]
+            out[tf] = {"time": c["timestamp"].iloc[-1].isoformat(), "close": _f(cl[-1]), "ema20": _f(ema20),
+                       "ema50": _f(ema50), "rsi14": _f(talib.RSI(cl, 14)[-1]), "atr14": _f(talib.ATR(h, lo, cl, 14)[-1]),
+                       "trend": "up" if ema20 > ema50 else "down"}
+        return out
+
+    # ------------------------------------------------------------------ account
+    def status(self) -> dict[str, Any]:
+        return self.control.status()
+
+    def balance(self) -> dict[str, Any]:
+        """{equity, starting_capital, pnl, currency} from the bot's status or the run's last equity."""
+        st = self.control.status()
+        equity = st.get("equity")
+        rid = self.run_id()
+        if equity is None and rid is not None:
+            eq = self.ledger.equity(rid)
+            equity = float(eq.iloc[-1]) if len(eq) else None
+        cap = float(self.settings.starting_capital)
+        return {"equity": _f(equity), "starting_capital": cap,
+                "pnl": None if equity is None else _f(equity - cap), "currency": "USDT", "run_id": rid}
+
+    def positions(self) -> list[dict[str, Any]]:
+        pos = self.control.status().get("position")
+        if not pos or not pos.get("side"):
+            return []
+        return [{"symbol": self.settings.symbol, "side": "long" if pos["side"] > 0 else "short",
+                 **{k: _f(pos.get(k)) for k in ("qty", "entry_price", "stop_loss", "take_profit",
+                                                 "liquidation_price", "margin")}}]
+
+    def trades(self, run_id: int | None = None, limit: int = 20) -> pd.DataFrame:
+        rid = self.run_id(run_id)
+        return pd.DataFrame() if rid is None else self.ledger.trades(rid).tail(limit)
+
+    def profit(self, run_id: int | None = None, since: pd.Timestamp | None = None) -> dict[str, Any]:
+        """{trades, wins, win_rate (fraction), pnl, fees, funding (USDT)} of the run's closed trades."""
+        t = self.trades(run_id, limit=10**9)
+        if since is not None and len(t):
+            t = t[t["exit_time"] >= since]
+        n = int(len(t))
+        wins = int((t["pnl"] > 0).sum()) if n else 0
+        return {"trades": n, "wins": wins, "win_rate": (wins / n) if n else None,
+                "pnl": _f(t["pnl"].sum()) if n else 0.0, "fees": _f(t["fees"].sum()) if n else 0.0,
+                "funding": _f(t["funding"].sum()) if n else 0.0}
