@@ -6,8 +6,8 @@ file named by ``--config`` / ``PERPBOT_CONFIG``; keys at top level or under ``[p
 > defaults. Percent fields are percents (``risk_per_trade = 1.0`` means 1 % of equity);
 the ``*_frac`` properties give the fractions the engine uses.
 
-Secrets (``api_key``, ``api_secret``, ``api_passphrase``) are read only from the
-environment (``PERPBOT_API_KEY`` ...); a secret found in a TOML file is an error, and
+Secrets (``api_key``, ``api_secret``, ``api_passphrase``, ``telegram_token``,
+``smtp_password``, ``api_token``) are read only from the environment (``PERPBOT_API_KEY`` ...); a secret found in a TOML file is an error, and
 secrets are never included in :meth:`Settings.public_dict` (what logs and the ledger see).
 
 An invalid value raises :class:`ConfigError` whose message is one line naming the field,
@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase")
+SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase", "telegram_token", "smtp_password", "api_token")
 DEFAULT_CONFIG_FILE = "perpbot.toml"
 
 ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble"]
@@ -102,10 +102,26 @@ class Settings(BaseSettings):
     language: Literal["en", "id"] = "en"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
+    # --- operator interfaces -------------------------------------------------------------
+    telegram_chat_ids: list[int] = Field(default_factory=list, description="chat ids allowed to command the bot")
+    telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL")
+    telegram_cooldown: float = Field(1.0, ge=0, le=3600, description="seconds between commands per chat")
+    smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications")
+    smtp_port: int = Field(25, ge=1, le=65535)
+    smtp_user: str | None = None
+    smtp_starttls: bool = False
+    email_from: str | None = None
+    email_to: list[str] = Field(default_factory=list)
+    api_host: str = Field("127.0.0.1", description="REST API bind address")
+    api_port: int = Field(8000, ge=1, le=65535)
+
     # --- secrets (environment only) -------------------------------------------------------
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
     api_passphrase: SecretStr | None = None
+    telegram_token: SecretStr | None = None
+    smtp_password: SecretStr | None = None
+    api_token: SecretStr | None = Field(None, description="bearer token of the REST API / dashboard")
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":
