@@ -40,7 +40,9 @@ def kernel_throughput(repeat: int) -> None:
         "ema-cross signals (always in the market)": ema_cross_signals(m.close),
         "random signals (10% of bars)": rng.choice([-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], size=n).astype(np.int8),
     }
-    cfg = SimConfig(capital=1000.0, leverage=5.0, slippage=0.0002, cooldown_bars=6)
+    # limits are checked every bar but set wide so the account keeps trading all year
+    cfg = SimConfig(capital=1000.0, leverage=5.0, slippage=0.0002, cooldown_bars=6, max_drawdown=1.0,
+                    max_daily_loss=1.0)
     params, tiers = cfg.params(), cfg.tier_arrays()
     print(f"compiled account loop, {n:,} bars, funding events in span: {(m.funding_rate != 0).sum()}")
     for name, sig in cases.items():
