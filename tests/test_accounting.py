@@ -189,3 +189,48 @@ def test_loop_risk_vetoes_recorded():
     assert list(r.risk_events.event) == ["cooldown", "cooldown"]
     assert list(r.risk_events.bar) == [2, 3]
     assert len(r.trades) == 2 and r.trades.entry_bar.iloc[1] == 4  # allowed again after the cooldown
+
+
+def test_loop_daily_loss_halt_until_next_utc_day():
+    # 5x long, 3 % stop, risk 10 % -> one stop costs ~10 % > the 5 % daily limit: halt for the rest of the day.
+    # 288 bars of 5 minutes = one UTC day; the tape starts at 00:00, so bar 288 opens the next day.
+    n = 300
+    rows = [(100, 100.2, 99.8, 100)] * n
+    rows[2] = (100, 100.1, 96.0, 97)  # stop at 97 (3 %) hit in bar 2
+    cfg = SimConfig(capital=1000, leverage=5, slippage=0, cooldown_bars=0, risk=0.10, stop_loss=0.03,
+                    take_profit=0.5, max_daily_loss=0.05, max_drawdown=0.5)
+    sig = np.ones(n, dtype=np.int8)
+    r = run_backtest(_market(rows), sig, cfg)
+    t = r.trades.iloc[0]
+    assert (t.entry_bar, t.exit_bar, t.exit_reason) == (1, 2, "stop_loss")
+    halt = r.risk_events[r.risk_events.event == "daily_loss_halt"]
+    assert list(halt.bar) == [2]
+    # day loss = pnl / 1000, below -5 %
+    assert halt.value.iloc[0] == pytest.approx(t.pnl / 1000.0)
+    vetoed = r.risk_events[r.risk_events.event == "halted"]
+    assert vetoed.bar.min() == 3 and vetoed.bar.max() == 287 and len(vetoed) == 285  # every signal that day
+    assert r.trades.entry_bar.iloc[1] == 288  # trading resumes on the new UTC day
+
+
+def test_loop_max_drawdown_halt_is_permanent():
+    n = 400
+    rows = [(100, 100.2, 99.8, 100)] * n
+    rows[2] = (100, 100.1, 96.0, 97)
+    cfg = SimConfig(capital=1000, leverage=5, slippage=0, cooldown_bars=0, risk=0.10, stop_loss=0.03,
+                    take_profit=0.5, max_daily_loss=1.0, max_drawdown=0.08)
+    r = run_backtest(_market(rows), np.ones(n, dtype=np.int8), cfg)
+    assert len(r.trades) == 1 and list(r.risk_events.event.unique()) == ["max_drawdown_halt", "halted"]
+    assert r.risk_events.bar.iloc[0] == 2 and r.risk_events.bar.iloc[-1] == n - 1
+
+
+def test_loop_order_below_minimum_is_not_sent():
+    # 20 USDT of equity, 1 % risk, 1 % stop at price 100: qty = 0.2 / (1 + 0.12) = 0.178 -> 0.1 (lot);
+    # notional 10 USDT >= 5 minimum -> sent. With min_notional 15 it is refused and the veto recorded.
+    rows = [(100, 100.2, 99.8, 100)] * 5
+    cfg = SimConfig(capital=20, leverage=3, slippage=0, cooldown_bars=0, min_notional=15.0)
+    r = run_backtest(_market(rows), np.array([1, 0, 0, 0, 0], dtype=np.int8), cfg)
+    assert len(r.trades) == 0
+    assert list(r.risk_events.event) == ["below_min_size"] and r.risk_events.value.iloc[0] == pytest.approx(0.1)
+    r = run_backtest(_market(rows), np.array([1, 0, 0, 0, 0], dtype=np.int8), SimConfig(
+        capital=20, leverage=3, slippage=0, cooldown_bars=0, min_notional=5.0))
+    assert len(r.trades) == 1 and r.trades.qty.iloc[0] == 0.1 and len(r.risk_events) == 0

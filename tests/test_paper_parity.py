@@ -62,6 +62,42 @@ def test_paper_replay_matches_backtest(setup):
     np.testing.assert_allclose(stored.pnl.to_numpy(), bt.trades.pnl.to_numpy(), rtol=0, atol=1e-9)
     assert len(ledger.orders(run_id)) == 2 * len(bt.trades)
     assert ledger.get_run(run_id)["status"] == "finished"
+    # a position snapshot whenever the position at a candle's close differs from the previous one:
+    # every position still open at some close appears once, with its entry price
+    pos = ledger.positions(run_id)
+    opened = pos[pos["side"] != "flat"]
+    held = bt.trades[bt.trades.exit_bar > bt.trades.entry_bar]
+    np.testing.assert_allclose(opened.entry_price.to_numpy(), held.entry_price.to_numpy(), rtol=1e-12)
+    assert len(pos[pos["side"] == "flat"]) >= 1
     eq = ledger.equity(run_id)
     assert len(eq) == len(replay.candles)
     assert eq.iloc[-1] == pytest.approx(bt.equity.iloc[-1], abs=1e-9)
+
+
+def test_ai_signals_have_no_lookahead(setup):
+    """Perturbing candles after t never changes the model's probabilities or signals at <= t."""
+    from perpbot.features.build import compute_features
+    from perpbot.features.causality import lookahead_violations
+    from perpbot.ml.signals import proba_to_signal
+
+    s, bundle, replay, _ = setup
+    funding = replay.funding
+
+    def ai(c):
+        proba = bundle.predict_proba(compute_features(c, funding), c["timestamp"])
+        sig = proba_to_signal(proba, s.confidence_threshold)
+        return pd.DataFrame({"p_down": proba[:, 0], "p_up": proba[:, 2], "signal": sig})
+
+    candles = replay.candles
+    t_idx = [400, 700, 1100, 1400]
+    assert lookahead_violations(ai, candles, t_idx) == []
+
+    # the checker does catch a model fed tomorrow's close
+    def leaky(c):
+        c2 = c.copy()
+        c2["close"] = c2["close"].shift(-1).fillna(c2["close"])
+        c2["high"] = np.maximum(c2["high"], c2["close"])
+        c2["low"] = np.minimum(c2["low"], c2["close"])
+        return ai(c2)
+
+    assert lookahead_violations(leaky, candles, t_idx)

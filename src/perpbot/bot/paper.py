@@ -76,6 +76,7 @@ class PaperBot:
         self._bar = pd.Timedelta(milliseconds=timeframe_to_ms(settings.timeframe))
         self._equity_rows: list[tuple] = []
         self._prediction_rows: list[dict] = []
+        self._last_position = (0, 0.0, 0.0)
         self.decisions: list[Decision] = []
         self.latency_ms: list[float] = []
         self.control = control or BotControl(mode="paper", strategy=strategy, symbol=settings.symbol,
@@ -166,6 +167,19 @@ class PaperBot:
                      reason=t.exit_reason, pnl=round(t.pnl, 4))
         for e in (update.risk_events.itertuples() if len(update.risk_events) else ()):
             log.info("risk_event", bar=e.bar, risk_event=e.event, value=e.value)
+        key = (pos["side"], pos["qty"], pos["entry_price"] if pos["side"] else 0.0)
+        if key != self._last_position:
+            self._last_position = key
+            log.info("position", side=pos["side"], qty=pos["qty"], entry=pos["entry_price"],
+                     stop_loss=pos["stop_loss"], take_profit=pos["take_profit"],
+                     liquidation_price=pos["liquidation_price"])
+            if self.ledger is not None:
+                close = float(self.window[-1][4])
+                upnl = pos["side"] * pos["qty"] * (close - pos["entry_price"]) if pos["side"] else 0.0
+                nan_none = {k: (None if not np.isfinite(pos[k]) else pos[k]) if pos["side"] else None
+                            for k in ("entry_price", "stop_loss", "take_profit", "liquidation_price", "margin")}
+                self.ledger.record_position(self.run_id, time=decision.time + self._bar, side=pos["side"],
+                                            qty=pos["qty"], mark_price=close, unrealized_pnl=upnl, **nan_none)
         if self.ledger is None:
             return
         self._equity_rows.append((decision.time + self._bar, update.equity, update.position))
