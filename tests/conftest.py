@@ -55,6 +55,22 @@ def sol_mark8h_path() -> Path:
     return _need(USDM / "SOLUSDT-8h-mark.parquet")
 
 
+@pytest.fixture(scope="session")
+def c5(sol5m_path) -> pd.DataFrame:
+    """The real SOLUSDT 5m candles, loaded and validated by perpbot.data.load_candles."""
+    from perpbot.data import load_candles
+
+    return load_candles(sol5m_path)
+
+
+@pytest.fixture(scope="session")
+def funding(sol_funding_path) -> pd.DataFrame:
+    """The real SOLUSDT funding-rate history (perpbot.data.load_funding)."""
+    from perpbot.data import load_funding
+
+    return load_funding(sol_funding_path)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _quiet_logs():
     """Route structlog through the project's configuration (console: warnings only)."""

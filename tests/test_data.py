@@ -14,7 +14,6 @@ from perpbot.data import (
     DataError,
     align_funding,
     load_candles,
-    load_funding,
     resample_candles,
     timeframe_to_ms,
     validate_candles,
@@ -26,16 +25,6 @@ UTC = "UTC"
 
 def ts(text: str) -> pd.Timestamp:
     return pd.Timestamp(text, tz=UTC)
-
-
-@pytest.fixture(scope="module")
-def c5(sol5m_path) -> pd.DataFrame:
-    return load_candles(sol5m_path)
-
-
-@pytest.fixture(scope="module")
-def funding(sol_funding_path) -> pd.DataFrame:
-    return load_funding(sol_funding_path)
 
 
 @pytest.fixture(scope="module")

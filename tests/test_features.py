@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from numpy.lib.stride_tricks import sliding_window_view
 
-from perpbot.data import load_candles, load_funding, validate_candles
+from perpbot.data import validate_candles
 from perpbot.features import (
     FEATURE_SET_VERSION,
     RECOMMENDED_WINDOW,
@@ -23,16 +23,6 @@ from perpbot.features import (
     perturb_after,
     recursive_violations,
 )
-
-
-@pytest.fixture(scope="module")
-def c5(sol5m_path) -> pd.DataFrame:
-    return load_candles(sol5m_path)
-
-
-@pytest.fixture(scope="module")
-def funding(sol_funding_path) -> pd.DataFrame:
-    return load_funding(sol_funding_path)
 
 
 @pytest.fixture(scope="module")

@@ -27,7 +27,7 @@ import numpy as np
 from numba import njit
 
 from perpbot.exchange.accounting import (
-    NO_TRIGGER, TRIGGER_LIQ, TRIGGER_SL, candle_trigger, funding_payment, initial_margin, is_ambiguous,
+    NO_TRIGGER, TRIGGER_SL, candle_trigger, funding_payment, initial_margin, is_ambiguous,
     liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
 from perpbot.risk.sizing import position_size, protective_levels
