@@ -47,18 +47,19 @@ class BotContext:
     control: BotControl = field(default_factory=BotControl)
     candles_source: Callable[[str], pd.DataFrame] | None = None
     bundle: Any = None
-    _local: threading.local = field(default_factory=threading.local, repr=False)
+    _ledger: Any = field(default=None, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # ------------------------------------------------------------------ storage
     @property
     def ledger(self):
-        """A Ledger per thread (SQLAlchemy engines are shared safely; this keeps it simple)."""
-        led = getattr(self._local, "ledger", None)
-        if led is None:
-            from perpbot.storage.ledger import Ledger
+        """The ledger, opened (and migrated) once; its SQLAlchemy engine is safe to share across threads."""
+        with self._lock:
+            if self._ledger is None:
+                from perpbot.storage.ledger import Ledger
 
-            led = self._local.ledger = Ledger(self.settings.ledger)
-        return led
+                self._ledger = Ledger(self.settings.ledger)
+            return self._ledger
 
     def run_id(self, run_id: int | None = None) -> int | None:
         """The run to show: the given one, the bot's own run, else the latest run in the ledger."""

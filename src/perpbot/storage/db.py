@@ -6,6 +6,7 @@ No knowledge of runs or trades here: ``perpbot.storage.ledger`` builds on it.
 from __future__ import annotations
 
 import json
+import threading
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -69,10 +70,15 @@ def alembic_config(connection: sa.Connection | None = None, url: str | None = No
     return cfg
 
 
+#: Alembic keeps its running context in module globals: one migration at a time per process.
+_UPGRADE_LOCK = threading.Lock()
+
+
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
-    """``alembic upgrade <revision>`` in one transaction (idempotent). On PostgreSQL an advisory
-    lock makes two processes that migrate at once wait for each other."""
-    with engine.begin() as conn:
+    """``alembic upgrade <revision>`` in one transaction (idempotent). Threads of one process
+    migrate one at a time (Alembic is not thread-safe); on PostgreSQL an advisory lock makes
+    two processes that migrate at once wait for each other."""
+    with _UPGRADE_LOCK, engine.begin() as conn:
         if conn.dialect.name == "postgresql":
             conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
         command.upgrade(alembic_config(conn), revision)
