@@ -63,7 +63,8 @@ def configure_logging(log_dir: Path | None, level: str = "info", console_level: 
         wrapper_class=structlog.stdlib.BoundLogger,
         cache_logger_on_first_use=False,
     )
-    for noisy in ("numba", "alembic", "sqlalchemy", "matplotlib"):
+    # httpx logs request URLs at INFO, and Telegram Bot API URLs carry the token: keep them quiet
+    for noisy in ("numba", "alembic", "sqlalchemy", "matplotlib", "httpx", "httpcore", "telegram", "aiohttp"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
     return path
 

@@ -26,7 +26,7 @@ class BotEvent:
     """One event. ``time`` is UTC; ``data`` holds JSON-safe values (USDT, base qty, fractions).
 
     Data by kind: entry {side, qty, price, stop_loss, take_profit, liquidation_price};
-    exit {trade_id, side, qty, entry_price, exit_price, reason, pnl}; risk_halt {event, value};
+    exit {trade_id, side, qty, entry_price, exit_price, reason, pnl, fees, funding}; risk_halt {event, value};
     cycle {bar, candle_time, signal, p_down, p_flat, p_up, equity, position};
     order_failed / error {message}; daily_summary {pnl, win_rate, max_drawdown, trades};
     paused / resumed / force_exit {by}.

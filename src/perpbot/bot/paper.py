@@ -117,15 +117,14 @@ class PaperBot:
     def _publish(self, update, decision: Decision) -> None:
         ev = self.events
         for t in (update.trades.itertuples() if len(update.trades) else ()):
-            ev.publish("exit", trade_id=int(t.trade_id), side="long" if t.side > 0 else "short", qty=float(t.qty),
-                       entry_price=float(t.entry_price), exit_price=float(t.exit_price), reason=t.exit_reason,
-                       pnl=float(t.pnl))
-        pos = self.exchange.position
-        for t in (update.trades.itertuples() if len(update.trades) else ()):
-            if t.entry_bar == decision.bar:  # opened and closed within this candle
+            if t.entry_bar == decision.bar:  # opened (and closed) within this candle: its entry comes first
                 ev.publish("entry", side="long" if t.side > 0 else "short", qty=float(t.qty),
                            price=float(t.entry_price), stop_loss=float(t.stop_loss),
                            take_profit=float(t.take_profit), liquidation_price=float(t.liquidation_price))
+            ev.publish("exit", trade_id=int(t.trade_id), side="long" if t.side > 0 else "short", qty=float(t.qty),
+                       entry_price=float(t.entry_price), exit_price=float(t.exit_price), reason=t.exit_reason,
+                       pnl=float(t.pnl), fees=float(t.fees), funding=float(t.funding))
+        pos = self.exchange.position
         if pos["side"] != 0 and pos["entry_bar"] == decision.bar:
             ev.publish("entry", side="long" if pos["side"] > 0 else "short", qty=pos["qty"],
                        price=pos["entry_price"], stop_loss=pos["stop_loss"], take_profit=pos["take_profit"],
