@@ -12,7 +12,7 @@ from typing import Optional
 
 import typer
 
-from perpbot.cli import main as cli
+from perpbot.cli import common as cli
 
 
 def trades_identical(a, b) -> tuple[bool, str]:

@@ -147,8 +147,12 @@ def backtest_job(settings, strategies: list[str], *, market: MarketData | None =
 
 # ------------------------------------------------------------------------------------ paper
 def paper_job(settings, market: MarketData, strategy: str, *, bundle=None, ledger=None,
-              progress: Progress = None, flush_every: int = 100):
-    """Replay ``market.candles`` through the paper bot; returns (bot, run_id)."""
+              progress: Progress = None, flush_every: int = 100, control=None):
+    """Replay ``market.candles`` through the paper bot; returns (bot, run_id).
+
+    ``control``: a :class:`perpbot.bot.control.BotControl` shared with operator interfaces
+    (pause / resume / force-exit, status, events); a private one when None.
+    """
     from perpbot.bot.paper import PaperBot
 
     run_id = None
@@ -160,7 +164,7 @@ def paper_job(settings, market: MarketData, strategy: str, *, bundle=None, ledge
                                   features_hash=getattr(bundle, "features_hash", None) if strategy == "ai" else None,
                                   data_range=(ts.iloc[0], ts.iloc[-1]), note=f"replay of {market.source}")
     bot = PaperBot(settings, strategy, bundle=bundle, funding=market.funding, mark=market.mark,
-                   ledger=ledger, run_id=run_id, flush_every=flush_every)
+                   ledger=ledger, run_id=run_id, flush_every=flush_every, control=control)
     c = market.candles
     cols = [c[k].to_numpy() for k in ("open", "high", "low", "close", "volume")]
     stamps = list(c["timestamp"])

@@ -7,25 +7,23 @@ prediction exists.
 
 from __future__ import annotations
 
-from perpbot.ml.labels import atr_barriers, label_horizon_end, triple_barrier_labels
-from perpbot.ml.metrics import model_metrics
-from perpbot.ml.models import DEFAULT_MODEL, MODEL_NAMES, make_model
-from perpbot.ml.registry import (
-    ModelBundle,
-    ModelError,
-    ModelMismatchError,
-    features_hash,
-    load_bundle,
-    make_bundle,
-    save_bundle,
-)
-from perpbot.ml.signals import confidence, proba_to_signal
-from perpbot.ml.train import FoldModel, WalkForwardResult, walk_forward_train
-from perpbot.ml.validation import Fold, walk_forward_splits
+import importlib
 
-__all__ = [
-    "DEFAULT_MODEL", "MODEL_NAMES", "Fold", "FoldModel", "ModelBundle", "ModelError", "ModelMismatchError",
-    "WalkForwardResult", "atr_barriers", "confidence", "features_hash", "label_horizon_end", "load_bundle",
-    "make_bundle", "make_model", "model_metrics", "proba_to_signal", "save_bundle", "triple_barrier_labels",
-    "walk_forward_splits", "walk_forward_train",
-]
+# Names resolve lazily (PEP 562) so that importing one light module (e.g. perpbot.ml.signals)
+# does not pull in scikit-learn, LightGBM and XGBoost.
+_EXPORTS = {
+    "atr_barriers": "labels", "label_horizon_end": "labels", "triple_barrier_labels": "labels",
+    "model_metrics": "metrics", "DEFAULT_MODEL": "models", "MODEL_NAMES": "models", "make_model": "models",
+    "ModelBundle": "registry", "ModelError": "registry", "ModelMismatchError": "registry",
+    "features_hash": "registry", "load_bundle": "registry", "make_bundle": "registry", "save_bundle": "registry",
+    "confidence": "signals", "proba_to_signal": "signals", "FoldModel": "train", "WalkForwardResult": "train",
+    "walk_forward_train": "train", "Fold": "validation", "walk_forward_splits": "validation",
+}
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str):
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'perpbot.ml' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"perpbot.ml.{module}"), name)

@@ -1,0 +1,162 @@
+"""``perpbot serve``: the REST/WebSocket API and the dashboard, optionally beside a paper replay.
+
+Serves :func:`perpbot.api.create_app` with uvicorn over the existing ledger, on
+``settings.api_host:api_port`` unless ``--host`` / ``--port`` say otherwise. With
+``--replay FILE`` the paper bot (:func:`perpbot.cli.jobs.paper_job`) runs over that file in
+a background thread with the API's own :class:`perpbot.bot.control.BotControl`, so the API,
+the dashboard and the WebSocket see its live events and can pause / resume / force-exit it;
+``--speed N`` paces it at N candles per second (0 = as fast as possible). The replay starts
+once the server listens; the server keeps serving after the replay ends (Ctrl-C stops both).
+
+``PERPBOT_API_TOKEN`` (environment only) is required: without it the command prints one
+``error:`` line and exits with code 2. The token is never printed or logged.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Optional
+
+import pandas as pd
+import typer
+
+from perpbot.cli import common as cli
+from perpbot.config import ConfigError
+from perpbot.logs import get_logger
+
+log = get_logger("perpbot.api")
+
+
+class ReplayStopped(Exception):
+    """The server stopped while the replay was running."""
+
+
+def replay_candles(market, control):
+    """A BotContext candles source: the replayed candles up to the bot's latest cycle."""
+    candles = market.candles
+
+    def source(_symbol: str) -> pd.DataFrame:
+        last = control.status().get("last_candle_time")
+        if last is None:
+            return candles.iloc[:0]
+        return candles.iloc[: int(candles["timestamp"].searchsorted(pd.Timestamp(last), side="right"))]
+
+    return source
+
+
+def run_paper(settings, market, strategy: str, *, bundle, ledger, control, progress):
+    """:func:`perpbot.cli.jobs.paper_job` driven by ``control``; returns (bot, run_id)."""
+    from perpbot.cli import jobs
+
+    return jobs.paper_job(settings, market, strategy, bundle=bundle, ledger=ledger, progress=progress,
+                          control=control)
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A bound TCP socket (uvicorn listens on it); a busy port raises UserError."""
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+    except OSError as exc:
+        raise cli.UserError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    return sock
+
+
+def serve(config: Optional[Path] = cli.ConfigOpt,
+          host: Optional[str] = typer.Option(None, help="bind address (default: settings api_host)"),
+          port: Optional[int] = typer.Option(None, help="TCP port (default: settings api_port)"),
+          replay: Optional[Path] = typer.Option(None, help="candles Parquet: also run the paper bot over it"),
+          last: Optional[int] = typer.Option(None, help="replay only the last N candles of the file"),
+          strategy: str = typer.Option("ai", help="replayed strategy: ai | ema-cross | scoring | buy-and-hold"),
+          speed: float = typer.Option(0.0, help="replay pace in candles per second (0 = as fast as possible)"),
+          model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
+          ) -> None:
+    """Serve the REST/WebSocket API and the dashboard (needs PERPBOT_API_TOKEN); --replay also runs the paper bot."""
+    import uvicorn
+
+    from perpbot.api import create_app
+    from perpbot.bot.context import BotContext
+    from perpbot.bot.control import BotControl
+    from perpbot.cli.jobs import load_model_for
+    from perpbot.data.market import load_market_for
+    from perpbot.strategy.signals import STRATEGIES
+
+    with cli.handled():
+        s = cli.settings_for(config, api_host=host, api_port=port)
+        token = s.api_token.get_secret_value() if s.api_token is not None else ""
+        if not token.strip():
+            raise ConfigError("PERPBOT_API_TOKEN is not set: export it (a long random string) — the API and the "
+                              "dashboard refuse requests without it")
+        if strategy not in STRATEGIES:
+            raise cli.UserError(f"--strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
+        if not speed >= 0:
+            raise cli.UserError(f"--speed must be >= 0 candles per second, got {speed}")
+        control = BotControl(mode="paper" if replay else s.mode, strategy=strategy, symbol=s.symbol,
+                             timeframe=s.timeframe)
+        market = bundle = None
+        if replay is not None:
+            market = load_market_for(s, replay)
+            if last is not None:
+                if last < 1:
+                    raise cli.UserError("--last must be >= 1")
+                market = market.slice(max(0, len(market.candles) - last))
+            bundle = load_model_for(s, model_path) if strategy == "ai" else None
+        elif last is not None:
+            raise cli.UserError("--last needs --replay FILE")
+        ctx = BotContext(s, control, candles_source=replay_candles(market, control) if market else None,
+                         bundle=bundle)
+        app = create_app(ctx, token)  # also creates / migrates the ledger, before any thread uses it
+        sock = listen(s.api_host, s.api_port)
+        server = uvicorn.Server(uvicorn.Config(app, host=s.api_host, port=s.api_port, log_config=None,
+                                               access_log=True, lifespan="on"))
+        stop = threading.Event()
+        thread = None
+        if market is not None:
+            thread = threading.Thread(target=_replay, name="perpbot-replay", daemon=True,
+                                      args=(s, market, strategy, bundle, control, server, stop, speed))
+            thread.start()
+        shown = f"[{s.api_host}]" if ":" in s.api_host else s.api_host
+        cli.console.print(f"perpbot API on http://{shown}:{s.api_port}  (dashboard: /dashboard?token=<PERPBOT_API_TOKEN>,"
+                          f" ledger {s.ledger}{', replaying ' + str(replay) if replay else ''}); Ctrl-C stops",
+                          soft_wrap=True, highlight=False)
+        try:
+            server.run(sockets=[sock])
+        finally:
+            stop.set()
+            if thread is not None:
+                thread.join(timeout=10)
+            sock.close()
+
+
+def _replay(settings, market, strategy, bundle, control, server, stop: threading.Event, speed: float) -> None:
+    """The replay thread: waits for the server, then runs the paper bot (paced by ``speed``)."""
+    from perpbot.storage.ledger import Ledger
+
+    while not server.started:
+        if stop.wait(0.05):
+            return
+    t0 = time.monotonic()
+
+    def pace(done: int, total: int) -> None:
+        if stop.is_set():
+            raise ReplayStopped("the server stopped during the replay")
+        if speed > 0:
+            delay = t0 + done / speed - time.monotonic()
+            if delay > 0 and stop.wait(delay):
+                raise ReplayStopped("the server stopped during the replay")
+
+    try:
+        bot, run_id = run_paper(settings, market, strategy, bundle=bundle, ledger=Ledger(settings.ledger),
+                                control=control, progress=pace)
+        log.info("replay_finished", run_id=run_id, trades=len(bot.exchange.result().trades))
+    except ReplayStopped:
+        log.info("replay_stopped")
+    except Exception as exc:  # shown on the WebSocket / dashboard; the API keeps serving
+        control.update_status(running=False)
+        control.events.publish("error", message=f"replay failed: {type(exc).__name__}: {exc}")
+        log.error("replay_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
