@@ -92,3 +92,31 @@ def test_serve_with_replay_streams_the_paper_bot_live(tmp_path, sol5m_path):
         proc.wait(timeout=30)
         print((tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text())
     assert TOKEN not in (tmp_path / "out.txt").read_text() + (tmp_path / "err.txt").read_text()
+
+
+def test_serve_starts_notifications_and_the_telegram_bot_when_configured(tmp_path):
+    """With a Telegram token and chat ids, serve's operator channels send events and answer commands."""
+    from fake_telegram import FakeTelegram
+
+    from perpbot.bot.context import BotContext
+    from perpbot.bot.control import BotControl
+    from perpbot.cli.serve import start_operator_channels
+    from perpbot.config import load_settings
+
+    with FakeTelegram() as fake:
+        s = load_settings(None, output_dir=tmp_path, telegram_token="123:abc", telegram_chat_ids=[42],
+                          telegram_base_url=fake.base_url, telegram_cooldown=0)
+        ctx = BotContext(s, BotControl())
+        notifier, telegram = start_operator_channels(s, ctx)
+        try:
+            assert notifier is not None and telegram is not None
+            ctx.control.events.publish("risk_halt", event="daily_loss_halt", value=-0.051)
+            sent = fake.wait_sent(42, 1)
+            assert "daily loss" in sent[0]["text"].lower()
+            fake.send_text(42, "/pause")
+            assert fake.wait_for(lambda f: ctx.control.paused, timeout=10)
+        finally:
+            telegram.stop()
+            notifier.stop()
+    none = load_settings(None, output_dir=tmp_path)
+    assert start_operator_channels(none, BotContext(none, BotControl())) == (None, None)

@@ -2,7 +2,8 @@
 
 On connect (the token is checked by :class:`perpbot.api.auth.TokenGate`: query ``?token=``,
 the ``perpbot_token`` cookie or a bearer header; a bad token is closed with 1008) the client
-gets ``{"type": "hello", "status": {...}}`` (as ``GET /api/v1/status``), then every bot event
+gets ``{"type": "hello", "status": {...}, "recent": [up to 50 recent non-cycle events]}`` (status as
+``GET /api/v1/status``), then every bot event
 as ``{"type": "event", "kind", "data", "time", "seq"}`` (kinds and fields:
 :class:`perpbot.bot.events.BotEvent`). Incoming messages are ignored.
 
@@ -63,7 +64,8 @@ def make_ws_endpoint(ctx, status: Callable[[], dict[str, Any]]):
         closed = asyncio.create_task(_until_disconnect(websocket))
         try:
             hello = await run_in_threadpool(status)  # reads the ledger: off the event loop
-            await websocket.send_text(dumps({"type": "hello", "status": hello}))
+            recent = [event_payload(e) for e in bus.recent(50) if e.kind != "cycle"]
+            await websocket.send_text(dumps({"type": "hello", "status": hello, "recent": recent}))
             while not closed.done():
                 sent = 0
                 while sent < BATCH and (event := sub.get(timeout=0)) is not None:

@@ -120,6 +120,7 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
             thread = threading.Thread(target=_replay, name="perpbot-replay", daemon=True,
                                       args=(s, market, strategy, bundle, control, server, stop, speed))
             thread.start()
+        notifier, telegram = start_operator_channels(s, ctx)
         shown = f"[{s.api_host}]" if ":" in s.api_host else s.api_host
         cli.console.print(f"perpbot API on http://{shown}:{s.api_port}  (dashboard: /dashboard?token=<PERPBOT_API_TOKEN>,"
                           f" ledger {s.ledger}{', replaying ' + str(replay) if replay else ''}); Ctrl-C stops",
@@ -130,7 +131,31 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
             stop.set()
             if thread is not None:
                 thread.join(timeout=10)
+            if telegram is not None:
+                telegram.stop()
+            if notifier is not None:
+                notifier.stop()
             sock.close()
+
+
+def start_operator_channels(settings, ctx):
+    """Start notifications (Telegram / e-mail, when configured) and the Telegram command bot
+    (when a token and chat ids are set). Returns (notifier or None, telegram runner or None)."""
+    from perpbot.notify.channels import default_channels
+
+    channels = default_channels(settings)
+    notifier = telegram = None
+    if channels:
+        from perpbot.notify.notifier import Notifier
+
+        notifier = Notifier(settings, ctx, channels).start()
+        cli.console.print("notifications: " + ", ".join(type(c).__name__ for c in channels), highlight=False)
+    if settings.telegram_token is not None and settings.telegram_chat_ids:
+        from perpbot.notify.telegram_bot import run_bot_in_thread
+
+        telegram = run_bot_in_thread(settings, ctx)
+        cli.console.print(f"telegram commands: {len(settings.telegram_chat_ids)} authorised chat(s)", highlight=False)
+    return notifier, telegram
 
 
 def _replay(settings, market, strategy, bundle, control, server, stop: threading.Event, speed: float) -> None:
