@@ -18,8 +18,6 @@ from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.ensemble import RandomForestClassifier, VotingClassifier
-from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
@@ -92,8 +90,13 @@ def _check_name(name: str) -> None:
 def _make_classifier(name: str, merged: dict[str, Any], n_jobs: int, random_state: int):
     try:
         if name == "logreg":
+            # estimators are imported when built, so loading a saved model imports only what it holds
+            from sklearn.linear_model import LogisticRegression
+
             return LogisticRegression(random_state=random_state, **merged)
         if name == "random_forest":
+            from sklearn.ensemble import RandomForestClassifier
+
             return RandomForestClassifier(random_state=random_state, n_jobs=n_jobs, **merged)
         if name == "xgboost":
             from xgboost import XGBClassifier
@@ -173,6 +176,8 @@ def make_model(name: str = DEFAULT_MODEL, params: dict | None = None, n_jobs: in
     merged = effective_params(name, params)
     if name == "ensemble":
         members = [(m, _make_classifier(m, merged[m], n_jobs, random_state)) for m in _BASE]
+        from sklearn.ensemble import VotingClassifier
+
         clf = VotingClassifier(members, voting="soft", weights=merged["weights"])
     else:
         clf = _make_classifier(name, merged, n_jobs, random_state)
