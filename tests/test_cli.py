@@ -106,6 +106,11 @@ def test_train_backtest_trades_then_model_from_other_feature_set_is_refused(smal
         assert name in proc.stdout
     assert (small / "out" / "report.html").exists() and (small / "out" / "perpbot.db").exists()
 
+    # the model's probabilities were cached beside it: a second backtest reuses them, same numbers
+    assert (small / "out" / "models" / "logreg.joblib.proba.npz").exists()
+    again = perpbot(["backtest", "--no-ledger"], small)
+    assert again.returncode == 0 and again.stdout.split("ledger runs")[0] == proc.stdout.split("ledger runs")[0]
+
     proc = perpbot(["trades", "--limit", "5"], small)
     assert proc.returncode == 0 and "run 4" in proc.stdout  # ai=1, then three baselines
 

@@ -109,6 +109,57 @@ def ai_probabilities(settings, market: MarketData, bundle) -> np.ndarray:
     return bundle.predict_proba(X, market.candles["timestamp"])
 
 
+def model_probabilities(settings, market: MarketData, bundle=None, model_path: Path | None = None):
+    """(model, probabilities (n, 3)) for the AI strategy, through the probability cache.
+
+    Without a loaded ``bundle`` the saved model's metadata is checked first (a model from
+    another feature set is refused) and a cache hit for these exact candles skips loading the
+    model at all; the returned "model" is then its metadata (``version``, ``features_hash``,
+    ``oos_metrics``). On a miss the model is loaded, run, and the cache rewritten.
+    """
+    from types import SimpleNamespace
+
+    from perpbot.features.build import feature_names, features_hash
+    from perpbot.ml import proba_cache
+    from perpbot.ml.metadata import ModelError, ModelMismatchError, load_metadata
+
+    funding = market.funding if settings.funding else None
+    path = Path(model_path or settings.model_file)
+    if bundle is None:
+        names = feature_names(with_funding=settings.funding)
+        try:
+            meta = load_metadata(path, expected_features_hash=features_hash(names), expected_feature_names=names)
+        except ModelMismatchError:
+            raise
+        except ModelError:  # no readable metadata: loading the model itself says what is wrong
+            bundle = load_model_for(settings, path)
+            return bundle, ai_probabilities(settings, market, bundle)
+        key = proba_cache.data_key(meta["version"], meta["features_hash"], market.candles, funding)
+        proba = proba_cache.load(path, key, len(market.candles))
+        if proba is not None:
+            log.info("model_probabilities_cached", model=meta["version"], path=str(proba_cache.cache_path(path)))
+            return SimpleNamespace(version=meta["version"], features_hash=meta["features_hash"],
+                                   oos_metrics=meta.get("oos_metrics", {})), proba
+        bundle = load_model_for(settings, path)
+        proba = ai_probabilities(settings, market, bundle)
+        proba_cache.save(path, key, proba)
+        return bundle, proba
+    proba = ai_probabilities(settings, market, bundle)
+    if path.exists() and getattr(bundle, "version", None) == _saved_version(path):
+        proba_cache.save(path, proba_cache.data_key(bundle.version, bundle.features_hash, market.candles, funding),
+                         proba)
+    return bundle, proba
+
+
+def _saved_version(path: Path) -> str | None:
+    import json
+
+    try:
+        return json.loads(Path(str(path) + ".json").read_text())["version"]
+    except (OSError, ValueError, KeyError):
+        return None
+
+
 @dataclass
 class BacktestOutcome:
     runs: dict[str, StrategyRun]
@@ -131,8 +182,7 @@ def backtest_job(settings, strategies: list[str], *, market: MarketData | None =
     market = market or load_market_for(settings)
     proba = None
     if "ai" in strategies:
-        bundle = bundle or load_model_for(settings, model_path)
-        proba = ai_probabilities(settings, market, bundle)
+        bundle, proba = model_probabilities(settings, market, bundle, model_path)
     runs = run_strategies(settings, market, strategies, proba=proba)
     out = BacktestOutcome(runs=runs, bundle=bundle)
     if ledger is not None:

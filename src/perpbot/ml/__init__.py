@@ -14,7 +14,7 @@ import importlib
 _EXPORTS = {
     "atr_barriers": "labels", "label_horizon_end": "labels", "triple_barrier_labels": "labels",
     "model_metrics": "metrics", "DEFAULT_MODEL": "models", "MODEL_NAMES": "models", "make_model": "models",
-    "ModelBundle": "registry", "ModelError": "registry", "ModelMismatchError": "registry",
+    "ModelBundle": "registry", "ModelError": "metadata", "ModelMismatchError": "metadata",
     "features_hash": "registry", "load_bundle": "registry", "make_bundle": "registry", "save_bundle": "registry",
     "confidence": "signals", "proba_to_signal": "signals", "FoldModel": "train", "WalkForwardResult": "train",
     "walk_forward_train": "train", "Fold": "validation", "walk_forward_splits": "validation",

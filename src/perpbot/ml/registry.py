@@ -27,20 +27,13 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from perpbot.ml.metadata import ModelError, ModelMismatchError, mismatch_message  # noqa: F401 (re-exported)
 from perpbot.ml.train import FoldModel, WalkForwardResult, feature_matrix, timestamps_ns
 
 __all__ = ["ModelError", "ModelMismatchError", "ModelBundle", "features_hash", "make_bundle",
            "save_bundle", "load_bundle", "library_versions", "LABEL_SETTING_KEYS"]
 
 LABEL_SETTING_KEYS = ("take_profit", "stop_loss", "horizon", "barrier_mode")
-
-
-class ModelError(ValueError):
-    """A model file is missing, unreadable or not a perpbot model bundle."""
-
-
-class ModelMismatchError(ModelError):
-    """A model bundle was trained on other features than the running configuration computes."""
 
 
 def features_hash(feature_names, config: dict | None = None) -> str:
@@ -257,22 +250,7 @@ def load_bundle(path, expected_features_hash: str | None = None,
     if not isinstance(bundle, ModelBundle):
         raise ModelError(f"model file {path} does not hold a perpbot ModelBundle (got {type(bundle).__name__})")
     if expected_features_hash is not None and bundle.features_hash != expected_features_hash:
-        raise ModelMismatchError(_mismatch_message(bundle, expected_features_hash, expected_feature_names))
+        raise ModelMismatchError(mismatch_message(bundle, expected_features_hash, expected_feature_names))
     return bundle
 
 
-def _mismatch_message(bundle: ModelBundle, expected_hash: str, expected_names) -> str:
-    head = (f"model {bundle.version} was trained on {len(bundle.feature_names)} features "
-            f"(hash {bundle.features_hash[:12]}) but the running config computes ")
-    if expected_names is None:
-        return head + f"other features (hash {expected_hash[:12]}); retrain the model or restore its feature config"
-    expected = list(expected_names)
-    missing = [c for c in bundle.feature_names if c not in set(expected)]
-    extra = [c for c in expected if c not in set(bundle.feature_names)]
-    if missing or extra:
-        diff = f"missing {missing}, extra {extra}"
-    elif expected != bundle.feature_names:
-        diff = "the same features in a different order"
-    else:
-        diff = "the same feature names with different settings"
-    return head + f"{len(expected)} features (hash {expected_hash[:12]}): {diff}; retrain the model"
