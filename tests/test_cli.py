@@ -98,6 +98,7 @@ def test_train_backtest_trades_then_model_from_other_feature_set_is_refused(smal
     assert proc.returncode == 0, proc.stderr
     model = small / "out" / "models" / "logreg.joblib"
     assert model.exists() and Path(str(model) + ".json").exists()
+    assert Path(str(model) + ".proba.npz").exists()  # training caches the model's probabilities
     assert "model saved" in proc.stdout
 
     proc = perpbot(["backtest", "--report", "out/report.html"], small)
@@ -106,9 +107,10 @@ def test_train_backtest_trades_then_model_from_other_feature_set_is_refused(smal
         assert name in proc.stdout
     assert (small / "out" / "report.html").exists() and (small / "out" / "perpbot.db").exists()
 
-    # the model's probabilities were cached beside it: a second backtest reuses them, same numbers
-    assert (small / "out" / "models" / "logreg.joblib.proba.npz").exists()
+    # a backtest computing the probabilities afresh gives the same numbers as the cached ones
+    Path(str(model) + ".proba.npz").unlink()
     again = perpbot(["backtest", "--no-ledger"], small)
+    assert Path(str(model) + ".proba.npz").exists()
     assert again.returncode == 0 and again.stdout.split("ledger runs")[0] == proc.stdout.split("ledger runs")[0]
 
     proc = perpbot(["trades", "--limit", "5"], small)

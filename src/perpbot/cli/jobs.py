@@ -85,6 +85,13 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
         raise ValueError(f"feature columns {list(wf.feature_names)[:3]}... differ from feature_names()")
     bundle = make_bundle(wf, label_settings=labels, features_hash=features_hash(names), oos_metrics=metrics)
     path = save_bundle(bundle, settings.model_file)
+    # the saved model's probabilities over these candles (out of sample, as a backtest computes
+    # them): cached so the next backtest of the same candles does not load the model
+    from perpbot.ml import proba_cache
+
+    funding = market.funding if settings.funding else None
+    proba_cache.save(path, proba_cache.data_key(bundle.version, bundle.features_hash, market.candles, funding),
+                     bundle.predict_proba(X, ts))
     log.info("model_saved", path=str(path), version=bundle.version, folds=len(wf.folds), **{
         k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     return TrainOutcome(bundle=bundle, path=Path(path), model_metrics=metrics, n_folds=len(wf.folds))
