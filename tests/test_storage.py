@@ -373,3 +373,17 @@ def test_runs_and_last_run(ledger):
     with pytest.raises(LedgerInputError, match="final run status"):
         ledger.finish_run(a, status="done")
     assert datetime.now(timezone.utc) >= ledger.get_run(a)["finished_at"]
+
+
+def test_live_trades_are_written_without_derived_orders(tmp_path, sol5m):
+    """Live runs record their real orders and fills as they happen: trades must not add synthetic ones."""
+    led = Ledger(f"sqlite:///{tmp_path / 'live.db'}")
+    run = led.start_run("live", "ai", "SOL/USDT:USDT", "5m")
+    t = sol5m["timestamp"]
+    trade = pd.DataFrame([{"trade_id": 1, "side": 1, "qty": 2.0, "entry_time": t.iloc[10], "entry_price": 100.0,
+                           "exit_time": t.iloc[20], "exit_price": 101.0, "exit_reason": "take_profit",
+                           "gross_pnl": 2.0, "fees": 0.2406, "funding": 0.0, "pnl": 1.7594}])
+    counts = led.record_run_bulk(run, trades=trade, derive_orders=False)
+    assert (counts["trades"], counts["orders"], counts["fills"]) == (1, 0, 0)
+    assert len(led.trades(run)) == 1 and len(led.orders(run)) == 0 and len(led.fills(run)) == 0
+    assert led.record_run_bulk(run, trades=trade.assign(trade_id=2))["orders"] == 2  # default: derived

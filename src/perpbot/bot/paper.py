@@ -33,6 +33,53 @@ from perpbot.strategy.signals import BASELINES, baseline_overrides, proba_signal
 log = get_logger("perpbot.bot")
 
 
+class SignalEngine:
+    """The decision code shared by the paper and the live loop: a trailing window of closed
+    candles -> features -> model -> confidence threshold (strategy "ai"), or a baseline's rule.
+
+    Args:
+        settings: :class:`perpbot.config.Settings` (live_window, atr_period, timeframe,
+            confidence_threshold, funding).
+        strategy: "ai" (needs ``bundle``) or a baseline name.
+        bundle: a loaded :class:`perpbot.ml.registry.ModelBundle` for "ai".
+        funding: funding-rate events for the features (ignored when ``settings.funding`` is off).
+    Raises ValueError for "ai" without a model.
+    """
+
+    COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+
+    def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None) -> None:
+        if strategy == "ai" and bundle is None:
+            raise ValueError("strategy 'ai' needs a trained model (perpbot train)")
+        self.settings, self.strategy, self.bundle = settings, strategy, bundle
+        self.funding = funding if settings.funding else None
+        self.window: deque = deque(maxlen=settings.live_window)
+
+    def push(self, ts: pd.Timestamp, o: float, h: float, lo: float, c: float, v: float) -> pd.DataFrame:
+        """Append a closed candle (UTC open time, USDT prices, base volume); the window as a frame."""
+        self.window.append((ts, o, h, lo, c, v))
+        frame = pd.DataFrame(list(self.window), columns=self.COLUMNS)
+        frame.attrs["timeframe"] = self.settings.timeframe
+        return frame
+
+    def atr(self, frame: pd.DataFrame) -> float:
+        """ATR (USDT, TA-Lib, ``atr_period``) at the last candle of the window; NaN while too short."""
+        if len(frame) <= self.settings.atr_period:
+            return float("nan")
+        highs, lows, closes = (frame[k].to_numpy(np.float64) for k in ("high", "low", "close"))
+        return trailing_atr(highs, lows, closes, self.settings.atr_period)
+
+    def decide(self, frame: pd.DataFrame) -> tuple[int, np.ndarray | None]:
+        """(signal -1/0/+1, probabilities (p_down, p_flat, p_up) or None) at the window's last candle."""
+        if self.strategy == "ai":
+            from perpbot.features.build import compute_features
+
+            feats = compute_features(frame, self.funding).iloc[[-1]]
+            proba = self.bundle.predict_proba(feats, frame["timestamp"].iloc[[-1]])
+            return int(proba_signals(proba, self.settings.confidence_threshold)[0]), proba[0]
+        return int(rule_signals(self.strategy, frame)[-1]), None
+
+
 @dataclass
 class Decision:
     """One cycle's outcome: the bar, its signal and (AI) probabilities (p_down, p_flat, p_up)."""
@@ -59,17 +106,16 @@ class PaperBot:
     def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None,
                  mark: pd.DataFrame | None = None, ledger=None, run_id: int | None = None,
                  flush_every: int = 100, control: BotControl | None = None) -> None:
-        if strategy == "ai" and bundle is None:
-            raise ValueError("strategy 'ai' needs a trained model (perpbot train)")
+        self.signals = SignalEngine(settings, strategy, bundle=bundle, funding=funding)
         self.settings = settings
         self.strategy = strategy
         self.bundle = bundle
-        self.funding = funding if settings.funding else None
+        self.funding = self.signals.funding
         config = SimConfig.from_settings(settings)
         if strategy in BASELINES:
             config = SimConfig(**{**config.__dict__, **baseline_overrides(strategy)})
         self.exchange = SimulatedExchange(config, settings.timeframe, self.funding, mark)
-        self.window: deque = deque(maxlen=settings.live_window)
+        self.window: deque = self.signals.window
         self.ledger = ledger
         self.run_id = run_id
         self.flush_every = max(1, flush_every)
@@ -88,12 +134,8 @@ class PaperBot:
     def on_candle(self, ts: pd.Timestamp, o: float, h: float, lo: float, c: float, v: float) -> Decision:
         """Run one cycle for a closed candle (UTC open time, USDT prices, base volume)."""
         t0 = time.perf_counter()
-        self.window.append((ts, o, h, lo, c, v))
-        frame = pd.DataFrame(list(self.window), columns=["timestamp", "open", "high", "low", "close", "volume"])
-        frame.attrs["timeframe"] = self.settings.timeframe
-        highs, lows, closes = (frame[k].to_numpy(np.float64) for k in ("high", "low", "close"))
-        atr = trailing_atr(highs, lows, closes, self.settings.atr_period) if len(frame) > self.settings.atr_period \
-            else float("nan")
+        frame = self.signals.push(ts, o, h, lo, c, v)
+        atr = self.signals.atr(frame)
         update = self.exchange.on_candle(ts, o, h, lo, c, atr)
         bar = update.bar
         if self.control.take_force_exit():
@@ -145,13 +187,7 @@ class PaperBot:
                                    cycles=st.get("cycles", 0) + 1)
 
     def _decide(self, frame: pd.DataFrame) -> tuple[int, np.ndarray | None]:
-        if self.strategy == "ai":
-            from perpbot.features.build import compute_features
-
-            feats = compute_features(frame, self.funding).iloc[[-1]]
-            proba = self.bundle.predict_proba(feats, frame["timestamp"].iloc[[-1]])
-            return int(proba_signals(proba, self.settings.confidence_threshold)[0]), proba[0]
-        return int(rule_signals(self.strategy, frame)[-1]), None
+        return self.signals.decide(frame)
 
     # ------------------------------------------------------------------------------------------
     def _record(self, update, decision: Decision) -> None:

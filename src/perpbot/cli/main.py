@@ -20,6 +20,7 @@ from perpbot.cli.common import (  # noqa: F401  (re-exported for scripts and tes
 )
 from perpbot.cli.demo import demo
 from perpbot.cli.download import download
+from perpbot.cli.live import status
 from perpbot.cli.serve import serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True,
@@ -70,21 +71,32 @@ def backtest(config: Optional[Path] = ConfigOpt,
 
 @app.command()
 def run(config: Optional[Path] = ConfigOpt,
-        mode: str = typer.Option("paper", help="paper (live: see the live-trading issue)"),
+        mode: str = typer.Option("paper", help="paper | live"),
         replay: Optional[Path] = typer.Option(None, help="candles Parquet to replay candle by candle"),
         last: Optional[int] = typer.Option(None, help="replay only the last N candles of the file"),
         strategy: str = typer.Option("ai", help="ai | ema-cross | scoring | buy-and-hold"),
-        model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)")) -> None:
-    """Run the bot loop. Paper mode with --replay drives the simulated exchange over recorded candles."""
+        model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
+        real_money: bool = typer.Option(False, "--real-money",
+                                        help="live: trade the REAL account (also needs PERPBOT_CONFIRM_REAL_MONEY=yes)"),
+        new_run: bool = typer.Option(False, "--new-run", help="live: do not resume an unfinished live run")) -> None:
+    """Run the bot loop: paper mode over recorded candles (--replay FILE), or live on the exchange
+    (Bitget demo trading unless --real-money)."""
     from perpbot.cli.jobs import load_model_for, paper_job
     from perpbot.data.market import load_market_for
 
     with handled():
         s = settings_for(config, mode=mode)
+        if mode == "live":
+            if replay is not None:
+                raise UserError("--replay is for paper mode; live mode trades on the exchange's candles")
+            from perpbot.cli.live import run_live
+
+            run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run)
+            return
         if mode != "paper":
-            raise UserError(f"--mode {mode}: only paper mode with --replay is available in this version")
+            raise UserError(f"--mode {mode!r}: choose paper or live")
         if replay is None:
-            raise UserError("paper mode needs --replay FILE (live candle feeds come with the live-trading issue)")
+            raise UserError("paper mode needs --replay FILE (recorded candles replayed through the simulated exchange)")
         market = load_market_for(s, replay)
         if last is not None:
             if last < 1:
@@ -142,6 +154,7 @@ def report(config: Optional[Path] = ConfigOpt,
 app.command()(demo)
 app.command()(download)
 app.command()(serve)
+app.command("status")(status)
 
 
 def main() -> None:  # pragma: no cover

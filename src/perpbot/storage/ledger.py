@@ -159,9 +159,12 @@ class Ledger:
     def record_run_bulk(self, run_id: int, *, trades: pd.DataFrame | None = None,
                         equity: pd.Series | pd.DataFrame | None = None,
                         risk_events: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None,
-                        funding: pd.DataFrame | None = None) -> dict[str, int]:
+                        funding: pd.DataFrame | None = None, derive_orders: bool = True) -> dict[str, int]:
         """Write everything of a finished backtest in ONE transaction; all inputs are checked
         before anything is written, and any database error rolls back every part.
+
+        ``derive_orders``: also write each trade's entry/exit order and fill (simulated runs).
+        Live runs pass False: their real orders and fills are recorded as they happen.
 
         Returns rows written per part: {"predictions", "risk_events", "funding", "equity",
         "trades", "orders", "fills"}.
@@ -185,7 +188,7 @@ class Ledger:
                 n = db.bulk_insert(conn, table, columns, run_id)
                 counts["funding" if table == "funding_payments" else table] = n
             if trades_:
-                counts.update(self._insert_trades(conn, run_id, trades_))
+                counts.update(self._insert_trades(conn, run_id, trades_, derive_orders))
         return counts
 
     # ------------------------------------------------------------------ single-row writers
@@ -342,11 +345,14 @@ class Ledger:
             row["run_id"] = self._check_run(conn, run_id)
             return conn.execute(sa.insert(t).returning(t.c.id), row).scalar_one()
 
-    def _insert_trades(self, conn: sa.Connection, run_id: int, rows: list[dict[str, Any]]) -> dict[str, int]:
+    def _insert_trades(self, conn: sa.Connection, run_id: int, rows: list[dict[str, Any]],
+                       derive_orders: bool = True) -> dict[str, int]:
         for r in rows:
             r["run_id"] = run_id
-        orders, fills = orders_and_fills(rows, run_id)
         conn.execute(sa.insert(TABLES["trades"]), rows)
+        if not derive_orders:
+            return {"trades": len(rows), "orders": 0, "fills": 0}
+        orders, fills = orders_and_fills(rows, run_id)
         t = TABLES["orders"]
         ids = conn.execute(sa.insert(t).returning(t.c.id, sort_by_parameter_order=True), orders).scalars().all()
         for fill, order_id in zip(fills, ids):

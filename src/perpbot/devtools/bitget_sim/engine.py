@@ -32,7 +32,7 @@ import numpy as np
 from perpbot.devtools.bitget_sim.errors import SimError, bad_param, parse_price as _price
 from perpbot.devtools.bitget_sim.market import TIERS, MarketData, num
 from perpbot.devtools.bitget_sim.matching import close_next_candle, fill_market
-from perpbot.devtools.bitget_sim.models import Fill, Order, Position
+from perpbot.devtools.bitget_sim.models import Fill, Order, Plan, Position
 from perpbot.devtools.bitget_sim.plans import PlansMixin
 from perpbot.exchange.accounting import (
     initial_margin, liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,

@@ -1,0 +1,381 @@
+"""The bot loop in live mode: closed candles from the venue, one decision per candle, real orders.
+
+:class:`LiveBot` is woken by :class:`~perpbot.data.feed.CandleFeed` at each candle close (made
+for 1-5 minute timeframes). Each cycle:
+
+1. the candle joins the trailing window and the decision code shared with the paper loop
+   (:class:`~perpbot.bot.paper.SignalEngine`: features -> model -> threshold, or a baseline
+   rule) computes the signal, while position and balance are fetched concurrently;
+2. the exchange's state is taken in, in memory only: the last entry's fill (a partial fill
+   makes a trade of the filled size), a trade the venue closed (its TP/SL; the PnL sign for
+   the cooldown estimated from the equity change), a position the bot did not know (adopted);
+3. risk (:class:`~perpbot.bot.live_risk.LiveRisk`, the kernel's rules on live equity): halts at
+   the close, then an opposite signal closes the position (reduce-only) and a flat account enters
+   with the stop-loss and take-profit attached, sized from the live equity; paused -> no new
+   positions; a force-exit closes at market;
+4. after the orders are sent: the ledger catches up (the entry's fill; a partial fill's rest
+   cancelled; closed trades from the venue's fills and funding bills, with the exact cooldown,
+   :mod:`perpbot.bot.live_trades`), a new fill gets its stop / take-profit re-placed from the
+   actual fill price (and the optional trailing stop), :func:`~perpbot.exchange.reconcile.reconcile`
+   repairs the ledger/exchange, and the cycle is recorded and published.
+
+**Latency** (recorded per cycle as a ``cycle_latency`` risk-event row, value in ms, detail JSON
+{order_sent, signal, wait_ms, close_lag_ms, reconcile}, and in the ``cycle`` log line): from the
+moment the closed candle reaches the bot to just before the first order's HTTP request leaves
+(``order_sent`` true; the order's own network time excluded), or, when no order is due, to the
+end of the decision. The position/balance request runs concurrently with the decision;
+``wait_ms`` is the time still spent waiting for its answer after the decision (network, so
+latency - wait_ms is the bot's own processing time). ``close_lag_ms`` is the candle's close
+time (exchange clock) to its arrival (the feed's delay).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import deque
+import math
+import time
+
+import pandas as pd
+
+from perpbot.bot.control import BotControl
+from perpbot.bot.live_risk import EntryPlan, LiveRisk, levels, live_config
+from perpbot.bot.live_trades import OpenTrade, Pending, TradeRecords
+from perpbot.bot.paper import SignalEngine
+from perpbot.data import timeframe_to_ms
+from perpbot.exchange.ccxt_adapter import describe_error
+from perpbot.exchange.reconcile import ReconcileReport, reconcile
+from perpbot.logs import get_logger
+
+log = get_logger("perpbot.live")
+class LiveBot(TradeRecords):
+    """Live trading loop of one symbol (module docstring).
+
+    Args:
+        settings: :class:`perpbot.config.Settings`.
+        executor: a :class:`~perpbot.exchange.executor.Executor` (not started yet).
+        strategy: "ai" (needs ``bundle``) or a baseline with a stop-loss.
+        ledger / run_id: the run to record into (None: record nothing).
+        control: :class:`BotControl` shared with operator interfaces.
+    """
+
+    def __init__(self, settings, executor, strategy: str, *, bundle=None, ledger=None, run_id: int | None = None,
+                 control: BotControl | None = None, flush_every: int = 1) -> None:
+        self.settings, self.ex, self.strategy, self.bundle = settings, executor, strategy, bundle
+        self.signals = SignalEngine(settings, strategy, bundle=bundle)
+        self.ledger, self.run_id = ledger, run_id
+        self.control = control or BotControl(mode="live", strategy=strategy, symbol=settings.symbol,
+                                             timeframe=settings.timeframe)
+        self.events = self.control.events
+        executor.events = executor.events or self.events
+        executor.clock = self._now
+        self.tf_ms = timeframe_to_ms(settings.timeframe)
+        self.cfg = live_config(settings, strategy)  # venue rules replace lot/tick/fees at start()
+        self.risk = LiveRisk(self.cfg, self.tf_ms)
+        self.trade: OpenTrade | None = None
+        self._unfinished: list[OpenTrade] = []  # closed trades whose fills could not be read yet
+        self.pending: Pending | None = None
+        self.next_trade_no = 1
+        self.last_ts: int | None = None
+        self.atr = math.nan
+        self.latency_ms: deque[float] = deque(maxlen=1000)  # the last cycles' latencies (ms)
+        self.cycles = 0
+        self.flush_every = max(1, int(flush_every))
+        self._buf: dict[str, list] = {"risk": [], "equity": [], "pred": []}
+        self.report: ReconcileReport | None = None
+        self._funding_next_ms = 0
+
+    def _now(self) -> pd.Timestamp:
+        """Exchange time of the loop: the close of the last candle (its open + timeframe), at
+        least the time the bot saw last; before the first candle, the local UTC clock."""
+        if self.last_ts is None:
+            return pd.Timestamp.now(tz="UTC")
+        return pd.Timestamp(self.last_ts + self.tf_ms, unit="ms", tz="UTC")
+
+    # ------------------------------------------------------------------ start-up
+    async def start(self, resume: bool = False) -> ReconcileReport:
+        """Start the executor (checks, margin, leverage), load the candle history of the window,
+        restore the risk state of a resumed run, reconcile and adopt any open position."""
+        rules = self.ex.rules or await self.ex.startup()
+        self.cfg = live_config(self.settings, self.strategy, rules)
+        self.risk = LiveRisk(self.cfg, self.tf_ms)
+        self.risk.plan_entry(0, 1, 100.0, 1.0, 1000.0)  # compile the sizing functions now, not in the first order
+        if self.ledger is not None:
+            if resume:
+                self.risk.restore(self.ledger, self.run_id)
+            done = self.ledger.trades(self.run_id)
+            self.next_trade_no = int(done["trade_id"].max()) + 1 if len(done) else 1
+        now = await self.ex.ex.fetch_time()
+        for row in await self._history(int(now)):
+            self.signals.push(pd.Timestamp(row[0], unit="ms", tz="UTC"), *map(float, row[1:6]))
+            self.last_ts = int(row[0])
+        await self._refresh_funding(int(now))
+        if len(self.signals.window):
+            self.atr = self.signals.atr(pd.DataFrame(list(self.signals.window), columns=SignalEngine.COLUMNS))
+        self.report = await reconcile(self.ex, self.ledger, self.run_id, atr=self.atr, cfg=self.cfg, record="always",
+                                      bar=self.ex.bar_of(self.last_ts or 0))
+        if self.report.position is not None:
+            self._adopt(self.report.position)
+            await self._adopt_levels(self.trade)
+        self.control.update_status(running=True, run_id=self.run_id, mode="live", reconcile=self.report.summary(),
+                                   demo=not getattr(self.ex.ex, "perpbot_real_money", False))
+        log.info("live_started", run_id=self.run_id, candles=len(self.signals.window), reconcile=self.report.summary())
+        return self.report
+
+    async def _history(self, now_ms: int) -> list:
+        """Closed candles of the last ``live_window`` bars (REST pages, oldest first)."""
+        need, since, out = self.settings.live_window, now_ms - (self.settings.live_window + 1) * self.tf_ms, {}
+        while True:
+            page = await self.ex.ex.fetch_ohlcv(self.ex.symbol, self.settings.timeframe, since, 200)
+            page = [r for r in page if r[0] + self.tf_ms <= now_ms]
+            for r in page:
+                out[int(r[0])] = r
+            if not page or page[-1][0] + 2 * self.tf_ms > now_ms:
+                break
+            since = int(page[-1][0]) + self.tf_ms
+        return [out[k] for k in sorted(out)][-need:]
+
+    async def _refresh_funding(self, now_ms: int) -> None:
+        if self.signals.funding is None and not (self.settings.funding and self.strategy == "ai"):
+            return
+        if now_ms < self._funding_next_ms or not self.ex.ex.has.get("fetchFundingRateHistory"):
+            return
+        rows = await self.ex.ex.fetch_funding_rate_history(self.ex.symbol, None, 100)
+        if rows:
+            self.signals.funding = pd.DataFrame({
+                "timestamp": pd.to_datetime([r["timestamp"] for r in rows], unit="ms", utc=True),
+                "funding_rate": [float(r["fundingRate"]) for r in rows]}).drop_duplicates("timestamp")
+            self._funding_next_ms = int(rows[-1]["timestamp"]) + 8 * 3_600_000
+
+    def _adopt(self, pos) -> None:
+        """Take over a position the bot did not open (levels filled in by :meth:`_adopt_levels`)."""
+        if self.trade is not None and self.trade.side == pos.side:
+            self.trade.qty = pos.qty
+            return
+        opened = int(pos.opened_ms or time.time() * 1000)
+        self.trade = OpenTrade(self.next_trade_no, pos.side, pos.qty, pos.entry_price, opened, self.ex.bar_of(opened),
+                               pos.qty * pos.entry_price * self.cfg.taker_fee, math.nan, math.nan,
+                               liquidation_price=pos.liquidation_price, margin=pos.margin, adopted=True)
+        self.next_trade_no += 1
+        log.warning("position_adopted", side=pos.side, qty=pos.qty, entry=pos.entry_price)
+
+    async def _adopt_levels(self, trade: OpenTrade) -> None:
+        """Stop-loss / take-profit of an adopted position, from its venue-side plan orders."""
+        close_side = "sell" if trade.side > 0 else "buy"
+        plans = (await self.ex.open_orders())[1]
+        trig = {p["info"].get("planType"): p.get("triggerPrice") for p in plans if p.get("side") == close_side}
+        trade.stop_loss = float(trig.get("pos_loss") or math.nan)
+        trade.take_profit = float(trig.get("pos_profit") or math.nan)
+
+    # ------------------------------------------------------------------ the cycle
+    async def on_candle(self, candle) -> dict | None:
+        """One cycle for a closed :class:`~perpbot.data.feed.Candle`; returns the cycle record
+        (None for a candle already processed). Never raises for exchange trouble: the cycle is
+        skipped, an ``error`` event published and the error counted."""
+        t0 = time.perf_counter()
+        if self.last_ts is not None and candle.timestamp <= self.last_ts:
+            return None
+        self.last_ts = candle.timestamp
+        close_lag = time.time() * 1000 - (candle.timestamp + self.tf_ms)
+        try:
+            return await self._cycle(candle, t0, close_lag)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            msg = describe_error(exc, f"cycle {candle.time}")
+            log.error("cycle_failed", error=msg)
+            self.events.publish("error", message=msg)
+            self.control.update_status(errors=self.control.status().get("errors", 0) + 1)
+            return None
+
+    async def _cycle(self, candle, t0: float, close_lag: float) -> dict:
+        frame = self.signals.push(candle.time, candle.open, candle.high, candle.low, candle.close, candle.volume)
+        self.atr = self.signals.atr(frame)
+        bar = self.ex.bar_of(candle.timestamp)
+        pre = asyncio.ensure_future(self._pre())
+        try:
+            signal, proba = (0, None)
+            if len(self.signals.window) >= self.settings.warmup_bars:
+                signal, proba = self.signals.decide(frame)
+        except BaseException:
+            pre.cancel()
+            raise
+        raw_signal = signal
+        if self.control.paused:
+            signal = 0
+        force = self.control.take_force_exit()
+        t_decided = time.perf_counter()
+        snap, pending_order = await pre
+        wait = (time.perf_counter() - t_decided) * 1e3  # blocked on the venue's answer after deciding
+        # ---- before the orders: only what the decision needs, in memory (no request, no ledger write)
+        rows, closed, pos = [], [], snap.position
+        if self.trade is not None and (pos is None or pos.side != self.trade.side):
+            closed.append(self.trade)  # closed by the venue's TP/SL, or by our exit order
+            self.trade = None
+        entry = self._take_fill(pending_order)
+        new_fill = entry[0] if entry else None
+        if new_fill is not None and (pos is None or pos.side != new_fill.side):
+            closed.append(new_fill)  # filled and closed within the same candle
+            self.trade = None
+        resized = self.trade is not None and pos is not None and abs(pos.qty - self.trade.qty) > self.ex.rules.lot / 2
+        if resized:
+            self.trade.qty = pos.qty
+        adopted = self.trade is None and pos is not None and self.pending is None and not closed
+        if adopted:
+            self._adopt(pos)
+        cooldown_before = self.risk.cooldown_until
+        estimates = {t.trade_no: self._estimated_pnl(t, pos, snap.equity, candle.open) for t in closed}
+        for t in closed:  # the kernel's cooldown needs the sign of the PnL now: estimated, exact below
+            self.risk.on_trade_closed(bar, estimates[t.trade_no])
+        for event, value in self.risk.on_close(candle.timestamp, snap.equity):
+            rows.append((event, value, None))
+            self.events.publish("risk_halt", event=event, value=float(value))
+        sent = await self._orders(signal, force, bar, candle.close, snap.equity, rows)
+        t_order = min((r.sent_at for r in sent if r.sent_at is not None), default=None)
+        latency = ((t_order if t_order is not None else time.perf_counter()) - t0) * 1e3
+        self.latency_ms.append(latency)
+        # ---- after the orders: ledger, fills, protection, reconciliation, records
+        try:
+            if entry is not None:
+                await self._settle_entry(*entry)
+            self.risk.cooldown_until = cooldown_before
+            for t in closed + self._unfinished:
+                try:
+                    await self._finish_trade(t, None if new_fill is None else new_fill.entry_order_id)
+                    if t in self._unfinished:
+                        self._unfinished.remove(t)
+                except Exception as exc:  # fills not readable now: estimated cooldown, retried next cycle
+                    log.error("trade_record_failed", trade=t.trade_no, error=describe_error(exc))
+                    self.risk.on_trade_closed(bar, estimates.get(t.trade_no, -1.0))
+                    if t not in self._unfinished:
+                        self._unfinished.append(t)
+            if adopted and self.trade is not None:
+                await self._adopt_levels(self.trade)
+            if new_fill is not None and self.trade is new_fill:
+                await self._protect_fill(new_fill, bar)
+            elif (resized or adopted) and pos is not None:
+                self._snapshot(pos)
+            self.report = await reconcile(self.ex, self.ledger, self.run_id, atr=self.atr, cfg=self.cfg, bar=bar,
+                                          scan_ledger=False, snapshot=None if sent or closed or entry else snap)
+            await self._refresh_funding(candle.timestamp + self.tf_ms)
+        except Exception as exc:  # the next cycle tries again
+            log.error("after_orders_failed", error=describe_error(exc))
+            self.report = None
+        rec = "failed" if self.report is None else self.report.summary()
+        detail = json.dumps({"order_sent": t_order is not None, "signal": raw_signal, "wait_ms": round(wait, 3),
+                             "close_lag_ms": round(close_lag, 1), "reconcile": rec})
+        rows.append(("cycle_latency", latency, detail))
+        self.cycles += 1
+        self._record(candle, bar, snap, rows, raw_signal, proba)
+        if sent or closed:
+            self.flush()
+        out = {"bar": bar, "time": candle.time.isoformat(), "signal": raw_signal, "latency_ms": latency, "wait_ms": wait,
+               "orders": [r.cid for r in sent], "equity": snap.equity, "closed": [t.trade_no for t in closed]}
+        self._publish(candle, raw_signal, proba, snap, latency, rec)
+        log.info("cycle", bar=bar, time=str(candle.time), signal=raw_signal, equity=round(snap.equity, 4),
+                 position=0.0 if self.trade is None else self.trade.side * self.trade.qty, latency_ms=round(latency, 3),
+                 orders=len(sent), reconcile=rec)
+        return out
+
+    async def _pre(self):
+        """Position + balance, and the pending entry's order, concurrently."""
+        if self.pending is None:
+            return await self.ex.snapshot(), None
+        return await asyncio.gather(self.ex.snapshot(), self.ex.lookup(self.pending.cid))
+
+    def _take_fill(self, order) -> tuple[OpenTrade | None, Pending, dict | None] | None:
+        """The pending entry's state (in memory): (the new trade or None, the pending entry, the
+        order or None when the venue does not have it); None while it is still unfilled or the
+        venue could not be asked. A partial fill makes a trade of the filled size."""
+        p = self.pending
+        if p is None or (order is not None and not isinstance(order, dict)):
+            return None
+        if order is None:  # the venue does not have it: it never reached it
+            self.pending = None
+            log.error("entry_lost", cid=p.cid)
+            return None, p, None
+        filled = float(order.get("filled") or 0.0)
+        if order.get("status") == "open" and filled <= 0:
+            return None  # not filled yet (a market order fills at the next trade)
+        self.pending = None
+        if filled <= 0:
+            return None, p, order
+        price = float(order.get("average") or order.get("price"))
+        ts = int(order.get("lastTradeTimestamp") or order.get("timestamp") or self.last_ts)
+        sl, tp, _ = levels(self.cfg, p.plan.side, price, p.plan.atr)  # the kernel's levels, from the real fill
+        self.trade = OpenTrade(p.trade_no, p.plan.side, filled, price, ts, self.ex.bar_of(ts),
+                               abs(float((order.get("fee") or {}).get("cost") or 0.0)), sl, tp, order.get("id"),
+                               equity_before=p.equity_before)
+        return self.trade, p, order
+
+    async def _settle_entry(self, trade: OpenTrade | None, p: Pending, order: dict | None) -> None:
+        """Ledger side of :meth:`_take_fill`: a partial fill's rest is cancelled first, then the
+        order is settled (status, fill) and the entry published."""
+        if order is not None and order.get("status") == "open":
+            await self.ex.cancel(order)
+            again = await self.ex.lookup(p.cid)
+            order = again if isinstance(again, dict) else order
+        row = self.ex.unsettled.get(p.cid)
+        if row is not None:
+            self.ex.settle(row, order)
+        if trade is not None:
+            self.events.publish("entry", side="long" if trade.side > 0 else "short", qty=trade.qty,
+                                price=trade.entry_price, stop_loss=trade.stop_loss, take_profit=trade.take_profit,
+                                liquidation_price=None)
+            log.info("entry_filled", trade=trade.trade_no, qty=trade.qty, ordered=p.plan.qty, price=trade.entry_price,
+                     stop_loss=trade.stop_loss, take_profit=trade.take_profit)
+
+    async def _protect_fill(self, trade: OpenTrade, bar: int) -> None:
+        """Stop / take-profit from the actual fill (replacing the presets), and the trailing stop."""
+        await self.ex.protect(trade.side, trade.qty, stop_loss=trade.stop_loss, take_profit=trade.take_profit,
+                              bar=bar, trade_no=trade.trade_no)
+        if self.cfg.trailing_stop > 0:
+            await self.ex.trailing_stop(trade.side, trade.qty, trade.entry_price, self.cfg.trailing_stop, bar=bar,
+                                        trade_no=trade.trade_no)
+        snap = await self.ex.snapshot()
+        if snap.position is not None:
+            trade.liquidation_price, trade.margin = snap.position.liquidation_price, snap.position.margin
+            self._snapshot(snap.position, trade)
+
+    async def _orders(self, signal: int, force: bool, bar: int, close: float, equity: float, rows: list) -> list:
+        t, sent = self.trade, []
+        if t is not None and (force or signal == -t.side):
+            reason = "manual" if force else "signal"
+            res = await self.ex.close_position(reason, side=t.side, qty=t.qty, bar=bar, trade_no=t.trade_no)
+            sent.append(res)
+            if res.ok:
+                t.exit_cid, t.exit_reason = res.cid, reason
+            if force or not res.ok:
+                return sent
+            # the kernel sizes the reversal from the balance after this exit, and a losing exit
+            # starts the cooldown before the entry: both estimated at the last close
+            exit_fee = t.qty * close * self.cfg.taker_fee
+            est = t.side * t.qty * (close - t.entry_price) - t.entry_fee - exit_fee
+            equity -= exit_fee
+            if est < 0 and self.cfg.cooldown_bars > 0:
+                rows.append(("cooldown", float(bar + 1 + self.cfg.cooldown_bars), "estimated loss of the signal exit"))
+                return sent
+        elif t is not None or signal == 0 or self.pending is not None or force:
+            return sent
+        plan = self.risk.plan_entry(bar + 1, signal, close, self.atr, equity)
+        if not isinstance(plan, EntryPlan):
+            rows.append((plan[0], plan[1], None))
+            return sent
+        res = await self.ex.open_position(plan.side, plan.qty, plan.stop_loss, plan.take_profit, "entry", bar=bar,
+                                          ref_price=close, trade_no=self.next_trade_no)
+        sent.append(res)
+        if res.ok:
+            self.pending = Pending(res.cid, plan, self.next_trade_no, bar, equity if self.trade is None else None)
+            self.next_trade_no += 1
+        return sent
+
+    # ------------------------------------------------------------------ running
+    async def run(self, feed) -> None:
+        """Process candles from ``feed`` (a :class:`~perpbot.data.feed.CandleFeed` starting after
+        the history, ``last_timestamp=bot.last_ts``) until it stops; then flush the ledger rows."""
+        try:
+            await feed.run(self.on_candle)
+        finally:
+            self.flush()
+            self.control.update_status(running=False)

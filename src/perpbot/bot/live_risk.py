@@ -1,0 +1,156 @@
+"""Risk rules of the live loop: the backtest kernel's entry rules, applied to live equity.
+
+The rules and their order are those of :mod:`perpbot.exchange.kernel` (``_try_entry`` and the
+close of ``run_bars``), computed with the same compiled functions
+(:func:`~perpbot.risk.sizing.position_size`, :func:`~perpbot.risk.sizing.protective_levels`,
+:func:`~perpbot.exchange.accounting.slipped_price`) on a :class:`~perpbot.backtest.engine.SimConfig`
+built from the settings (and the venue's lot / tick / minimums / taker fee when known):
+
+* at each candle close: the equity peak is updated, the max-drawdown halt (equity <= peak x
+  (1 - max_drawdown), for the rest of the run) and the daily-loss halt (equity <= the day's
+  starting equity x (1 - max_daily_loss), until the next UTC day) are checked; then, when the
+  next candle opens on a new UTC day, the day's starting equity is reset and a daily halt lifted;
+* an entry for the next candle is refused (risk event) when a halt is in force (``halted``,
+  value 3 = drawdown / 2 = daily), during the cooldown after a losing trade (``cooldown``:
+  entry bar <= exit bar + cooldown_bars), without equity (``no_equity``) or when the size
+  is below the minimum (``below_min_size``);
+* size and protective levels use the expected fill (last close moved by the configured
+  slippage) and the ATR of the decision candle; live, the venue fills at the next open, and
+  the stop-loss / take-profit are then re-placed from the actual fill price, as the kernel sets
+  them from its fill.
+
+Bars are bar numbers (candle open ms // timeframe ms), so cooldowns survive restarts and gaps.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import pandas as pd
+
+from perpbot.backtest.engine import SimConfig
+from perpbot.exchange import kernel as K
+from perpbot.exchange.accounting import slipped_price
+from perpbot.risk.sizing import position_size, protective_levels
+from perpbot.strategy.signals import BASELINES, baseline_overrides
+
+DAY_MS = 86_400_000
+
+
+def live_config(settings, strategy: str, rules=None) -> SimConfig:
+    """The risk/market configuration of a live run (fractions); the venue's ``rules``
+    (:class:`~perpbot.exchange.executor.MarketRules`) replace the settings' lot, tick, minimums
+    and taker fee. Raises ValueError when the strategy trades without a stop-loss."""
+    cfg = SimConfig.from_settings(settings)
+    if strategy in BASELINES:
+        cfg = replace(cfg, **baseline_overrides(strategy))
+    if rules is not None:
+        cfg = replace(cfg, lot_size=rules.lot, tick_size=rules.tick, min_qty=rules.min_qty,
+                      min_notional=rules.min_notional, taker_fee=rules.taker)
+    if not cfg.stop_loss > 0:
+        raise ValueError(f"live trading needs a stop-loss on every entry; strategy {strategy!r} trades without one")
+    return cfg
+
+
+def levels(cfg: SimConfig, side: int, price: float, atr: float) -> tuple[float, float, float]:
+    """(stop-loss, take-profit, stop distance) in USDT for an entry at ``price`` (kernel rule)."""
+    p = cfg.params()
+    return protective_levels(int(side), float(price), int(p[K.P_STOP_MODE]), cfg.stop_loss, cfg.take_profit,
+                             float(atr), cfg.tick_size)
+
+
+@dataclass
+class EntryPlan:
+    """An allowed entry: side +1/-1, qty (base), expected fill price, stop-loss, take-profit (USDT)."""
+
+    side: int
+    qty: float
+    price: float
+    stop_loss: float
+    take_profit: float
+    stop_distance: float
+    atr: float
+
+
+class LiveRisk:
+    """Halts, cooldown and sizing of the live loop (module docstring). All money USDT."""
+
+    def __init__(self, cfg: SimConfig, tf_ms: int) -> None:
+        self.cfg = cfg
+        self.params = cfg.params()
+        self.tf_ms = tf_ms
+        self.peak: float | None = None
+        self.day_start: float | None = None
+        self.next_day_ms = -1
+        self.halt_day = False
+        self.halt_dd = False
+        self.cooldown_until = -1
+
+    def on_close(self, candle_open_ms: int, equity: float) -> list[tuple[str, float]]:
+        """Account for the equity at a candle's close; returns new halt events (label, value)."""
+        if self.peak is None:
+            self.peak = equity
+        if self.day_start is None:
+            self.day_start = equity
+            self.next_day_ms = (candle_open_ms // DAY_MS + 1) * DAY_MS
+        events = []
+        self.peak = max(self.peak, equity)
+        if not self.halt_dd and equity <= self.peak * (1.0 - self.cfg.max_drawdown):
+            self.halt_dd = True
+            events.append(("max_drawdown_halt", equity / self.peak - 1.0))
+        if not self.halt_day and equity <= self.day_start * (1.0 - self.cfg.max_daily_loss):
+            self.halt_day = True
+            events.append(("daily_loss_halt", equity / self.day_start - 1.0))
+        nxt = candle_open_ms + self.tf_ms
+        if nxt >= self.next_day_ms:  # the next candle opens on a new UTC day
+            self.next_day_ms = (nxt // DAY_MS + 1) * DAY_MS
+            self.day_start = equity
+            self.halt_day = False
+        return events
+
+    def on_trade_closed(self, exit_bar: int, pnl: float) -> None:
+        """A losing trade starts the cooldown (no entry while entry bar <= exit bar + cooldown_bars)."""
+        if pnl < 0.0 and self.cfg.cooldown_bars > 0:
+            self.cooldown_until = exit_bar + self.cfg.cooldown_bars
+
+    def plan_entry(self, bar: int, side: int, price: float, atr: float, equity: float) -> EntryPlan | tuple[str, float]:
+        """The entry at bar ``bar`` (the next candle) if the rules allow it, else the veto
+        (risk-event label, value) exactly as the kernel's ``_try_entry`` records it."""
+        if self.halt_dd:
+            return "halted", float(K.EV_MAX_DD_HALT)
+        if self.halt_day:
+            return "halted", float(K.EV_DAILY_LOSS_HALT)
+        if bar <= self.cooldown_until:
+            return "cooldown", float(self.cooldown_until)
+        if equity <= 0.0:
+            return "no_equity", float(equity)
+        p, cfg = self.params, self.cfg
+        fill = slipped_price(float(price), side > 0, cfg.slippage)
+        sl, tp, dist = levels(cfg, side, fill, atr)
+        qty = position_size(int(p[K.P_SIZING]), float(equity), fill, dist, float(atr), cfg.risk, cfg.equity_fraction,
+                            cfg.sizing_atr_mult, cfg.leverage, cfg.taker_fee, cfg.lot_size)
+        if qty <= 0.0 or qty < cfg.min_qty or qty * fill < cfg.min_notional:
+            return "below_min_size", float(qty)
+        return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr))
+
+    def restore(self, ledger, run_id: int, now: pd.Timestamp | None = None) -> None:
+        """Continue a resumed run: equity peak, drawdown halt, today's starting equity / daily
+        halt and the cooldown of its last losing trade, from the ledger."""
+        now = now or pd.Timestamp.now(tz="UTC")
+        midnight = now.floor("1D")
+        eq = ledger.equity(run_id)
+        if len(eq):
+            self.peak = float(eq.max())
+            before = eq[eq.index < midnight]
+            self.day_start = float(before.iloc[-1]) if len(before) else float(eq.iloc[0])
+            self.next_day_ms = int(midnight.value // 1_000_000) + DAY_MS
+        ev = ledger.risk_events(run_id)
+        if len(ev):
+            self.halt_dd = bool((ev["event"] == "max_drawdown_halt").any())
+            self.halt_day = bool(((ev["event"] == "daily_loss_halt") & (ev["time"] >= midnight)).any())
+        trades = ledger.trades(run_id)
+        if len(trades):
+            last = trades.iloc[-1]
+            if last.pnl < 0 and not math.isnan(last.exit_bar):
+                self.on_trade_closed(int(last.exit_bar), float(last.pnl))

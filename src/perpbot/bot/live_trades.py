@@ -1,0 +1,201 @@
+"""Trade bookkeeping of the live loop: open trades, closed trades from the venue's fills, and the
+ledger rows / events / status each cycle writes.
+
+Mixed into :class:`perpbot.bot.live.LiveBot` (it uses the bot's ``ex`` executor, ``ledger``,
+``run_id``, ``cfg``, ``risk``, ``events``, ``control``). A closed trade is rebuilt from the
+venue: the first ``qty`` of fills closing its side after its entry give the exit price (VWAP)
+and exit fee, gross PnL = side x qty x (exit - entry) (linear contract), funding = what the
+venue's funding bills charged since the entry, PnL = gross - fees - funding (the backtester's
+definition); the exit reason is our own exit order's reason, else the venue's order source
+(position stop-loss / take-profit / trailing stop / liquidation), else the level it crossed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from perpbot.bot.live_risk import EntryPlan
+from perpbot.exchange.ccxt_adapter import describe_error
+from perpbot.logs import get_logger
+
+log = get_logger("perpbot.live")
+_REASONS = {"pos_loss_market": "stop_loss", "loss_plan_market": "stop_loss", "moving_plan_market": "trailing_stop",
+            "track_plan_market": "trailing_stop", "pos_profit_market": "take_profit",
+            "profit_plan_market": "take_profit", "liquidation": "liquidation"}
+
+
+@dataclass
+class OpenTrade:
+    """The position the bot holds: side +1/-1, qty base, prices USDT, times ms UTC, bars = bar numbers."""
+
+    trade_no: int
+    side: int
+    qty: float
+    entry_price: float
+    entry_ms: int
+    entry_bar: int
+    entry_fee: float
+    stop_loss: float
+    take_profit: float
+    entry_order_id: str | None = None
+    liquidation_price: float | None = None
+    margin: float | None = None
+    adopted: bool = False
+    exit_cid: str | None = None
+    exit_reason: str | None = None
+    equity_before: float | None = None
+    finish_attempts: int = 0
+
+
+@dataclass
+class Pending:
+    """An entry sent and not yet filled."""
+
+    cid: str
+    plan: EntryPlan
+    trade_no: int
+    bar: int
+    equity_before: float | None = None
+
+
+class TradeRecords:
+    """Closed trades, position snapshots, cycle rows, events and status of the live bot."""
+
+    def _estimated_pnl(self, t: OpenTrade, pos, equity: float, candle_open: float) -> float:
+        """Net PnL (USDT) of a trade just found closed, before its fills are read: the equity change
+        since its entry when the account is flat, else an exit at this candle's open."""
+        if pos is None and t.equity_before is not None:
+            return equity - t.equity_before
+        return (t.side * t.qty * (candle_open - t.entry_price) - t.entry_fee
+                - t.qty * candle_open * self.cfg.taker_fee)
+
+    async def _finish_trade(self, t: OpenTrade, exclude: str | None) -> None:
+        """A position the venue no longer holds: exit fills (the first ``t.qty`` closing the side
+        after the entry, not order ``exclude``), fees, funding -> ledger trade, cooldown."""
+        fills = await self.ex.ex.fetch_my_trades(self.ex.symbol, t.entry_ms)
+        close_side = "sell" if t.side > 0 else "buy"
+        exits, qty = [], 0.0
+        for f in sorted(fills, key=lambda f: (f["timestamp"], str(f.get("id")))):
+            if (f["side"] == close_side and f.get("order") not in (t.entry_order_id, exclude)
+                    and f["timestamp"] >= t.entry_ms and qty < t.qty - 1e-12):
+                take = min(float(f["amount"]), t.qty - qty)
+                exits.append({**f, "amount": take, "fee": {"cost": abs((f.get("fee") or {}).get("cost") or 0.0)
+                                                           * take / float(f["amount"])}})
+                qty += take
+        if qty < t.qty - self.ex.rules.lot / 2:
+            t.finish_attempts += 1
+            log.warning("exit_fills_missing", trade=t.trade_no, found=qty, qty=t.qty, attempt=t.finish_attempts)
+            if t.finish_attempts < 3:
+                raise RuntimeError(f"the exit fills of trade {t.trade_no} are not visible yet ({qty:g} of {t.qty:g})")
+        last_close = float(self.signals.window[-1][4])
+        price = sum(f["amount"] * f["price"] for f in exits) / qty if qty else last_close
+        exit_fee = sum(abs((f.get("fee") or {}).get("cost") or 0.0) for f in exits)
+        gross = t.side * qty * (price - t.entry_price) if qty else 0.0  # linear contract: side x qty x (exit - entry)
+        exit_ms = max((f["timestamp"] for f in exits), default=(self.last_ts or t.entry_ms))
+        funding = 0.0  # > 0 paid: the venue's funding bills while the trade was open
+        if self.ex.ex.has.get("fetchFundingHistory"):
+            bills = await self.ex.ex.fetch_funding_history(self.ex.symbol, t.entry_ms)
+            funding = -sum(float(f["amount"]) for f in bills if f["timestamp"] is None or f["timestamp"] <= exit_ms)
+        reason = await self._exit_reason(t, exits, price)
+        pnl = gross - t.entry_fee - exit_fee - funding
+        exit_bar = self.ex.bar_of(exit_ms)
+        self.risk.on_trade_closed(exit_bar, pnl)
+        if self.ledger is not None:
+            self._settle_protection(t, reason)
+            row = dict(trade_id=t.trade_no, side=t.side, qty=t.qty, entry_time=pd.Timestamp(t.entry_ms, unit="ms", tz="UTC"),
+                       entry_price=t.entry_price, exit_time=pd.Timestamp(exit_ms, unit="ms", tz="UTC"), exit_price=price,
+                       exit_reason=reason, gross_pnl=gross, fees=t.entry_fee + exit_fee, funding=funding, pnl=pnl,
+                       entry_bar=t.entry_bar, exit_bar=exit_bar, leverage=self.cfg.leverage,
+                       margin=t.qty * t.entry_price / self.cfg.leverage, stop_loss=t.stop_loss,
+                       take_profit=t.take_profit, liquidation_price=t.liquidation_price, entry_fee=t.entry_fee,
+                       exit_fee=exit_fee)
+            self.ledger.record_run_bulk(self.run_id, trades=pd.DataFrame([row]), derive_orders=False)  # real orders are recorded
+            self.ex.record_position(0, 0.0)
+        self.events.publish("exit", trade_id=t.trade_no, side="long" if t.side > 0 else "short", qty=t.qty,
+                            entry_price=t.entry_price, exit_price=price, reason=reason, pnl=pnl)
+        log.info("trade", trade_id=t.trade_no, side=t.side, qty=t.qty, entry=t.entry_price, exit=price, reason=reason,
+                 pnl=round(pnl, 6), funding=funding)
+
+    async def _exit_reason(self, t: OpenTrade, exits: list, price: float) -> str:
+        if t.exit_cid is not None:
+            row, order = self.ex.unsettled.get(t.exit_cid), await self.ex.lookup(t.exit_cid)
+            if row is not None and isinstance(order, dict):
+                self.ex.settle(row, order)
+            if isinstance(order, dict) and any(f.get("order") == order.get("id") for f in exits):
+                return t.exit_reason
+        for f in exits[-1:]:
+            try:
+                o = await self.ex.ex.fetch_order(f["order"], self.ex.symbol)
+                src = (o.get("info") or {}).get("orderSource")
+                if src in _REASONS:
+                    return _REASONS[src]
+            except Exception as exc:
+                log.warning("exit_order_unknown", error=describe_error(exc))
+        if math.isfinite(t.take_profit) and t.side * (price - t.take_profit) >= 0:
+            return "take_profit"
+        return "stop_loss" if math.isfinite(t.stop_loss) and t.side * (price - t.stop_loss) <= 0 else "unknown"
+
+    def _settle_protection(self, t: OpenTrade, reason: str) -> None:
+        """The trade's TP/SL orders in the ledger: the one that closed it ``triggered``, the rest ``canceled``."""
+        for r in [r for r in self.ex.unsettled.values() if r.plan and r.trade_no == t.trade_no]:
+            self.ex.set_status(r.client_order_id, "triggered" if r.reason == reason else "canceled")
+
+    # ------------------------------------------------------------------ records
+    def _snapshot(self, pos, trade: OpenTrade | None = None) -> None:
+        t = trade or self.trade
+        self.ex.record_position(pos.side, pos.qty, entry_price=pos.entry_price, mark_price=pos.mark_price,
+                                liquidation_price=pos.liquidation_price, margin=pos.margin,
+                                unrealized_pnl=pos.unrealized_pnl, stop_loss=None if t is None else t.stop_loss,
+                                take_profit=None if t is None else t.take_profit)
+
+    def _record(self, candle, bar: int, snap, rows: list, signal: int, proba) -> None:
+        if self.ledger is None:
+            return
+        when = candle.time + pd.Timedelta(milliseconds=self.tf_ms)
+        b = self._buf
+        b["risk"] += [{"time": when, "bar": bar, "event": e, "value": v, "detail": d} for e, v, d in rows]
+        pos = 0.0 if self.trade is None else self.trade.side * self.trade.qty
+        b["equity"].append({"time": when, "equity": snap.equity, "position_qty": pos})
+        if proba is not None and signal != 0:
+            b["pred"].append(dict(time=candle.time, bar=bar, p_down=proba[0], p_flat=proba[1], p_up=proba[2],
+                                  confidence=max(proba[0], proba[2]), signal=signal,
+                                  decision="buy" if signal > 0 else "sell", model_version=self.bundle.version,
+                                  features_hash=self.bundle.features_hash))
+        if len(b["equity"]) >= self.flush_every or len(b["risk"]) > len(b["equity"]):
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered cycle rows (equity, cycle latency, risk events, predictions) in one
+        transaction: every ``flush_every`` cycles, and at once after a cycle with a risk event, an
+        order or a closed trade."""
+        b = self._buf
+        if self.ledger is None or not b["equity"]:
+            return
+        frames = {k: pd.DataFrame(v) if v else None for k, v in b.items()}
+        self.ledger.record_run_bulk(self.run_id, equity=frames["equity"], risk_events=frames["risk"],
+                                    predictions=frames["pred"])
+        for v in b.values():
+            v.clear()
+
+    def _publish(self, candle, signal: int, proba, snap, latency: float, rec: str) -> None:
+        p = proba
+        last = {"signal": signal, "time": candle.time.isoformat(), "p_down": None if p is None else float(p[0]),
+                "p_flat": None if p is None else float(p[1]), "p_up": None if p is None else float(p[2])}
+        t = self.trade
+        pos = None if t is None else {"side": t.side, "qty": t.qty, "entry_price": t.entry_price,
+                                      "stop_loss": t.stop_loss, "take_profit": t.take_profit,
+                                      "liquidation_price": t.liquidation_price, "margin": t.margin}
+        self.events.publish("cycle", bar=self.ex.bar_of(candle.timestamp), candle_time=candle.time.isoformat(),
+                            equity=snap.equity, position=0.0 if t is None else t.side * t.qty,
+                            **{k: v for k, v in last.items() if k != "time"})
+        lat = np.fromiter(self.latency_ms, dtype=np.float64)
+        self.control.update_status(position=pos, equity=snap.equity, last_signal=last,
+                                   last_candle_time=candle.time.isoformat(),
+                                   last_cycle_time=pd.Timestamp.now(tz="UTC").isoformat(), cycles=self.cycles,
+                                   reconcile=rec, latency_ms=round(latency, 3),
+                                   latency_p50_ms=float(np.percentile(lat, 50)), latency_p99_ms=float(np.percentile(lat, 99)))
+

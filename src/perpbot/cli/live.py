@@ -1,0 +1,256 @@
+"""Command-line entry points of live trading: ``perpbot run --mode live`` and ``perpbot status``.
+
+* :func:`run_live` (called by ``perpbot run --mode live``; also the Typer command
+  :func:`live_run`): demo trading by default. REAL MONEY needs ``--real-money`` AND the
+  environment variable ``PERPBOT_CONFIRM_REAL_MONEY=yes`` (checked before anything is built).
+  It prints the DEMO / REAL MONEY banner, checks the venue (keys, symbol, timeframe, margin
+  mode, leverage), resumes the last live run of the symbol that did not finish (a crash) or
+  starts a new one, reconciles, and trades on every candle close until Ctrl-C / SIGTERM (open
+  positions keep their venue-side stop-loss and take-profit).
+* :func:`status` (``perpbot status``): the run's position, open orders, equity, last signal and
+  health (age of the last cycle, reconciliation state, latency p50/p99) from the ledger and,
+  unless ``--no-exchange``, the venue (read-only).
+
+Register with ``app.command("status")(status)`` and ``app.command("live")(live_run)``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import signal
+from pathlib import Path
+from typing import Callable, Optional
+
+import numpy as np
+import pandas as pd
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from perpbot.logs import get_logger
+
+log = get_logger("perpbot.live")
+console = Console()
+err_console = Console(stderr=True)
+
+
+def _fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Path | None = None,
+             resume: bool = True, out: Console | None = None, environ: dict | None = None, exchange=None,
+             feed_options: dict | None = None, on_start: Callable | None = None) -> int:
+    """Trade ``settings.symbol`` live until stopped; returns the ledger run id.
+
+    Args:
+        real_money: the ``--real-money`` flag (also needs ``PERPBOT_CONFIRM_REAL_MONEY=yes``).
+        strategy: "ai" (saved model) or a baseline with a stop-loss (ema-cross, scoring).
+        resume: continue the last unfinished live run of this exchange/symbol (after a crash).
+        exchange / feed_options / environ: a prepared ccxt client, CandleFeed options and the
+            environment (tests and the simulator).
+        on_start: called as ``on_start(bot, feed)`` inside the event loop once trading starts
+            (embedding: ``feed.stop()`` ends the run).
+    Exits (typer.Exit 1) with one line on a start-up error; nothing is sent then.
+    """
+    from perpbot.bot.live import LiveBot
+    from perpbot.bot.live_risk import live_config
+    from perpbot.data.feed import CandleFeed
+    from perpbot.exchange.ccxt_adapter import ExchangeSetupError, banner, check_real_money, make_exchange
+    from perpbot.exchange.executor import Executor
+    from perpbot.storage.ledger import Ledger
+
+    out = out or console
+    try:
+        check_real_money(real_money, environ)
+        live_config(settings, strategy)
+        ex = exchange or make_exchange(settings, real_money=real_money, environ=environ)
+    except (ExchangeSetupError, ValueError) as exc:
+        _fail(str(exc))
+    bundle = None
+    if strategy == "ai":
+        from perpbot.cli.jobs import load_model_for
+
+        bundle = load_model_for(settings, model_path)
+    ledger = Ledger(settings.ledger)
+    executor = Executor(ex, settings, ledger=ledger)
+    state: dict = {}
+
+    async def main() -> None:
+        try:
+            out.print(banner(settings, real_money, strategy=strategy))
+            await executor.startup()
+            last = ledger.last_run(kind="live", strategy=strategy) if resume else None
+            resumed = (last is not None and last["status"] == "running" and last["symbol"] == settings.symbol
+                       and last["exchange"] == settings.exchange)
+            run_id = int(last["id"]) if resumed else ledger.start_run(
+                "live", strategy, settings.symbol, settings.timeframe, exchange=settings.exchange,
+                config=settings.public_dict(), model_version=getattr(bundle, "version", None),
+                features_hash=getattr(bundle, "features_hash", None),
+                note="REAL MONEY" if real_money else "DEMO")
+            state["run_id"] = executor.run_id = run_id
+            out.print(f"ledger run {run_id} ({'resumed after an unfinished run' if resumed else 'new'}): {settings.ledger}")
+            bot = LiveBot(settings, executor, strategy, bundle=bundle, ledger=ledger, run_id=run_id)
+            report = await bot.start(resume=resumed)
+            out.print(f"reconciled: {report.summary()}  equity {report.equity:.2f} USDT")
+            feed = CandleFeed(ex, settings.symbol, settings.timeframe, last_timestamp=bot.last_ts, logger=log,
+                              **(feed_options or {}))
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.add_signal_handler(sig, feed.stop)
+                except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+                    pass
+            if on_start is not None:
+                on_start(bot, feed)
+            await bot.run(feed)
+        finally:
+            await ex.close()
+
+    try:
+        asyncio.run(main())
+    except ExchangeSetupError as exc:
+        if "run_id" in state:
+            ledger.finish_run(state["run_id"], status="failed")
+        _fail(str(exc))
+    except BaseException:
+        if "run_id" in state:
+            ledger.finish_run(state["run_id"], status="failed")
+        raise
+    ledger.finish_run(state["run_id"], status="finished")
+    out.print(f"live run {state['run_id']} stopped; open positions keep their exchange-side stops")
+    return state["run_id"]
+
+
+def live_run(config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file"),
+             strategy: str = typer.Option("ai", help="ai | ema-cross | scoring"),
+             model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
+             real_money: bool = typer.Option(False, "--real-money",
+                                             help="trade the REAL account (also needs PERPBOT_CONFIRM_REAL_MONEY=yes)"),
+             new_run: bool = typer.Option(False, "--new-run", help="do not resume an unfinished live run")) -> None:
+    """Trade live on every candle close (Bitget demo trading unless --real-money)."""
+    from perpbot.cli.common import handled, settings_for
+
+    with handled():
+        s = settings_for(config, mode="live")
+        run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run)
+
+
+# ------------------------------------------------------------------------------------------ status
+def status_report(settings, ledger, run_id: int | None = None, account: dict | None = None,
+                  now: pd.Timestamp | None = None) -> dict:
+    """What ``perpbot status`` shows, as a dict: run (id, kind, status, note), position, equity,
+    open_orders (list), last_signal, last_cycle (time, age_s), latency (p50_ms, p99_ms, n over
+    the last 1000 cycles that sent an order; all_p50_ms over all cycles), reconcile (last
+    summary), errors (order_failed count). ``account``: the venue's live view
+    ({position, equity, orders}) or None. Raises ValueError when the ledger has no live run."""
+    now = now or pd.Timestamp.now(tz="UTC")
+    run = ledger.get_run(run_id) if run_id is not None else ledger.last_run(kind="live")
+    if run is None:
+        raise ValueError(f"the ledger {settings.ledger} has no live run yet (perpbot run --mode live)")
+    rid = int(run["id"])
+    ev = ledger.risk_events(rid)
+    cyc = ev[ev["event"] == "cycle_latency"].tail(1000)
+    details = [json.loads(d) if isinstance(d, str) else {} for d in cyc["detail"]]
+    sent = cyc["value"].to_numpy()[[bool(d.get("order_sent")) for d in details]] if len(cyc) else np.zeros(0)
+    rec = ev[ev["event"] == "reconcile"]
+    out = {"run": {"id": rid, "kind": run["kind"], "status": run["status"], "note": run.get("note"),
+                   "strategy": run["strategy"], "symbol": run["symbol"]},
+           "last_cycle": None, "latency": None, "last_signal": None,
+           "reconcile": json.loads(rec["detail"].iloc[-1]).get("summary") if len(rec) else None,
+           "errors": int((ev["event"] == "order_failed").sum())}
+    if len(cyc):
+        t = cyc["time"].iloc[-1]
+        out["last_cycle"] = {"time": t.isoformat(), "age_s": (now - t).total_seconds(), "bar": int(cyc["bar"].iloc[-1])}
+        out["last_signal"] = details[-1].get("signal")
+        if details[-1].get("reconcile"):
+            out["reconcile"] = details[-1]["reconcile"]
+        out["latency"] = {"p50_ms": float(np.percentile(sent, 50)) if len(sent) else None,
+                          "p99_ms": float(np.percentile(sent, 99)) if len(sent) else None, "n": int(len(sent)),
+                          "all_p50_ms": float(cyc["value"].median())}
+    pos = ledger.positions(rid)
+    last = pos.iloc[-1] if len(pos) else None
+    out["position"] = None if last is None or last["side"] == "flat" else {
+        k: (None if pd.isna(last[k]) else (last[k] if k == "side" else float(last[k])))
+        for k in ("side", "qty", "entry_price", "stop_loss", "take_profit", "liquidation_price")}
+    eq = ledger.equity(rid)
+    out["equity"] = float(eq.iloc[-1]) if len(eq) else None
+    out["open_orders"] = []
+    if account is not None:
+        out["position"], out["equity"], out["open_orders"] = account["position"], account["equity"], account["orders"]
+        out["source"] = "exchange"
+    else:
+        out["source"] = "ledger"
+    return out
+
+
+async def _account(settings, real_money: bool) -> dict:
+    from perpbot.exchange.ccxt_adapter import make_exchange
+    from perpbot.exchange.executor import Executor
+
+    ex = make_exchange(settings, real_money=real_money, environ={"PERPBOT_CONFIRM_REAL_MONEY": "yes"})
+    executor = Executor(ex, settings)
+    try:
+        await ex.load_markets()
+        executor.market = ex.market(settings.symbol)
+        snap = await executor.snapshot()
+        normal, plans = await executor.open_orders()
+    finally:
+        await ex.close()
+    p = snap.position
+    orders = [{"id": o["id"], "client_id": o.get("clientOrderId"), "side": o["side"], "type": o.get("type"),
+               "qty": o.get("amount"), "price": o.get("price"), "reduce_only": o.get("reduceOnly")} for o in normal]
+    orders += [{"id": o["id"], "client_id": o.get("clientOrderId"), "side": o["side"], "type": o["info"].get("planType"),
+                "qty": o.get("amount"), "price": o.get("triggerPrice"), "reduce_only": True} for o in plans]
+    return {"equity": snap.equity, "orders": orders, "position": None if p is None else {
+        "side": "long" if p.side > 0 else "short", "qty": p.qty, "entry_price": p.entry_price,
+        "liquidation_price": p.liquidation_price, "mark_price": p.mark_price, "unrealized_pnl": p.unrealized_pnl}}
+
+
+def status(config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file"),
+           run_id: Optional[int] = typer.Option(None, "--run-id", help="default: the latest live run"),
+           exchange: bool = typer.Option(True, "--exchange/--no-exchange", help="also ask the venue (read-only)"),
+           real_money: bool = typer.Option(False, "--real-money", help="read the real account instead of the demo")) -> None:
+    """Position, open orders, equity, last signal and health of the live bot."""
+    from perpbot.cli.common import handled, open_ledger, settings_for
+
+    with handled():
+        s = settings_for(config)
+        account, note = None, ""
+        if exchange:
+            try:
+                account = asyncio.run(_account(s, real_money))
+            except Exception as exc:
+                from perpbot.exchange.ccxt_adapter import describe_error
+
+                note = f"exchange not read ({describe_error(exc)}); showing the ledger"
+        rep = status_report(s, open_ledger(s), run_id, account)
+        console.print(render_status(rep))
+        if note:
+            err_console.print(f"[yellow]{note}[/]", highlight=False)
+
+
+def render_status(rep: dict) -> Table:
+    """A Rich table of :func:`status_report`."""
+    r = rep["run"]
+    t = Table(title=f"live run {r['id']} ({r['note'] or ''} {r['strategy']} {r['symbol']}, {r['status']})",
+              show_header=False)
+    t.add_column("what")
+    t.add_column("value")
+    pos = rep["position"]
+    t.add_row("position", "flat" if not pos else ", ".join(f"{k} {v}" for k, v in pos.items() if v is not None))
+    t.add_row("equity", "?" if rep["equity"] is None else f"{rep['equity']:.2f} USDT ({rep['source']})")
+    t.add_row("open orders", "none" if not rep["open_orders"] else "\n".join(
+        f"{o['type']} {o['side']} {o['qty']} @ {o['price']} ({o['client_id']})" for o in rep["open_orders"]))
+    t.add_row("last signal", str(rep["last_signal"]))
+    lc = rep["last_cycle"]
+    t.add_row("last cycle", "never" if lc is None else f"{lc['time']} ({lc['age_s']:.0f} s ago)")
+    lat = rep["latency"]
+    if lat:
+        t.add_row("latency (candle -> order)", f"p50 {lat['p50_ms']} ms, p99 {lat['p99_ms']} ms over {lat['n']} orders; "
+                                               f"decision p50 {lat['all_p50_ms']:.2f} ms")
+    t.add_row("reconciliation", str(rep["reconcile"]))
+    t.add_row("failed orders", str(rep["errors"]))
+    return t

@@ -1,0 +1,444 @@
+"""Order execution on a ccxt venue (Bitget USDT-M first): start-up checks, orders, retries, ledger.
+
+One :class:`Executor` per symbol, on an asyncio ccxt client (:func:`~perpbot.exchange.ccxt_adapter.make_exchange`).
+
+* :meth:`Executor.startup`: the venue checks of :mod:`perpbot.exchange.venue` (keys, symbol,
+  timeframe, keys accepted), then one-way mode, isolated margin and the leverage, so a bad
+  key, symbol or timeframe raises one :class:`LiveStartupError` line before any private POST.
+* Orders: quantities floored to the lot size and prices rounded to the tick; orders below the
+  venue minimum (amount or 5 USDT notional) are not sent (log line + ``below_min_size`` risk
+  event). Every order gets a deterministic client order id ``pb{run_id}-{bar}-{n}`` (bar =
+  candle open ms // timeframe ms, n = count within the bar; <= 50 chars of ``[a-z0-9-]``, as
+  Bitget's clientOid allows) that is written to the ledger (status ``new``) BEFORE the request.
+* Retries (:class:`RetryPolicy`): 429 / DDoSProtection -> exponential backoff and resend (the
+  venue refused it unprocessed); a timeout, 5xx or connection error may hide an accepted order,
+  so the order is first looked up by client id (``fetch_order(None, symbol, {"clientOrderId":
+  cid})``, or the open plan orders for TP/SL) and resent only when the venue does not have it
+  (a resend carries the same client id, which the venue refuses as a duplicate: 40786). After
+  the last attempt nothing is forced: the order is marked ``failed`` in the ledger, an
+  ``order_failed`` event is published and one clear line is logged. When even the look-up fails
+  the ledger keeps ``new`` and :mod:`perpbot.exchange.reconcile` settles it in a later cycle.
+
+Ledger order statuses: new (recorded, not confirmed), open (accepted), filled,
+partially_filled (cancelled after a partial fill), canceled, failed (never reached the venue or
+refused), triggered (a TP/SL that closed the position). Units: qty base asset, prices USDT.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Awaitable, Callable
+
+import pandas as pd
+
+from perpbot.exchange.accounting import floor_to_step, round_to_step
+from perpbot.exchange.ccxt_adapter import describe_error, error_code
+from perpbot.exchange.venue import (  # noqa: F401  (re-exported: the executor's public types)
+    AccountSnapshot, LiveStartupError, MarketRules, PositionInfo, check_venue, parse_snapshot, setup_account,
+)
+from perpbot.logs import get_logger
+
+log = get_logger("perpbot.live")
+
+_UNKNOWN = object()  # a look-up that could not reach the venue
+LOSS_PLANS = ("pos_loss", "loss_plan", "moving_plan", "track_plan")
+PROFIT_PLANS = ("pos_profit", "profit_plan")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """Bounded exponential backoff: ``attempts`` sends, waits ``base_delay * 2**k`` s (<= ``max_delay``)."""
+
+    attempts: int = 4
+    base_delay: float = 0.5
+    max_delay: float = 8.0
+    lookup_attempts: int = 3
+
+    def delay(self, k: int) -> float:
+        return min(self.base_delay * (2.0 ** k), self.max_delay)
+
+
+@dataclass
+class OrderRow:
+    """A ledger order not yet settled (status new / open), as the executor tracks it."""
+
+    id: int | None
+    run_id: int | None
+    client_order_id: str
+    side: str
+    type: str
+    status: str
+    reason: str | None = None
+    trade_no: int | None = None
+
+    @property
+    def plan(self) -> bool:
+        """A TP/SL (plan) order rather than a market / limit order."""
+        return self.type in ("stop", "take_profit")
+
+
+@dataclass
+class OrderResult:
+    """Outcome of one order: ``status`` sent (accepted) | failed | skipped (not sent) | unknown
+    (the venue could not be asked whether it has it); ``order`` the ccxt order; ``sent_at``
+    ``time.perf_counter()`` just before the first HTTP request left."""
+
+    cid: str
+    status: str
+    order: dict | None = None
+    error: str | None = None
+    attempts: int = 0
+    sent_at: float | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "sent"
+
+    @property
+    def exchange_id(self) -> str | None:
+        return None if self.order is None else self.order.get("id")
+
+
+class Executor:
+    """Sends and tracks the orders of one symbol (see the module docstring).
+
+    Args:
+        exchange: asyncio ccxt client (:func:`~perpbot.exchange.ccxt_adapter.make_exchange`).
+        settings: :class:`perpbot.config.Settings` (symbol, timeframe, leverage).
+        ledger / run_id: where orders, fills and risk events are recorded (None: nothing).
+        events: :class:`perpbot.bot.events.EventBus` for ``order_failed`` events (or None).
+        retry: the :class:`RetryPolicy`.
+    """
+
+    def __init__(self, exchange, settings, *, ledger=None, run_id: int | None = None, events=None,
+                 retry: RetryPolicy = RetryPolicy(), symbol: str | None = None, timeframe: str | None = None) -> None:
+        self.ex = exchange
+        self.settings = settings
+        self.symbol = symbol or settings.symbol
+        self.timeframe = timeframe or settings.timeframe
+        self.ledger, self.run_id, self.events, self.retry = ledger, run_id, events, retry
+        self.market: dict | None = None
+        self.rules: MarketRules | None = None
+        self._seq: dict[int, int] = {}
+        self.clock: Callable[[], pd.Timestamp] | None = None
+        self.unsettled: dict[str, OrderRow] = {}   # client id -> ledger order still new / open
+        self.ledger_position: tuple[int, float] | None = None  # (side, qty) of the last snapshot written
+
+    def now(self) -> pd.Timestamp:
+        """Time of ledger rows (UTC): ``clock()`` when set (the live loop's exchange time), else now."""
+        return self.clock() if self.clock is not None else pd.Timestamp.now(tz="UTC")
+
+    # ------------------------------------------------------------------ start-up
+    async def startup(self) -> MarketRules:
+        """Check keys, symbol, timeframe and account (:func:`~perpbot.exchange.venue.check_venue`),
+        then one-way mode, isolated margin and the leverage (:func:`~perpbot.exchange.venue.setup_account`).
+
+        Raises:
+            LiveStartupError: one line naming the problem; no order or setting was sent.
+        """
+        self.market, self.rules, balance = await check_venue(self.ex, self.settings, self.symbol, self.timeframe)
+        await setup_account(self.ex, self.symbol, balance, int(self.settings.leverage), (await self.snapshot()).position)
+        log.info("executor_ready", exchange=self.ex.id, symbol=self.symbol, timeframe=self.timeframe,
+                 leverage=int(self.settings.leverage), lot=self.rules.lot, tick=self.rules.tick,
+                 min_notional=self.rules.min_notional)
+        return self.rules
+
+    # ------------------------------------------------------------------ rounding and ids
+    def round_qty(self, qty: float) -> float:
+        """Quantity floored to the lot size (base asset)."""
+        return float(floor_to_step(float(qty), self.rules.lot))
+
+    def round_price(self, price: float) -> float:
+        """Price rounded to the tick size (USDT)."""
+        return float(round_to_step(float(price), self.rules.tick))
+
+    def below_minimum(self, qty: float, price: float) -> str | None:
+        """Why an order of ``qty`` at ``price`` may not be sent (None when it may)."""
+        r = self.rules
+        if qty <= 0 or qty < r.min_qty - 1e-12:
+            return f"qty {qty:g} is below the minimum {r.min_qty:g}"
+        if qty * price < r.min_notional - 1e-9:
+            return f"notional {qty * price:.4f} USDT is below the minimum {r.min_notional:g} USDT"
+        return None
+
+    def bar_of(self, timestamp_ms: int) -> int:
+        """Bar number of a candle (open time ms UTC // timeframe ms), the ``bar`` of client ids."""
+        from perpbot.data import timeframe_to_ms
+
+        return int(timestamp_ms) // timeframe_to_ms(self.timeframe)
+
+    def new_cid(self, bar: int) -> str:
+        """Next client order id of ``bar``: ``pb{run_id}-{bar}-{n}``."""
+        n = self._seq.get(bar, 0)
+        if len(self._seq) > 256:  # only recent bars matter
+            self._seq = {b: k for b, k in self._seq.items() if b >= bar - 16}
+        self._seq[bar] = n + 1
+        return f"pb{self.run_id or 0}-{bar}-{n}"
+
+    # ------------------------------------------------------------------ ledger helpers
+    def _record(self, bar: int, side: str, otype: str, qty: float, price: float | None, reduce_only: bool,
+                reason: str, trade_no: int | None) -> str:
+        from perpbot.storage.ledger import LedgerConflictError
+
+        while True:
+            cid = self.new_cid(bar)
+            oid = None
+            if self.ledger is not None:
+                try:
+                    oid = self.ledger.record_order(self.run_id, client_order_id=cid, time=self.now(), side=side,
+                                                   type=otype, qty=qty, price=price, reduce_only=reduce_only,
+                                                   status="new", reason=reason, trade_no=trade_no)
+                except LedgerConflictError:  # used by an earlier process in the same bar: take the next
+                    continue
+            self.unsettled[cid] = OrderRow(oid, self.run_id, cid, side, otype, "new", reason, trade_no)
+            return cid
+
+    def set_status(self, cid: str, status: str, exchange_id: str | None = None) -> None:
+        """Set a ledger order's status (and exchange id); settled orders leave :attr:`unsettled`."""
+        if self.ledger is not None:
+            self.ledger.update_order(cid, status=status, exchange_order_id=exchange_id)
+        row = self.unsettled.get(cid)
+        if row is not None:
+            if status in ("new", "open"):
+                row.status = status
+            else:
+                del self.unsettled[cid]
+
+    def settle(self, row: OrderRow, order: dict | None) -> str:
+        """Settle a ledger order from the venue's ccxt ``order`` (None: the venue does not have
+        it): filled / partially_filled (cancelled after a partial fill) / canceled / failed
+        (a new order the venue never got) / open; records its fill once (qty filled, average
+        price, fee, at the last trade time). Returns the new status."""
+        if order is None:
+            new = "failed" if row.status == "new" else "canceled"
+        else:
+            filled = float(order.get("filled") or 0.0)
+            st = order.get("status")
+            if st == "closed":
+                new = "filled"
+            elif st in ("canceled", "rejected", "expired"):
+                new = "partially_filled" if filled > 0 else ("canceled" if st == "canceled" else "failed")
+            else:
+                new = "open"
+            if new in ("filled", "partially_filled") and filled > 0 and row.status in ("new", "open") \
+                    and self.ledger is not None and row.id is not None:
+                fee = (order.get("fee") or {}).get("cost") or 0.0
+                ts = order.get("lastTradeTimestamp") or order.get("timestamp")
+                when = pd.Timestamp(ts, unit="ms", tz="UTC") if ts else self.now()
+                self.ledger.record_fill(row.run_id, int(row.id), when, row.side, filled,
+                                        float(order.get("average") or order["price"]), fee=abs(float(fee)),
+                                        liquidity="taker")
+        if new != row.status or (order is not None and row.status == "new"):
+            self.set_status(row.client_order_id, new, None if order is None else order.get("id"))
+        return new
+
+    def record_position(self, side: int, qty: float, **fields) -> None:
+        """Write a position snapshot (time = :meth:`now`; fields as ``Ledger.record_position``)."""
+        self.ledger_position = (int(side), float(qty))
+        if self.ledger is not None:
+            self.ledger.record_position(self.run_id, time=self.now(), side=int(side), qty=float(qty), **{
+                k: (None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v)
+                for k, v in fields.items()})
+
+    def risk_event(self, event: str, value: float | None = None, detail: str | None = None,
+                   bar: int | None = None) -> None:
+        """Write one risk-event row (time = now UTC)."""
+        if self.ledger is not None:
+            self.ledger.record_risk_events(self.run_id, pd.DataFrame([{
+                "time": self.now(), "bar": bar, "event": event, "value": value, "detail": detail}]))
+
+    # ------------------------------------------------------------------ sending
+    async def lookup(self, cid: str, plan: bool = False):
+        """The venue's order with client id ``cid`` (ccxt dict), None when it has none, or the
+        sentinel ``_UNKNOWN`` when the venue could not be asked (bounded retries)."""
+        import ccxt
+
+        for k in range(self.retry.lookup_attempts):
+            try:
+                if plan:
+                    plans = await self.ex.fetch_open_orders(self.symbol, params={"planType": "profit_loss"})
+                    return next((p for p in plans if p.get("clientOrderId") == cid), None)
+                return await self.ex.fetch_order(None, self.symbol, {"clientOrderId": cid})
+            except ccxt.OrderNotFound:
+                return None
+            except ccxt.NetworkError as exc:
+                log.warning("order_lookup_retry", cid=cid, error=describe_error(exc), retry_in=self.retry.delay(k))
+                await asyncio.sleep(self.retry.delay(k))
+            except ccxt.ExchangeError as exc:
+                log.warning("order_lookup_failed", cid=cid, error=describe_error(exc))
+                return _UNKNOWN
+        return _UNKNOWN
+
+    async def _submit(self, cid: str, call: Callable[[], Awaitable[dict]], path: str, what: str,
+                      plan: bool = False) -> OrderResult:
+        import ccxt
+
+        sent_at, last, attempts = None, None, 0
+        for k in range(self.retry.attempts):
+            attempts += 1
+            t_call = time.perf_counter()
+            try:
+                order = await call()
+                sent_at = sent_at or self._stamp(path, t_call)
+                return OrderResult(cid, "sent", order, attempts=attempts, sent_at=sent_at)
+            except ccxt.NetworkError as exc:
+                sent_at = sent_at or self._stamp(path, t_call)
+                last = exc
+                log.warning("order_retry", cid=cid, what=what, attempt=attempts, error=describe_error(exc))
+                if not isinstance(exc, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):
+                    found = await self.lookup(cid, plan)  # may have been accepted before the error
+                    if found is not None and found is not _UNKNOWN:
+                        return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
+                if k + 1 < self.retry.attempts:
+                    await asyncio.sleep(self.retry.delay(k))
+            except ccxt.ExchangeError as exc:
+                sent_at = sent_at or self._stamp(path, t_call)
+                last = exc
+                if error_code(exc) == "40786":  # duplicate client id: an earlier attempt got through
+                    found = await self.lookup(cid, plan)
+                    if found is not None and found is not _UNKNOWN:
+                        return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
+                break
+        found = await self.lookup(cid, plan) if isinstance(last, ccxt.NetworkError) else None
+        if found is not None and found is not _UNKNOWN:
+            return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
+        status = "unknown" if found is _UNKNOWN else "failed"
+        return OrderResult(cid, status, None, error=describe_error(last, what), attempts=attempts, sent_at=sent_at)
+
+    def _stamp(self, path: str, t_call: float) -> float:
+        t = getattr(self.ex, "request_sent_at", {}).get(path)
+        return t if t is not None and t >= t_call else t_call
+
+    def _settle(self, res: OrderResult, bar: int | None) -> OrderResult:
+        """Ledger status, log line and events of a submitted order."""
+        if res.ok:
+            self.set_status(res.cid, "open", res.exchange_id)
+            return res
+        if res.status == "failed":
+            self.set_status(res.cid, "failed")
+        log.error("order_failed", cid=res.cid, status=res.status, attempts=res.attempts, error=res.error)
+        self.risk_event("order_failed", float(res.attempts), f"{res.cid}: {res.error}", bar)
+        if self.events is not None:
+            self.events.publish("order_failed", message=f"{res.cid}: {res.error}", cid=res.cid, status=res.status)
+        return res
+
+    # ------------------------------------------------------------------ orders
+    async def open_position(self, side: int, qty: float, stop_loss: float | None, take_profit: float | None,
+                            tag: str = "entry", *, bar: int, ref_price: float, trade_no: int | None = None) -> OrderResult:
+        """Market entry (``side`` +1 long / -1 short, ``qty`` base) with the venue-side stop-loss and
+        take-profit attached (Bitget preset TP/SL), isolated margin. Below the minimum: not sent
+        (status "skipped"). ``ref_price`` (USDT, e.g. the last close) checks the minimum notional."""
+        qty = self.round_qty(qty)
+        why = self.below_minimum(qty, ref_price)
+        if why:
+            log.warning("order_below_minimum", side=side, qty=qty, reason=why)
+            self.risk_event("below_min_size", qty, why, bar)
+            return OrderResult("", "skipped", error=why)
+        sl = None if stop_loss is None or not math.isfinite(stop_loss) else self.round_price(stop_loss)
+        tp = None if take_profit is None or not math.isfinite(take_profit) else self.round_price(take_profit)
+        order_side = "buy" if side > 0 else "sell"
+        cid = self._record(bar, order_side, "market", qty, None, False, tag, trade_no)
+        params: dict[str, Any] = {"marginMode": "isolated", "clientOrderId": cid}
+        if sl is not None:
+            params["stopLoss"] = {"triggerPrice": sl}
+        if tp is not None:
+            params["takeProfit"] = {"triggerPrice": tp}
+        res = await self._submit(cid, lambda: self.ex.create_order(self.symbol, "market", order_side, qty, None,
+                                                                    dict(params)), "place-order", "entry")
+        log.info("entry_sent" if res.ok else "entry_not_placed", cid=cid, side=order_side, qty=qty, stop_loss=sl,
+                 take_profit=tp)
+        return self._settle(res, bar)
+
+    async def close_position(self, reason: str, *, side: int, qty: float, bar: int,
+                             trade_no: int | None = None) -> OrderResult:
+        """Reduce-only market order closing ``qty`` of the ``side`` position (reason: signal, manual ...)."""
+        qty = self.round_qty(qty)
+        order_side = "sell" if side > 0 else "buy"
+        cid = self._record(bar, order_side, "market", qty, None, True, reason, trade_no)
+        params = {"marginMode": "isolated", "reduceOnly": True, "clientOrderId": cid}
+        res = await self._submit(cid, lambda: self.ex.create_order(self.symbol, "market", order_side, qty, None,
+                                                                    dict(params)), "place-order", f"exit ({reason})")
+        log.info("exit_sent" if res.ok else "exit_not_placed", cid=cid, reason=reason, qty=qty)
+        return self._settle(res, bar)
+
+    async def protect(self, side: int, qty: float, *, stop_loss: float | None, take_profit: float | None,
+                      bar: int, trade_no: int | None = None) -> list[OrderResult]:
+        """Place position-wide stop-loss / take-profit orders (Bitget pos_loss / pos_profit) for
+        the open ``side`` position; a new one replaces an older one of its kind, which stays in
+        force until the new one is accepted (the position is never without its stop)."""
+        out = []
+        close_side = "sell" if side > 0 else "buy"
+        for kind, level, key, otype in (("stop_loss", stop_loss, "stopLossPrice", "stop"),
+                                        ("take_profit", take_profit, "takeProfitPrice", "take_profit")):
+            if level is None or not math.isfinite(level):
+                continue
+            price = self.round_price(level)
+            cid = self._record(bar, close_side, otype, qty, price, True, kind, trade_no)
+            params = {key: price, "clientOrderId": cid}
+            res = await self._submit(cid, lambda p=params: self.ex.create_order(
+                self.symbol, "market", close_side, self.round_qty(qty), None, dict(p)), "place-tpsl-order", kind, plan=True)
+            out.append(self._settle(res, bar))
+            if res.ok:
+                await self._cancel_older_plans(kind, res.exchange_id, side)
+        return out
+
+    async def _cancel_older_plans(self, kind: str, keep_id: str | None, side: int) -> None:
+        types = ("pos_loss",) if kind == "stop_loss" else ("pos_profit",)
+        for p in (await self.open_orders())[1]:
+            if p["info"].get("planType") in types and p.get("id") != keep_id:
+                await self.cancel(p, plan=True)
+
+    async def trailing_stop(self, side: int, qty: float, activation: float, rate: float, *, bar: int,
+                            trade_no: int | None = None) -> OrderResult:
+        """Bitget trailing stop (place-tpsl-order ``moving_plan``): active once the price reaches
+        ``activation`` (USDT), then trails ``rate`` (fraction, e.g. 0.005) behind the best price."""
+        if self.ex.id != "bitget":
+            log.warning("trailing_stop_unsupported", exchange=self.ex.id)
+            return OrderResult("", "skipped", error=f"trailing stops are implemented for bitget only, not {self.ex.id}")
+        qty = self.round_qty(qty)
+        close_side = "sell" if side > 0 else "buy"
+        price = self.round_price(activation)
+        cid = self._record(bar, close_side, "stop", qty, price, True, "trailing_stop", trade_no)
+        m = self.market
+        request = {"symbol": m["id"], "productType": f"{m['settleId']}-FUTURES", "marginCoin": m["settleId"],
+                   "planType": "moving_plan", "triggerPrice": self.ex.price_to_precision(self.symbol, price),
+                   "rangeRate": f"{rate * 100:.2f}", "holdSide": "buy" if side > 0 else "sell",
+                   "size": self.ex.amount_to_precision(self.symbol, qty), "triggerType": "mark_price", "clientOid": cid}
+
+        async def call():
+            raw = await self.ex.privateMixPostV2MixOrderPlaceTpslOrder(request)
+            return {"id": (raw.get("data") or {}).get("orderId"), "clientOrderId": cid, "info": raw}
+        return self._settle(await self._submit(cid, call, "place-tpsl-order", "trailing stop", plan=True), bar)
+
+    async def cancel(self, order: dict, plan: bool = False) -> bool:
+        """Cancel one open order (``plan``: a TP/SL plan order); False (logged) when it failed.
+        Its ledger row is settled later from the venue's state (:meth:`settle`)."""
+        import ccxt
+
+        params = {"trigger": True, "planType": order["info"].get("planType")} if plan else {}
+        try:
+            await self.ex.cancel_order(order["id"], self.symbol, params)
+        except ccxt.OrderNotFound:
+            return True  # already gone
+        except ccxt.BaseError as exc:
+            log.error("cancel_failed", order_id=order.get("id"), error=describe_error(exc))
+            return False
+        return True  # the ledger learns it when the order is settled (reconcile / the loop)
+
+    # ------------------------------------------------------------------ reading
+    async def snapshot(self) -> AccountSnapshot:
+        """Position and balance, fetched concurrently."""
+        positions, balance = await asyncio.gather(self.ex.fetch_positions([self.symbol]), self.ex.fetch_balance())
+        return parse_snapshot(positions, balance, self.symbol, (self.market or {}).get("settle", "USDT"))
+
+    async def open_orders(self) -> tuple[list[dict], list[dict]]:
+        """(open normal orders, open TP/SL plan orders) of the symbol."""
+        normal, plans = await asyncio.gather(self.ex.fetch_open_orders(self.symbol),
+                                             self.ex.fetch_open_orders(self.symbol, params={"planType": "profit_loss"}))
+        return normal, plans
+
+    async def close(self) -> None:
+        await self.ex.close()

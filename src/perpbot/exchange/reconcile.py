@@ -1,0 +1,225 @@
+"""Reconciliation: make the ledger and the exchange agree, and leave no position unprotected.
+
+:func:`reconcile` runs at start-up and after every live cycle. It reads the exchange's
+position, open orders, open TP/SL (plan) orders and balance (concurrently), then:
+
+1. **unsettled orders**: every ledger order still ``new`` or ``open`` (at start-up read from the
+   ledger - this run and the live runs of the symbol that did not finish, e.g. a process that
+   died after sending; then the ones the executor tracks) is matched by client order id with
+   the open orders / plans just read, else looked up by client id:
+   filled -> ``filled`` (+ its fill), cancelled after a partial fill -> ``partially_filled``
+   (+ fill), cancelled -> ``canceled``, unknown to the venue -> ``failed`` (it never reached
+   it), a plan order no longer live -> ``canceled``;
+2. **the position**: an exchange position that the ledger's latest position snapshot does not
+   show (side or size) is adopted: a snapshot is recorded; a ledger position the exchange no
+   longer has gets a flat snapshot;
+3. **protection**: an open position without a venue-side stop (pos_loss / loss_plan / trailing
+   plan on its side) gets one at the configured stop distance from its entry price (and a
+   take-profit when it has none); when the price is already beyond that stop, the position
+   is closed at market instead (reduce-only) - it must not stay naked;
+4. **orphans**: TP/SL plans and reduce-only orders that can no longer reduce anything (no
+   position, or on the wrong side) are cancelled. Entry orders (not reduce-only) are kept.
+
+Whatever it did is returned as a :class:`ReconcileReport`, logged, and recorded as a
+``reconcile`` risk event (value = number of actions, detail = JSON summary).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+from dataclasses import asdict, dataclass, field
+
+import pandas as pd
+
+from perpbot.exchange.executor import _UNKNOWN, LOSS_PLANS, PROFIT_PLANS, PositionInfo
+from perpbot.logs import get_logger
+
+log = get_logger("perpbot.live")
+
+UNSETTLED = ("new", "open")
+
+
+@dataclass
+class ReconcileReport:
+    """What one reconciliation found and did. Money USDT, qty base asset."""
+
+    time: pd.Timestamp
+    position: PositionInfo | None = None
+    equity: float | None = None
+    free: float | None = None
+    open_orders: int = 0
+    plan_orders: int = 0
+    has_stop: bool = False
+    resolved: list[dict] = field(default_factory=list)     # {cid, was, now}
+    adopted: dict | None = None                             # the adopted / repaired position
+    stop_placed: float | None = None
+    take_profit_placed: float | None = None
+    closed_unprotected: bool = False
+    cancelled: list[str] = field(default_factory=list)      # exchange order ids
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def actions(self) -> int:
+        return (len(self.resolved) + (self.adopted is not None) + (self.stop_placed is not None)
+                + (self.take_profit_placed is not None) + int(self.closed_unprotected) + len(self.cancelled))
+
+    @property
+    def clean(self) -> bool:
+        """Nothing to repair and nothing unexplained."""
+        return self.actions == 0 and not self.warnings
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["time"] = self.time.isoformat()
+        d["actions"] = self.actions
+        return d
+
+    def summary(self) -> str:
+        parts = []
+        if self.resolved:
+            parts.append("orders " + ", ".join(f"{r['cid']}:{r['was']}->{r['now']}" for r in self.resolved))
+        if self.adopted is not None:
+            parts.append(f"adopted position {self.adopted}")
+        if self.stop_placed is not None:
+            parts.append(f"stop placed at {self.stop_placed}")
+        if self.take_profit_placed is not None:
+            parts.append(f"take-profit placed at {self.take_profit_placed}")
+        if self.closed_unprotected:
+            parts.append("position closed: price beyond its stop")
+        if self.cancelled:
+            parts.append(f"cancelled orphans {', '.join(self.cancelled)}")
+        parts += self.warnings
+        return "; ".join(parts) or "clean"
+
+
+def load_unsettled(executor, ledger, run_id: int) -> int:
+    """Add to ``executor.unsettled`` the ledger orders still new/open of this run and of the
+    unfinished live runs of the same exchange and symbol (e.g. a process that died after
+    sending). Returns how many were added."""
+    from perpbot.exchange.executor import OrderRow
+
+    runs = ledger.runs()
+    ids = {run_id}
+    if len(runs):
+        other = runs[(runs["kind"] == "live") & (runs["symbol"] == executor.symbol)
+                     & (runs["exchange"] == executor.ex.id) & (runs["status"] != "finished")]
+        ids |= {int(i) for i in other["id"]}
+    n = 0
+    for rid in sorted(ids):
+        orders = ledger.orders(rid)
+        if not len(orders):
+            continue
+        for r in orders[orders["status"].isin(UNSETTLED)].itertuples(index=False):
+            if r.client_order_id not in executor.unsettled:
+                executor.unsettled[r.client_order_id] = OrderRow(
+                    int(r.id), rid, r.client_order_id, r.side, r.type, r.status, r.reason,
+                    None if pd.isna(r.trade_no) else int(r.trade_no))
+                n += 1
+    return n
+
+
+def ledger_position(ledger, run_id: int) -> tuple[int, float]:
+    """(side +1/-1/0, qty) of the run's latest position snapshot (flat when none)."""
+    snaps = ledger.positions(run_id)
+    if not len(snaps):
+        return 0, 0.0
+    last = snaps.iloc[-1]
+    return {"long": 1, "short": -1}.get(last["side"], 0), float(last["qty"])
+
+
+async def reconcile(executor, ledger, run_id: int, *, atr: float = math.nan, cfg=None, bar: int | None = None,
+                    record: str = "changes", scan_ledger: bool = True, snapshot=None) -> ReconcileReport:
+    """Compare and repair (module docstring). ``cfg``: the run's
+    :class:`~perpbot.backtest.engine.SimConfig` (stop distance; default from the executor's
+    settings); ``atr`` (USDT) for ATR stops; ``record``: "changes" (risk event only when
+    something was done or is wrong), "always" or "never"; ``scan_ledger``: read the unsettled
+    orders and the position from the ledger (start-up) rather than from what the executor
+    tracked since (every cycle); ``snapshot``: an :class:`~perpbot.exchange.executor.AccountSnapshot`
+    just taken (not fetched again). Exchange errors propagate (ccxt)."""
+    from perpbot.bot.live_risk import levels, live_config
+
+    if snapshot is None:
+        snap, (normal, plans) = await asyncio.gather(executor.snapshot(), executor.open_orders())
+    else:
+        snap, (normal, plans) = snapshot, await executor.open_orders()
+    rep = ReconcileReport(time=executor.now(), position=snap.position, equity=snap.equity,
+                          free=snap.free, open_orders=len(normal), plan_orders=len(plans))
+    live = {o.get("clientOrderId"): o for o in normal}
+    live_plans = {p.get("clientOrderId"): p for p in plans}
+    # 1. unsettled ledger orders
+    if ledger is not None and scan_ledger:
+        load_unsettled(executor, ledger, run_id)
+    for row in list(executor.unsettled.values()):
+        found = (live_plans if row.plan else live).get(row.client_order_id)
+        if found is None and not row.plan:
+            found = await executor.lookup(row.client_order_id)
+        if found is _UNKNOWN:
+            rep.warnings.append(f"order {row.client_order_id} could not be looked up")
+            continue
+        was = row.status
+        new = executor.settle(row, found)
+        if new != was:
+            rep.resolved.append({"cid": row.client_order_id, "was": was, "now": new})
+    # 2. the position against the ledger
+    pos = snap.position
+    if ledger is not None:
+        if executor.ledger_position is None or scan_ledger:
+            executor.ledger_position = ledger_position(ledger, run_id)
+        l_side, l_qty = executor.ledger_position
+        lot = executor.rules.lot if executor.rules else 1e-9
+        if pos is not None and (l_side != pos.side or abs(l_qty - pos.qty) > lot / 2):
+            rep.adopted = {"side": pos.side, "qty": pos.qty, "entry_price": pos.entry_price}
+            executor.record_position(pos.side, pos.qty, entry_price=pos.entry_price, mark_price=pos.mark_price,
+                                     liquidation_price=pos.liquidation_price, margin=pos.margin,
+                                     unrealized_pnl=pos.unrealized_pnl)
+        elif pos is None and l_side != 0:
+            executor.record_position(0, 0.0)
+            rep.warnings.append("the ledger's position is no longer on the exchange (closed there)")
+    # 3. protection
+    if pos is not None:
+        close_side = "sell" if pos.side > 0 else "buy"
+        mine = [p for p in plans if p.get("side") == close_side]
+        rep.has_stop = any(p["info"].get("planType") in LOSS_PLANS for p in mine)
+        has_tp = any(p["info"].get("planType") in PROFIT_PLANS for p in mine)
+        if not rep.has_stop:
+            cfg = cfg or live_config(executor.settings, "ai", executor.rules)
+            sl, tp, _ = levels(cfg, pos.side, pos.entry_price, atr)
+            if not math.isfinite(sl):  # ATR stop without an ATR: the percent distance of the settings
+                sl = executor.round_price(pos.entry_price * (1 - pos.side * executor.settings.stop_loss / 100))
+            mark = pos.mark_price or pos.entry_price
+            if (pos.side > 0 and mark <= sl) or (pos.side < 0 and mark >= sl):
+                res = await executor.close_position("unprotected", side=pos.side, qty=pos.qty,
+                                                    bar=bar if bar is not None else 0)
+                rep.closed_unprotected = res.ok
+                rep.warnings.append(f"price {mark} is beyond the stop {sl}: closing at market"
+                                    + ("" if res.ok else f" FAILED ({res.error})"))
+            else:
+                placed = await executor.protect(pos.side, pos.qty, stop_loss=sl,
+                                                take_profit=None if has_tp else tp, bar=bar if bar is not None else 0)
+                for r, kind in zip(placed, ("sl", "tp")):
+                    if r.ok and kind == "sl":
+                        rep.stop_placed, rep.has_stop = sl, True
+                    elif r.ok:
+                        rep.take_profit_placed = tp
+                    else:
+                        rep.warnings.append(f"{kind} could not be placed: {r.error}")
+    # 4. orphans
+    for p in plans:
+        if pos is None or p.get("side") != ("sell" if pos.side > 0 else "buy"):
+            if await executor.cancel(p, plan=True):
+                rep.cancelled.append(str(p["id"]))
+    for o in normal:
+        if o.get("reduceOnly") and (pos is None or o.get("side") != ("sell" if pos.side > 0 else "buy")):
+            if await executor.cancel(o):
+                rep.cancelled.append(str(o["id"]))
+    # record
+    if rep.actions or rep.warnings:
+        log.warning("reconcile", actions=rep.actions, summary=rep.summary())
+    if ledger is not None and (record == "always" or (record == "changes" and not rep.clean)):
+        executor.risk_event("reconcile", float(rep.actions), json.dumps({"summary": rep.summary(), **{
+            k: v for k, v in rep.to_dict().items() if k in ("resolved", "adopted", "stop_placed", "take_profit_placed",
+                                                            "cancelled", "warnings", "has_stop", "equity")}},
+            default=str), bar)
+    return rep
