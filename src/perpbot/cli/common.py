@@ -112,9 +112,15 @@ def model_metrics_table(metrics: dict) -> Table:
 
 
 def model_metrics_frame(metrics: dict):
+    """Model metrics beside their base rates, as display strings (counts whole, rates 4 dp)."""
     import pandas as pd
 
-    rows = {k: (v, metrics.get(f"{k}_base")) for k, v in metrics.items()
+    def fmt(v):
+        if v is None or (isinstance(v, float) and v != v):
+            return "n/a"
+        return f"{v:,}" if isinstance(v, int) else f"{v:.4f}"
+
+    rows = {k: (fmt(v), fmt(metrics.get(f"{k}_base"))) for k, v in metrics.items()
             if not k.endswith("_base") and isinstance(v, (int, float))}
     return pd.DataFrame.from_dict(rows, orient="index", columns=["model", "base rate"])
 
