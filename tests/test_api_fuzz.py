@@ -5,16 +5,14 @@ with the token, no request, valid or not, may get a 5xx. Served over real HTTP b
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 
 import pytest
 import schemathesis
-import uvicorn
 from hypothesis import HealthCheck, settings
 from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
+
+from _api_helpers import serving
 
 from perpbot.api import create_app
 from perpbot.bot.context import BotContext
@@ -44,19 +42,8 @@ def live(tmp_path_factory, sol5m_path):
     backtest_job(s, ["ema-cross", "buy-and-hold"], market=load_market(sol5m_path, "5m").slice(0, 5000),
                  ledger=Ledger(s.ledger))
     app = create_app(BotContext(s, BotControl()), TOKEN)
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(app, log_config=None, lifespan="on", timeout_graceful_shutdown=2))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 15
-    while not server.started:
-        assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
-        time.sleep(0.01)
-    yield {"base": f"http://127.0.0.1:{sock.getsockname()[1]}", "app": app}
-    server.should_exit = True
-    thread.join(15)
-    sock.close()
+    with serving(app) as base:
+        yield {"base": base, "app": app}
 
 
 def test_the_schema_lists_every_operation():

@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import time
 
@@ -30,14 +29,13 @@ from perpbot.bot.live_risk import LiveRisk, levels, live_config
 from perpbot.bot.paper import PaperBot
 from perpbot.cli.live import render_status, status_report
 from perpbot.config import load_settings
-from perpbot.data import load_candles, load_funding
 from perpbot.data.feed import Candle, CandleFeed
-from perpbot.devtools.bitget_sim import BitgetSim
 from perpbot.exchange import kernel as K
 from perpbot.exchange.ccxt_adapter import make_exchange
 from perpbot.exchange.executor import Executor, RetryPolicy
 from perpbot.storage.ledger import Ledger
 from perpbot.types import TRADE_COLUMNS
+from _sim_fixtures import quiet_loggers, running_sim, sim_data
 
 SYM = "SOL/USDT:USDT"
 N_ROWS, START = 2400, 2000
@@ -46,27 +44,19 @@ FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.04, lookup_attempts=
 
 @pytest.fixture(scope="module", autouse=True)
 def _quiet():
-    loggers = [logging.getLogger(n) for n in ("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot")]
-    levels_ = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    yield
-    for lg, lv in zip(loggers, levels_):
-        lg.setLevel(lv)
+    with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot"):
+        yield
 
 
 @pytest.fixture(scope="module")
 def data(sol5m_path, sol_funding_path, sol_mark8h_path):
-    return (load_candles(sol5m_path).iloc[:N_ROWS].reset_index(drop=True), load_funding(sol_funding_path),
-            load_candles(sol_mark8h_path))
+    return sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, N_ROWS)
 
 
 @pytest.fixture
 def sim(data):
-    s = BitgetSim(candles=data[0], funding=data[1], mark=data[2], start_bar=START, capital=1000.0)
-    s.start()
-    yield s
-    s.stop()
+    with running_sim(data, START) as s:
+        yield s
 
 
 @pytest.fixture

@@ -8,13 +8,13 @@ import email.policy
 import json
 import socket
 import statistics
-import threading
 import time
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from _threads import _no_thread_left_behind  # noqa: F401 (autouse fixture)
 from fake_telegram import FakeTelegram
 from perpbot.bot.context import BotContext
 from perpbot.bot.control import BotControl
@@ -43,18 +43,6 @@ def settings_for(tmp_path, fake=None, **kw):
     if fake is not None:
         base.update(telegram_chat_ids=[CHAT], telegram_base_url=fake.base_url, telegram_token=TOKEN)
     return load_settings(None, **{**base, **kw})
-
-
-@pytest.fixture(autouse=True)
-def _no_thread_left_behind():
-    """Every server, bot and notifier thread a test starts is gone when it ends."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 5
-    while (left := [t.name for t in threading.enumerate() if t not in before and t.is_alive()]) and \
-            time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not left, f"threads left running: {left}"
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ recomputed here with pandas / TA-Lib from a ledger filled by a real backtest (em
 from __future__ import annotations
 
 import re
-import threading
 import time
 
 import numpy as np
@@ -17,6 +16,7 @@ import pytest
 import talib
 from threadpoolctl import threadpool_limits
 
+from _threads import _no_thread_left_behind  # noqa: F401 (autouse fixture)
 from fake_telegram import FakeTelegram
 from perpbot.bot.context import BotContext
 from perpbot.bot.control import BotControl
@@ -43,18 +43,6 @@ def usd(x: float, sign: bool = False, lang: str = "en") -> str:
 def p3(x: float, lang: str = "en") -> str:
     s = f"{x:,.3f}"
     return s.replace(",", "_").replace(".", ",").replace("_", ".") if lang == "id" else s
-
-
-@pytest.fixture(autouse=True)
-def _no_thread_left_behind():
-    """Every server, bot and notifier thread a test starts is gone when it ends."""
-    before = set(threading.enumerate())
-    yield
-    deadline = time.monotonic() + 5
-    while (left := [t.name for t in threading.enumerate() if t not in before and t.is_alive()]) and \
-            time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not left, f"threads left running: {left}"
 
 
 @pytest.fixture(scope="module")
