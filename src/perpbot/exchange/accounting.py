@@ -8,6 +8,19 @@ plain Python (tests call them directly).
 
 Conventions: ``side`` is +1 long / -1 short; ``qty`` is in base asset (SOL), > 0;
 prices in USDT; rates and fees are fractions (0.0006 = 0.06 %); money in USDT.
+
+Isolated-margin cap (Bitget's rules, sources in each function): a position can never lose
+more than its isolated margin. The entry fee is paid from the available balance at the open
+(Bitget futures guide "Trading fee", futures/introduction/trading-fee: "deducted from the
+account balance, not affecting the initial margin"), so one trade loses at most its initial
+margin + entry fee, and an account whose entry sizing keeps initial margin + entry fee within
+equity (:mod:`perpbot.risk.sizing`) never has negative equity. Three rules enforce the cap:
+
+* funding is taken from the margin only down to the liquidation level (:func:`funding_charge`);
+* a bar that opens beyond the liquidation price is a liquidation, whatever stop lies before it
+  (:func:`candle_trigger`): the liquidation engine takes the position over and cancels its orders;
+* a liquidation is settled at the bankruptcy price or better, and any other close whose fill
+  would cost more than the margin is settled as a liquidation (:func:`close_settlement`).
 """
 
 from __future__ import annotations
@@ -50,6 +63,33 @@ def funding_payment(side: int, qty: float, mark_price: float, rate: float) -> fl
     (Bitget / Binance USDT-M funding rules).
     """
     return side * qty * mark_price * rate
+
+
+@njit(cache=True)
+def funding_charge(side: int, qty: float, entry_price: float, margin: float, mark_price: float,
+                   rate: float, mmr: float, taker_fee: float) -> float:
+    """Funding in USDT actually taken from an isolated position (> 0 paid, < 0 received).
+
+    :func:`funding_payment`, but a payment is taken from the position margin only down to the
+    liquidation level: at most ``margin + unrealised PnL at the mark - (MMR + takerFee) x qty x
+    mark`` (the level the liquidation price reserves) and never more than ``margin``; the excess
+    is not charged. Received funding is never capped (it adds to the margin). Source: Bitget
+    support "Funding Fee" (articles/360059301491): "deducted from the fixed margin of the user's
+    position, at most until the user's margin rate is equal to the maintenance margin rate ...
+    the excess will not be charged". Worked check: long 1 at entry 10, margin 2, MMR 0.01,
+    taker 0.0006, mark 9, rate 0.5: payment 4.5, room 2 - 1 - 0.0106 x 9 = 0.9046 -> 0.9046.
+    """
+    pay = funding_payment(side, qty, mark_price, rate)
+    if pay <= 0.0:
+        return pay
+    room = margin + unrealized_pnl(side, qty, entry_price, mark_price) - (mmr + taker_fee) * qty * mark_price
+    if room > margin:
+        room = margin
+    if room < 0.0:
+        room = 0.0
+    if pay > room:
+        return room
+    return pay
 
 
 @njit(cache=True)
@@ -109,6 +149,60 @@ def slipped_price(price: float, is_buy: bool, slippage: float) -> float:
 
 
 @njit(cache=True)
+def bankruptcy_price(side: int, qty: float, entry_price: float, margin: float) -> float:
+    """Price in USDT at which an isolated position's margin is used up (margin + unrealised PnL = 0).
+
+    ``B = P - d * M / S`` (P entry, d = +1 long / -1 short, M position margin, S size): below the
+    entry for a long, above it for a short; with margin = notional / leverage, ``P * (1 - d / lev)``.
+    Worked check: entry 100, size 197.6, margin 988 (20x) -> long 95, short 105.
+    """
+    return entry_price - side * margin / qty
+
+
+@njit(cache=True)
+def close_settlement(side: int, qty: float, entry_price: float, margin: float, price: float,
+                     fee_rate: float, slippage: float, liquidation: bool):
+    """Settle the close of an isolated position; the trader never loses more than ``margin``.
+
+    * An ordinary close (stop-loss, take-profit, signal, end of data, manual) fills at ``price``
+      moved by ``slippage`` against the taker and pays the taker fee on the fill; the balance
+      changes by ``gross - exit_fee``.
+    * A liquidation (``liquidation`` True, ``price`` = where it executes: the liquidation price,
+      or the open of a bar that opens beyond it) loses exactly the position margin: the balance
+      changes by ``-margin``. Bitget settles a liquidated position at the bankruptcy price "regardless
+      of the current market price": what is left of the margin when it executes better than the
+      bankruptcy price goes to the insurance fund, a shortfall when it executes worse is covered by
+      the insurance fund (Bitget support "Understanding the Insurance Fund", articles/360059239211;
+      "Isolated Margin Mode", articles/360058878512: "liquidation will only lose the margin
+      allocated to this position"). Reported here: exit price = ``price`` but never worse than the
+      bankruptcy price (:func:`bankruptcy_price`), gross PnL at that price, and the exit fee = the
+      rest of the margin taken by the liquidation (margin + gross >= 0: the maintenance margin
+      plus the taker fee that the liquidation price reserves, 0 when settled at the bankruptcy price).
+    * An ordinary close whose fill and fee would cost more than the margin (a fill beyond the
+      bankruptcy price, e.g. slippage past it) is settled as a liquidation at its fill: the
+      exchange's liquidation engine takes over a position whose margin is used up.
+
+    Returns:
+        (fill, gross, exit_fee, cash, liquidated): exit price (USDT), price PnL (USDT), exit fee
+        or liquidation clearance (USDT), balance change (USDT, >= -margin) and whether the close
+        was (or became) a liquidation.
+    """
+    if not liquidation:
+        fill = slipped_price(price, side < 0, slippage)
+        gross = unrealized_pnl(side, qty, entry_price, fill)
+        fee = trade_fee(qty, fill, fee_rate)
+        cash = gross - fee
+        if cash >= -margin:
+            return fill, gross, fee, cash, False
+        price = fill
+    bankrupt = bankruptcy_price(side, qty, entry_price, margin)
+    if (side > 0 and price <= bankrupt) or (side < 0 and price >= bankrupt):
+        return bankrupt, -margin, 0.0, -margin, True
+    gross = unrealized_pnl(side, qty, entry_price, price)
+    return price, gross, margin + gross, -margin, True
+
+
+@njit(cache=True)
 def candle_trigger(side: int, o: float, h: float, lo: float, stop_loss: float, take_profit: float,
                    liq_price: float):
     """Which protective level a candle triggers first, and at what price.
@@ -117,7 +211,13 @@ def candle_trigger(side: int, o: float, h: float, lo: float, stop_loss: float, t
     take-profit above; the mirror for a short. Rules:
 
     * a level already crossed at the candle's open fills at the open (gap);
-    * between the two levels on the losing side, the one nearer the open triggers first;
+    * a candle that opens beyond the liquidation price is a liquidation even when it also gapped
+      through the stop-loss: the liquidation engine takes the position over and cancels its
+      orders first (Bitget futures guide "Liquidation", futures/introduction/liquidation-summarize:
+      "in isolated margin mode, only current position orders will be canceled"), so the stop
+      cannot fill past the liquidation;
+    * otherwise, between the two levels on the losing side, the one nearer the open triggers first
+      (the stop on a tie);
     * when the candle touches both a losing-side level and the take-profit, the losing side
       is assumed first (conservative; finer candles can resolve it, see the backtester);
     * stop-loss and take-profit fill at their level (or the open on a gap); liquidation
@@ -131,7 +231,7 @@ def candle_trigger(side: int, o: float, h: float, lo: float, stop_loss: float, t
         sl_hit = (not math.isnan(stop_loss)) and lo <= stop_loss
         liq_hit = (not math.isnan(liq_price)) and lo <= liq_price
         if sl_hit and liq_hit:
-            if liq_price > stop_loss:
+            if o <= liq_price or liq_price > stop_loss:
                 sl_hit = False
             else:
                 liq_hit = False
@@ -145,7 +245,7 @@ def candle_trigger(side: int, o: float, h: float, lo: float, stop_loss: float, t
     sl_hit = (not math.isnan(stop_loss)) and h >= stop_loss
     liq_hit = (not math.isnan(liq_price)) and h >= liq_price
     if sl_hit and liq_hit:
-        if liq_price < stop_loss:
+        if o >= liq_price or liq_price < stop_loss:
             sl_hit = False
         else:
             liq_hit = False

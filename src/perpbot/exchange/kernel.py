@@ -8,13 +8,19 @@ Order of events inside bar ``i`` (timestamps mark the candle open, UTC):
 
 1. new UTC day: the day's starting equity is reset and a daily-loss halt lifted;
 2. funding: a position held at the open of a bar that carries a funding event pays
-   ``side * qty * mark * rate`` (it reduces the isolated margin; liquidation price updated);
-3. the open: a stop / liquidation already crossed fills at the open (gap); then the signal of
+   ``side * qty * mark * rate`` out of its isolated margin, at most down to the liquidation
+   level (:func:`~perpbot.exchange.accounting.funding_charge`); liquidation price updated;
+3. the open: a stop / liquidation already crossed fills at the open (gap; a bar opening beyond the
+   liquidation price liquidates even if it also gapped through the stop); then the signal of
    bar ``i-1`` acts at the open: an opposite signal closes the position, and a flat account
    enters if the risk rules allow (else a risk event records the veto);
 4. intrabar: stop-loss, take-profit and liquidation on the bar's high/low, the losing side first
    when both are touched, unless 1m candles of the bar resolve the order;
 5. the close: equity marked at the close, trailing stop moved, drawdown / daily-loss limits checked.
+
+Every close goes through :func:`~perpbot.exchange.accounting.close_settlement`: a liquidation loses
+exactly the position margin, and a close that would lose more is settled as one, so under
+isolated margin no trade loses more than its initial margin + entry fee and equity stays >= 0.
 
 The arrays ``state`` and ``params`` are laid out by the ``S_*`` and ``P_*`` indices below.
 """
@@ -27,7 +33,7 @@ import numpy as np
 from numba import njit
 
 from perpbot.exchange.accounting import (
-    NO_TRIGGER, TRIGGER_SL, candle_trigger, funding_payment, initial_margin, is_ambiguous,
+    NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, funding_charge, initial_margin, is_ambiguous,
     liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
 from perpbot.risk.sizing import position_size, protective_levels
@@ -87,22 +93,19 @@ def _event(state, events, bar, code, value):
 
 @njit(cache=True)
 def _close(state, params, trades, bar, price, reason):
-    """Close the open position at ``price`` (before slippage) and write the trade row."""
+    """Close the open position at ``price`` (before slippage) and write the trade row.
+
+    ``reason`` X_LIQ settles a liquidation; any close that would cost more than the position
+    margin becomes one (:func:`~perpbot.exchange.accounting.close_settlement`)."""
     side = int(state[S_SIDE])
     qty = state[S_QTY]
     entry = state[S_ENTRY]
-    fee_rate = params[P_TAKER_FEE]
-    if reason == X_LIQ:
-        fill = price
-        margin = state[S_MARGIN]
-        gross = unrealized_pnl(side, qty, entry, fill)
-        exit_fee = margin + gross  # clearance: the rest of the isolated margin is lost
-        state[S_BALANCE] -= margin
-    else:
-        fill = slipped_price(price, side < 0, params[P_SLIPPAGE])
-        gross = unrealized_pnl(side, qty, entry, fill)
-        exit_fee = trade_fee(qty, fill, fee_rate)
-        state[S_BALANCE] += gross - exit_fee
+    # isolated margin: the balance never loses more than the position margin (see close_settlement)
+    fill, gross, exit_fee, cash, liquidated = close_settlement(
+        side, qty, entry, state[S_MARGIN], price, params[P_TAKER_FEE], params[P_SLIPPAGE], reason == X_LIQ)
+    if liquidated:
+        reason = X_LIQ
+    state[S_BALANCE] += cash
     pnl = gross - state[S_ENTRY_FEE] - exit_fee - state[S_FUNDING]
     k = int(state[S_NTRADES])
     trades[k, T_SIDE] = side
@@ -228,7 +231,8 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
         side = int(state[S_SIDE])
         # 2. funding at the open
         if side != 0 and params[P_FUNDING_ON] > 0 and funding_rate[i] != 0.0:
-            pay = funding_payment(side, state[S_QTY], funding_mark[i], funding_rate[i])
+            pay = funding_charge(side, state[S_QTY], state[S_ENTRY], state[S_MARGIN], funding_mark[i],
+                                 funding_rate[i], state[S_MMR], params[P_TAKER_FEE])
             state[S_BALANCE] -= pay
             state[S_MARGIN] -= pay
             state[S_FUNDING] += pay

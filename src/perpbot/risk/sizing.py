@@ -12,7 +12,10 @@ Three sizing modes (``SIZING_*``):
   (fee reserved so margin + entry fee fit in the equity).
 
 Every mode is capped so that initial margin + entry fee never exceed equity (leverage cap),
-then rounded down to the lot size. Units: equity USDT, price USDT, qty base asset.
+then rounded down to the lot size, and one more lot is dropped if float rounding would still
+leave ``equity - entry fee`` below the initial margin (both computed as the account loop does).
+This is what keeps equity >= 0 under isolated margin: a trade loses at most its initial margin
+plus its entry fee (:mod:`perpbot.exchange.accounting`). Units: equity USDT, price USDT, qty base asset.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ import math
 
 from numba import njit
 
-from perpbot.exchange.accounting import floor_to_step, round_to_step
+from perpbot.exchange.accounting import floor_to_step, initial_margin, round_to_step, trade_fee
 
 SIZING_FIXED_FRACTION = 0
 SIZING_ATR = 1
@@ -70,7 +73,11 @@ def position_size(mode: int, equity: float, price: float, stop_distance: float, 
         qty = equity * risk / (stop_distance + round_trip_fee)
     if qty > cap:
         qty = cap
-    return floor_to_step(qty, lot_size)
+    qty = floor_to_step(qty, lot_size)
+    # floor_to_step's 1e-9 tolerance or float noise must not let margin + entry fee exceed equity
+    while qty > 0.0 and equity - trade_fee(qty, price, fee_rate) < initial_margin(qty, price, leverage):
+        qty = floor_to_step(qty - lot_size, lot_size)
+    return qty
 
 
 @njit(cache=True)
