@@ -64,6 +64,8 @@ def test_block_size_follows_autocorrelation():
         ar[t] = 0.8 * ar[t - 1] + noise[t]
     assert block_size(noise) < 3.0 < block_size(ar)
     assert block_size(np.ones(20)) == 1.0
+    assert block_size(ar[:19]) == 1.0  # too short to estimate autocorrelations
+    assert trades_bootstrap([5.0, -2.0, 3.0, -1.0, 4.0], reps=100)["profit_factor"].block_size == 1.0
 
 
 def test_hand_worked_statistics():

@@ -37,6 +37,10 @@ __all__ = [
 ]
 
 
+#: Fewer values than this: block length 1 (no reliable autocorrelation estimate).
+MIN_BLOCK_ESTIMATE = 20
+
+
 @dataclass(frozen=True)
 class Interval:
     """A point estimate with its bootstrap percentile interval ``[low, high]`` at ``level``.
@@ -78,11 +82,13 @@ def _check_common(level: float, reps: int) -> None:
 def block_size(x) -> float:
     """Expected block length for the stationary bootstrap of ``x`` (>= 1 observation).
 
-    ``arch.bootstrap.optimal_block_length(x)["stationary"]``; 1.0 when ``x`` has zero
-    variance (every resample of a constant series is the same) or the estimate is not finite.
+    ``arch.bootstrap.optimal_block_length(x)["stationary"]``; 1.0 (an iid bootstrap) when
+    ``x`` has fewer than ``MIN_BLOCK_ESTIMATE`` (20) values (too short to estimate the
+    autocorrelations; arch's estimator fails below 8), zero variance (every resample of a
+    constant series is the same) or the estimate is not finite.
     """
     a = np.asarray(x, dtype=np.float64)
-    if a.size < 3 or not np.ptp(a) > 0:
+    if a.size < MIN_BLOCK_ESTIMATE or not np.ptp(a) > 0:
         return 1.0
     b = float(optimal_block_length(a)["stationary"].iloc[0])
     return max(1.0, b) if math.isfinite(b) else 1.0
