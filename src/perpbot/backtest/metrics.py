@@ -27,6 +27,7 @@ import pandas as pd
 
 __all__ = [
     "METRIC_NAMES",
+    "daily_returns",
     "drawdown_series",
     "format_metrics_table",
     "metrics_table",
@@ -95,7 +96,16 @@ def _sharpe_sortino(returns: np.ndarray, periods_per_year: float) -> tuple[float
     return sharpe, sortino
 
 
-def _daily_returns(equity: pd.Series, initial_capital: float) -> np.ndarray:
+def daily_returns(equity: pd.Series, initial_capital: float) -> np.ndarray:
+    """Simple daily returns (fractions) of ``equity`` as the Sharpe/Sortino ratios use them.
+
+    The equity (USDT, tz-aware UTC index of bar CLOSES) is sampled at each UTC day end (its
+    last mark at or before 00:00 UTC of the next day; days without a mark carry the equity
+    over), ``initial_capital`` is the value before the first day, and the returns are
+    ``e[d] / e[d-1] - 1``: a float64 array with one value per day. Raises ``ValueError`` /
+    ``TypeError`` on an empty, non-finite or badly indexed series.
+    """
+    _check_equity(equity)
     # Marks are bar closes: a mark at exactly 00:00 closes the previous UTC day, hence closed="right".
     daily = equity.resample("1D", closed="right", label="right").last()
     # pandas may add empty bins at either end: keep first..last filled bin, carry equity over gap days
@@ -190,7 +200,7 @@ def trading_metrics(
     calmar = cagr / abs(max_dd) if max_dd < 0 else math.nan
 
     if periods_per_year is None:
-        rets = _daily_returns(equity, initial_capital)
+        rets = daily_returns(equity, initial_capital)
         sharpe, sortino = _sharpe_sortino(rets, 365.0)
     else:
         if not periods_per_year > 0:

@@ -1,8 +1,10 @@
 """Self-contained offline HTML report of backtest results (Plotly figures + metric tables).
 
-The report holds: notes, the strategy metrics table (``metrics_table`` layout: rows =
-metric, columns = strategy), an optional model metrics table, (1) price (resampled
-OHLC candles) with the primary strategy's entries and exits, (2) equity curves of all
+The report holds: the verdict on skill (when an honesty block is given), notes, the
+strategy metrics table (``metrics_table`` layout: rows = metric, columns = strategy), an
+optional model metrics table, the statistics against overfitting (seed targets pass/fail,
+PSR/DSR, bootstrap intervals, trade Monte Carlo, binomial test; :mod:`perpbot.ml.honesty`),
+(1) price (resampled OHLC candles) with the primary strategy's entries and exits, (2) equity curves of all
 strategies, (3) drawdown curves. plotly.js is embedded once, inline, so the file opens
 without internet; long series are downsampled (``plot_rule``, default 1 h) to keep the
 file small. Figures are built by the public ``*_figure`` helpers so they can be tested
@@ -24,7 +26,7 @@ import plotly.io as pio
 from perpbot.backtest.metrics import drawdown_series, format_metrics_table
 from perpbot.types import ExitReason
 
-__all__ = ["drawdown_figure", "equity_figure", "price_figure", "write_html_report"]
+__all__ = ["drawdown_figure", "equity_figure", "honesty_html", "price_figure", "verdict_html", "write_html_report"]
 
 _EXIT_COLORS = {
     "take_profit": "#2ca02c", "stop_loss": "#d62728", "signal": "#1f77b4",
@@ -36,6 +38,9 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:1.6em;border-bottom:1px solid #
 table.tbl{border-collapse:collapse;font-size:.9em}
 table.tbl th,table.tbl td{border:1px solid #ccc;padding:4px 10px;text-align:right}
 table.tbl th{background:#f4f4f4}.meta{color:#666;font-size:.9em}
+table.tbl td:first-child{text-align:left}td.pass{color:#1a7f37;font-weight:bold}td.fail{color:#c62828;font-weight:bold}
+h3{font-size:1em;margin:1.2em 0 .4em}p.verdict{font-size:1.15em;padding:8px 12px;border-left:6px solid #999}
+p.verdict.confirmed{border-color:#1a7f37}p.verdict.none{border-color:#c62828}p.verdict.few{border-color:#e0a800}
 """
 
 
@@ -178,6 +183,35 @@ def _table_html(table: pd.DataFrame, float_format: str = "{:.4f}") -> str:
                          float_format=float_format.format if numeric else None)
 
 
+def verdict_html(rep) -> str:
+    """The verdict line of a :class:`perpbot.ml.honesty.block.HonestyReport` as an HTML paragraph."""
+    from perpbot.ml.honesty.verdict import EDGE_CONFIRMED, NO_EDGE
+
+    v = rep.verdict
+    kind = {EDGE_CONFIRMED: "confirmed", NO_EDGE: "none"}.get(v.verdict, "few")
+    reasons = f" — {html.escape('; '.join(v.reasons))}" if v.reasons else ""
+    return (f'<p class="verdict {kind}">Verdict ({html.escape(rep.strategy)}): '
+            f"<b>{html.escape(v.verdict)}</b>{reasons}</p>")
+
+
+def honesty_html(rep) -> str:
+    """HTML section "Statistics against overfitting": every table of
+    :func:`perpbot.ml.honesty.render.honesty_tables` (escaped; pass/FAIL cells coloured), then the notes."""
+    from perpbot.ml.honesty.render import honesty_tables
+
+    esc = html.escape
+    out = ["<h2>Statistics against overfitting</h2>"]
+    for t in honesty_tables(rep):
+        head = "".join(f"<th>{esc(c)}</th>" for c in t.columns)
+        cls = {"pass": ' class="pass"', "FAIL": ' class="fail"'}
+        body = "".join("<tr>" + "".join(f"<td{cls.get(v, '')}>{esc(v)}</td>" for v in row) + "</tr>" for row in t.rows)
+        out.append(f'<h3>{esc(t.title)}</h3><table class="tbl"><thead><tr>{head}</tr></thead>'
+                   f"<tbody>{body}</tbody></table>")
+    if rep.notes:
+        out.append('<ul class="meta">' + "".join(f"<li>{esc(n)}</li>" for n in rep.notes) + "</ul>")
+    return "\n".join(out)
+
+
 def _check_results(results: dict[str, dict]) -> None:
     if not isinstance(results, dict) or not results:
         raise ValueError("results: expected a non-empty dict of strategy name -> {'equity', 'trades'}")
@@ -198,6 +232,7 @@ def write_html_report(
     title: str,
     notes: list[str] | None = None,
     plot_rule: str = "1h",
+    honesty=None,
 ) -> Path:
     """Write the HTML report to ``path`` (parent dirs created, atomic temp file + os.replace).
 
@@ -212,6 +247,8 @@ def write_html_report(
     model_metrics : optional table of model scores (floats shown with 4 dp).
     title : report title; ``notes`` : lines shown under it (HTML-escaped).
     plot_rule : pandas offset alias for downsampling price/equity/drawdown plots.
+    honesty : optional :class:`perpbot.ml.honesty.block.HonestyReport`: its verdict line is
+        shown under the title and its tables after the metrics.
 
     Returns the resolved ``Path``. Raises ``ValueError`` on bad inputs (nothing is written).
     The file embeds plotly.js once (~4.7 MB) and references no CDN.
@@ -244,11 +281,15 @@ def write_html_report(
         f'<p class="meta">Candles opening {frame.index[0]:%Y-%m-%d %H:%M} to {frame.index[-1]:%Y-%m-%d %H:%M} UTC '
         f"({len(frame):,} candles). Primary strategy (trades on the price chart): {esc(str(primary))}.</p>",
     ]
+    if honesty is not None:
+        parts.append(verdict_html(honesty))
     if notes:
         parts.append("<h2>Notes</h2><ul>" + "".join(f"<li>{esc(str(n))}</li>" for n in notes) + "</ul>")
     parts += ["<h2>Strategy metrics</h2>", _table_html(shown)]
     if model_metrics is not None:
         parts += ["<h2>Model metrics</h2>", _table_html(model_metrics)]
+    if honesty is not None:
+        parts.append(honesty_html(honesty))
     parts += ["<h2>Charts</h2>", *divs, "</body></html>"]
     text = "\n".join(parts)
 

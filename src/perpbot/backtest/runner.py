@@ -119,11 +119,18 @@ def record_runs(ledger, settings, market: MarketData, runs: dict[str, StrategyRu
 
 def write_report(path: Path, settings, market: MarketData, runs: dict[str, StrategyRun], *,
                  model_metrics: pd.DataFrame | None = None, notes: list[str] | None = None,
-                 title: str | None = None) -> Path:
-    """Render the HTML report (price with the first strategy's trades, equity, drawdown, tables)."""
+                 title: str | None = None, honesty=None) -> Path:
+    """Render the HTML report (verdict, price with the first strategy's trades, equity, drawdown, tables).
+
+    ``honesty``: the first strategy's :class:`perpbot.ml.honesty.block.HonestyReport`; computed
+    here by :func:`perpbot.backtest.honesty.honesty_for_runs` when None.
+    """
+    from perpbot.backtest.honesty import honesty_for_runs
     from perpbot.backtest.report import write_html_report
 
     results = {name: {"equity": r.result.equity, "trades": r.result.trades} for name, r in runs.items()}
     title = title or f"perpbot backtest — {settings.symbol} {market.timeframe} ({settings.exchange})"
+    if honesty is None:
+        honesty = honesty_for_runs(settings, market, runs)
     return write_html_report(path, candles=market.candles, results=results, metrics=comparison_table(runs),
-                             model_metrics=model_metrics, title=title, notes=notes)
+                             model_metrics=model_metrics, title=title, notes=notes, honesty=honesty)
