@@ -20,7 +20,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from perpbot import __version__
 from perpbot.api import models as m
 from perpbot.api.auth import COOKIE_NAME, QUERY_NAME, TokenGate, install_log_redaction, security_dependency, \
-    token_matches
+    token_matches, token_problem
 from perpbot.api.jobs import BacktestJobs
 from perpbot.api.routes import register_routes, status_payload
 from perpbot.api.ws import make_ws_endpoint
@@ -37,8 +37,9 @@ _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 def _token_text(token) -> str:
     if hasattr(token, "get_secret_value"):  # a pydantic SecretStr (settings.api_token)
         token = token.get_secret_value()
-    if not isinstance(token, str) or not token.strip():
-        raise ValueError("set PERPBOT_API_TOKEN: the API refuses to start without a token")
+    problem = token_problem(token if isinstance(token, str) else None)
+    if problem is not None:
+        raise ValueError(problem)
     return token
 
 
@@ -47,10 +48,12 @@ def create_app(ctx, token: str) -> FastAPI:
 
     Args:
         ctx: what the API reads and controls (settings, BotControl, ledger, candles).
-        token: the bearer token (``PERPBOT_API_TOKEN``); a ``SecretStr`` is accepted too.
+        token: the bearer token (``PERPBOT_API_TOKEN``, at least 32 characters); a ``SecretStr`` is
+            accepted too.
 
     Raises:
-        ValueError: ``token`` is empty / missing ("set PERPBOT_API_TOKEN").
+        ValueError: ``token`` is missing ("set PERPBOT_API_TOKEN ...") or shorter than
+            :data:`perpbot.api.auth.MIN_TOKEN_LENGTH` ("... is too short ...").
     """
     token = _token_text(token)
     ctx.ledger  # open + migrate the ledger once here: first-time migrations from many threads would race
