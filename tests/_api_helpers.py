@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import uvicorn
 from websockets.sync.client import connect
 
-TOKEN = "tok-" + os.urandom(12).hex()
+TOKEN = "tok-" + os.urandom(16).hex()  # 36 characters: the API refuses tokens under 32
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 

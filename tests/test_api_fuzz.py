@@ -22,13 +22,13 @@ from perpbot.config import load_settings
 from perpbot.data.market import load_market
 from perpbot.storage.ledger import Ledger
 
-TOKEN = "fuzz-token-0123456789abcdef"
+TOKEN = "fuzz-token-0123456789abcdef0123456789"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
 FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                 database=None)
 
 # The schema exactly as the app publishes it (an in-memory ledger is enough to build the app).
-SPEC = create_app(BotContext(load_settings(None, ledger_url="sqlite://")), "spec-only").openapi()
+SPEC = create_app(BotContext(load_settings(None, ledger_url="sqlite://")), "spec-only-" + "x" * 32).openapi()
 schema = schemathesis.openapi.from_dict(SPEC)
 schema.config.generation.update(with_security_parameters=False)  # every call sends the token
 negative = schemathesis.openapi.from_dict(SPEC)

@@ -33,7 +33,7 @@ from perpbot.storage.ledger import Ledger
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
-TOKEN = "dash-" + secrets.token_hex(12)
+TOKEN = "dash-" + secrets.token_hex(16)
 N_CANDLES = 1000  # the dashboard's default price-chart window
 N_TRADES = 200  # trades the dashboard asks for (table rows and markers)
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -278,6 +278,57 @@ def test_buttons_pause_resume_and_force_exit(dash, server):
     page.click("#btn-force-exit")
     page.wait_for_selector("#events li[data-kind=force_exit]", timeout=5000)
     assert ctl.take_force_exit() is True
+
+
+ATTACK_PAGE = """<!doctype html><title>another program on this host</title><script>
+const api = new URL(location.href).searchParams.get("api");
+window.result = {fetches: [], ws: "pending"};
+for (const path of ["/api/v1/pause", "/api/v1/force-exit"]) {
+  fetch(api + path, {method: "POST", credentials: "include", mode: "no-cors"})
+    .then(() => window.result.fetches.push(path + ": sent"), e => window.result.fetches.push(path + ": " + e));
+}
+const ws = new WebSocket(api.replace("http", "ws") + "/api/v1/ws");
+ws.onmessage = () => { window.result.ws = "message"; ws.close(); };
+ws.onerror = () => { if (window.result.ws === "pending") window.result.ws = "refused"; };
+</script>"""
+
+
+def test_a_page_on_another_port_cannot_use_the_dashboard_cookie(dash, server):
+    """SameSite=Strict ignores ports: a page of another program on 127.0.0.1 gets the cookie attached to
+    its requests. The API refuses them by Origin: the bot stays unpaused, the WebSocket says nothing."""
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class Attack(BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (the stdlib name)
+            body = ATTACK_PAGE.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    base, ctx, _ = server
+    ctl = ctx.control
+    assert ctl.paused is False and ctl.take_force_exit() is False
+    attacker = ThreadingHTTPServer(("127.0.0.1", 0), Attack)
+    thread = threading.Thread(target=attacker.serve_forever, daemon=True)
+    thread.start()
+    page = dash[0].context.new_page()  # the browser that holds the dashboard cookie
+    try:
+        page.goto(f"http://127.0.0.1:{attacker.server_address[1]}/?api={base}")
+        page.wait_for_function("window.result.fetches.length === 2 && window.result.ws !== 'pending'", timeout=10_000)
+        result = page.evaluate("window.result")
+        assert sorted(result["fetches"]) == ["/api/v1/force-exit: sent", "/api/v1/pause: sent"]  # the cookie went along
+        assert result["ws"] == "refused"
+        assert ctl.paused is False and ctl.take_force_exit() is False
+    finally:
+        page.close()
+        attacker.shutdown()
+        attacker.server_close()
+        ctl.resume(by="test")
 
 
 def test_screenshot_and_no_console_errors(dash):

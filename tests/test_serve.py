@@ -92,6 +92,7 @@ def test_serve_with_replay_streams_the_paper_bot_live(tmp_path, sol5m_path):
         proc.wait(timeout=30)
         print((tmp_path / "out.txt").read_text(), (tmp_path / "err.txt").read_text())
     assert TOKEN not in (tmp_path / "out.txt").read_text() + (tmp_path / "err.txt").read_text()
+    assert "plain HTTP" not in (tmp_path / "err.txt").read_text()  # 127.0.0.1: no exposure warning
 
 
 def test_serve_starts_notifications_and_the_telegram_bot_when_configured(tmp_path):

@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(None, description="default <output_dir>/models/<model>.joblib")
     language: Literal["en", "id"] = "en"
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_max_bytes: int = Field(10_000_000, ge=10_000, le=10_000_000_000,
+                               description="log file size (bytes) at which it is rotated")
+    log_backup_count: int = Field(5, ge=1, le=1000, description="rotated log files kept (perpbot.jsonl.1 ... .N)")
 
     # --- operator interfaces -------------------------------------------------------------
     telegram_chat_ids: list[int] = Field(default_factory=list, description="chat ids allowed to command the bot")

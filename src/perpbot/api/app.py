@@ -5,6 +5,10 @@
 (``GET /dashboard`` + ``/static/...``, plotly.js served from the installed ``plotly``
 package, no CDN) and the token gate (:mod:`perpbot.api.auth`): everything but
 ``GET /health`` needs the token. The OpenAPI schema is at ``/openapi.json`` (token needed).
+
+Middleware, outermost first: :class:`perpbot.api.guards.ServerErrors` (500 without internals, one
+redacted log line), :class:`perpbot.api.guards.BodySizeLimit` (413 over ``max_body_bytes``),
+:class:`perpbot.api.auth.TokenGate` (401, then the cross-origin rules of :mod:`perpbot.api.origin`: 403).
 """
 
 from __future__ import annotations
@@ -15,19 +19,18 @@ from pathlib import Path
 
 import plotly
 from fastapi import Depends, FastAPI, HTTPException, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 
 from perpbot import __version__
 from perpbot.api import models as m
 from perpbot.api.auth import COOKIE_NAME, QUERY_NAME, TokenGate, install_log_redaction, security_dependency, \
-    token_matches
+    token_matches, token_problem
+from perpbot.api.guards import MAX_BODY_BYTES, BodySizeLimit, ServerErrors, validation_error
 from perpbot.api.jobs import BacktestJobs
 from perpbot.api.routes import register_routes, status_payload
 from perpbot.api.ws import make_ws_endpoint
-from perpbot.logs import get_logger
 from perpbot.storage.convert import UnknownRunError
-
-log = get_logger("perpbot.api")
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
@@ -37,20 +40,24 @@ _ASSET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 def _token_text(token) -> str:
     if hasattr(token, "get_secret_value"):  # a pydantic SecretStr (settings.api_token)
         token = token.get_secret_value()
-    if not isinstance(token, str) or not token.strip():
-        raise ValueError("set PERPBOT_API_TOKEN: the API refuses to start without a token")
+    problem = token_problem(token if isinstance(token, str) else None)
+    if problem is not None:
+        raise ValueError(problem)
     return token
 
 
-def create_app(ctx, token: str) -> FastAPI:
+def create_app(ctx, token: str, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The API over ``ctx`` (a :class:`perpbot.bot.context.BotContext`).
 
     Args:
         ctx: what the API reads and controls (settings, BotControl, ledger, candles).
-        token: the bearer token (``PERPBOT_API_TOKEN``); a ``SecretStr`` is accepted too.
+        token: the bearer token (``PERPBOT_API_TOKEN``, at least 32 characters); a ``SecretStr`` is
+            accepted too.
+        max_body_bytes: larger request bodies are refused with 413.
 
     Raises:
-        ValueError: ``token`` is empty / missing ("set PERPBOT_API_TOKEN").
+        ValueError: ``token`` is missing ("set PERPBOT_API_TOKEN ...") or shorter than
+            :data:`perpbot.api.auth.MIN_TOKEN_LENGTH` ("... is too short ...").
     """
     token = _token_text(token)
     ctx.ledger  # open + migrate the ledger once here: first-time migrations from many threads would race
@@ -68,17 +75,16 @@ def create_app(ctx, token: str) -> FastAPI:
     app.state.ctx = ctx
     app.state.jobs = jobs
     auth = security_dependency(token)
-    app.add_middleware(TokenGate, token=token)
     install_log_redaction(token)
+    # middleware runs in the reverse order of adding: ServerErrors -> BodySizeLimit -> TokenGate -> routes
+    app.add_middleware(TokenGate, token=token)
+    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    app.add_middleware(ServerErrors)
+    app.add_exception_handler(RequestValidationError, validation_error)
 
     @app.exception_handler(UnknownRunError)
     async def unknown_run(_request: Request, exc: UnknownRunError):
         return JSONResponse({"detail": str(exc.args[0]) if exc.args else "run not found"}, status_code=404)
-
-    @app.exception_handler(Exception)
-    async def internal_error(request: Request, exc: Exception):
-        log.error("api_error", path=request.url.path, error=f"{type(exc).__name__}: {exc}", exc_info=exc)
-        return JSONResponse({"detail": f"internal error ({type(exc).__name__}); see the server log"}, status_code=500)
 
     @app.get("/health", response_model=m.HealthOut, summary="Liveness (no token needed)", tags=["public"])
     def health():

@@ -190,8 +190,14 @@ class ControlOut(BaseModel):
     status: StatusOut
 
 
-class BacktestIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RequestModel(BaseModel):
+    """Base of every request body: unknown fields are refused, and so are NaN and infinite numbers
+    (JSON ``NaN`` / ``Infinity`` / ``1e400``) in any numeric field (422)."""
+
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+class BacktestIn(RequestModel):
     strategy: StrategyName = Field(description="ai needs the saved model (perpbot train)")
     last_bars: int | None = Field(None, ge=500, le=10_000_000,
                                   description="backtest only the last N candles of the configured file")

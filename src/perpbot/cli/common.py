@@ -55,10 +55,11 @@ def handled():
 
 
 def settings_for(config: Optional[Path], **overrides) -> Settings:
-    from perpbot.logs import configure_logging
+    from perpbot.logs import configure_logging, register_settings_secrets
 
     s = load_settings(config, **overrides)
-    configure_logging(s.output_dir / "logs", s.log_level)
+    configure_logging(s.output_dir / "logs", s.log_level, max_bytes=s.log_max_bytes, backup_count=s.log_backup_count)
+    register_settings_secrets(s)
     return s
 
 

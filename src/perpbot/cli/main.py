@@ -23,7 +23,7 @@ from perpbot.cli.download import download
 from perpbot.cli.live import status
 from perpbot.cli.serve import serve
 
-app = typer.Typer(add_completion=False, no_args_is_help=True,
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
                   help="perpbot: AI-driven trading bot for crypto perpetual futures (Bitget SOL/USDT first).")
 
 # ------------------------------------------------------------------------------------ commands

@@ -8,12 +8,15 @@ the dashboard and the WebSocket see its live events and can pause / resume / for
 ``--speed N`` paces it at N candles per second (0 = as fast as possible). The replay starts
 once the server listens; the server keeps serving after the replay ends (Ctrl-C stops both).
 
-``PERPBOT_API_TOKEN`` (environment only) is required: without it the command prints one
-``error:`` line and exits with code 2. The token is never printed or logged.
+``PERPBOT_API_TOKEN`` (environment only, at least 32 characters) is required: without it, or
+with a shorter one, the command prints one ``error:`` line and exits with code 2. The token is
+never printed or logged. The API speaks plain HTTP: binding an address other than loopback
+prints a warning (the token and the data would cross the network unencrypted).
 """
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -22,6 +25,7 @@ from typing import Optional
 
 import pandas as pd
 import typer
+from rich.markup import escape
 
 from perpbot.cli import common as cli
 from perpbot.config import ConfigError
@@ -67,6 +71,29 @@ def listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def is_loopback(host: str) -> bool:
+    """True when every address ``host`` resolves to is a loopback address (127.0.0.0/8, ::1);
+    wildcards (0.0.0.0, ::) and unresolvable names are not."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        return False
+    return bool(infos) and all(ipaddress.ip_address(info[4][0].split("%")[0]).is_loopback for info in infos)
+
+
+def plain_http_warning(host: str, port: int) -> str | None:
+    """The warning for serving plain HTTP on a non-loopback address (None on loopback)."""
+    if is_loopback(host):
+        return None
+    return (f"WARNING: the API listens on {host}:{port} over plain HTTP, reachable from other machines: the API "
+            f"token, the dashboard cookie and the bot's data cross the network unencrypted. Bind 127.0.0.1 "
+            f"(api_host / --host) and reach it through an SSH tunnel or a TLS reverse proxy.")
+
+
 def serve(config: Optional[Path] = cli.ConfigOpt,
           host: Optional[str] = typer.Option(None, help="bind address (default: settings api_host)"),
           port: Optional[int] = typer.Option(None, help="TCP port (default: settings api_port)"),
@@ -80,6 +107,7 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
     import uvicorn
 
     from perpbot.api import create_app
+    from perpbot.api.auth import token_problem
     from perpbot.bot.context import BotContext
     from perpbot.bot.control import BotControl
     from perpbot.cli.jobs import load_model_for
@@ -92,6 +120,8 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
         if not token.strip():
             raise ConfigError("PERPBOT_API_TOKEN is not set: export it (a long random string) — the API and the "
                               "dashboard refuse requests without it")
+        if (problem := token_problem(token)) is not None:
+            raise ConfigError(problem)
         if strategy not in STRATEGIES:
             raise cli.UserError(f"--strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
         if not speed >= 0:
@@ -125,6 +155,9 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
         cli.console.print(f"perpbot API on http://{shown}:{s.api_port}  (dashboard: /dashboard?token=<PERPBOT_API_TOKEN>,"
                           f" ledger {s.ledger}{', replaying ' + str(replay) if replay else ''}); Ctrl-C stops",
                           soft_wrap=True, highlight=False)
+        if (warning := plain_http_warning(s.api_host, s.api_port)) is not None:
+            log.warning("api_plain_http", host=s.api_host, port=s.api_port)
+            cli.err_console.print(f"[bold red]{escape(warning)}[/]", highlight=False, soft_wrap=True)
         try:
             server.run(sockets=[sock])
         finally:
