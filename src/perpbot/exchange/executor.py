@@ -18,6 +18,10 @@ One :class:`Executor` per symbol, on an asyncio ccxt client (:func:`~perpbot.exc
   the last attempt nothing is forced: the order is marked ``failed`` in the ledger, an
   ``order_failed`` event is published and one clear line is logged. When even the look-up fails
   the ledger keeps ``new`` and :mod:`perpbot.exchange.reconcile` settles it in a later cycle.
+* Clock: the venue's clock is measured at start-up and again whenever it refuses a request for
+  an expired timestamp (:mod:`perpbot.exchange.clock`); the refused request (never processed)
+  is then sent once more, at once. A refusal that persists after the re-sync propagates (reads)
+  or fails the order (``failed``: the venue never processed it).
 
 Ledger order statuses: new (recorded, not confirmed), open (accepted), filled,
 partially_filled (cancelled after a partial fill), canceled, failed (never reached the venue or
@@ -36,6 +40,7 @@ import pandas as pd
 
 from perpbot.exchange.accounting import floor_to_step, round_to_step
 from perpbot.exchange.ccxt_adapter import describe_error, error_code
+from perpbot.exchange.clock import sync_clock
 from perpbot.exchange.venue import (  # noqa: F401  (re-exported: the executor's public types)
     AccountSnapshot, LiveStartupError, MarketRules, PositionInfo, check_venue, parse_snapshot, setup_account,
 )
@@ -126,6 +131,7 @@ class Executor:
         self.clock: Callable[[], pd.Timestamp] | None = None
         self.unsettled: dict[str, OrderRow] = {}   # client id -> ledger order still new / open
         self.ledger_position: tuple[int, float] | None = None  # (side, qty) of the last snapshot written
+        self.clock_syncs = 0  # successful re-syncs of the venue clock after a refused timestamp
 
     def now(self) -> pd.Timestamp:
         """Time of ledger rows (UTC): ``clock()`` when set (the live loop's exchange time), else now."""
@@ -139,6 +145,7 @@ class Executor:
         Raises:
             LiveStartupError: one line naming the problem; no order or setting was sent.
         """
+        await sync_clock(self.ex, "startup")
         self.market, self.rules, balance = await check_venue(self.ex, self.settings, self.symbol, self.timeframe)
         await setup_account(self.ex, self.symbol, balance, int(self.settings.leverage), (await self.snapshot()).position)
         log.info("executor_ready", exchange=self.ex.id, symbol=self.symbol, timeframe=self.timeframe,
@@ -250,12 +257,34 @@ class Executor:
             self.ledger.record_risk_events(self.run_id, pd.DataFrame([{
                 "time": self.now(), "bar": bar, "event": event, "value": value, "detail": detail}]))
 
+    # ------------------------------------------------------------------ clock
+    async def resync_clock(self, exc: BaseException) -> bool:
+        """Re-sync the venue clock after ``exc`` (a refused timestamp); True when it was measured."""
+        log.warning("timestamp_refused", error=describe_error(exc))
+        ok = await sync_clock(self.ex, f"refused: {describe_error(exc)}") is not None
+        self.clock_syncs += ok
+        return ok
+
+    async def _synced(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """``await call()``; when the venue refuses its timestamp, re-sync the clock and call once
+        more (a refused request was not processed). Other errors, and a second refusal, propagate."""
+        import ccxt
+
+        try:
+            return await call()
+        except ccxt.InvalidNonce as exc:
+            if not await self.resync_clock(exc):
+                raise
+        return await call()
+
     # ------------------------------------------------------------------ sending
     async def lookup(self, cid: str, plan: bool = False):
         """The venue's order with client id ``cid`` (ccxt dict), None when it has none, or the
-        sentinel ``_UNKNOWN`` when the venue could not be asked (bounded retries)."""
+        sentinel ``_UNKNOWN`` when the venue could not be asked (bounded retries; a refused
+        timestamp re-syncs the clock once)."""
         import ccxt
 
+        resynced = False
         for k in range(self.retry.lookup_attempts):
             try:
                 if plan:
@@ -264,6 +293,11 @@ class Executor:
                 return await self.ex.fetch_order(None, self.symbol, {"clientOrderId": cid})
             except ccxt.OrderNotFound:
                 return None
+            except ccxt.InvalidNonce as exc:
+                if resynced or not await self.resync_clock(exc):
+                    log.warning("order_lookup_failed", cid=cid, error=describe_error(exc))
+                    return _UNKNOWN
+                resynced = True
             except ccxt.NetworkError as exc:
                 log.warning("order_lookup_retry", cid=cid, error=describe_error(exc), retry_in=self.retry.delay(k))
                 await asyncio.sleep(self.retry.delay(k))
@@ -276,7 +310,7 @@ class Executor:
                       plan: bool = False) -> OrderResult:
         import ccxt
 
-        sent_at, last, attempts = None, None, 0
+        sent_at, last, attempts, resynced = None, None, 0, False
         for k in range(self.retry.attempts):
             attempts += 1
             t_call = time.perf_counter()
@@ -284,6 +318,12 @@ class Executor:
                 order = await call()
                 sent_at = sent_at or self._stamp(path, t_call)
                 return OrderResult(cid, "sent", order, attempts=attempts, sent_at=sent_at)
+            except ccxt.InvalidNonce as exc:  # refused at authentication: never processed
+                sent_at = sent_at or self._stamp(path, t_call)
+                last = exc
+                if resynced or not await self.resync_clock(exc):
+                    break
+                resynced = True  # the same client id again, at once
             except ccxt.NetworkError as exc:
                 sent_at = sent_at or self._stamp(path, t_call)
                 last = exc
@@ -302,7 +342,8 @@ class Executor:
                     if found is not None and found is not _UNKNOWN:
                         return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
                 break
-        found = await self.lookup(cid, plan) if isinstance(last, ccxt.NetworkError) else None
+        unsure = isinstance(last, ccxt.NetworkError) and not isinstance(last, ccxt.InvalidNonce)
+        found = await self.lookup(cid, plan) if unsure else None
         if found is not None and found is not _UNKNOWN:
             return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
         status = "unknown" if found is _UNKNOWN else "failed"
@@ -420,7 +461,7 @@ class Executor:
 
         params = {"trigger": True, "planType": order["info"].get("planType")} if plan else {}
         try:
-            await self.ex.cancel_order(order["id"], self.symbol, params)
+            await self._synced(lambda: self.ex.cancel_order(order["id"], self.symbol, params))
         except ccxt.OrderNotFound:
             return True  # already gone
         except ccxt.BaseError as exc:
@@ -430,14 +471,16 @@ class Executor:
 
     # ------------------------------------------------------------------ reading
     async def snapshot(self) -> AccountSnapshot:
-        """Position and balance, fetched concurrently."""
-        positions, balance = await asyncio.gather(self.ex.fetch_positions([self.symbol]), self.ex.fetch_balance())
+        """Position and balance, fetched concurrently (clock re-synced once on a refused timestamp)."""
+        positions, balance = await self._synced(
+            lambda: asyncio.gather(self.ex.fetch_positions([self.symbol]), self.ex.fetch_balance()))
         return parse_snapshot(positions, balance, self.symbol, (self.market or {}).get("settle", "USDT"))
 
     async def open_orders(self) -> tuple[list[dict], list[dict]]:
-        """(open normal orders, open TP/SL plan orders) of the symbol."""
-        normal, plans = await asyncio.gather(self.ex.fetch_open_orders(self.symbol),
-                                             self.ex.fetch_open_orders(self.symbol, params={"planType": "profit_loss"}))
+        """(open normal orders, open TP/SL plan orders) of the symbol (clock re-synced once on a
+        refused timestamp)."""
+        normal, plans = await self._synced(lambda: asyncio.gather(
+            self.ex.fetch_open_orders(self.symbol), self.ex.fetch_open_orders(self.symbol, params={"planType": "profit_loss"})))
         return normal, plans
 
     async def close(self) -> None:
