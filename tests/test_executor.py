@@ -27,7 +27,7 @@ from perpbot.exchange.ccxt_adapter import (
     ExchangeSetupError, RealMoneyNotConfirmed, banner, describe_error, make_exchange,
 )
 from perpbot.exchange.executor import Executor, LiveStartupError, RetryPolicy
-from perpbot.exchange.reconcile import reconcile
+from perpbot.exchange.reconcile import account_identity, reconcile
 from perpbot.storage.ledger import Ledger
 from _sim_fixtures import quiet_loggers, running_sim, sim_data
 
@@ -83,8 +83,9 @@ def ledger(tmp_path):
     led.close()
 
 
-def new_run(ledger) -> int:
-    return ledger.start_run("live", "ema-cross", SYM, "5m")
+def new_run(ledger, identity: dict | None = None) -> int:
+    """A live run; ``identity``: the account it was recorded with (as ``perpbot run --mode live`` does)."""
+    return ledger.start_run("live", "ema-cross", SYM, "5m", config=None if identity is None else {"live_account": identity})
 
 
 def posts(sim) -> list[dict]:
@@ -300,8 +301,8 @@ def test_5xx_on_every_attempt_skips_the_entry_and_says_so(sim, tmp_path, ledger)
 # ---- reconciliation ---------------------------------------------------------------------------------
 def test_reconcile_after_a_crash_settles_adopts_protects_and_cleans(sim, tmp_path, ledger, data):
     candles = data[0]
-    old = new_run(ledger)  # the process that died: its run stays "running"
     s = settings(sim, tmp_path)
+    old = new_run(ledger, account_identity(client(sim, s)))  # the process that died: its run stays "running"
     lost, sent = f"pb{old}-9-0", f"pb{old}-9-1"
     for cid in (lost, sent):  # recorded before sending, then the process died
         ledger.record_order(old, client_order_id=cid, time=pd.Timestamp.now(tz="UTC"), side="buy", type="market",

@@ -3,6 +3,8 @@
 * stale candles: after an outage the feed catches up the missed candles; they update the window
   and run exits, but no entry is sent for a candle that closed more than ``max_entry_lag`` bars
   ago (a ``stale_candle`` veto with the lag in bars); entries resume on a fresh candle;
+* runs are tied to their trading mode and account: a real-money start never resumes (nor looks
+  up the orders of) a crashed demo run, nor a demo start a real one; the same mode resumes;
 * clock skew appearing mid-run: the refused request re-syncs the clock and the cycle goes
   through; when the re-sync cannot help, N cycles in a row halt new entries with a risk event and
   an ``error`` event, and N good cycles lift the halt.
@@ -18,6 +20,8 @@ import pytest
 from perpbot.bot.control import BotControl
 from perpbot.bot.events import EventBus
 from perpbot.data.feed import CandleFeed
+from perpbot.exchange.ccxt_adapter import make_exchange
+from perpbot.exchange.reconcile import account_identity
 from perpbot.storage.ledger import Ledger
 from perpbot.types import RiskEvent
 from _live_helpers import SYM, make_bot, ms, script, settings, step, subscribed, until
@@ -25,6 +29,7 @@ from _sim_fixtures import quiet_loggers, running_sim, sim_data
 
 N_ROWS, START = 2300, 2000
 BAR = 300_000
+CONFIRM = {"PERPBOT_CONFIRM_REAL_MONEY": "yes"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -130,6 +135,67 @@ def test_no_entry_on_stale_candles_after_an_outage_then_entries_resume(sim, tmp_
     assert list(cycles.bar) == [ms(candles, i) // BAR for i in a + b + [START + 8]]
     lags = [json.loads(d)["close_lag_ms"] for d in cycles.detail]
     assert lags == [3 * BAR, 2 * BAR, BAR, 0.0, 0.0, 2 * BAR, BAR, 0.0, 0.0]
+
+
+# ---- demo and real runs never mix ---------------------------------------------------------------------
+def client(sim, s, real_money: bool):
+    ex = make_exchange(s, real_money=real_money, environ=CONFIRM, config={"enableRateLimit": False})
+    sim.point(ex)
+    return ex
+
+
+@pytest.mark.parametrize("crashed, restarted", [("demo", "real"), ("real", "demo"), ("demo", "demo"), ("real", "real")])
+def test_a_restart_resumes_only_a_crashed_run_of_its_own_mode(sim, tmp_path, data, crashed, restarted):
+    from perpbot.cli.live import run_live, status_report
+    from rich.console import Console
+
+    url = f"sqlite:///{tmp_path / 'modes.db'}"
+    s = settings(sim, tmp_path, ledger_url=url)
+    ledger = Ledger(url)
+    # a run that died after recording an entry and before sending it (as run_live records it)
+    old = ledger.start_run("live", "ema-cross", SYM, "5m", exchange="bitget",
+                           config={**s.public_dict(), "live_account": account_identity(client(sim, s, crashed == "real"))},
+                           note="REAL MONEY" if crashed == "real" else "DEMO")
+    cid = f"pb{old}-{ms(data[0], START - 1) // BAR}-0"
+    ledger.record_order(old, client_order_id=cid, time=data[0].timestamp.iloc[START - 1], side="buy",
+                        type="market", qty=1.0, status="new", reason="entry", trade_no=1)
+    ledger.close()
+    real = restarted == "real"
+    out = Console(record=True, width=200)
+    rid = run_live(s, real_money=real, strategy="ema-cross", out=out, environ=CONFIRM, exchange=client(sim, s, real),
+                   on_start=lambda bot, feed: feed.stop(), feed_options={"clock": lambda: sim.market.now_ms})
+    ledger = Ledger(url)
+    try:
+        old_run, new_run, orders = ledger.get_run(old), ledger.get_run(rid), ledger.orders(old)
+        shown = {m: status_report(s, ledger, mode=m)["run"]["id"] for m in {crashed, restarted}}
+    finally:
+        ledger.close()
+    assert shown == {crashed: old, restarted: rid}  # perpbot status [--real-money]: the run of its mode
+    asked = [r for r in sim.requests if cid in r["query"] + r["body"]]
+    if crashed == restarted:  # the same account: resumed, its entry looked up (never sent: failed)
+        assert rid == old and "resumed after an unfinished run" in out.export_text()
+        assert orders.set_index("client_order_id").loc[cid, "status"] == "failed"
+        assert asked and all(r["demo"] == (not real) for r in asked)
+        return
+    assert rid != old and "(new)" in out.export_text()
+    assert new_run["note"] == ("REAL MONEY" if real else "DEMO")
+    assert new_run["config"]["live_account"]["trading_mode"] == restarted
+    # the crashed run is untouched: still running, its order not looked up on the other account
+    assert old_run["status"] == "running" and old_run["note"] == ("REAL MONEY" if crashed == "real" else "DEMO")
+    assert orders.set_index("client_order_id").loc[cid, "status"] == "new"
+    assert asked == []
+    # every private request of the restart went to the account of its own mode (paptrading header)
+    private = [r for r in sim.requests if "/mix/" in r["path"] and "productType=S" not in r["query"]]
+    assert private and all(r["demo"] == (not real) for r in private)
+
+
+def test_run_identity_is_the_mode_and_a_key_fingerprint_never_the_key(sim, tmp_path):
+    s = settings(sim, tmp_path)
+    demo, real = account_identity(client(sim, s, False)), account_identity(client(sim, s, True))
+    other = account_identity(client(sim, settings(sim, tmp_path, api_key="another-key"), False))
+    assert (demo["trading_mode"], real["trading_mode"]) == ("demo", "real")
+    assert demo["account"] == real["account"] != other["account"] and len(demo["account"]) == 16
+    assert sim.api_key not in json.dumps([demo, real, other])
 
 
 # ---- clock skew ----------------------------------------------------------------------------------
