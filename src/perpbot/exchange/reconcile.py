@@ -146,7 +146,7 @@ def load_unsettled(executor, ledger, run_id: int) -> int:
     """Add to ``executor.unsettled`` the ledger orders still new/open of this run and of the
     unfinished live runs of the same exchange, symbol and account (:func:`same_account`; e.g. a
     process that died after sending). Returns how many were added."""
-    from perpbot.exchange.executor import OrderRow
+    from perpbot.exchange.order_ledger import OrderRow
 
     runs = ledger.runs()
     ids = {run_id}
