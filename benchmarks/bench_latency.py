@@ -138,7 +138,7 @@ async def replay(args, sim, settings, ledger, run_id, bundle) -> tuple[list, lis
     ex = make_exchange(settings, config={"enableRateLimit": False})
     sim.point(ex)
     bot = LiveBot(settings, Executor(ex, settings, ledger=ledger, run_id=run_id), "ai" if bundle else "ema-cross",
-                  bundle=bundle, ledger=ledger, run_id=run_id)
+                  bundle=bundle, ledger=ledger, run_id=run_id, clock=lambda: sim.now_ms)  # replay clock: fresh candles
     decide, decisions, cycles = bot.signals.decide, [], []
 
     def flip(frame):  # the real decision every cycle, then an alternating signal: orders every cycle

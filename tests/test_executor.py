@@ -8,7 +8,8 @@ written before the request, orders below the minimum not sent; faults: a timeout
 venue accepted the order (exactly one order), 429 bursts (backoff, one order), 5xx on every
 attempt (no forced entry, ledger ``failed``, ``order_failed`` event); reconciliation after a
 crash (unsettled orders settled, position adopted, missing stop placed at the configured
-distance, orphan reduce-only orders cancelled, a position already beyond its stop closed).
+distance, orphan reduce-only orders cancelled, a position already beyond its stop closed);
+a request refused for an expired timestamp (clock skew) re-syncs the clock and is sent once more.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from perpbot.exchange.ccxt_adapter import (
     ExchangeSetupError, RealMoneyNotConfirmed, banner, describe_error, make_exchange,
 )
 from perpbot.exchange.executor import Executor, LiveStartupError, RetryPolicy
-from perpbot.exchange.reconcile import reconcile
+from perpbot.exchange.reconcile import account_identity, reconcile
 from perpbot.storage.ledger import Ledger
 from _sim_fixtures import quiet_loggers, running_sim, sim_data
 
@@ -82,8 +83,9 @@ def ledger(tmp_path):
     led.close()
 
 
-def new_run(ledger) -> int:
-    return ledger.start_run("live", "ema-cross", SYM, "5m")
+def new_run(ledger, identity: dict | None = None) -> int:
+    """A live run; ``identity``: the account it was recorded with (as ``perpbot run --mode live`` does)."""
+    return ledger.start_run("live", "ema-cross", SYM, "5m", config=None if identity is None else {"live_account": identity})
 
 
 def posts(sim) -> list[dict]:
@@ -205,7 +207,9 @@ def test_startup_then_entry_with_tpsl_recorded_before_sending(sim, tmp_path, led
     assert row["time"].timestamp() <= request["time"]  # in the ledger before the request reached the venue
     ev = ledger.risk_events(rid)
     assert list(ev["event"]) == ["below_min_size", "below_min_size"] and list(ev["value"]) == [0.0, 0.1]
-    assert all(r["demo"] for r in sim.requests if "productType=S" not in r["query"])  # paptrading: 1
+    # paptrading: 1 on every request but the demo-market listings and the public server time (the
+    # clock sync at start-up), which ccxt sends without it; they carry no account
+    assert all(r["demo"] for r in sim.requests if "productType=S" not in r["query"] and r["path"] != "/api/v2/public/time")
 
     # fill, then a reduce-only exit
     sim.advance()
@@ -297,8 +301,8 @@ def test_5xx_on_every_attempt_skips_the_entry_and_says_so(sim, tmp_path, ledger)
 # ---- reconciliation ---------------------------------------------------------------------------------
 def test_reconcile_after_a_crash_settles_adopts_protects_and_cleans(sim, tmp_path, ledger, data):
     candles = data[0]
-    old = new_run(ledger)  # the process that died: its run stays "running"
     s = settings(sim, tmp_path)
+    old = new_run(ledger, account_identity(client(sim, s)))  # the process that died: its run stays "running"
     lost, sent = f"pb{old}-9-0", f"pb{old}-9-1"
     for cid in (lost, sent):  # recorded before sending, then the process died
         ledger.record_order(old, client_order_id=cid, time=pd.Timestamp.now(tz="UTC"), side="buy", type="market",
@@ -421,3 +425,54 @@ def test_trailing_stop_is_a_bitget_moving_plan_and_protect_replaces_levels(sim, 
     orders = ledger.orders(rid).set_index("client_order_id")
     assert orders.loc[trail.cid, ["type", "reason", "status"]].tolist() == ["stop", "trailing_stop", "open"]
     assert orders.loc[moved[0].cid, ["type", "price"]].tolist() == ["stop", round(entry * 0.995, 3)]
+
+
+# ---- clock skew ------------------------------------------------------------------------------------------
+def time_requests(sim) -> list[dict]:
+    return [r for r in sim.requests if r["path"] == "/api/v2/public/time"]
+
+
+def test_order_refused_for_an_expired_timestamp_is_resent_after_a_clock_resync(sim, tmp_path, ledger):
+    rid = new_run(ledger)
+    s = settings(sim, tmp_path)
+
+    async def go():
+        exe = await started(sim, s, ledger, rid)
+        try:
+            before = exe.ex.options["timeDifference"]
+            sim.faults.clock_skew(-90_000)  # the machine's clock jumps 90 s ahead of the venue's
+            res = await exe.open_position(1, 1.0, 100.0, 200.0, bar=7, ref_price=127.0)
+            return exe, before, res
+        finally:
+            await exe.close()
+
+    exe, before, res = run(go())
+    assert abs(before) < 2_000  # synced at start-up: the simulator's clock is the local one
+    # refused once (40008, never processed), re-synced, the same client id sent again and accepted
+    assert res.ok and res.attempts == 2 and [r["status"] for r in places(sim)] == [400, 200]
+    assert exe.clock_syncs == 1 and abs(exe.ex.options["timeDifference"] - 90_000) < 2_000
+    assert len(time_requests(sim)) == 2  # start-up + the re-sync
+    assert [o["clientOid"] for o in sim.state["orders"]] == [res.cid]
+    assert ledger.orders(rid).set_index("client_order_id").loc[res.cid, "status"] == "open"
+
+
+def test_order_refused_for_its_timestamp_without_a_resync_fails_cleanly(sim, tmp_path, ledger):
+    rid = new_run(ledger)
+    s = settings(sim, tmp_path)
+
+    async def go():
+        exe = await started(sim, s, ledger, rid)
+        try:
+            sim.faults.clock_skew(-90_000)
+            sim.faults.server_error("public/time", count=10)  # the venue's time cannot be read
+            return exe, await exe.open_position(1, 1.0, 100.0, 200.0, bar=7, ref_price=127.0)
+        finally:
+            await exe.close()
+
+    exe, res = run(go())
+    # refused at authentication: certainly not at the venue, so "failed" without a look-up or a resend
+    assert res.status == "failed" and res.attempts == 1 and "InvalidNonce" in res.error and "40008" in res.error
+    assert [r["status"] for r in places(sim)] == [400]
+    assert not [r for r in sim.requests if r["path"].endswith("/order/detail")]
+    assert exe.clock_syncs == 0 and sim.state["orders"] == []
+    assert ledger.orders(rid).set_index("client_order_id").loc[res.cid, "status"] == "failed"

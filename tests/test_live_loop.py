@@ -24,22 +24,19 @@ import pytest
 
 from perpbot.bot.control import BotControl
 from perpbot.bot.events import EventBus
-from perpbot.bot.live import LiveBot
 from perpbot.bot.live_risk import LiveRisk, levels, live_config
 from perpbot.bot.paper import PaperBot
 from perpbot.cli.live import render_status, status_report
 from perpbot.config import load_settings
-from perpbot.data.feed import Candle, CandleFeed
+from perpbot.data.feed import CandleFeed
 from perpbot.exchange import kernel as K
 from perpbot.exchange.ccxt_adapter import make_exchange
-from perpbot.exchange.executor import Executor, RetryPolicy
 from perpbot.storage.ledger import Ledger
 from perpbot.types import TRADE_COLUMNS
+from _live_helpers import SYM, candle, make_bot, ms, script, settings, step, subscribed, until
 from _sim_fixtures import quiet_loggers, running_sim, sim_data
 
-SYM = "SOL/USDT:USDT"
 N_ROWS, START = 2400, 2000
-FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.04, lookup_attempts=2)
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -64,44 +61,6 @@ def ledger(tmp_path):
     led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
     yield led
     led.close()
-
-
-def settings(sim, tmp_path, **kw):
-    base = dict(api_key=sim.api_key, api_secret=sim.api_secret, api_passphrase=sim.passphrase, leverage=5,
-                slippage=0.0, output_dir=tmp_path, warmup_bars=0, live_window=1000, stop_loss=1.0, take_profit=2.0)
-    return load_settings(None, **{**base, **kw})
-
-
-async def make_bot(sim, s, ledger, run_id, strategy="ema-cross", resume=False, control=None, **kw) -> LiveBot:
-    ex = make_exchange(s, config={"enableRateLimit": False})
-    sim.point(ex)
-    bot = LiveBot(s, Executor(ex, s, ledger=ledger, run_id=run_id, retry=FAST), strategy, ledger=ledger,
-                  run_id=run_id, control=control, **kw)
-    await bot.start(resume=resume)
-    return bot
-
-
-def candle(d: dict) -> Candle:
-    return Candle(d["timestamp"], d["open"], d["high"], d["low"], d["close"], d["volume"])
-
-
-async def step(sim, bot, n: int = 1) -> list:
-    out = []
-    for _ in range(n):
-        out.append(await bot.on_candle(candle(sim.advance()[0])))
-    return out
-
-
-def script(bot, signals: dict[int, int]) -> None:
-    """Replace the strategy by fixed calls: {candle index: signal} (0 elsewhere)."""
-    def decide(frame):
-        ts = frame["timestamp"].iloc[-1]
-        return signals.get(int(ts.value // 1_000_000), 0), None
-    bot.signals.decide = decide
-
-
-def ms(candles, i: int) -> int:
-    return int(candles.timestamp.iloc[i].value // 1_000_000)
 
 
 def trades_of(ledger, rid: int) -> pd.DataFrame:
@@ -278,22 +237,13 @@ def test_websocket_drop_every_candle_processed_once(sim, tmp_path, ledger, data)
     s = settings(sim, tmp_path)
     rid = ledger.start_run("live", "ema-cross", SYM, "5m")
 
-    def subscribed() -> bool:
-        return any(a.get("channel", "").startswith("candle") for c in list(sim.hub.conns) for a in list(c.subs.values()))
-
-    async def until(cond, what: str, timeout: float = 10.0):
-        t0 = time.monotonic()
-        while not cond():
-            assert time.monotonic() - t0 < timeout, f"timed out waiting for {what}"
-            await asyncio.sleep(0.01)
-
     async def go():
         bot = await make_bot(sim, s, ledger, rid)
         feed = CandleFeed(bot.ex.ex, SYM, "5m", last_timestamp=bot.last_ts, clock=lambda: sim.market.now_ms,
                           reconnect_base=0.05, poll_interval=0.05)
         task = asyncio.ensure_future(bot.run(feed))
         try:
-            await until(subscribed, "subscription")
+            await until(lambda: subscribed(sim), "subscription")
             for i in range(3):
                 await asyncio.to_thread(sim.advance)
                 await until(lambda: bot.cycles == i + 1, f"cycle {i + 1}")
@@ -301,7 +251,7 @@ def test_websocket_drop_every_candle_processed_once(sim, tmp_path, ledger, data)
             sim.faults.drop_websocket("public")
             await asyncio.to_thread(sim.advance, 3)  # closed while disconnected
             await until(lambda: bot.cycles == 6, "the outage's candles")
-            await until(lambda: any(c not in old for c in sim.hub.conns) and subscribed(), "resubscription")
+            await until(lambda: any(c not in old for c in sim.hub.conns) and subscribed(sim), "resubscription")
             await asyncio.to_thread(sim.advance)
             await until(lambda: bot.cycles == 7, "cycle 7")
         finally:

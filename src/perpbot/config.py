@@ -95,6 +95,14 @@ class Settings(BaseSettings):
     warmup_bars: int = Field(300, ge=0, le=100_000, description="bars before the first trade (feature warm-up)")
     live_window: int = Field(1000, ge=100, le=100_000, description="trailing bars the live/paper loop computes on")
 
+    # --- live trading safety ---------------------------------------------------------------
+    max_entry_lag: float = Field(0.5, gt=0, le=100, description="live: no entry on a candle that closed more than "
+                                                                "this many bars ago (fraction of a bar), e.g. "
+                                                                "candles caught up after an outage")
+    clock_skew_halt_cycles: int = Field(3, ge=1, le=10_000, description="live: consecutive cycles the venue refuses "
+                                                                       "for an expired timestamp (after a clock "
+                                                                       "re-sync) before new entries are halted")
+
     # --- outputs --------------------------------------------------------------------------
     output_dir: Path = Field(Path("runs"), description="reports, models and the default ledger")
     ledger_url: str | None = Field(None, description="SQLAlchemy URL; default sqlite:///<output_dir>/perpbot.db")

@@ -62,6 +62,8 @@ class RiskEvent(IntEnum):
     BELOW_MIN_SIZE = 4    # computed quantity below the market's minimum size / notional
     NO_EQUITY = 5         # equity too small to post margin and fees
     HALTED = 6            # entry refused because a halt is in force
+    STALE_CANDLE = 7      # live: entry refused, the candle closed more than max_entry_lag bars ago
+    CLOCK_SKEW_HALT = 8   # live: the venue kept refusing request timestamps; entries halted
 
     @property
     def label(self) -> str:

@@ -19,6 +19,19 @@ for 1-5 minute timeframes). Each cycle:
    actual fill price (and the optional trailing stop), :func:`~perpbot.exchange.reconcile.reconcile`
    repairs the ledger/exchange, and the cycle is recorded and published.
 
+**Stale candles.** A candle that reaches the bot more than ``max_entry_lag`` bars after its close
+(exchange clock; e.g. the candles a reconnect catches up after an outage) still joins the window
+and runs exits, fills, protection and reconciliation, but opens no position: the entry is vetoed
+with a ``stale_candle`` risk event (value = the lag in bars; detail JSON {close_lag_ms,
+max_entry_lag}), checked before the kernel's own vetoes. An opposite signal still closes.
+
+**Clock skew.** A request the venue refuses for an expired timestamp re-syncs the ccxt clock
+and is sent once more (:mod:`perpbot.exchange.clock`, inside the executor). A cycle that still
+fails for it counts; after ``clock_skew_halt_cycles`` such cycles in a row new entries are halted
+(``clock_skew_halt`` risk event, value = cycles; an ``error`` event for the notifiers; entries are
+then vetoed as ``halted`` with value 8, :class:`~perpbot.types.RiskEvent`); exits and stops keep
+running. The halt lifts after as many complete cycles in a row (``clock_skew_cleared`` row).
+
 **Latency** (recorded per cycle as a ``cycle_latency`` risk-event row, value in ms, detail JSON
 {order_sent, signal, wait_ms, close_lag_ms, reconcile}, and in the ``cycle`` log line): from the
 moment the closed candle reaches the bot to just before the first order's HTTP request leaves
@@ -36,6 +49,7 @@ import json
 from collections import deque
 import math
 import time
+from typing import Callable
 
 import pandas as pd
 
@@ -45,6 +59,7 @@ from perpbot.bot.live_trades import OpenTrade, Pending, TradeRecords
 from perpbot.bot.paper import SignalEngine
 from perpbot.data import timeframe_to_ms
 from perpbot.exchange.ccxt_adapter import describe_error
+from perpbot.exchange.clock import is_timestamp_error
 from perpbot.exchange.reconcile import ReconcileReport, reconcile
 from perpbot.logs import get_logger
 
@@ -58,10 +73,13 @@ class LiveBot(TradeRecords):
         strategy: "ai" (needs ``bundle``) or a baseline with a stop-loss.
         ledger / run_id: the run to record into (None: record nothing).
         control: :class:`BotControl` shared with operator interfaces.
+        clock: exchange time in ms UTC for the candles' close lag (default: the feed's clock in
+            :meth:`run`, else the local clock corrected by the venue's measured time difference).
     """
 
     def __init__(self, settings, executor, strategy: str, *, bundle=None, ledger=None, run_id: int | None = None,
-                 control: BotControl | None = None, flush_every: int = 1) -> None:
+                 control: BotControl | None = None, flush_every: int = 1,
+                 clock: Callable[[], int] | None = None) -> None:
         self.settings, self.ex, self.strategy, self.bundle = settings, executor, strategy, bundle
         self.signals = SignalEngine(settings, strategy, bundle=bundle)
         self.ledger, self.run_id = ledger, run_id
@@ -72,7 +90,7 @@ class LiveBot(TradeRecords):
         executor.clock = self._now
         self.tf_ms = timeframe_to_ms(settings.timeframe)
         self.cfg = live_config(settings, strategy)  # venue rules replace lot/tick/fees at start()
-        self.risk = LiveRisk(self.cfg, self.tf_ms)
+        self.risk = LiveRisk(self.cfg, self.tf_ms, self.settings.clock_skew_halt_cycles)
         self.trade: OpenTrade | None = None
         self._unfinished: list[OpenTrade] = []  # closed trades whose fills could not be read yet
         self.pending: Pending | None = None
@@ -85,6 +103,17 @@ class LiveBot(TradeRecords):
         self._buf: dict[str, list] = {"risk": [], "equity": [], "pred": []}
         self.report: ReconcileReport | None = None
         self._funding_next_ms = 0
+        self.clock = clock
+        self._feed_clock: Callable[[], int] | None = None
+        self.max_lag_ms = float(settings.max_entry_lag) * self.tf_ms
+
+    def now_ms(self) -> int:
+        """Exchange time in ms UTC: ``clock()``, else the running feed's clock, else the local time
+        minus ccxt's measured time difference (local - venue)."""
+        clock = self.clock or self._feed_clock
+        if clock is not None:
+            return int(clock())
+        return int(time.time() * 1000) - int(self.ex.ex.options.get("timeDifference") or 0)
 
     def _now(self) -> pd.Timestamp:
         """Exchange time of the loop: the close of the last candle (its open + timeframe), at
@@ -99,7 +128,7 @@ class LiveBot(TradeRecords):
         restore the risk state of a resumed run, reconcile and adopt any open position."""
         rules = self.ex.rules or await self.ex.startup()
         self.cfg = live_config(self.settings, self.strategy, rules)
-        self.risk = LiveRisk(self.cfg, self.tf_ms)
+        self.risk = LiveRisk(self.cfg, self.tf_ms, self.settings.clock_skew_halt_cycles)
         self.risk.plan_entry(0, 1, 100.0, 1.0, 1000.0)  # compile the sizing functions now, not in the first order
         if self.ledger is not None:
             if resume:
@@ -177,9 +206,9 @@ class LiveBot(TradeRecords):
         if self.last_ts is not None and candle.timestamp <= self.last_ts:
             return None
         self.last_ts = candle.timestamp
-        close_lag = time.time() * 1000 - (candle.timestamp + self.tf_ms)
+        close_lag = self.now_ms() - (candle.timestamp + self.tf_ms)
         try:
-            return await self._cycle(candle, t0, close_lag)
+            out = await self._cycle(candle, t0, close_lag)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -187,7 +216,23 @@ class LiveBot(TradeRecords):
             log.error("cycle_failed", error=msg)
             self.events.publish("error", message=msg)
             self.control.update_status(errors=self.control.status().get("errors", 0) + 1)
+            n = self.risk.on_timestamp_refused() if is_timestamp_error(exc) else None
+            if n is not None:
+                self._clock_halt(self.ex.bar_of(candle.timestamp), n, msg)
             return None
+        return out
+
+    def _clock_halt(self, bar: int, n: int, msg: str) -> None:
+        """Record and announce the clock-skew halt (risk event + ``error`` event)."""
+        text = (f"clock skew: the venue refused the request timestamps of {n} cycles in a row and re-syncing the "
+                f"clock did not help; new entries are halted until {self.settings.clock_skew_halt_cycles} cycles in a "
+                f"row go through (check the machine's clock / NTP); last error: {msg}")
+        log.error("clock_skew_halt", cycles=n, error=msg)
+        self.flush()
+        self.ex.risk_event("clock_skew_halt", float(n), json.dumps({
+            "cycles": n, "time_difference_ms": self.ex.ex.options.get("timeDifference"), "error": msg}), bar)
+        self.events.publish("error", message=text)
+        self.control.update_status(clock_skew_halt=True)
 
     async def _cycle(self, candle, t0: float, close_lag: float) -> dict:
         frame = self.signals.push(candle.time, candle.open, candle.high, candle.low, candle.close, candle.volume)
@@ -204,10 +249,10 @@ class LiveBot(TradeRecords):
         raw_signal = signal
         if self.control.paused:
             signal = 0
-        force = self.control.take_force_exit()
         t_decided = time.perf_counter()
         snap, pending_order = await pre
         wait = (time.perf_counter() - t_decided) * 1e3  # blocked on the venue's answer after deciding
+        force = self.control.take_force_exit()  # after the venue answered: a failed cycle keeps the request
         # ---- before the orders: only what the decision needs, in memory (no request, no ledger write)
         rows, closed, pos = [], [], snap.position
         if self.trade is not None and (pos is None or pos.side != self.trade.side):
@@ -231,7 +276,12 @@ class LiveBot(TradeRecords):
         for event, value in self.risk.on_close(candle.timestamp, snap.equity):
             rows.append((event, value, None))
             self.events.publish("risk_halt", event=event, value=float(value))
-        sent = await self._orders(signal, force, bar, candle.close, snap.equity, rows)
+        lifted = self.risk.on_cycle_ok()
+        if lifted is not None:
+            rows.append(("clock_skew_cleared", float(lifted), None))
+            log.warning("clock_skew_cleared", cycles=lifted)
+            self.control.update_status(clock_skew_halt=False)
+        sent = await self._orders(signal, force, bar, candle.close, snap.equity, rows, close_lag)
         t_order = min((r.sent_at for r in sent if r.sent_at is not None), default=None)
         latency = ((t_order if t_order is not None else time.perf_counter()) - t0) * 1e3
         self.latency_ms.append(latency)
@@ -338,7 +388,8 @@ class LiveBot(TradeRecords):
             trade.liquidation_price, trade.margin = snap.position.liquidation_price, snap.position.margin
             self._snapshot(snap.position, trade)
 
-    async def _orders(self, signal: int, force: bool, bar: int, close: float, equity: float, rows: list) -> list:
+    async def _orders(self, signal: int, force: bool, bar: int, close: float, equity: float, rows: list,
+                      close_lag: float = 0.0) -> list:
         t, sent = self.trade, []
         if t is not None and (force or signal == -t.side):
             reason = "manual" if force else "signal"
@@ -358,6 +409,11 @@ class LiveBot(TradeRecords):
                 return sent
         elif t is not None or signal == 0 or self.pending is not None or force:
             return sent
+        if close_lag > self.max_lag_ms:  # a candle caught up late: its signal is no entry any more
+            rows.append(("stale_candle", close_lag / self.tf_ms, json.dumps(
+                {"close_lag_ms": round(close_lag, 1), "max_entry_lag": self.settings.max_entry_lag})))
+            log.warning("stale_candle_entry_vetoed", bar=bar, close_lag_ms=round(close_lag, 1), signal=signal)
+            return sent
         plan = self.risk.plan_entry(bar + 1, signal, close, self.atr, equity)
         if not isinstance(plan, EntryPlan):
             rows.append((plan[0], plan[1], None))
@@ -373,7 +429,9 @@ class LiveBot(TradeRecords):
     # ------------------------------------------------------------------ running
     async def run(self, feed) -> None:
         """Process candles from ``feed`` (a :class:`~perpbot.data.feed.CandleFeed` starting after
-        the history, ``last_timestamp=bot.last_ts``) until it stops; then flush the ledger rows."""
+        the history, ``last_timestamp=bot.last_ts``) until it stops; then flush the ledger rows.
+        Without an explicit ``clock`` the feed's exchange clock measures the candles' close lag."""
+        self._feed_clock = feed.now_ms
         try:
             await feed.run(self.on_candle)
         finally:

@@ -11,7 +11,7 @@ built from the settings (and the venue's lot / tick / minimums / taker fee when 
   starting equity x (1 - max_daily_loss), until the next UTC day) are checked; then, when the
   next candle opens on a new UTC day, the day's starting equity is reset and a daily halt lifted;
 * an entry for the next candle is refused (risk event) when a halt is in force (``halted``,
-  value 3 = drawdown / 2 = daily), during the cooldown after a losing trade (``cooldown``:
+  value 3 = drawdown / 2 = daily / 8 = clock skew, the live loop's own halt), during the cooldown after a losing trade (``cooldown``:
   entry bar <= exit bar + cooldown_bars), without equity (``no_equity``) or when the size
   is below the minimum (``below_min_size``);
 * size and protective levels use the expected fill (last close moved by the configured
@@ -20,6 +20,12 @@ built from the settings (and the venue's lot / tick / minimums / taker fee when 
   them from its fill.
 
 Bars are bar numbers (candle open ms // timeframe ms), so cooldowns survive restarts and gaps.
+
+The live loop's own halt, **clock skew**: :meth:`LiveRisk.on_timestamp_refused` counts the
+cycles that failed because the venue refused the request timestamps (after a clock re-sync);
+``clock_halt_cycles`` of them in a row halt entries, and as many complete cycles in a row
+(:meth:`LiveRisk.on_cycle_ok`) lift the halt. It is not restored on resume (a restart syncs the
+clock afresh).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from perpbot.exchange import kernel as K
 from perpbot.exchange.accounting import slipped_price
 from perpbot.risk.sizing import position_size, protective_levels
 from perpbot.strategy.signals import BASELINES, baseline_overrides
+from perpbot.types import RiskEvent
 
 DAY_MS = 86_400_000
 
@@ -76,8 +83,11 @@ class EntryPlan:
 class LiveRisk:
     """Halts, cooldown and sizing of the live loop (module docstring). All money USDT."""
 
-    def __init__(self, cfg: SimConfig, tf_ms: int) -> None:
+    def __init__(self, cfg: SimConfig, tf_ms: int, clock_halt_cycles: int = 3) -> None:
         self.cfg = cfg
+        self.clock_halt_cycles = max(1, int(clock_halt_cycles))
+        self.clock_refusals = 0  # consecutive cycles failed on a refused timestamp
+        self.clock_ok = 0        # consecutive complete cycles while the clock halt is in force
         self.params = cfg.params()
         self.tf_ms = tf_ms
         self.peak: float | None = None
@@ -85,6 +95,7 @@ class LiveRisk:
         self.next_day_ms = -1
         self.halt_day = False
         self.halt_dd = False
+        self.halt_clock = False
         self.cooldown_until = -1
 
     def on_close(self, candle_open_ms: int, equity: float) -> list[tuple[str, float]]:
@@ -109,6 +120,28 @@ class LiveRisk:
             self.halt_day = False
         return events
 
+    def on_timestamp_refused(self) -> int | None:
+        """A cycle failed because the venue refused its timestamps; returns the number of such
+        cycles in a row when this one starts the clock halt, else None."""
+        self.clock_refusals += 1
+        self.clock_ok = 0
+        if self.halt_clock or self.clock_refusals < self.clock_halt_cycles:
+            return None
+        self.halt_clock = True
+        return self.clock_refusals
+
+    def on_cycle_ok(self) -> int | None:
+        """A cycle got through to the venue; returns the number of complete cycles in a row when
+        this one lifts the clock halt, else None."""
+        self.clock_refusals = 0
+        if not self.halt_clock:
+            return None
+        self.clock_ok += 1
+        if self.clock_ok < self.clock_halt_cycles:
+            return None
+        n, self.clock_ok, self.halt_clock = self.clock_ok, 0, False
+        return n
+
     def on_trade_closed(self, exit_bar: int, pnl: float) -> None:
         """A losing trade starts the cooldown (no entry while entry bar <= exit bar + cooldown_bars)."""
         if pnl < 0.0 and self.cfg.cooldown_bars > 0:
@@ -121,6 +154,8 @@ class LiveRisk:
             return "halted", float(K.EV_MAX_DD_HALT)
         if self.halt_day:
             return "halted", float(K.EV_DAILY_LOSS_HALT)
+        if self.halt_clock:
+            return "halted", float(RiskEvent.CLOCK_SKEW_HALT)
         if bar <= self.cooldown_until:
             return "cooldown", float(self.cooldown_until)
         if equity <= 0.0:

@@ -86,12 +86,13 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
     bundle = make_bundle(wf, label_settings=labels, features_hash=features_hash(names), oos_metrics=metrics)
     path = save_bundle(bundle, settings.model_file)
     # the saved model's probabilities over these candles (out of sample, as a backtest computes
-    # them): cached so the next backtest of the same candles does not load the model
+    # them): cached, keyed to the bytes just written, so the next backtest of the same candles
+    # does not load the model
     from perpbot.ml import proba_cache
 
     funding = market.funding if settings.funding else None
-    proba_cache.save(path, proba_cache.data_key(bundle.version, bundle.features_hash, market.candles, funding),
-                     bundle.predict_proba(X, ts))
+    proba_cache.save(path, proba_cache.data_key(proba_cache.model_digest(path), bundle.version, bundle.features_hash,
+                                                market.candles, funding), bundle.predict_proba(X, ts))
     log.info("model_saved", path=str(path), version=bundle.version, folds=len(wf.folds), **{
         k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     return TrainOutcome(bundle=bundle, path=Path(path), model_metrics=metrics, n_folds=len(wf.folds))
@@ -120,9 +121,12 @@ def model_probabilities(settings, market: MarketData, bundle=None, model_path: P
     """(model, probabilities (n, 3)) for the AI strategy, through the probability cache.
 
     Without a loaded ``bundle`` the saved model's metadata is checked first (a model from
-    another feature set is refused) and a cache hit for these exact candles skips loading the
-    model at all; the returned "model" is then its metadata (``version``, ``features_hash``,
-    ``oos_metrics``). On a miss the model is loaded, run, and the cache rewritten.
+    another feature set is refused) and a cache hit for this exact model file (SHA-256 of its
+    bytes) and these exact candles skips loading the model at all; the returned "model" is then
+    its metadata (``version``, ``features_hash``, ``oos_metrics``). On a miss the model is
+    loaded (a corrupt file raises ModelError), run, and the cache rewritten when the file did
+    not change meanwhile. A given ``bundle`` is run as it is and the cache left alone (its bytes
+    on disk are not known).
     """
     from types import SimpleNamespace
 
@@ -141,7 +145,11 @@ def model_probabilities(settings, market: MarketData, bundle=None, model_path: P
         except ModelError:  # no readable metadata: loading the model itself says what is wrong
             bundle = load_model_for(settings, path)
             return bundle, ai_probabilities(settings, market, bundle)
-        key = proba_cache.data_key(meta["version"], meta["features_hash"], market.candles, funding)
+        try:
+            digest = proba_cache.model_digest(path)
+        except OSError as exc:
+            raise ModelError(f"model file {path} is unreadable ({type(exc).__name__})") from None
+        key = proba_cache.data_key(digest, meta["version"], meta["features_hash"], market.candles, funding)
         proba = proba_cache.load(path, key, len(market.candles))
         if proba is not None:
             log.info("model_probabilities_cached", model=meta["version"], path=str(proba_cache.cache_path(path)))
@@ -149,22 +157,10 @@ def model_probabilities(settings, market: MarketData, bundle=None, model_path: P
                                    oos_metrics=meta.get("oos_metrics", {})), proba
         bundle = load_model_for(settings, path)
         proba = ai_probabilities(settings, market, bundle)
-        proba_cache.save(path, key, proba)
+        if proba_cache.model_digest(path) == digest:  # the bytes that were loaded
+            proba_cache.save(path, key, proba)
         return bundle, proba
-    proba = ai_probabilities(settings, market, bundle)
-    if path.exists() and getattr(bundle, "version", None) == _saved_version(path):
-        proba_cache.save(path, proba_cache.data_key(bundle.version, bundle.features_hash, market.candles, funding),
-                         proba)
-    return bundle, proba
-
-
-def _saved_version(path: Path) -> str | None:
-    import json
-
-    try:
-        return json.loads(Path(str(path) + ".json").read_text())["version"]
-    except (OSError, ValueError, KeyError):
-        return None
+    return bundle, ai_probabilities(settings, market, bundle)
 
 
 @dataclass

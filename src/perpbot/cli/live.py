@@ -4,9 +4,11 @@
   :func:`live_run`): demo trading by default. REAL MONEY needs ``--real-money`` AND the
   environment variable ``PERPBOT_CONFIRM_REAL_MONEY=yes`` (checked before anything is built).
   It prints the DEMO / REAL MONEY banner, checks the venue (keys, symbol, timeframe, margin
-  mode, leverage), resumes the last live run of the symbol that did not finish (a crash) or
-  starts a new one, reconciles, and trades on every candle close until Ctrl-C / SIGTERM (open
-  positions keep their venue-side stop-loss and take-profit).
+  mode, leverage), resumes the last live run of the strategy on the same exchange, symbol and
+  account - the same trading mode (demo / real) and API key - that did not finish (a crash;
+  :func:`~perpbot.exchange.reconcile.resumable_run`) or starts a new one recording that account,
+  reconciles, and trades on every candle close until Ctrl-C / SIGTERM (open positions keep
+  their venue-side stop-loss and take-profit).
 * :func:`status` (``perpbot status``): the run's position, open orders, equity, last signal and
   health (age of the last cycle, reconciliation state, latency p50/p99) from the ledger and,
   unless ``--no-exchange``, the venue (read-only).
@@ -48,7 +50,8 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     Args:
         real_money: the ``--real-money`` flag (also needs ``PERPBOT_CONFIRM_REAL_MONEY=yes``).
         strategy: "ai" (saved model) or a baseline with a stop-loss (ema-cross, scoring).
-        resume: continue the last unfinished live run of this exchange/symbol (after a crash).
+        resume: continue the last unfinished live run of this strategy, exchange, symbol and
+            account (demo / real and API key; after a crash).
         exchange / feed_options / environ: a prepared ccxt client, CandleFeed options and the
             environment (tests and the simulator).
         on_start: called as ``on_start(bot, feed)`` inside the event loop once trading starts
@@ -60,6 +63,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     from perpbot.data.feed import CandleFeed
     from perpbot.exchange.ccxt_adapter import ExchangeSetupError, banner, check_real_money, make_exchange
     from perpbot.exchange.executor import Executor
+    from perpbot.exchange.reconcile import account_identity, resumable_run
     from perpbot.storage.ledger import Ledger
 
     out = out or console
@@ -82,12 +86,13 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
         try:
             out.print(banner(settings, real_money, strategy=strategy))
             await executor.startup()
-            last = ledger.last_run(kind="live", strategy=strategy) if resume else None
-            resumed = (last is not None and last["status"] == "running" and last["symbol"] == settings.symbol
-                       and last["exchange"] == settings.exchange)
+            identity = account_identity(ex)
+            last = resumable_run(ledger, strategy, ex.id, settings.symbol, identity) if resume else None
+            resumed = last is not None
             run_id = int(last["id"]) if resumed else ledger.start_run(
-                "live", strategy, settings.symbol, settings.timeframe, exchange=settings.exchange,
-                config=settings.public_dict(), model_version=getattr(bundle, "version", None),
+                "live", strategy, settings.symbol, settings.timeframe, exchange=ex.id,
+                config={**settings.public_dict(), "live_account": identity},
+                model_version=getattr(bundle, "version", None),
                 features_hash=getattr(bundle, "features_hash", None),
                 note="REAL MONEY" if real_money else "DEMO")
             state["run_id"] = executor.run_id = run_id
@@ -139,17 +144,36 @@ def live_run(config: Optional[Path] = typer.Option(None, "--config", "-c", help=
 
 
 # ------------------------------------------------------------------------------------------ status
+def _run_mode(run) -> str | None:
+    """"demo" / "real" of a live run: its recorded account, else (older runs) its banner note."""
+    config = run.get("config") if isinstance(run.get("config"), dict) else {}
+    mode = (config.get("live_account") or {}).get("trading_mode")
+    return mode or {"DEMO": "demo", "REAL MONEY": "real"}.get(run.get("note") or "")
+
+
 def status_report(settings, ledger, run_id: int | None = None, account: dict | None = None,
-                  now: pd.Timestamp | None = None) -> dict:
+                  now: pd.Timestamp | None = None, mode: str | None = None) -> dict:
     """What ``perpbot status`` shows, as a dict: run (id, kind, status, note), position, equity,
     open_orders (list), last_signal, last_cycle (time, age_s), latency (p50_ms, p99_ms, n over
     the last 1000 cycles that sent an order; all_p50_ms over all cycles), reconcile (last
     summary), errors (order_failed count). ``account``: the venue's live view
-    ({position, equity, orders}) or None. Raises ValueError when the ledger has no live run."""
+    ({position, equity, orders}) or None. ``mode`` ("demo" / "real"): without ``run_id``, the
+    latest live run of that trading mode (default: of any). Raises ValueError when the ledger has
+    no such live run."""
     now = now or pd.Timestamp.now(tz="UTC")
-    run = ledger.get_run(run_id) if run_id is not None else ledger.last_run(kind="live")
+    if run_id is not None:
+        run = ledger.get_run(run_id)
+    elif mode is None:
+        run = ledger.last_run(kind="live")
+    else:
+        runs = ledger.runs()
+        ids = [int(r["id"]) for r in (runs[runs["kind"] == "live"].to_dict("records") if len(runs) else [])
+               if _run_mode(r) == mode]
+        run = ledger.get_run(ids[-1]) if ids else None
     if run is None:
-        raise ValueError(f"the ledger {settings.ledger} has no live run yet (perpbot run --mode live)")
+        what = "live run" if mode is None else f"{'real-money' if mode == 'real' else 'demo'} live run"
+        raise ValueError(f"the ledger {settings.ledger} has no {what} yet (perpbot run --mode live"
+                         f"{' --real-money' if mode == 'real' else ''})")
     rid = int(run["id"])
     ev = ledger.risk_events(rid)
     cyc = ev[ev["event"] == "cycle_latency"].tail(1000)
@@ -210,7 +234,8 @@ async def _account(settings, real_money: bool) -> dict:
 
 
 def status(config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file"),
-           run_id: Optional[int] = typer.Option(None, "--run-id", help="default: the latest live run"),
+           run_id: Optional[int] = typer.Option(None, "--run-id",
+                                                help="default: the latest live run of the mode (demo / --real-money)"),
            exchange: bool = typer.Option(True, "--exchange/--no-exchange", help="also ask the venue (read-only)"),
            real_money: bool = typer.Option(False, "--real-money", help="read the real account instead of the demo")) -> None:
     """Position, open orders, equity, last signal and health of the live bot."""
@@ -226,7 +251,7 @@ def status(config: Optional[Path] = typer.Option(None, "--config", "-c", help="T
                 from perpbot.exchange.ccxt_adapter import describe_error
 
                 note = f"exchange not read ({describe_error(exc)}); showing the ledger"
-        rep = status_report(s, open_ledger(s), run_id, account)
+        rep = status_report(s, open_ledger(s), run_id, account, mode="real" if real_money else "demo")
         console.print(render_status(rep))
         if note:
             err_console.print(f"[yellow]{note}[/]", highlight=False)

@@ -18,10 +18,14 @@ One :class:`Executor` per symbol, on an asyncio ccxt client (:func:`~perpbot.exc
   the last attempt nothing is forced: the order is marked ``failed`` in the ledger, an
   ``order_failed`` event is published and one clear line is logged. When even the look-up fails
   the ledger keeps ``new`` and :mod:`perpbot.exchange.reconcile` settles it in a later cycle.
+* Clock: the venue's clock is measured at start-up and again whenever it refuses a request for
+  an expired timestamp (:mod:`perpbot.exchange.clock`); the refused request (never processed)
+  is then sent once more, at once. A refusal that persists after the re-sync propagates (reads)
+  or fails the order (``failed``: the venue never processed it).
 
-Ledger order statuses: new (recorded, not confirmed), open (accepted), filled,
-partially_filled (cancelled after a partial fill), canceled, failed (never reached the venue or
-refused), triggered (a TP/SL that closed the position). Units: qty base asset, prices USDT.
+The ledger rows of the orders (statuses new, open, filled, partially_filled, canceled, failed,
+triggered) are kept by :class:`~perpbot.exchange.order_ledger.OrderLedger`, mixed in.
+Units: qty base asset, prices USDT.
 """
 
 from __future__ import annotations
@@ -36,6 +40,8 @@ import pandas as pd
 
 from perpbot.exchange.accounting import floor_to_step, round_to_step
 from perpbot.exchange.ccxt_adapter import describe_error, error_code
+from perpbot.exchange.clock import sync_clock
+from perpbot.exchange.order_ledger import OrderLedger, OrderRow  # noqa: F401  (OrderRow re-exported)
 from perpbot.exchange.venue import (  # noqa: F401  (re-exported: the executor's public types)
     AccountSnapshot, LiveStartupError, MarketRules, PositionInfo, check_venue, parse_snapshot, setup_account,
 )
@@ -62,25 +68,6 @@ class RetryPolicy:
 
 
 @dataclass
-class OrderRow:
-    """A ledger order not yet settled (status new / open), as the executor tracks it."""
-
-    id: int | None
-    run_id: int | None
-    client_order_id: str
-    side: str
-    type: str
-    status: str
-    reason: str | None = None
-    trade_no: int | None = None
-
-    @property
-    def plan(self) -> bool:
-        """A TP/SL (plan) order rather than a market / limit order."""
-        return self.type in ("stop", "take_profit")
-
-
-@dataclass
 class OrderResult:
     """Outcome of one order: ``status`` sent (accepted) | failed | skipped (not sent) | unknown
     (the venue could not be asked whether it has it); ``order`` the ccxt order; ``sent_at``
@@ -102,7 +89,7 @@ class OrderResult:
         return None if self.order is None else self.order.get("id")
 
 
-class Executor:
+class Executor(OrderLedger):
     """Sends and tracks the orders of one symbol (see the module docstring).
 
     Args:
@@ -126,6 +113,7 @@ class Executor:
         self.clock: Callable[[], pd.Timestamp] | None = None
         self.unsettled: dict[str, OrderRow] = {}   # client id -> ledger order still new / open
         self.ledger_position: tuple[int, float] | None = None  # (side, qty) of the last snapshot written
+        self.clock_syncs = 0  # successful re-syncs of the venue clock after a refused timestamp
 
     def now(self) -> pd.Timestamp:
         """Time of ledger rows (UTC): ``clock()`` when set (the live loop's exchange time), else now."""
@@ -139,6 +127,7 @@ class Executor:
         Raises:
             LiveStartupError: one line naming the problem; no order or setting was sent.
         """
+        await sync_clock(self.ex, "startup")
         self.market, self.rules, balance = await check_venue(self.ex, self.settings, self.symbol, self.timeframe)
         await setup_account(self.ex, self.symbol, balance, int(self.settings.leverage), (await self.snapshot()).position)
         log.info("executor_ready", exchange=self.ex.id, symbol=self.symbol, timeframe=self.timeframe,
@@ -178,84 +167,34 @@ class Executor:
         self._seq[bar] = n + 1
         return f"pb{self.run_id or 0}-{bar}-{n}"
 
-    # ------------------------------------------------------------------ ledger helpers
-    def _record(self, bar: int, side: str, otype: str, qty: float, price: float | None, reduce_only: bool,
-                reason: str, trade_no: int | None) -> str:
-        from perpbot.storage.ledger import LedgerConflictError
+    # ------------------------------------------------------------------ clock
+    async def resync_clock(self, exc: BaseException) -> bool:
+        """Re-sync the venue clock after ``exc`` (a refused timestamp); True when it was measured."""
+        log.warning("timestamp_refused", error=describe_error(exc))
+        ok = await sync_clock(self.ex, f"refused: {describe_error(exc)}") is not None
+        self.clock_syncs += ok
+        return ok
 
-        while True:
-            cid = self.new_cid(bar)
-            oid = None
-            if self.ledger is not None:
-                try:
-                    oid = self.ledger.record_order(self.run_id, client_order_id=cid, time=self.now(), side=side,
-                                                   type=otype, qty=qty, price=price, reduce_only=reduce_only,
-                                                   status="new", reason=reason, trade_no=trade_no)
-                except LedgerConflictError:  # used by an earlier process in the same bar: take the next
-                    continue
-            self.unsettled[cid] = OrderRow(oid, self.run_id, cid, side, otype, "new", reason, trade_no)
-            return cid
+    async def _synced(self, call: Callable[[], Awaitable[Any]]) -> Any:
+        """``await call()``; when the venue refuses its timestamp, re-sync the clock and call once
+        more (a refused request was not processed). Other errors, and a second refusal, propagate."""
+        import ccxt
 
-    def set_status(self, cid: str, status: str, exchange_id: str | None = None) -> None:
-        """Set a ledger order's status (and exchange id); settled orders leave :attr:`unsettled`."""
-        if self.ledger is not None:
-            self.ledger.update_order(cid, status=status, exchange_order_id=exchange_id)
-        row = self.unsettled.get(cid)
-        if row is not None:
-            if status in ("new", "open"):
-                row.status = status
-            else:
-                del self.unsettled[cid]
-
-    def settle(self, row: OrderRow, order: dict | None) -> str:
-        """Settle a ledger order from the venue's ccxt ``order`` (None: the venue does not have
-        it): filled / partially_filled (cancelled after a partial fill) / canceled / failed
-        (a new order the venue never got) / open; records its fill once (qty filled, average
-        price, fee, at the last trade time). Returns the new status."""
-        if order is None:
-            new = "failed" if row.status == "new" else "canceled"
-        else:
-            filled = float(order.get("filled") or 0.0)
-            st = order.get("status")
-            if st == "closed":
-                new = "filled"
-            elif st in ("canceled", "rejected", "expired"):
-                new = "partially_filled" if filled > 0 else ("canceled" if st == "canceled" else "failed")
-            else:
-                new = "open"
-            if new in ("filled", "partially_filled") and filled > 0 and row.status in ("new", "open") \
-                    and self.ledger is not None and row.id is not None:
-                fee = (order.get("fee") or {}).get("cost") or 0.0
-                ts = order.get("lastTradeTimestamp") or order.get("timestamp")
-                when = pd.Timestamp(ts, unit="ms", tz="UTC") if ts else self.now()
-                self.ledger.record_fill(row.run_id, int(row.id), when, row.side, filled,
-                                        float(order.get("average") or order["price"]), fee=abs(float(fee)),
-                                        liquidity="taker")
-        if new != row.status or (order is not None and row.status == "new"):
-            self.set_status(row.client_order_id, new, None if order is None else order.get("id"))
-        return new
-
-    def record_position(self, side: int, qty: float, **fields) -> None:
-        """Write a position snapshot (time = :meth:`now`; fields as ``Ledger.record_position``)."""
-        self.ledger_position = (int(side), float(qty))
-        if self.ledger is not None:
-            self.ledger.record_position(self.run_id, time=self.now(), side=int(side), qty=float(qty), **{
-                k: (None if v is None or (isinstance(v, float) and not math.isfinite(v)) else v)
-                for k, v in fields.items()})
-
-    def risk_event(self, event: str, value: float | None = None, detail: str | None = None,
-                   bar: int | None = None) -> None:
-        """Write one risk-event row (time = now UTC)."""
-        if self.ledger is not None:
-            self.ledger.record_risk_events(self.run_id, pd.DataFrame([{
-                "time": self.now(), "bar": bar, "event": event, "value": value, "detail": detail}]))
+        try:
+            return await call()
+        except ccxt.InvalidNonce as exc:
+            if not await self.resync_clock(exc):
+                raise
+        return await call()
 
     # ------------------------------------------------------------------ sending
     async def lookup(self, cid: str, plan: bool = False):
         """The venue's order with client id ``cid`` (ccxt dict), None when it has none, or the
-        sentinel ``_UNKNOWN`` when the venue could not be asked (bounded retries)."""
+        sentinel ``_UNKNOWN`` when the venue could not be asked (bounded retries; a refused
+        timestamp re-syncs the clock once)."""
         import ccxt
 
+        resynced = False
         for k in range(self.retry.lookup_attempts):
             try:
                 if plan:
@@ -264,6 +203,11 @@ class Executor:
                 return await self.ex.fetch_order(None, self.symbol, {"clientOrderId": cid})
             except ccxt.OrderNotFound:
                 return None
+            except ccxt.InvalidNonce as exc:
+                if resynced or not await self.resync_clock(exc):
+                    log.warning("order_lookup_failed", cid=cid, error=describe_error(exc))
+                    return _UNKNOWN
+                resynced = True
             except ccxt.NetworkError as exc:
                 log.warning("order_lookup_retry", cid=cid, error=describe_error(exc), retry_in=self.retry.delay(k))
                 await asyncio.sleep(self.retry.delay(k))
@@ -276,7 +220,7 @@ class Executor:
                       plan: bool = False) -> OrderResult:
         import ccxt
 
-        sent_at, last, attempts = None, None, 0
+        sent_at, last, attempts, resynced = None, None, 0, False
         for k in range(self.retry.attempts):
             attempts += 1
             t_call = time.perf_counter()
@@ -284,6 +228,12 @@ class Executor:
                 order = await call()
                 sent_at = sent_at or self._stamp(path, t_call)
                 return OrderResult(cid, "sent", order, attempts=attempts, sent_at=sent_at)
+            except ccxt.InvalidNonce as exc:  # refused at authentication: never processed
+                sent_at = sent_at or self._stamp(path, t_call)
+                last = exc
+                if resynced or not await self.resync_clock(exc):
+                    break
+                resynced = True  # the same client id again, at once
             except ccxt.NetworkError as exc:
                 sent_at = sent_at or self._stamp(path, t_call)
                 last = exc
@@ -302,7 +252,8 @@ class Executor:
                     if found is not None and found is not _UNKNOWN:
                         return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
                 break
-        found = await self.lookup(cid, plan) if isinstance(last, ccxt.NetworkError) else None
+        unsure = isinstance(last, ccxt.NetworkError) and not isinstance(last, ccxt.InvalidNonce)
+        found = await self.lookup(cid, plan) if unsure else None
         if found is not None and found is not _UNKNOWN:
             return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
         status = "unknown" if found is _UNKNOWN else "failed"
@@ -420,7 +371,7 @@ class Executor:
 
         params = {"trigger": True, "planType": order["info"].get("planType")} if plan else {}
         try:
-            await self.ex.cancel_order(order["id"], self.symbol, params)
+            await self._synced(lambda: self.ex.cancel_order(order["id"], self.symbol, params))
         except ccxt.OrderNotFound:
             return True  # already gone
         except ccxt.BaseError as exc:
@@ -430,14 +381,16 @@ class Executor:
 
     # ------------------------------------------------------------------ reading
     async def snapshot(self) -> AccountSnapshot:
-        """Position and balance, fetched concurrently."""
-        positions, balance = await asyncio.gather(self.ex.fetch_positions([self.symbol]), self.ex.fetch_balance())
+        """Position and balance, fetched concurrently (clock re-synced once on a refused timestamp)."""
+        positions, balance = await self._synced(
+            lambda: asyncio.gather(self.ex.fetch_positions([self.symbol]), self.ex.fetch_balance()))
         return parse_snapshot(positions, balance, self.symbol, (self.market or {}).get("settle", "USDT"))
 
     async def open_orders(self) -> tuple[list[dict], list[dict]]:
-        """(open normal orders, open TP/SL plan orders) of the symbol."""
-        normal, plans = await asyncio.gather(self.ex.fetch_open_orders(self.symbol),
-                                             self.ex.fetch_open_orders(self.symbol, params={"planType": "profit_loss"}))
+        """(open normal orders, open TP/SL plan orders) of the symbol (clock re-synced once on a
+        refused timestamp)."""
+        normal, plans = await self._synced(lambda: asyncio.gather(
+            self.ex.fetch_open_orders(self.symbol), self.ex.fetch_open_orders(self.symbol, params={"planType": "profit_loss"})))
         return normal, plans
 
     async def close(self) -> None:

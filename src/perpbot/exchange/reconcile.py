@@ -4,8 +4,8 @@
 position, open orders, open TP/SL (plan) orders and balance (concurrently), then:
 
 1. **unsettled orders**: every ledger order still ``new`` or ``open`` (at start-up read from the
-   ledger - this run and the live runs of the symbol that did not finish, e.g. a process that
-   died after sending; then the ones the executor tracks) is matched by client order id with
+   ledger - this run and the live runs of the same account that did not finish, e.g. a process
+   that died after sending; then the ones the executor tracks) is matched by client order id with
    the open orders / plans just read, else looked up by client id:
    filled -> ``filled`` (+ its fill), cancelled after a partial fill -> ``partially_filled``
    (+ fill), cancelled -> ``canceled``, unknown to the venue -> ``failed`` (it never reached
@@ -22,11 +22,20 @@ position, open orders, open TP/SL (plan) orders and balance (concurrently), then
 
 Whatever it did is returned as a :class:`ReconcileReport`, logged, and recorded as a
 ``reconcile`` risk event (value = number of actions, detail = JSON summary).
+
+**Runs belong to one account.** A live run records its :func:`account_identity` in its config
+JSON (key ``live_account``): the trading mode (``demo`` = Bitget demo trading, the client in
+sandbox mode; ``real``) and a fingerprint of the API key, beside the run's exchange and symbol
+columns. Only runs of the same exchange, symbol, mode and key are resumed
+(:func:`resumable_run`) or have their orders looked up (:func:`load_unsettled`): a demo run's
+orders are never asked for on the real account, nor the other way round. Runs recorded
+before this (no ``live_account``) match no account.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import math
 from dataclasses import asdict, dataclass, field
@@ -94,18 +103,57 @@ class ReconcileReport:
         return "; ".join(parts) or "clean"
 
 
+def trading_mode(exchange) -> str:
+    """``"demo"`` when the ccxt client sends to the venue's demo / sandbox (Bitget: the
+    ``paptrading`` header, ``options["sandboxMode"]``), else ``"real"``."""
+    options = getattr(exchange, "options", None) or {}
+    return "demo" if getattr(exchange, "isSandboxModeEnabled", False) or options.get("sandboxMode") else "real"
+
+
+def account_identity(exchange) -> dict:
+    """What ties a live run to one account: {trading_mode: "demo" | "real", account: the first 16
+    hex digits of SHA-256 over the exchange id and the client's API key (None without a key)}.
+    The key itself is never stored; the digest cannot be turned back into it."""
+    key = getattr(exchange, "apiKey", None) or None
+    digest = None if key is None else hashlib.sha256(f"perpbot-account\0{exchange.id}\0{key}".encode()).hexdigest()[:16]
+    return {"trading_mode": trading_mode(exchange), "account": digest}
+
+
+def same_account(run, exchange_id: str, symbol: str, identity: dict) -> bool:
+    """True when ledger ``run`` (a row of ``Ledger.runs()`` / ``get_run``) is a live run of
+    ``exchange_id`` / ``symbol`` recorded with this :func:`account_identity`."""
+    config = run["config"] if isinstance(run["config"], dict) else {}
+    mine = config.get("live_account")
+    return (run["kind"] == "live" and run["exchange"] == exchange_id and run["symbol"] == symbol
+            and isinstance(mine, dict) and identity.get("account") is not None
+            and mine.get("trading_mode") == identity["trading_mode"] and mine.get("account") == identity["account"])
+
+
+def resumable_run(ledger, strategy: str, exchange_id: str, symbol: str, identity: dict) -> dict | None:
+    """The latest live run of ``strategy`` on this exchange, symbol and account
+    (:func:`same_account`) when it did not finish (status ``running``: the process died), else None."""
+    runs = ledger.runs()
+    if not len(runs):
+        return None
+    mine = [r for r in runs[(runs["kind"] == "live") & (runs["strategy"] == strategy)].to_dict("records")
+            if same_account(r, exchange_id, symbol, identity)]
+    if not mine or mine[-1]["status"] != "running":
+        return None
+    return ledger.get_run(int(mine[-1]["id"]))
+
+
 def load_unsettled(executor, ledger, run_id: int) -> int:
     """Add to ``executor.unsettled`` the ledger orders still new/open of this run and of the
-    unfinished live runs of the same exchange and symbol (e.g. a process that died after
-    sending). Returns how many were added."""
-    from perpbot.exchange.executor import OrderRow
+    unfinished live runs of the same exchange, symbol and account (:func:`same_account`; e.g. a
+    process that died after sending). Returns how many were added."""
+    from perpbot.exchange.order_ledger import OrderRow
 
     runs = ledger.runs()
     ids = {run_id}
     if len(runs):
-        other = runs[(runs["kind"] == "live") & (runs["symbol"] == executor.symbol)
-                     & (runs["exchange"] == executor.ex.id) & (runs["status"] != "finished")]
-        ids |= {int(i) for i in other["id"]}
+        identity = account_identity(executor.ex)
+        ids |= {int(r["id"]) for r in runs[runs["status"] != "finished"].to_dict("records")
+                if same_account(r, executor.ex.id, executor.symbol, identity)}
     n = 0
     for rid in sorted(ids):
         orders = ledger.orders(rid)

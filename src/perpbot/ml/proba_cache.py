@@ -3,10 +3,12 @@
 Research means backtesting the same model on the same candles again and again with other
 risk settings; the model's output does not change, so it is computed once and kept beside
 the model file as ``<model>.proba.npz`` (float64 (n, 3) p_down, p_flat, p_up + the key).
-The key is a SHA-256 over the model version and features hash, the candles (open times and
-OHLCV bytes) and the funding history the features read: another model, another candle
-file, or a corrected candle or funding rate gives another key, and the caller recomputes.
-Reading needs neither the model nor scikit-learn / LightGBM. Writes are atomic.
+The key is a SHA-256 over the model file's own bytes (:func:`model_digest`, streamed), the model
+version and features hash of its metadata, the candles (open times and OHLCV bytes) and the
+funding history the features read: a retrained, replaced or corrupted model file, another candle
+file, or a corrected candle or funding rate gives another key, and the caller recomputes (and
+so loads the model, which reports a corrupt file). Reading needs neither the model nor
+scikit-learn / LightGBM. Writes are atomic.
 """
 
 from __future__ import annotations
@@ -25,10 +27,19 @@ def cache_path(model_path: str | Path) -> Path:
     return Path(str(model_path) + ".proba.npz")
 
 
-def data_key(model_version: str, features_hash: str, candles: pd.DataFrame, funding: pd.DataFrame | None) -> str:
-    """Hex SHA-256 of the model identity and the exact data its features are computed from."""
+def model_digest(model_path: str | Path) -> str:
+    """Hex SHA-256 of the model file's bytes, read in chunks (never whole into memory).
+    Raises OSError (e.g. FileNotFoundError) when the file cannot be read."""
+    with open(model_path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def data_key(model_sha256: str, model_version: str, features_hash: str, candles: pd.DataFrame,
+             funding: pd.DataFrame | None) -> str:
+    """Hex SHA-256 of the model (file digest from :func:`model_digest`, version, features hash)
+    and the exact data its features are computed from."""
     h = hashlib.sha256()
-    h.update(json.dumps([model_version, features_hash]).encode())
+    h.update(json.dumps([model_sha256, model_version, features_hash]).encode())
     h.update(candles["timestamp"].astype("datetime64[ms, UTC]").astype("int64").to_numpy().tobytes())
     for col in ("open", "high", "low", "close", "volume"):
         h.update(np.ascontiguousarray(candles[col].to_numpy(np.float64)).tobytes())

@@ -4,7 +4,7 @@ It replays real candles (a replay clock advanced by :meth:`BitgetSim.advance`), 
 against them with the accounting of :mod:`perpbot.exchange.accounting` (so its fees, funding
 and liquidation equal the paper exchange's), and answers what the real, unpatched ccxt 4.5
 ``bitget`` and ``ccxt.pro.bitget`` clients send and parse. Faults (timeouts after accepting an
-order, 429, 5xx, dropped websockets, partial fills, rejections) are injected via ``sim.faults``.
+order, 429, 5xx, dropped websockets, partial fills, rejections, clock skew) are injected via ``sim.faults``.
 
 Design decisions (details in each module's docstring):
 

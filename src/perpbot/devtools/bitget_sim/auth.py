@@ -11,7 +11,7 @@ base64(HMAC-SHA256(secret, pre-hash)). Websocket login signs ``timestamp + "GET"
 
 Errors are Bitget's codes, all with HTTP 400 (as the real API answers, e.g. 40009):
 40001 / 40003 / 40005 / 40011 missing key / sign / timestamp / passphrase, 40006 invalid
-ACCESS_KEY, 40008 timestamp more than 30 s from the wall clock, 40012 wrong passphrase,
+ACCESS_KEY, 40008 timestamp more than 30 s from the venue clock (local clock + injected skew), 40012 wrong passphrase,
 40009 bad signature.
 """
 

@@ -1,7 +1,7 @@
 """Injectable faults of the Bitget simulator (``sim.faults``).
 
 Each injector arms a fault for the next N matching requests / orders; :meth:`Faults.clear`
-disarms everything. ``endpoint`` matches the end of the request path, e.g. ``"place-order"``
+disarms everything (and resets the clock skew). ``endpoint`` matches the end of the request path, e.g. ``"place-order"``
 matches ``/api/v2/mix/order/place-order``; None matches every path. Thread-safe: tests call
 these from their own thread while the server runs in its loop thread.
 """
@@ -28,6 +28,7 @@ class Faults:
         self._lock = threading.Lock()
         self._armed: list[_Armed] = []
         self._drop_ws: Callable[[str], None] | None = None
+        self.skew_ms = 0  # the venue's clock minus the local clock (see clock_skew)
         self.fired: list[tuple[str, str]] = []  # (kind, path) of every fault that fired
 
     # ---- HTTP faults ----------------------------------------------------------------------------
@@ -47,6 +48,15 @@ class Faults:
         if not 500 <= status <= 599:
             raise ValueError(f"status must be a 5xx code, got {status}")
         self._arm("5xx", endpoint, count, status=status)
+
+    def clock_skew(self, offset_ms: int) -> None:
+        """From now on the venue's clock runs ``offset_ms`` ms ahead of the local clock (negative:
+        behind), as when the client machine's clock jumps or drifts mid-run: a signed request whose
+        ACCESS-TIMESTAMP is more than 30 s from it gets Bitget's 40008 "Request timestamp expired",
+        and every answer's ``requestTime`` shows it (so a client can re-sync from any answer, e.g.
+        the server-time request). ``serverTime`` stays the replay clock. Stays until :meth:`clear`."""
+        self.skew_ms = int(offset_ms)
+        self.fired.append(("clock_skew", str(self.skew_ms)))
 
     # ---- order faults ---------------------------------------------------------------------------
     def reject_orders(self, code: str = "40762", msg: str = "The order amount exceeds the balance",
@@ -73,9 +83,10 @@ class Faults:
         self._drop_ws(which)
 
     def clear(self) -> None:
-        """Disarm every pending fault."""
+        """Disarm every pending fault and reset the clock skew."""
         with self._lock:
             self._armed.clear()
+            self.skew_ms = 0
 
     # ---- used by the server ---------------------------------------------------------------------
     def _arm(self, kind: str, endpoint: str | None, count: int, **params) -> None:

@@ -238,8 +238,14 @@ class BitgetSim:
         asyncio.run_coroutine_threadsafe(self.hub.drop(which), self._loop).result(10)
 
     # ---- REST ------------------------------------------------------------------------------------------
+    def server_clock_ms(self) -> int:
+        """The venue's wall clock (ms UTC): the local clock plus the injected skew
+        (``faults.clock_skew``). It checks request timestamps and stamps ``requestTime``; the
+        replay clock (``market.now_ms``, the served ``serverTime``) is market time."""
+        return int(time.time() * 1000) + self.faults.skew_ms
+
     def _answer(self, data=None, code: str = "00000", msg: str = "success", status: int = 200) -> web.Response:
-        body = {"code": code, "msg": msg, "requestTime": int(time.time() * 1000), "data": data}
+        body = {"code": code, "msg": msg, "requestTime": self.server_clock_ms(), "data": data}
         return web.Response(status=status, text=json.dumps(body), content_type="application/json")
 
     async def _rest(self, request: web.Request) -> web.Response:
@@ -270,7 +276,8 @@ class BitgetSim:
             return self._answer(code="40404", msg="Request URL NOT FOUND", status=404)
         if private:
             try:
-                verify_rest(request.headers, request.method, path, request.query_string, body, self.creds)
+                verify_rest(request.headers, request.method, path, request.query_string, body, self.creds,
+                            now_ms=self.server_clock_ms())
             except AuthError as exc:
                 return self._answer(code=exc.code, msg=exc.msg, status=400)
         if request.method == "GET":
