@@ -6,7 +6,7 @@ successful runs really use it). Real subprocesses of the CLI then hit bad config
 unreachable ledger, a train / backtest with ``--report`` / paper replay / trades / report /
 status, and every channel is searched for every secret: stdout, stderr, every file written
 (JSON logs, HTML reports, model metadata), every row of every ledger table, and the REST API
-(``/api/v1/config`` and the run listing, through FastAPI's TestClient).
+(``/api/v1/config``, status, balance, metrics, trades, served by uvicorn).
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def test_no_secret_in_any_output_channel(workdir, pg_schema):
 
 
 def test_api_never_shows_a_secret(workdir, pg_schema, monkeypatch):
-    from fastapi.testclient import TestClient
+    import httpx
+    from _api_helpers import serving
 
     from perpbot.api import create_app
     from perpbot.bot.context import BotContext
@@ -148,8 +149,9 @@ def test_api_never_shows_a_secret(workdir, pg_schema, monkeypatch):
     s = load_settings(workdir / "perpbot.toml", output_dir=workdir / "api-out")
     assert s.api_key.get_secret_value() == SECRETS["PERPBOT_API_KEY"]
     token = SECRETS["PERPBOT_API_TOKEN"]
-    with TestClient(create_app(BotContext(s, BotControl(EventBus())), token)) as client:
-        auth = {"Authorization": f"Bearer {token}"}
+    auth = {"Authorization": f"Bearer {token}"}
+    with serving(create_app(BotContext(s, BotControl(EventBus())), token)) as base, \
+            httpx.Client(base_url=base, trust_env=False, timeout=30) as client:
         config = client.get("/api/v1/config", headers=auth)
         assert config.status_code == 200
         assert config.json()["ledger_url"].startswith("postgresql+psycopg://postgres:***@127.0.0.1:5432/test")
