@@ -8,29 +8,10 @@ A small happy path trains, backtests and lists trades on a slice of the real dat
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-
-
-def perpbot(args, cwd: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("PERPBOT_") or k == "PERPBOT_DATA_DIR"}
-    full_env["COLUMNS"] = "200"
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "perpbot", *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=timeout)
-
-
-def error_lines(proc) -> list[str]:
-    return [line for line in proc.stderr.splitlines() if line.strip()]
-
-
-def written(folder: Path) -> list[str]:
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file() and p.suffix != ".parquet"
-                  and p.name != "perpbot.toml")
+from _cli_helpers import error_lines, perpbot, written
 
 
 @pytest.fixture(scope="module")

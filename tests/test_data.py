@@ -292,7 +292,7 @@ def test_align_funding_window_rule_without_mark():
     opens = pd.Series(pd.date_range("2025-01-01 00:00", periods=4, freq="1h", tz=UTC).as_unit("ms"))
     fb = np.array([10.0, 11.0, 12.0, 13.0])
     f = _frame(["2024-12-31 23:00", "2025-01-01 00:00", "2025-01-01 01:30", "2025-01-01 05:00"],
-               [0.5, 0.001, -0.002, 0.7])
+               [0.05, 0.001, -0.002, 0.07])
     rate, mark = align_funding(opens, "1h", f, None, fb)
     # before open[0]: ignored; == open[0]: bar 0; 01:30 in (01:00, 02:00]: bar 2; after the last open: ignored
     np.testing.assert_array_equal(rate, [0.001, 0.0, -0.002, 0.0])

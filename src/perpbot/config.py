@@ -2,42 +2,62 @@
 
 Precedence (highest first): explicit overrides (CLI flags) > environment variables
 ``PERPBOT_<FIELD>`` > the TOML file (``perpbot.toml`` in the working directory, or the
-file named by ``--config`` / ``PERPBOT_CONFIG``; keys at top level or under ``[perpbot]``)
-> defaults. Percent fields are percents (``risk_per_trade = 1.0`` means 1 % of equity);
-the ``*_frac`` properties give the fractions the engine uses.
+file named by ``--config`` / ``PERPBOT_CONFIG``) > defaults. Percent fields are percents
+(``risk_per_trade = 1.0`` means 1 % of equity); the ``*_frac`` properties give the fractions
+the engine uses.
+
+The TOML file holds its settings either all at top level or all under a ``[perpbot]``
+table; mixing both is an error naming the stray keys (nothing is silently dropped). A UTF-8
+byte-order mark at the start of the file is accepted. Unknown keys are errors whatever their
+source — a TOML key, or a ``PERPBOT_*`` environment variable that names no setting (with a
+"did you mean" suggestion) — except the variables perpbot reads for itself
+(:data:`perpbot.config_sources.NON_SETTING_ENV` and ``..._PREFIXES``).
+
+Values: numbers must be finite and inside each field's documented range; a boolean is never
+taken as a number (``leverage = true`` is refused); optional files (``funding_file``,
+``mark_file``, ``intrabar_file``, ``model_path``) accept ``"none"`` (TOML has no null) to
+mean "not used"; ``telegram_chat_ids`` accepts a list of integers or, from the environment,
+``"123,-456"`` / ``"[123, -456]"``; ``ledger_url`` must be a SQLAlchemy URL of an installed
+dialect.
 
 Secrets (``api_key``, ``api_secret``, ``api_passphrase``, ``telegram_token``,
-``smtp_password``, ``api_token``) are read only from the environment (``PERPBOT_API_KEY`` ...); a secret found in a TOML file is an error, and
-secrets are never included in :meth:`Settings.public_dict` (what logs and the ledger see).
+``smtp_password``, ``api_token``) are read only from the environment (``PERPBOT_API_KEY`` ...);
+a secret found in a TOML file is an error, and secrets are never included in
+:meth:`Settings.public_dict` (what logs, the ledger, the API and reports see), where the
+password of ``ledger_url`` is masked as ``***`` too (:attr:`Settings.ledger_display` is the
+masked URL every banner prints).
 
 An invalid value raises :class:`ConfigError` whose message is one line naming the field,
-the value and the allowed range.
+the value (never a secret value: those are shown as ``***``) and the allowed range.
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
+
+from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, read_toml
+from perpbot.config_sources import format_validation_error as _format_error
+from perpbot.masking import mask_url, redact_text, remember
 
 SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase", "telegram_token", "smtp_password", "api_token")
 DEFAULT_CONFIG_FILE = "perpbot.toml"
 
+#: Optional file settings for which the string "none" (or "") means "not used".
+OPTIONAL_FILES = ("funding_file", "mark_file", "intrabar_file", "model_path")
+
 ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble"]
-
-
-class ConfigError(ValueError):
-    """A configuration value is invalid; the message is one line for the user."""
 
 
 class Settings(BaseSettings):
     """All perpbot settings. Units are in each field's description."""
 
-    model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="forbid", validate_default=True)
+    model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="forbid", validate_default=True,
+                                      allow_inf_nan=False)
 
     # --- market ---------------------------------------------------------------------------
     exchange: str = Field("bitget", description="ccxt exchange id")
@@ -80,10 +100,10 @@ class Settings(BaseSettings):
     maker_fee: float = Field(0.02, ge=-1, le=1, description="percent of notional")
     slippage: float = Field(0.02, ge=0, le=5, description="percent, adverse, on every market fill")
     funding: bool = Field(True, description="apply funding payments")
-    lot_size: float = Field(0.1, gt=0, description="quantity step, base asset")
-    tick_size: float = Field(0.001, gt=0, description="price step, USDT")
-    min_qty: float = Field(0.1, ge=0, description="minimum order quantity, base asset")
-    min_notional: float = Field(5.0, ge=0, description="minimum order value, USDT")
+    lot_size: float = Field(0.1, ge=1e-9, le=1e6, description="quantity step, base asset")
+    tick_size: float = Field(0.001, ge=1e-12, le=1e4, description="price step, USDT")
+    min_qty: float = Field(0.1, ge=0, le=1e9, description="minimum order quantity, base asset")
+    min_notional: float = Field(5.0, ge=0, le=1e6, description="minimum order value, USDT")
 
     # --- model ----------------------------------------------------------------------------
     model: ModelName = "lightgbm"
@@ -114,7 +134,8 @@ class Settings(BaseSettings):
     log_backup_count: int = Field(5, ge=1, le=1000, description="rotated log files kept (perpbot.jsonl.1 ... .N)")
 
     # --- operator interfaces -------------------------------------------------------------
-    telegram_chat_ids: list[int] = Field(default_factory=list, description="chat ids allowed to command the bot")
+    telegram_chat_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="chat ids allowed to command the bot (integers; groups are negative)")
     telegram_base_url: str = Field("https://api.telegram.org/bot", description="Bot API base URL")
     telegram_cooldown: float = Field(1.0, ge=0, le=3600, description="seconds between commands per chat")
     smtp_host: str | None = Field(None, description="SMTP server for e-mail notifications")
@@ -122,7 +143,7 @@ class Settings(BaseSettings):
     smtp_user: str | None = None
     smtp_starttls: bool = False
     email_from: str | None = None
-    email_to: list[str] = Field(default_factory=list)
+    email_to: Annotated[list[str], NoDecode] = Field(default_factory=list, description="addresses, or 'a@x,b@y'")
     api_host: str = Field("127.0.0.1", description="REST API bind address")
     api_port: int = Field(8000, ge=1, le=65535)
 
@@ -134,12 +155,86 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     api_token: SecretStr | None = Field(None, description="bearer token of the REST API / dashboard")
 
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bool_as_number(cls, value: Any, info: ValidationInfo) -> Any:
+        """``leverage = true`` must not become 1: booleans are refused for numeric fields."""
+        if isinstance(value, bool) and is_numeric(cls.model_fields[info.field_name].annotation):
+            raise ValueError("expected a number, got a boolean")
+        return value
+
+    @field_validator(*OPTIONAL_FILES, mode="before")
+    @classmethod
+    def _none_string(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() in ("", "none"):
+            return None
+        return value
+
+    @field_validator("telegram_chat_ids", mode="before")
+    @classmethod
+    def _chat_ids(cls, value: Any) -> Any:
+        """A list of integers; from the environment "123,-456", "[123, -456]" or "123"."""
+        if isinstance(value, str):
+            text = value.strip().removeprefix("[").removesuffix("]")
+            value = [p.strip() for p in text.split(",") if p.strip()]
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if not isinstance(value, (list, tuple)):
+            raise ValueError("expected a list of integer chat ids like [123456789, -1001234567890]")
+        out = []
+        for item in value:
+            if isinstance(item, str) and item.strip().lstrip("+-").isdigit():
+                item = int(item)
+            if not isinstance(item, int) or isinstance(item, bool):
+                raise ValueError(f"chat id {str(item)[:40]!r} is not an integer (Telegram chat ids look like "
+                                 "123456789, groups -1001234567890)")
+            out.append(item)
+        return out
+
+    @field_validator("email_to", mode="before")
+    @classmethod
+    def _addresses(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().removeprefix("[").removesuffix("]")
+            value = [p.strip().strip("\"'") for p in text.split(",") if p.strip()]
+        return value
+
+    @field_validator("symbol")
+    @classmethod
+    def _symbol(cls, value: str) -> str:
+        if value.count("/") != 1 or ":" not in value:
+            raise ValueError("not a ccxt linear perpetual symbol like 'SOL/USDT:USDT'")
+        return value
+
+    @field_validator("ledger_url")
+    @classmethod
+    def _ledger_url(cls, value: str | None) -> str | None:
+        """A SQLAlchemy URL whose dialect is installed; the message never repeats the URL."""
+        if value is None or not value.strip():
+            return None
+        from sqlalchemy.engine import make_url
+
+        try:
+            url = make_url(value)
+        except Exception:
+            raise ValueError("not a database URL; expected e.g. sqlite:///runs/perpbot.db or "
+                             "postgresql+psycopg://user@host/db") from None
+        remember(url.password if isinstance(url.password, str) else None)
+        try:
+            url.get_dialect()
+        except Exception:
+            raise ValueError(f"unknown database dialect {url.drivername!r}; use sqlite:/// or "
+                             "postgresql+psycopg://") from None
+        return value
+
     @model_validator(mode="after")
     def _check(self) -> "Settings":
         if self.stop_mode == "percent" and self.take_profit <= 0:
             raise ValueError("take_profit must be > 0")
-        if not self.symbol.count("/") == 1 or ":" not in self.symbol:
-            raise ValueError(f"symbol {self.symbol!r} is not a ccxt linear perpetual symbol like 'SOL/USDT:USDT'")
+        largest = self.starting_capital * self.leverage
+        if self.min_notional > largest:
+            raise ValueError(f"min_notional = {self.min_notional:g} USDT is more than the largest position "
+                             f"starting_capital x leverage = {largest:g} USDT: no order could ever be placed")
         return self
 
     # ------------------------------------------------------------------ derived values --
@@ -160,13 +255,20 @@ class Settings(BaseSettings):
         return self.ledger_url or f"sqlite:///{self.output_dir / 'perpbot.db'}"
 
     @property
+    def ledger_display(self) -> str:
+        """:attr:`ledger` with its password masked: what banners, messages and logs show."""
+        return mask_url(self.ledger)
+
+    @property
     def model_file(self) -> Path:
         return self.model_path or self.output_dir / "models" / f"{self.model}.joblib"
 
     def public_dict(self) -> dict[str, Any]:
-        """Settings as JSON-safe values, secrets left out (for logs, the ledger, reports)."""
+        """Settings as JSON-safe values for logs, the ledger, the API and reports: secrets left
+        out, and the password of ``ledger_url`` (or of any other URL) masked as ``***``."""
         data = self.model_dump(mode="json", exclude=set(SECRET_FIELDS))
-        return data
+        return {k: mask_url(v) if isinstance(v, str) and ("://" in v or k == "ledger_url") else v
+                for k, v in data.items()}
 
     @classmethod
     def settings_customise_sources(cls, settings_cls, init_settings, env_settings, dotenv_settings,
@@ -174,76 +276,37 @@ class Settings(BaseSettings):
         return (init_settings, env_settings)
 
 
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file {path} not found") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
-    data = dict(raw.get("perpbot", raw))
-    data.pop("perpbot", None)
-    for key in SECRET_FIELDS:
-        if key in data:
-            raise ConfigError(
-                f"config file {path} contains '{key}': secrets are read only from the environment "
-                f"(PERPBOT_{key.upper()}); remove it from the file")
-    return data
-
-
-def _field_range(name: str) -> str:
-    field = Settings.model_fields.get(name)
-    if field is None:
-        return ""
-    parts = []
-    for meta in field.metadata:
-        for attr, sym in (("ge", ">="), ("gt", ">"), ("le", "<="), ("lt", "<")):
-            val = getattr(meta, attr, None)
-            if val is not None:
-                parts.append(f"{sym} {val}")
-    ann = field.annotation
-    args = getattr(ann, "__args__", None)
-    if getattr(ann, "__origin__", None) is Literal or (args and all(isinstance(a, str) for a in args)):
-        parts.append("one of " + ", ".join(repr(a) for a in args))
-    return " and ".join(parts)
-
-
 def format_validation_error(exc: ValidationError) -> str:
-    """First error of a pydantic ValidationError as one line: field, value, allowed range."""
-    err = exc.errors()[0]
-    loc = ".".join(str(p) for p in err.get("loc", ())) or "config"
-    name = str(err.get("loc", ("",))[0]) if err.get("loc") else ""
-    value = err.get("input")
-    allowed = _field_range(name)
-    msg = err.get("msg", "invalid value")
-    where = f" (PERPBOT_{name.upper()} or '{name}' in the config file)" if name in Settings.model_fields else ""
-    if err.get("type") == "extra_forbidden":
-        return f"config error: unknown setting '{loc}'{where}"
-    text = f"config error: {loc} = {value!r} is invalid: {msg}"
-    if allowed:
-        text += f"; allowed: {allowed}"
-    return text + where
+    """First error of a pydantic ValidationError of :class:`Settings` as one safe line
+    (see :func:`perpbot.config_sources.format_validation_error`)."""
+    return _format_error(exc, Settings.model_fields, SECRET_FIELDS)
 
 
 def load_settings(config_file: str | Path | None = None, **overrides: Any) -> Settings:
     """Build :class:`Settings` from file, environment and ``overrides`` (None values ignored).
 
     Raises:
-        ConfigError: unreadable file, a secret in the file, or any invalid value (one line).
+        ConfigError: unreadable file, a secret in the file, an unknown key in the file or an
+            unknown ``PERPBOT_*`` variable, or any invalid value (one line, no secret value).
     """
+    env_keys = env_settings_names(Settings.model_fields)
     path = config_file or os.environ.get("PERPBOT_CONFIG")
     file_values: dict[str, Any] = {}
     if path:
-        file_values = _read_toml(Path(path))
+        file_values = read_toml(Path(path), Settings.model_fields, SECRET_FIELDS)
     elif Path(DEFAULT_CONFIG_FILE).exists():
-        file_values = _read_toml(Path(DEFAULT_CONFIG_FILE))
+        file_values = read_toml(Path(DEFAULT_CONFIG_FILE), Settings.model_fields, SECRET_FIELDS)
     clean = {k: v for k, v in overrides.items() if v is not None}
     # Environment beats the file: drop file keys that the environment sets.
-    env_keys = {k[len("PERPBOT_"):].lower() for k in os.environ if k.startswith("PERPBOT_")}
     merged = {k: v for k, v in file_values.items() if k not in env_keys}
     merged.update(clean)
     try:
-        return Settings(**merged)
+        settings = Settings(**merged)
     except ValidationError as exc:
         raise ConfigError(format_validation_error(exc)) from None
+    except Exception as exc:  # pydantic-settings SettingsError: an environment value it cannot parse
+        raise ConfigError(redact_text(f"config error: {exc}")) from None
+    for key in SECRET_FIELDS:
+        secret = getattr(settings, key)
+        remember(secret.get_secret_value() if secret is not None else None)
+    return settings

@@ -5,10 +5,12 @@ Every command module imports this one (never :mod:`perpbot.cli.main`, which impo
 
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
@@ -21,46 +23,142 @@ err_console = Console(stderr=True)
 
 ConfigOpt = typer.Option(None, "--config", "-c", help="TOML settings file (default: ./perpbot.toml if present)")
 
+#: Exit codes: 2 = usage or configuration (bad option, setting, config file), 1 = data or runtime.
+EXIT_USAGE, EXIT_RUNTIME = 2, 1
+#: Largest run id a ledger stores (a signed 64-bit integer column).
+MAX_RUN_ID = 2**63 - 1
+
+_log_file: Path | None = None
+
 
 class UserError(Exception):
-    """An error whose message is shown to the user as is."""
+    """An error whose message is shown to the user as is (exit code 1: data or runtime)."""
+
+
+class UsageError(UserError):
+    """A bad command-line argument (exit code 2, like a configuration error)."""
 
 
 def _fail(message: str, code: int) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    """Print ``error: <message>`` as one line on stderr (Rich markup escaped, secrets redacted)
+    and exit with ``code``."""
+    from rich.markup import escape
+
+    from perpbot.masking import redact_text
+
+    line = " ".join(redact_text(str(message)).split())
+    err_console.print(f"[bold red]error:[/] {escape(line)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
+
+
+def _reason(exc: BaseException) -> str:
+    """The first line of a library error, without SQLAlchemy's SQL echo and background link."""
+    orig = getattr(exc, "orig", None)  # sqlalchemy DBAPIError: the driver's own message
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 @contextmanager
 def handled():
-    """Map known errors to one line and an exit code; everything else is a bug (traceback)."""
+    """Map every error to one ``error:`` line on stderr and an exit code, never a traceback.
+
+    ConfigError / UsageError: 2. DataError, UserError, model and ledger errors, ValueError,
+    OSError (a file that cannot be read or written) and database errors: 1. Anything else is
+    a bug: one ``internal error`` line (exit 1) and the traceback in the JSON log file.
+    """
     from perpbot.data import DataError
 
     try:
         yield
+    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+        raise
     except ConfigError as exc:
-        _fail(str(exc), 2)
+        _fail(str(exc), EXIT_USAGE)
+    except UsageError as exc:
+        _fail(str(exc), EXIT_USAGE)
     except DataError as exc:
-        _fail(f"data: {exc}", 1)
+        _fail(f"data: {exc}", EXIT_RUNTIME)
     except UserError as exc:
-        _fail(str(exc), 1)
-    except Exception as exc:  # library-specific user errors
+        _fail(str(exc), EXIT_RUNTIME)
+    except Exception as exc:
         name = type(exc).__name__
         if name in ("ModelError", "ModelMismatchError", "LedgerError", "LedgerInputError", "UnknownRunError",
-                    "LedgerConflictError"):
-            _fail(f"{exc}", 1)
-        if isinstance(exc, (ValueError, FileNotFoundError)):
-            _fail(f"{exc}", 1)
-        raise
+                    "LedgerConflictError") or isinstance(exc, (ValueError, FileNotFoundError)):
+            _fail(f"{exc}", EXIT_RUNTIME)
+        if type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3"):
+            _fail(f"ledger database error: {_reason(exc)}", EXIT_RUNTIME)
+        if isinstance(exc, OSError):
+            where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
+            _fail(f"{exc.strerror or name}{where}", EXIT_RUNTIME)
+        _internal_error(exc)
+
+
+def _internal_error(exc: BaseException) -> None:
+    """A bug: one line for the user, the traceback (no local variables) in the log file."""
+    where = ""
+    if _log_file is not None:
+        from perpbot.logs import get_logger
+
+        get_logger("perpbot.cli").error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        where = f"; the traceback is in {_log_file}"
+    _fail(f"internal error ({type(exc).__name__}: {_reason(exc)}): this is a bug, please report it{where}",
+          EXIT_RUNTIME)
 
 
 def settings_for(config: Optional[Path], **overrides) -> Settings:
+    """Load the settings (:func:`perpbot.config.load_settings`) and start logging to
+    ``<output_dir>/logs``. Raises ConfigError (exit 2), also when ``output_dir`` is a file."""
+    global _log_file
     from perpbot.logs import configure_logging, register_settings_secrets
 
     s = load_settings(config, **overrides)
-    configure_logging(s.output_dir / "logs", s.log_level, max_bytes=s.log_max_bytes, backup_count=s.log_backup_count)
+    if s.output_dir.exists() and not s.output_dir.is_dir():
+        raise ConfigError(f"config error: output_dir = '{s.output_dir}' is a file, not a folder")
+    _log_file = configure_logging(s.output_dir / "logs", s.log_level, max_bytes=s.log_max_bytes,
+                                  backup_count=s.log_backup_count)
     register_settings_secrets(s)
     return s
+
+
+# ------------------------------------------------------------------------------------ arguments
+def check_strategy(value: str) -> str:
+    """Typer callback of every ``--strategy`` option: an unknown name stops the command before
+    anything is read, sent or written (exit 2, one line listing the valid names)."""
+    from perpbot.strategy.signals import STRATEGIES
+
+    if value not in STRATEGIES:
+        _fail(f"--strategy {value!r} is not a strategy; choose one of: {', '.join(STRATEGIES)}", EXIT_USAGE)
+    return value
+
+
+def strategy_option(help: str = "ai | ema-cross | scoring | buy-and-hold", default: str = "ai"):
+    """A ``--strategy`` option validated by :func:`check_strategy`."""
+    return typer.Option(default, "--strategy", help=help, callback=check_strategy)
+
+
+def check_run_id(value: Optional[int]) -> Optional[int]:
+    """Typer callback of ``--run-id``: 1 .. 2**63-1 (exit 2 otherwise)."""
+    if value is not None and not 1 <= value <= MAX_RUN_ID:
+        _fail(f"--run-id must be a run number between 1 and {MAX_RUN_ID}, got {value}", EXIT_USAGE)
+    return value
+
+
+def check_output_file(path: Optional[Path], option: str) -> Optional[Path]:
+    """Refuse an output file that cannot be written, before any work is done (UsageError):
+    an existing folder, a parent that is a file, or a parent folder without write permission."""
+    if path is None:
+        return None
+    p = Path(path)
+    if p.is_dir():
+        raise UsageError(f"{option} {p} is a folder; give a file name such as {p / 'report.html'}")
+    parent = p.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise UsageError(f"{option} {p}: {parent} is a file, not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK) or (p.exists() and not os.access(p, os.W_OK)):
+        raise UsageError(f"{option} {p}: no permission to write there")
+    return p
 
 
 def progress_bar(description: str):
@@ -79,9 +177,16 @@ def progress_callback(description: str, total: int | None = None):
 
 
 def open_ledger(settings: Settings):
+    """The ledger of ``settings``; a database that cannot be opened raises UserError naming
+    the URL with its password masked (:attr:`Settings.ledger_display`)."""
     from perpbot.storage.ledger import Ledger
 
-    return Ledger(settings.ledger)
+    try:
+        return Ledger(settings.ledger)
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3") or isinstance(exc, OSError):
+            raise UserError(f"cannot open the ledger {settings.ledger_display}: {_reason(exc)}") from None
+        raise
 
 
 # ------------------------------------------------------------------------------------ printing

@@ -51,8 +51,10 @@ def demo(config: Optional[Path] = cli.ConfigOpt,
 
     with cli.handled():
         s = cli.settings_for(config)
+        cli.check_output_file(report, "--report")
+        cli.check_output_file(s.model_file, "model file (model_path)")
         if replay_bars < s.warmup_bars + 10:
-            raise cli.UserError(f"--replay-bars must be at least warmup_bars + 10 = {s.warmup_bars + 10}")
+            raise cli.UsageError(f"--replay-bars must be at least warmup_bars + 10 = {s.warmup_bars + 10}")
         market = load_market_for(s)
         cli.console.rule(f"[bold]1/4 train[/] {s.model} on {market.source} ({len(market.candles):,} candles)")
         with cli.progress_callback(f"walk-forward {s.model}") as cb:
@@ -85,5 +87,5 @@ def demo(config: Optional[Path] = cli.ConfigOpt,
         out = write_report(report, s, market, bt.runs, model_metrics=cli.model_metrics_frame(trained.model_metrics),
                            notes=cli.notes_for(s, trained.bundle))
         ledger_runs = ", ".join(f"{k}={v}" for k, v in bt.run_ids.items())
-        cli.console.print(f"report: [bold]{out}[/]\nledger: {s.ledger} (backtest runs {ledger_runs}; paper run "
+        cli.console.print(f"report: [bold]{out}[/]\nledger: {s.ledger_display} (backtest runs {ledger_runs}; paper run "
                           f"{paper_run})\nlogs: {s.output_dir / 'logs' / 'perpbot.jsonl'}")

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from perpbot.backtest.runner import StrategyRun, record_runs, run_strategies, write_report
-from perpbot.data.market import MarketData, load_market_for
+from perpbot.data.market import MarketData, check_enough_candles, load_market_for
 from perpbot.logs import get_logger
 
 log = get_logger("perpbot.jobs")
@@ -99,6 +99,15 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
 
 
 # ------------------------------------------------------------------------------------ backtest
+def check_strategies(names: list[str]) -> None:
+    """Raise ValueError naming the valid strategies when a name is not one of them."""
+    from perpbot.strategy.signals import STRATEGIES
+
+    bad = [n for n in names if n not in STRATEGIES]
+    if bad:
+        raise ValueError(f"unknown strategy {bad[0]!r}; choose one of: {', '.join(STRATEGIES)}")
+
+
 def load_model_for(settings, path: Path | None = None):
     """Load the saved model and refuse it when its features differ from the running config."""
     from perpbot.features.build import feature_names, features_hash
@@ -180,9 +189,12 @@ def backtest_job(settings, strategies: list[str], *, market: MarketData | None =
     only after the data and the model were loaded and simulated without error).
 
     Raises:
-        DataError, ModelError / ModelMismatchError, ValueError — before anything is written.
+        DataError (also: fewer candles than warmup_bars + 10), ModelError / ModelMismatchError,
+        ValueError (also: an unknown strategy name) — before anything is written.
     """
+    check_strategies(strategies)
     market = market or load_market_for(settings)
+    check_enough_candles(market, settings.warmup_bars)
     proba = None
     if "ai" in strategies:
         bundle, proba = model_probabilities(settings, market, bundle, model_path)
@@ -205,9 +217,14 @@ def paper_job(settings, market: MarketData, strategy: str, *, bundle=None, ledge
 
     ``control``: a :class:`perpbot.bot.control.BotControl` shared with operator interfaces
     (pause / resume / force-exit, status, events); a private one when None.
+
+    Raises ValueError for an unknown strategy and DataError for fewer candles than
+    ``warmup_bars + 10``, before the run is recorded.
     """
     from perpbot.bot.paper import PaperBot
 
+    check_strategies([strategy])
+    check_enough_candles(market, settings.warmup_bars)
     run_id = None
     if ledger is not None:
         ts = market.candles["timestamp"]

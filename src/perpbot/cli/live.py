@@ -68,6 +68,9 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
 
     out = out or console
     try:
+        from perpbot.cli.jobs import check_strategies
+
+        check_strategies([strategy])  # before anything is built, sent or written
         check_real_money(real_money, environ)
         live_config(settings, strategy)
         ex = exchange or make_exchange(settings, real_money=real_money, environ=environ)
@@ -96,7 +99,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
                 features_hash=getattr(bundle, "features_hash", None),
                 note="REAL MONEY" if real_money else "DEMO")
             state["run_id"] = executor.run_id = run_id
-            out.print(f"ledger run {run_id} ({'resumed after an unfinished run' if resumed else 'new'}): {settings.ledger}")
+            out.print(f"ledger run {run_id} ({'resumed after an unfinished run' if resumed else 'new'}): {settings.ledger_display}")
             bot = LiveBot(settings, executor, strategy, bundle=bundle, ledger=ledger, run_id=run_id)
             report = await bot.start(resume=resumed)
             out.print(f"reconciled: {report.summary()}  equity {report.equity:.2f} USDT")
@@ -172,7 +175,7 @@ def status_report(settings, ledger, run_id: int | None = None, account: dict | N
         run = ledger.get_run(ids[-1]) if ids else None
     if run is None:
         what = "live run" if mode is None else f"{'real-money' if mode == 'real' else 'demo'} live run"
-        raise ValueError(f"the ledger {settings.ledger} has no {what} yet (perpbot run --mode live"
+        raise ValueError(f"the ledger {settings.ledger_display} has no {what} yet (perpbot run --mode live"
                          f"{' --real-money' if mode == 'real' else ''})")
     rid = int(run["id"])
     ev = ledger.risk_events(rid)

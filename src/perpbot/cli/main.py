@@ -2,7 +2,9 @@
 
 Every command reads the settings (``--config FILE`` / ``perpbot.toml`` / ``PERPBOT_*``),
 prints results as Rich tables, shows a progress bar on long work, and turns a bad input
-into one ``error: ...`` line on stderr with a non-zero exit (2 for configuration errors).
+into one ``error: ...`` line on stderr with a non-zero exit: 2 for usage and configuration
+errors (a bad option, setting or config file, checked before anything is read or written),
+1 for data and runtime errors (see :func:`perpbot.cli.common.handled`).
 """
 
 from __future__ import annotations
@@ -15,8 +17,9 @@ import typer
 from rich.table import Table
 
 from perpbot.cli.common import (  # noqa: F401  (re-exported for scripts and tests)
-    ConfigOpt, UserError, console, err_console, handled, metrics_rich_table, model_metrics_frame,
-    model_metrics_table, notes_for, open_ledger, progress_callback, settings_for,
+    ConfigOpt, UsageError, UserError, check_output_file, check_run_id, console, err_console, handled,
+    metrics_rich_table, model_metrics_frame, model_metrics_table, notes_for, open_ledger, progress_callback,
+    settings_for, strategy_option,
 )
 from perpbot.cli.demo import demo
 from perpbot.cli.download import download
@@ -36,6 +39,7 @@ def train(config: Optional[Path] = ConfigOpt,
 
     with handled():
         s = settings_for(config, model=model, candles_file=candles)
+        check_output_file(s.model_file, "model file (model_path)")
         with progress_callback(f"walk-forward {s.model}") as cb:
             out = train_job(s, progress=cb)
         console.print(model_metrics_table(out.model_metrics))
@@ -44,7 +48,7 @@ def train(config: Optional[Path] = ConfigOpt,
 
 @app.command()
 def backtest(config: Optional[Path] = ConfigOpt,
-             strategy: str = typer.Option("ai", help="ai | ema-cross | scoring | buy-and-hold"),
+             strategy: str = strategy_option(),
              baselines: bool = typer.Option(True, help="also run buy-and-hold, ema-cross and scoring"),
              candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)"),
              model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
@@ -53,18 +57,17 @@ def backtest(config: Optional[Path] = ConfigOpt,
     """Backtest a strategy beside the baselines, after fees, slippage and funding."""
     from perpbot.cli.jobs import backtest_job
     from perpbot.backtest.runner import comparison_table
-    from perpbot.strategy.signals import BASELINES, STRATEGIES
+    from perpbot.strategy.signals import BASELINES
 
     with handled():
-        if strategy not in STRATEGIES:
-            raise UserError(f"--strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
         s = settings_for(config, candles_file=candles)
+        check_output_file(report, "--report")
         names = [strategy] + ([b for b in BASELINES if b != strategy] if baselines else [])
         led = (lambda: open_ledger(s)) if ledger else None
         out = backtest_job(s, names, model_path=model_path, ledger=led, report=report)
         console.print(metrics_rich_table(comparison_table(out.runs), f"Backtest {s.symbol} {s.timeframe}"))
         if out.run_ids:
-            console.print("ledger runs: " + ", ".join(f"{k}={v}" for k, v in out.run_ids.items()) + f" ({s.ledger})")
+            console.print("ledger runs: " + ", ".join(f"{k}={v}" for k, v in out.run_ids.items()) + f" ({s.ledger_display})")
         if out.report:
             console.print(f"report: [bold]{out.report}[/]")
 
@@ -74,7 +77,7 @@ def run(config: Optional[Path] = ConfigOpt,
         mode: str = typer.Option("paper", help="paper | live"),
         replay: Optional[Path] = typer.Option(None, help="candles Parquet to replay candle by candle"),
         last: Optional[int] = typer.Option(None, help="replay only the last N candles of the file"),
-        strategy: str = typer.Option("ai", help="ai | ema-cross | scoring | buy-and-hold"),
+        strategy: str = strategy_option(),
         model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
         real_money: bool = typer.Option(False, "--real-money",
                                         help="live: trade the REAL account (also needs PERPBOT_CONFIRM_REAL_MONEY=yes)"),
@@ -82,46 +85,50 @@ def run(config: Optional[Path] = ConfigOpt,
     """Run the bot loop: paper mode over recorded candles (--replay FILE), or live on the exchange
     (Bitget demo trading unless --real-money)."""
     from perpbot.cli.jobs import load_model_for, paper_job
-    from perpbot.data.market import load_market_for
+    from perpbot.data.market import check_enough_candles, load_market_for
 
     with handled():
+        if mode not in ("paper", "live"):
+            raise UsageError(f"--mode {mode!r}: choose paper or live")
+        if last is not None and last < 1:
+            raise UsageError(f"--last must be >= 1, got {last}")
         s = settings_for(config, mode=mode)
         if mode == "live":
             if replay is not None:
-                raise UserError("--replay is for paper mode; live mode trades on the exchange's candles")
+                raise UsageError("--replay is for paper mode; live mode trades on the exchange's candles")
             from perpbot.cli.live import run_live
 
             run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run)
             return
-        if mode != "paper":
-            raise UserError(f"--mode {mode!r}: choose paper or live")
         if replay is None:
-            raise UserError("paper mode needs --replay FILE (recorded candles replayed through the simulated exchange)")
+            raise UsageError("paper mode needs --replay FILE (recorded candles replayed through the simulated exchange)")
         market = load_market_for(s, replay)
         if last is not None:
-            if last < 1:
-                raise UserError("--last must be >= 1")
             market = market.slice(max(0, len(market.candles) - last))
+        check_enough_candles(market, s.warmup_bars)
         bundle = load_model_for(s, model_path) if strategy == "ai" else None
         led = open_ledger(s)
         with progress_callback(f"paper replay ({strategy})") as cb:
             bot, run_id = paper_job(s, market, strategy, bundle=bundle, ledger=led, progress=cb)
         res = bot.exchange.result()
         console.print(f"paper run {run_id}: {len(res.trades)} trades, final equity {bot.exchange.equity:.2f} USDT "
-                      f"({s.ledger})")
+                      f"({s.ledger_display})")
 
 
 @app.command()
 def trades(config: Optional[Path] = ConfigOpt,
-           run_id: Optional[int] = typer.Option(None, "--run-id", help="default: the latest run"),
+           run_id: Optional[int] = typer.Option(None, "--run-id", help="default: the latest run",
+                                                callback=check_run_id),
            limit: int = typer.Option(20, help="show the last N trades")) -> None:
     """List a run's trades from the ledger."""
     with handled():
+        if limit < 1:
+            raise UsageError(f"--limit must be >= 1, got {limit}")
         s = settings_for(config)
         led = open_ledger(s)
         run_info = led.get_run(run_id) if run_id is not None else led.last_run()
         if run_info is None:
-            raise UserError(f"the ledger {s.ledger} has no runs yet (run perpbot backtest first)")
+            raise UserError(f"the ledger {s.ledger_display} has no runs yet (run perpbot backtest first)")
         df = led.trades(run_info["id"]).tail(limit)
         t = Table(title=f"run {run_info['id']} ({run_info['kind']}, {run_info['strategy']}): last {len(df)} trades")
         for col in ("trade", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price",
@@ -144,6 +151,7 @@ def report(config: Optional[Path] = ConfigOpt,
 
     with handled():
         s = settings_for(config)
+        check_output_file(output, "--output")
         bundle = load_model_for(s, model_path)
         mm = model_metrics_frame(bundle.oos_metrics) if getattr(bundle, "oos_metrics", None) else None
         out = backtest_job(s, ["ai", *BASELINES], bundle=bundle, report=output, model_metrics=mm,

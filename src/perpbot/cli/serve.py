@@ -99,7 +99,7 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
           port: Optional[int] = typer.Option(None, help="TCP port (default: settings api_port)"),
           replay: Optional[Path] = typer.Option(None, help="candles Parquet: also run the paper bot over it"),
           last: Optional[int] = typer.Option(None, help="replay only the last N candles of the file"),
-          strategy: str = typer.Option("ai", help="replayed strategy: ai | ema-cross | scoring | buy-and-hold"),
+          strategy: str = cli.strategy_option("replayed strategy: ai | ema-cross | scoring | buy-and-hold"),
           speed: float = typer.Option(0.0, help="replay pace in candles per second (0 = as fast as possible)"),
           model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
           ) -> None:
@@ -111,8 +111,7 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
     from perpbot.bot.context import BotContext
     from perpbot.bot.control import BotControl
     from perpbot.cli.jobs import load_model_for
-    from perpbot.data.market import load_market_for
-    from perpbot.strategy.signals import STRATEGIES
+    from perpbot.data.market import check_enough_candles, load_market_for
 
     with cli.handled():
         s = cli.settings_for(config, api_host=host, api_port=port)
@@ -122,22 +121,21 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
                               "dashboard refuse requests without it")
         if (problem := token_problem(token)) is not None:
             raise ConfigError(problem)
-        if strategy not in STRATEGIES:
-            raise cli.UserError(f"--strategy {strategy!r} is not one of {', '.join(STRATEGIES)}")
         if not speed >= 0:
-            raise cli.UserError(f"--speed must be >= 0 candles per second, got {speed}")
+            raise cli.UsageError(f"--speed must be >= 0 candles per second, got {speed}")
+        if last is not None and last < 1:
+            raise cli.UsageError(f"--last must be >= 1, got {last}")
         control = BotControl(mode="paper" if replay else s.mode, strategy=strategy, symbol=s.symbol,
                              timeframe=s.timeframe)
         market = bundle = None
         if replay is not None:
             market = load_market_for(s, replay)
             if last is not None:
-                if last < 1:
-                    raise cli.UserError("--last must be >= 1")
                 market = market.slice(max(0, len(market.candles) - last))
+            check_enough_candles(market, s.warmup_bars)
             bundle = load_model_for(s, model_path) if strategy == "ai" else None
         elif last is not None:
-            raise cli.UserError("--last needs --replay FILE")
+            raise cli.UsageError("--last needs --replay FILE")
         ctx = BotContext(s, control, candles_source=replay_candles(market, control) if market else None,
                          bundle=bundle)
         app = create_app(ctx, token)  # also creates / migrates the ledger, before any thread uses it
@@ -153,7 +151,7 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
         notifier, telegram = start_operator_channels(s, ctx)
         shown = f"[{s.api_host}]" if ":" in s.api_host else s.api_host
         cli.console.print(f"perpbot API on http://{shown}:{s.api_port}  (dashboard: /dashboard?token=<PERPBOT_API_TOKEN>,"
-                          f" ledger {s.ledger}{', replaying ' + str(replay) if replay else ''}); Ctrl-C stops",
+                          f" ledger {s.ledger_display}{', replaying ' + str(replay) if replay else ''}); Ctrl-C stops",
                           soft_wrap=True, highlight=False)
         if (warning := plain_http_warning(s.api_host, s.api_port)) is not None:
             log.warning("api_plain_http", host=s.api_host, port=s.api_port)

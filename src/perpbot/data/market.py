@@ -15,6 +15,10 @@ import pandas as pd
 from perpbot.data.loader import load_candles, load_funding
 from perpbot.data.validate import DataError
 
+#: Bars a run must have after its warm-up: fewer cannot trade meaningfully (``perpbot demo``
+#: asks the same of its replay window).
+MIN_TRADABLE_BARS = 10
+
 
 @dataclass
 class MarketData:
@@ -34,12 +38,26 @@ class MarketData:
         return MarketData(c, self.timeframe, self.funding, self.mark, self.intrabar, self.source)
 
 
-def _optional(path: Path | None, loader, what: str):
+def check_enough_candles(market: "MarketData", warmup_bars: int) -> None:
+    """Refuse a run over too few candles to trade: at least ``warmup_bars + MIN_TRADABLE_BARS``.
+
+    Raises:
+        DataError: "<source>: N candle(s), too few ..." (a 1-row or 50-row file, or warm-up
+            longer than the data, would otherwise run to 0 trades without a word).
+    """
+    n, need = len(market.candles), int(warmup_bars) + MIN_TRADABLE_BARS
+    if n < need:
+        raise DataError(f"{market.source or '<candles>'}: {n} candle(s), too few to trade: warmup_bars = {warmup_bars} "
+                        f"needs at least {need} ({warmup_bars} warm-up + {MIN_TRADABLE_BARS} to trade); use more "
+                        "candles or lower warmup_bars")
+
+
+def _optional(path: Path | None, loader, what: str, setting: str):
     if path is None:
         return None
     p = Path(path)
     if not p.exists():
-        raise DataError(f"{p}: {what} file not found (set it to none in the config to run without it)")
+        raise DataError(f'{p}: {what} file not found (set {setting} = "none" to run without it)')
     return loader(p)
 
 
@@ -58,9 +76,9 @@ def load_market(candles_file: str | Path, timeframe: str | None = None, *, fundi
     path = Path(candles_file)
     candles = load_candles(path, timeframe)
     tf = candles.attrs.get("timeframe", timeframe)
-    funding = _optional(funding_file, load_funding, "funding-rate")
-    mark = _optional(mark_file, load_candles, "mark-price candle")
-    intrabar = _optional(intrabar_file, lambda p: load_candles(p, "1m"), "1m candle")
+    funding = _optional(funding_file, load_funding, "funding-rate", "funding_file")
+    mark = _optional(mark_file, load_candles, "mark-price candle", "mark_file")
+    intrabar = _optional(intrabar_file, lambda p: load_candles(p, "1m"), "1m candle", "intrabar_file")
     return MarketData(candles=candles, timeframe=tf, funding=funding, mark=mark, intrabar=intrabar, source=path)
 
 

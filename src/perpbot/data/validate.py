@@ -13,6 +13,11 @@ import pandas as pd
 __all__ = [
     "CANDLE_COLUMNS",
     "FUNDING_COLUMNS",
+    "MAX_ABS_FUNDING_RATE",
+    "MAX_BAR_RATIO",
+    "MAX_PRICE",
+    "MAX_VOLUME",
+    "MIN_PRICE",
     "TIMEFRAMES",
     "DataError",
     "infer_timeframe",
@@ -30,6 +35,21 @@ CANDLE_COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 
 #: Columns of a funding frame, in order. ``funding_rate`` is a fraction per funding interval.
 FUNDING_COLUMNS = ("timestamp", "funding_rate")
+
+#: Sanity limits (a frame outside them is refused, not traded). Chosen far outside anything a
+#: real market prints, so they only catch corrupt or mis-scaled data: every file of the
+#: project's real data (BTC, ETH, SOL 1m..8h, 2019-2026) passes with a wide margin (largest
+#: price 126,208.5 USDT; largest high/low within one candle 3.8x, ETH 1h on 2020-03-12;
+#: largest open vs previous close 1.17x; largest |funding rate| 0.375 % per 8 h).
+#: Prices in USDT, inclusive bounds.
+MIN_PRICE, MAX_PRICE = 1e-12, 1e9
+#: Largest price ratio allowed within one candle (high / low) and between a candle's open and
+#: the previous close (a 99 % crash in one bar is the most a market ever shows).
+MAX_BAR_RATIO = 100.0
+#: Largest volume of one candle, base asset (more than the supply of any listed coin).
+MAX_VOLUME = 1e18
+#: Largest |funding rate| per funding interval, as a fraction (venues cap it at a few percent).
+MAX_ABS_FUNDING_RATE = 0.1
 
 _UNIT_MS = {"m": 60_000, "h": 3_600_000, "d": 86_400_000}
 _TF_MS = {tf: int(tf[:-1]) * _UNIT_MS[tf[-1]] for tf in TIMEFRAMES}
@@ -159,7 +179,9 @@ def validate_candles(df: pd.DataFrame, timeframe: str | None = None, source: str
     step different from the given timeframe, timestamps not on the timeframe's grid, gaps
     (count, missing candles, first gap) unless ``allow_gaps``, NaN/inf in OHLC or volume,
     non-positive prices, high < low, high < max(open, close), low > min(open, close),
-    negative volume. Zero volume is valid (mark-price candles). ValueError for an unknown
+    negative volume, and the sanity limits: a price outside [:data:`MIN_PRICE`,
+    :data:`MAX_PRICE`], high / low or open vs the previous close beyond :data:`MAX_BAR_RATIO`,
+    volume above :data:`MAX_VOLUME`. Zero volume is valid (mark-price candles). ValueError for an unknown
     ``timeframe``.
     """
     if timeframe is not None:
@@ -195,12 +217,20 @@ def validate_candles(df: pd.DataFrame, timeframe: str | None = None, source: str
             raise DataError(f"{source}: {int(bad.sum())} NaN/infinite value(s) in {c}, first {kind} at {_fmt(ts[r])} "
                             f"(row {r})")
     o, h, lo, c, v = (cols[k] for k in ("open", "high", "low", "close", "volume"))
+    prev_close = np.concatenate(([np.nan], c[:-1]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        jump = np.maximum(o / prev_close, prev_close / o)
+        spread = h / lo
     checks = (
         ((o <= 0) | (h <= 0) | (lo <= 0) | (c <= 0), "non-positive price"),
         (h < lo, "high < low"),
         (h < np.maximum(o, c), "high < max(open, close)"),
         (lo > np.minimum(o, c), "low > min(open, close)"),
         (v < 0, "negative volume"),
+        ((h > MAX_PRICE) | (lo < MIN_PRICE), f"a price outside [{MIN_PRICE:g}, {MAX_PRICE:g}] USDT"),
+        (spread > MAX_BAR_RATIO, f"high / low above {MAX_BAR_RATIO:g} (a {MAX_BAR_RATIO:g}x move inside one candle)"),
+        (jump > MAX_BAR_RATIO, f"open {MAX_BAR_RATIO:g}x away from the previous close"),
+        (v > MAX_VOLUME, f"volume above {MAX_VOLUME:g}"),
     )
     for mask, what in checks:
         if mask.any():
@@ -221,7 +251,8 @@ def validate_funding(df: pd.DataFrame, source: str = "<frame>") -> pd.DataFrame:
     second (exchange settlement stamps can be a few ms off), ``funding_rate`` float64.
 
     Raises DataError for: no rows, missing columns, bad timestamp dtype/zone, duplicate or
-    unsorted timestamps (after rounding), NaN/inf rates.
+    unsorted timestamps (after rounding), NaN/inf rates, |rate| above
+    :data:`MAX_ABS_FUNDING_RATE` (a fraction per interval).
     """
     _check_columns(df, FUNDING_COLUMNS, source)
     ts = timestamps_to_ms(df["timestamp"], source, round_to_second=True)
@@ -232,4 +263,10 @@ def validate_funding(df: pd.DataFrame, source: str = "<frame>") -> pd.DataFrame:
         r = _first_row(bad)
         raise DataError(f"{source}: {int(bad.sum())} NaN/infinite funding_rate value(s), "
                         f"first at {_fmt(ts[r])} (row {r})")
+    big = np.abs(rate) > MAX_ABS_FUNDING_RATE
+    if big.any():
+        r = _first_row(big)
+        raise DataError(f"{source}: {int(big.sum())} funding_rate value(s) beyond +/-{MAX_ABS_FUNDING_RATE:g} per "
+                        f"interval ({MAX_ABS_FUNDING_RATE:.0%}; venues cap funding at a few percent), first {rate[r]:g} "
+                        f"at {_fmt(ts[r])} (row {r})")
     return pd.DataFrame({"timestamp": pd.to_datetime(ts, unit="ms", utc=True).as_unit("ms"), "funding_rate": rate})
