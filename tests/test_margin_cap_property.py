@@ -16,6 +16,7 @@ import talib
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from perpbot.data.validate import MAX_ABS_FUNDING_RATE
 from perpbot.backtest.engine import MarketArrays, SimConfig, allocate_outputs, run_backtest
 from perpbot.exchange import kernel as K
 from perpbot.exchange.simulated import SimulatedExchange
@@ -157,11 +158,11 @@ def test_equity_never_below_zero_on_random_candle_paths():
        slippage=st.sampled_from([0.0, 0.0002, 0.05]), trailing=st.sampled_from([0.0, 0.005]),
        seed=st.integers(0, 2**32 - 1))
 def test_paper_exchange_keeps_equity_above_zero_and_equals_the_backtest(leverage, sizing, slippage, trailing, seed):
-    """The same random gappy paths (with funding up to +/-5 per event) through the paper exchange,
-    candle by candle: equity >= 0 after every candle, every trade capped, and the result equal to
-    the backtest of the same candles."""
+    """The same random gappy paths (with funding up to the largest rate data validation admits,
+    +/-MAX_ABS_FUNDING_RATE per event) through the paper exchange, candle by candle: equity >= 0
+    after every candle, every trade capped, and the result equal to the backtest of the same candles."""
     rng = np.random.default_rng(seed)
-    o, h, lo, c, rate, mark, *_ = _paths(rng, 1, 0.05, 0.9, 0.05, 0.002, 5.0)
+    o, h, lo, c, rate, mark, *_ = _paths(rng, 1, 0.05, 0.9, 0.05, 0.002, MAX_ABS_FUNDING_RATE)
     o, h, lo, c, rate = o[0], h[0], lo[0], c[0], rate[0]
     sig = np.where(rng.random(o.shape) < 0.2, rng.choice([-1, 1], o.shape), 0).astype(np.int8)
     cfg = SimConfig(capital=1000.0, leverage=leverage, sizing=sizing, slippage=slippage, trailing_stop=trailing,
