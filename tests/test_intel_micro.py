@@ -1,6 +1,6 @@
 """Micro-metrics layer: 1m history → ATR(1m) and volume profile, atomic persistence (a process
-killed between write and rename leaves the previous file loadable), warm restart and the
-background refresher."""
+killed between write and rename leaves the previous file loadable), warm restart, the
+background refresher, and the venue client feeding it from the exchange simulator."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 import talib
 
+from perpbot.data import load_funding
 from perpbot.features.volume_profile import volume_profile
 from perpbot.intel.micro import MINUTE_MS, MicroMetrics
 from perpbot.intel.refresh import MicroRefresher
@@ -195,3 +196,57 @@ def test_refresher_keeps_the_most_recently_asked_symbols_and_survives_a_failing_
     # 120 candles in pages of 50 the first round (3 pages), nothing new later; BAD asked every round
     assert calls.count(SYM) == 3 and calls.count("BAD/USDT:USDT") == r.rounds
     assert MicroMetrics(state_file=tmp_path / "m.parquet").load() == 1
+
+
+# ----------------------------------------------------------------------- venue via ccxt --
+def test_venue_client_and_micro_refresh_against_the_exchange_simulator(sol1m, sol_funding_path):
+    import ccxt.async_support as ccxt_async
+    from perpbot.devtools.bitget_sim import BitgetSim
+    from perpbot.intel import MarketContext
+    from perpbot.intel.venue import VenueClient
+
+    candles = sol1m.iloc[:1200].reset_index(drop=True)
+    sim = BitgetSim(candles=candles, funding=load_funding(sol_funding_path), start_bar=1000)
+    sim.start()
+
+    async def main():
+        ex = ccxt_async.bitget({"options": {"defaultType": "swap", "uta": False,
+                                            "fetchMarkets": {"types": ["swap"]}}})
+        sim.point(ex)
+        ex.rateLimit = 1
+        venue = VenueClient(ex, ttl=60.0)
+        store = MicroMetrics(retention_minutes=360)
+        ctx = MarketContext(venue=venue, micro=MicroRefresher(store, venue.ohlcv_1m, now_ms=lambda: sim.market.now_ms),
+                            timeout=10.0)
+        try:
+            snap = await ctx.snapshot("SOL")
+            ticker_calls = sum(1 for q in sim.requests if q["path"].endswith("/market/ticker"))
+            again = await venue.ticker(SYM)            # cached: the simulator is not asked again
+            ticker_calls_after = sum(1 for q in sim.requests if q["path"].endswith("/market/ticker"))
+            await asyncio.to_thread(sim.advance, 3)
+            added = await ctx.micro.refresh(SYM)
+            return snap, again, ticker_calls, ticker_calls_after, added
+        finally:
+            await ctx.aclose()
+            await ex.close()
+    try:
+        snap, again, n1, n2, added = asyncio.run(asyncio.wait_for(main(), 60))
+    finally:
+        sim.stop()
+    assert snap.missing == {}, snap.missing_line()
+    last = candles.iloc[999]
+    micro = snap.micro
+    assert micro.minutes == 360 and micro.last_close == last["close"]
+    assert micro.last_time_ms == int(last["timestamp"].value // 1_000_000)
+    held = candles.iloc[640:1000]
+    assert micro.profile.poc == volume_profile(held["close"].to_numpy(), held["volume"].to_numpy(), 24).poc
+    assert snap.ticker.last == last["close"] and snap.order_book.bids[0][0] == last["close"]
+    assert snap.order_book.spread_bps > 0 and snap.venue_open_interest.amount > 0
+    # the simulator serves the last settled real funding rate (2025-05-05 08:00) and the next settlement
+    funding = load_funding(sol_funding_path).set_index("timestamp")["funding_rate"]
+    assert snap.venue_funding.funding_rate == pytest.approx(funding[pd.Timestamp("2025-05-05 08:00", tz="UTC")])
+    assert snap.venue_funding.next_funding_time == pd.Timestamp("2025-05-05 16:00", tz="UTC")
+    assert n1 == 1 and n2 == 1 and again == snap.ticker
+    assert added == 3
+    for part in ("funding", "fear_greed", "sentiment"):
+        assert snap.statuses[part].state == "disabled"

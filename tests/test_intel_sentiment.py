@@ -12,6 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from fake_intel import FakeFeeds, Item
+from perpbot.intel import MarketContext
 from perpbot.intel.sentiment import (
     SentimentService, VaderScorer, available_scorers, build_sources, get_scorer, register_scorer, unregister_scorer,
 )
@@ -176,18 +177,22 @@ def test_scorer_plugged_in_through_an_entry_point_is_used(tmp_path, monkeypatch)
 
         async def main():
             svc, https = service(fake, scorer, lambda: at(11))
+            ctx = MarketContext(sentiment=svc, timeout=10.0)
             try:
-                return await svc.reading("SOL")
+                return await ctx.snapshot("SOL", parts=["sentiment"])
             finally:
+                await ctx.aclose()
                 for h in https:
                     await h.aclose()
-        reading = asyncio.run(asyncio.wait_for(main(), 30))
+        snap = asyncio.run(asyncio.wait_for(main(), 30))
     # the SOL posts' bodies (title + ". " + text) and their lengths / 100, capped at 1
     bodies = ["Solana surges to record high as ETF approval nears. Big news for SOL holders",
               "$SOL looks strong today", "Solana network outage halts block production"]
     expected = sum(min(1.0, len(b) / 100) for b in bodies) / 3
+    reading = snap.sentiment
     assert reading.scorer == "length" and reading.n_posts == 3
     assert reading.score == pytest.approx(expected)
+    assert snap.statuses["sentiment"].ok
 
 
 def test_vader_ships_its_lexicon_and_bad_scorers_and_sources_are_reported():

@@ -1,15 +1,19 @@
 """CoinGlass and Fear & Greed clients against local fake servers speaking the documented
 protocols: shapes, caching, long/short range fallback, interval normalisation, per-symbol
-cooldown, keyless / refused / failing sources."""
+cooldown, keyless / refused / failing sources, and a market snapshot that degrades to a
+partial answer instead of failing or waiting."""
 
 from __future__ import annotations
 
 import asyncio
+import math
+import socket
 from datetime import UTC, datetime
 
 import pytest
 
 from fake_intel import API_KEY, FakeCoinGlass, FakeFearGreed
+from perpbot.intel import MarketContext
 from perpbot.intel.coinglass import CoinGlassClient, normalise_interval
 from perpbot.intel.feargreed import FearGreedClient
 from perpbot.intel.source import (
@@ -45,6 +49,11 @@ def cg_client(fake, clock=None, **kw) -> CoinGlassClient:
 def run(coro):
     return asyncio.run(asyncio.wait_for(coro, 30))
 
+
+def closed_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 # ----------------------------------------------------------------------------- CoinGlass --
@@ -244,3 +253,45 @@ def test_fear_greed_current_history_and_cache_until_update():
     assert again is now
     assert [f.value for f in hist] == [31, 47, 40]                   # oldest first
     assert len(everything) == 3
+
+
+# ------------------------------------------------------------------------------- snapshot --
+def test_snapshot_shows_what_answered_and_names_what_is_missing():
+    with FakeCoinGlass() as cg, FakeFearGreed() as fng:
+        fng.delay("/fng/", 30.0)                           # hangs far longer than any timeout
+        fake_cg_data = {"symbol": "SOL", "buy_ratio": 60.0, "sell_ratio": 40.0, "buy_vol_usd": 6.0,
+                        "sell_vol_usd": 4.0, "exchange_list": []}
+        cg.taker["SOL"] = {"4h": fake_cg_data}
+
+        async def main():
+            good = MarketContext(coinglass=cg_client(cg),
+                                 fear_greed=FearGreedClient(base_url=fng.base_url, timeout=0.3, retries=0),
+                                 timeout=1.0)
+            keyless = MarketContext(coinglass=cg_client(cg, api_key=None),
+                                    fear_greed=FearGreedClient(base_url=f"http://127.0.0.1:{closed_port()}",
+                                                               timeout=0.5, retries=1, backoff=0.01),
+                                    timeout=2.0)
+            try:
+                return await good.snapshot("SOL"), await keyless.snapshot("solusdt")
+            finally:
+                await good.aclose()
+                await keyless.aclose()
+        snap, bare = run(main())
+    assert snap.symbol == "SOL/USDT:USDT" and snap.coin == "SOL"
+    assert snap.funding.coin == "SOL" and snap.open_interest.change_24h_pct == -3.5
+    assert snap.long_short.range == "4h" and snap.long_short.ratio == pytest.approx(1.5)
+    assert math.isclose(snap.liquidations.total()[0], sum(1000.0 * (i + 1) for i in range(30)))
+    assert snap.fear_greed is None
+    fg = snap.statuses["fear_greed"]
+    assert fg.state == "down" and "within 0.3 s (after 1 attempt)" in fg.detail
+    assert set(snap.missing) == {"fear_greed"}
+    assert snap.statuses["ticker"].state == "disabled" and "ticker" not in snap.missing
+    assert snap.missing_line() == f"fear_greed ({fg.state})"
+    # keyless CoinGlass and an unreachable Fear & Greed: every part named, nothing raised
+    assert {p: s.state for p, s in bare.missing.items()} == {
+        "funding": "keyless", "open_interest": "keyless", "long_short": "keyless", "liquidations": "keyless",
+        "fear_greed": "down"}
+    assert "cannot reach" in bare.statuses["fear_greed"].detail and "after 2 attempts" in bare.statuses[
+        "fear_greed"].detail
+    d = bare.to_dict()
+    assert d["parts"] == {} and d["statuses"]["funding"]["state"] == "keyless"

@@ -18,9 +18,11 @@ api/, notify/ is imported here.
 from __future__ import annotations
 
 from perpbot.intel.coinglass import CoinGlassClient, normalise_interval
+from perpbot.intel.context import MarketContext
 from perpbot.intel.feargreed import FearGreedClient
 from perpbot.intel.micro import MicroMetrics, MicroSnapshot
 from perpbot.intel.refresh import MicroRefresher
+from perpbot.intel.snapshot import PARTS, MarketSnapshot, SourceStatus
 from perpbot.intel.source import (
     CachedSource, Cooldown, SourceCooldown, SourceDown, SourceError, SourceKeyless, SourceNoData, SourceRejected,
     SourceUnauthorized,
@@ -29,8 +31,8 @@ from perpbot.intel.symbols import coin_of, perp_symbol
 from perpbot.intel.venue import VenueClient
 
 __all__ = [
-    "CachedSource", "CoinGlassClient", "Cooldown", "FearGreedClient", "MicroMetrics", "MicroRefresher",
-    "MicroSnapshot", "SourceCooldown", "SourceDown", "SourceError",
-    "SourceKeyless", "SourceNoData", "SourceRejected", "SourceUnauthorized", "VenueClient", "coin_of",
-    "normalise_interval", "perp_symbol",
+    "PARTS", "CachedSource", "CoinGlassClient", "Cooldown", "FearGreedClient", "MarketContext", "MarketSnapshot",
+    "MicroMetrics", "MicroRefresher", "MicroSnapshot", "SourceCooldown", "SourceDown", "SourceError",
+    "SourceKeyless", "SourceNoData", "SourceRejected", "SourceStatus", "SourceUnauthorized", "VenueClient",
+    "coin_of", "normalise_interval", "perp_symbol",
 ]
