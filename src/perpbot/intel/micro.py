@@ -233,9 +233,10 @@ class MicroMetrics:
         self._series = {}
         for sym, g in df.sort_values(["symbol", "timestamp"]).groupby("symbol", sort=False):
             s = _Series(self.retention_minutes)
-            for t, h, lo, c, v, tr in g[["timestamp", "high", "low", "close", "volume", "true_range"]].itertuples(
-                    index=False, name=None):
-                s.append(int(t), float(h), float(lo), float(c), float(v), float(tr))
+            s.time.extend(int(t) for t in g["timestamp"].to_numpy())
+            for name, col in (("high", "high"), ("low", "low"), ("close", "close"), ("volume", "volume"),
+                              ("tr", "true_range")):
+                getattr(s, name).extend(g[col].to_numpy(dtype=np.float64).tolist())
             s.trim_before(s.time[-1] - (self.retention_minutes - 1) * MINUTE_MS)
             self._series[str(sym)] = s
         self._dirty = False
