@@ -44,7 +44,8 @@ from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, 
 from perpbot.config_sources import format_validation_error as _format_error
 from perpbot.masking import mask_url, redact_text, remember
 
-SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase", "telegram_token", "smtp_password", "api_token")
+SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase", "telegram_token", "smtp_password", "api_token",
+                 "coinglass_api_key")
 DEFAULT_CONFIG_FILE = "perpbot.toml"
 
 #: Optional file settings for which the string "none" (or "") means "not used".
@@ -147,6 +148,64 @@ class Settings(BaseSettings):
     api_host: str = Field("127.0.0.1", description="REST API bind address")
     api_port: int = Field(8000, ge=1, le=65535)
 
+    # --- market intelligence (perpbot.intel): CoinGlass, Fear & Greed, venue, micro-metrics, sentiment --
+    intel_timeout: float = Field(3.0, gt=0, le=60, description="seconds one request to an outside source may take")
+    intel_deadline: float = Field(8.0, gt=0, le=120, description="seconds one part of a market snapshot may take, "
+                                                                 "retries included; then it is reported missing")
+    intel_retries: int = Field(1, ge=0, le=5, description="retries of a request after a connection error, timeout "
+                                                          "or HTTP 429/5xx (exponential backoff)")
+    intel_cache_ttl: float = Field(60.0, ge=0, le=86400, description="seconds a real-time answer is cached "
+                                                                      "(history of 4 h bars or coarser: its interval)")
+    intel_cooldown: float = Field(30.0, ge=0, le=3600, description="seconds before the same source is asked again "
+                                                                    "for the same symbol (last answer reused)")
+    intel_coinglass: bool = Field(True, description="use CoinGlass (needs PERPBOT_COINGLASS_API_KEY)")
+    intel_coinglass_base_url: str = Field("https://open-api-v4.coinglass.com", description="CoinGlass API v4 root")
+    intel_coinglass_plan: Literal["hobbyist", "startup", "standard", "professional", "enterprise"] = Field(
+        "hobbyist", description="CoinGlass plan: sets the finest history interval (hobbyist 4h, startup 30m)")
+    intel_coinglass_exchanges: list[str] = Field(["Binance", "OKX", "Bybit", "Bitget", "MEXC"],
+                                                 description="venues CoinGlass aggregates liquidations over")
+    intel_long_short_ranges: list[Literal["5m", "15m", "30m", "1h", "4h", "12h", "24h"]] = Field(
+        ["4h", "1h", "12h", "24h"], min_length=1, description="taker long/short ranges tried in order until one "
+                                                              "has data")
+    intel_liquidation_interval: str = Field("4h", pattern=r"^\d+[mhdw]$",
+                                            description="liquidation bar interval (raised to the plan's minimum)")
+    intel_fear_greed: bool = Field(True, description="use the alternative.me Fear & Greed Index")
+    intel_fear_greed_base_url: str = Field("https://api.alternative.me", description="Fear & Greed API root")
+    intel_fear_greed_ttl: float = Field(3600.0, ge=0, le=86400,
+                                        description="seconds the index is cached when the source gives no "
+                                                    "time_until_update")
+    intel_venue: bool = Field(True, description="ask the signal venue (ccxt) for ticker, funding, OI and book")
+    intel_venue_ttl: float = Field(5.0, ge=0, le=3600, description="seconds a venue answer is cached")
+    micro_metrics: bool = Field(True, description="keep 1m micro-metrics (ATR(1m), volume profile)")
+    micro_retention_minutes: int = Field(720, ge=30, le=10_080, description="1m candles kept per symbol")
+    micro_buckets: int = Field(24, ge=4, le=500, description="volume-profile price buckets")
+    micro_value_area: float = Field(70.0, gt=0, le=100, description="percent of volume in the value area")
+    micro_atr_period: int = Field(14, ge=2, le=500, description="ATR(1m) period, 1m candles")
+    micro_state_file: Path | None = Field(None, description="Parquet state of the micro-metrics; default "
+                                                            "<output_dir>/intel/micro_1m.parquet")
+    micro_save_interval: float = Field(60.0, ge=0, le=86400, description="minimum seconds between state writes")
+    micro_refresh_interval: float = Field(60.0, ge=5, le=3600, description="seconds between background refreshes")
+    micro_symbol_limit: int = Field(20, ge=1, le=500, description="most recently asked symbols kept fresh")
+    sentiment: bool = Field(True, description="score news and social posts per symbol")
+    sentiment_feeds: list[str] = Field(
+        ["https://www.coindesk.com/arc/outboundfeeds/rss/", "https://cointelegraph.com/rss"],
+        description="RSS/Atom feed URLs")
+    sentiment_subreddits: list[str] = Field(["CryptoCurrency", "solana", "Bitcoin", "ethereum"],
+                                            description="subreddits read through Reddit's public JSON listings")
+    sentiment_reddit_base_url: str = Field("https://www.reddit.com", description="Reddit root")
+    sentiment_keywords: dict[str, list[str]] = Field(
+        {"BTC": ["bitcoin", "btc", "$btc"], "ETH": ["ethereum", "eth", "$eth", "ether"],
+         "SOL": ["solana", "$sol"]},
+        description="coin -> whole-word keywords a post must contain to count for it (case-insensitive); "
+                    "a coin not listed matches its own name")
+    sentiment_scorer: str = Field("vader", description="sentiment scorer: 'vader' or an installed "
+                                                       "perpbot.sentiment_scorers entry point")
+    sentiment_window_hours: float = Field(24.0, gt=0, le=720, description="hours of posts a sentiment score covers")
+    sentiment_retention_hours: float = Field(72.0, gt=0, le=2160, description="hours of posts kept")
+    sentiment_cache_ttl: float = Field(300.0, ge=0, le=86400, description="seconds a feed or listing is cached")
+    sentiment_user_agent: str = Field("perpbot-intel/0.1 (market sentiment reader)",
+                                      description="User-Agent sent to feeds and Reddit")
+
     # --- secrets (environment only) -------------------------------------------------------
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
@@ -154,6 +213,7 @@ class Settings(BaseSettings):
     telegram_token: SecretStr | None = None
     smtp_password: SecretStr | None = None
     api_token: SecretStr | None = Field(None, description="bearer token of the REST API / dashboard")
+    coinglass_api_key: SecretStr | None = Field(None, description="CoinGlass API v4 key (PERPBOT_COINGLASS_API_KEY)")
 
     @field_validator("*", mode="before")
     @classmethod
