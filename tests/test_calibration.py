@@ -165,3 +165,19 @@ def test_calibration_slice_never_overlaps_the_test_fold(real):
     y3[cal] = 1.0
     wf3 = _train(c, X, y3)
     assert not np.allclose(wf3.oos_proba[test], wf.oos_proba[test])
+
+
+def test_report_calibration_section_shows_the_out_of_sample_numbers():
+    from perpbot.backtest.report_calibration import calibration_section, reliability_figure
+
+    cal = {"method": "isotonic", "fraction": 0.2,
+           "reliability": {"up": {"prob_pred": [0.2, 0.775], "prob_true": [0.5, 1.0], "count": [2, 2], "ece": 0.2625,
+                                  "n": 4}},
+           "reliability_uncalibrated": {"up": {"prob_pred": [0.3], "prob_true": [0.75], "count": [4], "ece": 0.45,
+                                               "n": 4}}}
+    html = calibration_section(cal)
+    assert "<td>up</td><td>4</td><td>0.2625</td><td>0.4500</td>" in html and "last 20 %" in html
+    fig = reliability_figure(cal)
+    assert [t.name for t in fig.data] == ["perfect", "up (calibrated, ECE 0.2625)", "up (raw, ECE 0.4500)"]
+    assert list(fig.data[1].y) == [0.5, 1.0]
+    assert calibration_section(None) == "" and calibration_section({"method": "none"}) == ""

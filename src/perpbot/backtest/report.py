@@ -198,6 +198,7 @@ def write_html_report(
     title: str,
     notes: list[str] | None = None,
     plot_rule: str = "1h",
+    calibration: dict | None = None,
 ) -> Path:
     """Write the HTML report to ``path`` (parent dirs created, atomic temp file + os.replace).
 
@@ -212,6 +213,8 @@ def write_html_report(
     model_metrics : optional table of model scores (floats shown with 4 dp).
     title : report title; ``notes`` : lines shown under it (HTML-escaped).
     plot_rule : pandas offset alias for downsampling price/equity/drawdown plots.
+    calibration : optional model calibration metadata: reliability curves and ECE
+        (:mod:`perpbot.backtest.report_calibration`).
 
     Returns the resolved ``Path``. Raises ``ValueError`` on bad inputs (nothing is written).
     The file embeds plotly.js once (~4.7 MB) and references no CDN.
@@ -249,7 +252,9 @@ def write_html_report(
     parts += ["<h2>Strategy metrics</h2>", _table_html(shown)]
     if model_metrics is not None:
         parts += ["<h2>Model metrics</h2>", _table_html(model_metrics)]
-    parts += ["<h2>Charts</h2>", *divs, "</body></html>"]
+    from perpbot.backtest.report_calibration import calibration_section
+
+    parts += ["<h2>Charts</h2>", *divs, calibration_section(calibration), "</body></html>"]
     text = "\n".join(parts)
 
     target = Path(path).resolve()

@@ -136,11 +136,11 @@ def record_runs(ledger, settings, market: MarketData, runs: dict[str, StrategyRu
 
 def write_report(path: Path, settings, market: MarketData, runs: dict[str, StrategyRun], *,
                  model_metrics: pd.DataFrame | None = None, notes: list[str] | None = None,
-                 title: str | None = None) -> Path:
+                 title: str | None = None, calibration: dict | None = None) -> Path:
     """Render the HTML report (price with the first strategy's trades, equity, drawdown, tables)."""
     from perpbot.backtest.report import write_html_report
 
     results = {name: {"equity": r.result.equity, "trades": r.result.trades} for name, r in runs.items()}
     title = title or f"perpbot backtest — {settings.symbol} {market.timeframe} ({settings.exchange})"
     return write_html_report(path, candles=market.candles, results=results, metrics=comparison_table(runs),
-                             model_metrics=model_metrics, title=title, notes=notes)
+                             model_metrics=model_metrics, title=title, notes=notes, calibration=calibration)

@@ -97,7 +97,10 @@ class BotContext:
         feats = compute_features(c, None if not self.settings.funding else self._funding())
         row = feats.iloc[[-1]]
         proba = self.bundle.predict_proba(row, c["timestamp"].iloc[[-1]])[0]
-        if getattr(self.bundle, "strategy", "ai") == "ai" and self.settings.decision == "ev":
+        decision = getattr(self.bundle, "decision", None) or {}
+        if self.settings.decision == "ev" and getattr(self.bundle, "strategy", "ai") == "ai" and decision.get("final"):
+            # the bot's own rule (expected value after costs); a model saved without EV tables
+            # can only be shown with the fixed threshold
             from perpbot.strategy.signals import model_signals
 
             full = np.full((len(c), 3), np.nan)

@@ -29,7 +29,8 @@ from perpbot.data import timeframe_to_ms
 from perpbot.exchange.simulated import SimulatedExchange, trailing_atr
 from perpbot.logs import get_logger
 from perpbot.strategy.signals import (
-    BASELINES, baseline_overrides, is_model_strategy, meta_primary, model_signals, rule_signals,
+    BASELINES, baseline_overrides, check_model_decision, is_model_strategy, meta_primary, model_signals,
+    rule_signals,
 )
 
 log = get_logger("perpbot.bot")
@@ -55,6 +56,8 @@ class SignalEngine:
     def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None) -> None:
         if is_model_strategy(strategy) and bundle is None:
             raise ValueError(f"strategy {strategy!r} needs a trained model (perpbot train --strategy {strategy})")
+        if bundle is not None:
+            check_model_decision(settings, bundle)
         self.settings, self.strategy, self.bundle = settings, strategy, bundle
         self.funding = funding if settings.funding else None
         self.window: deque = deque(maxlen=settings.live_window)

@@ -160,12 +160,21 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
 
 # ------------------------------------------------------------------------------------ backtest
 def load_model_for(settings, path: Path | None = None, strategy: str = "ai"):
-    """Load the saved model of ``strategy`` and refuse it when its features differ from the running config."""
+    """Load the saved model of ``strategy``; refuse it (ModelError) when its features differ from the
+    running config, or when ``decision = "ev"`` and it has no expected-value tables."""
     from perpbot.ml.registry import load_bundle
 
+    from perpbot.ml.metadata import ModelError
+    from perpbot.strategy.signals import check_model_decision
+
     names, fhash = expected_features(settings, strategy)
-    return load_bundle(model_file_for(settings, strategy, path), expected_features_hash=fhash,
-                       expected_feature_names=names)
+    bundle = load_bundle(model_file_for(settings, strategy, path), expected_features_hash=fhash,
+                         expected_feature_names=names)
+    try:
+        check_model_decision(settings, bundle)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    return bundle
 
 
 def model_inputs(settings, market: MarketData, strategy: str = "ai") -> pd.DataFrame:
@@ -277,7 +286,8 @@ def backtest_job(settings, strategies: list[str], *, market: MarketData | None =
                                   model_version=getattr(bundle, "version", None),
                                   features_hash=getattr(bundle, "features_hash", None))
     if report is not None:
-        out.report = write_report(report, settings, market, runs, model_metrics=model_metrics, notes=notes)
+        out.report = write_report(report, settings, market, runs, model_metrics=model_metrics, notes=notes,
+                                  calibration=getattr(first, "calibration", None))
     return out
 
 

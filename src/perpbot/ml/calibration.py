@@ -146,11 +146,18 @@ def fit_calibrated(model, X_cal: np.ndarray, y_cal: np.ndarray, method: str, bin
         return CalibratedModel(model, None, binary, {
             **info, "skipped": f"{y.size} rows with classes {sorted(int(c) for c in present)} in the calibration "
                                f"slice (needs >= {MIN_CALIBRATION_ROWS} rows and every class the model predicts)"})
+    import warnings
+
     from sklearn.calibration import CalibratedClassifierCV
     from sklearn.frozen import FrozenEstimator
+    from sklearn.model_selection import KFold
 
     base = _BinaryView(model) if binary else model
-    cal = CalibratedClassifierCV(FrozenEstimator(base), method=method).fit(X_cal, y.astype(np.int64))
+    # a frozen estimator is never refitted: the folds only split the prediction of the slice, so
+    # any split gives the same calibrator (unstratified: no warnings about rare classes)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", module="sklearn.model_selection")
+        cal = CalibratedClassifierCV(FrozenEstimator(base), method=method, cv=KFold(2)).fit(X_cal, y.astype(np.int64))
     return CalibratedModel(model, cal, binary, info)
 
 

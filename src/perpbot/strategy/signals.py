@@ -80,6 +80,14 @@ def baseline_overrides(name: str) -> dict:
     return {}
 
 
+def check_model_decision(settings, model) -> None:
+    """Raise ValueError when ``decision = "ev"`` but ``model`` was saved without EV tables."""
+    decision = getattr(model, "decision", None) or {}
+    if settings.decision == "ev" and not decision.get("final"):
+        raise ValueError(f"model {getattr(model, 'version', '')} has no expected-value tables (trained before the "
+                         "EV rule): retrain it (perpbot train) or set decision = \"threshold\"")
+
+
 def model_signals(settings, name: str, candles: pd.DataFrame, proba: np.ndarray, model,
                   funding: pd.DataFrame | None = None) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """Signals and size scales of a model strategy over ``candles`` (the decision path shared by
@@ -115,10 +123,8 @@ def model_signals(settings, name: str, candles: pd.DataFrame, proba: np.ndarray,
             return proba_signals(p, settings.confidence_threshold), None, {}
         take = np.nan_to_num(p[:, 2], nan=0.0) >= settings.confidence_threshold
         return np.where(take, primary, 0).astype(np.int8), None, {}
-    decision = getattr(model, "decision", None) or {}
-    if not decision.get("folds") and not decision.get("final"):
-        raise ValueError(f"model {getattr(model, 'version', '')} has no expected-value tables (trained before the "
-                         "EV rule): retrain it (perpbot train) or set decision = \"threshold\"")
+    check_model_decision(settings, model)
+    decision = model.decision
     from perpbot.data import timeframe_to_ms
     from perpbot.ml import decision as D
 
