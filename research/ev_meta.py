@@ -22,8 +22,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "binance-usdm"
 VARIANTS = {"default": {}, "sigmoid": {"calibration": "sigmoid"}, "no-calibration": {"calibration": "none"}}

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 
 from perpbot.ml import decision as D
+from perpbot.ml import decision_fit as F
 
 # ------------------------------------------------------------------ the worked example
 # p = (p_down, p_flat, p_up) = (0.2, 0.5, 0.3); TP 2 %, SL 1 %; taker fee 0.06 % and slippage
@@ -92,7 +93,7 @@ def test_outcome_stats_and_routing_by_hand():
     y = np.array([1.0, -1.0, 0.0, 0.0, np.nan])
     ret = np.array([[0.02, -0.01], [-0.01, 0.02], [0.005, -0.005], [-0.003, 0.003], [np.nan, np.nan]])
     hold = np.array([[2.0, 1.0], [1.0, 3.0], [4.0, 4.0], [4.0, 4.0], [np.nan, np.nan]])
-    st = D.outcome_stats(y, ret, hold, np.arange(5), "triple")
+    st = F.outcome_stats(y, ret, hold, np.arange(5), "triple")
     assert st["r_other"] == pytest.approx([0.001, -0.001])
     assert st["hold"][0] == pytest.approx([2.0, 1.0, 4.0]) and st["hold"][1] == pytest.approx([3.0, 1.0, 4.0])
     assert st["n"] == [[1, 1, 2], [1, 1, 2]]
@@ -178,7 +179,7 @@ def _fit(c, X, y, outcomes):
     wf = walk_forward_train(X, y, c["timestamp"], model_name="lightgbm", train_size=3000, test_size=2500,
                             params={"n_estimators": 20, "min_child_samples": 100}, horizon=24, n_jobs=1,
                             calibration="isotonic")
-    dec = D.fit_decision(kind="triple", y=y, outcomes=outcomes, oos_proba=wf.oos_proba, timestamps=c["timestamp"],
+    dec = F.fit_decision(kind="triple", y=y, outcomes=outcomes, oos_proba=wf.oos_proba, timestamps=c["timestamp"],
                          folds=wf.folds, horizon=24, tp=0.006, sl=0.004, funding_rate=0.0, cost=0.0004,
                          bars_per_funding=96.0, kelly=0.5, risk=0.01, grid=(0.0, 0.0005, 0.001, 0.002),
                          min_signals=20, default_margin=0.0007)
@@ -220,10 +221,10 @@ def test_choose_margin_rules_by_hand():
     net = np.column_stack([[-0.01, 0.01, 0.02, -0.005], np.zeros(4)])
     rows = np.arange(4)
     kw = dict(min_signals=2, default=0.01, kelly=0.5, risk=0.01)
-    m, src, table = D.choose_margin(ev_l, ev_s, p, p, 2.0, net, rows, (0.0, 0.002, 0.005), **kw)
+    m, src, table = F.choose_margin(ev_l, ev_s, p, p, 2.0, net, rows, (0.0, 0.002, 0.005), **kw)
     # margin 0: all four, total 0.015; 0.002: three, 0.025; 0.005: two, 0.015 -> 0.002
     assert (m, src) == (0.002, "nested")
     assert table == [[0.0, 4, pytest.approx(0.015)], [0.002, 3, pytest.approx(0.025)], [0.005, 2, pytest.approx(0.015)]]
-    assert D.choose_margin(ev_l, ev_s, p, p, 2.0, net, rows, (0.0,), **{**kw, "min_signals": 5})[:2] == (0.01, "default")
+    assert F.choose_margin(ev_l, ev_s, p, p, 2.0, net, rows, (0.0,), **{**kw, "min_signals": 5})[:2] == (0.01, "default")
     losing = np.column_stack([np.full(4, -0.01), np.zeros(4)])
-    assert D.choose_margin(ev_l, ev_s, p, p, 2.0, losing, rows, (0.0, 0.002), **kw)[:2] == (0.002, "strictest")
+    assert F.choose_margin(ev_l, ev_s, p, p, 2.0, losing, rows, (0.0, 0.002), **kw)[:2] == (0.002, "strictest")

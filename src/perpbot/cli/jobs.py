@@ -95,6 +95,7 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
     from perpbot.data import timeframe_to_ms
     from perpbot.ml import decision as D
     from perpbot.ml.calibration import reliability
+    from perpbot.ml.decision_fit import fit_decision
     from perpbot.ml.labels import side_outcomes
     from perpbot.ml.metrics import model_metrics
     from perpbot.ml.registry import make_bundle, save_bundle
@@ -129,7 +130,7 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
         calibration["reliability_uncalibrated"] = reliability(y, wf.extra["oos_proba_raw"], classes=classes)
     metrics.update({f"ece_{c}": v["ece"] for c, v in calibration["reliability"].items()})
     bar = pd.Timedelta(milliseconds=timeframe_to_ms(settings.timeframe))
-    decision = D.fit_decision(
+    decision = fit_decision(
         kind="meta" if rule else "triple", y=y, outcomes=outcomes, oos_proba=wf.oos_proba, timestamps=ts,
         folds=wf.folds, horizon=settings.label_horizon, tp=tp, sl=sl,
         funding_rate=D.known_funding_rate(ts, bar, market.funding) if settings.funding else 0.0,
