@@ -128,13 +128,20 @@ def test_ai_signals_have_no_lookahead(setup):
     s, bundle, replay, _ = setup
     funding = replay.funding
 
+    from perpbot.strategy.signals import model_signals
+
+    ev = s.model_copy(update={"decision": "ev", "taker_fee": 0.0, "slippage": 0.0, "kelly_fraction": 0.05})
+
     def ai(c):
         proba = bundle.predict_proba(compute_features(c, funding), c["timestamp"])
         sig = proba_to_signal(proba, s.confidence_threshold)
-        return pd.DataFrame({"p_down": proba[:, 0], "p_up": proba[:, 2], "signal": sig})
+        ev_sig, size, extra = model_signals(ev, "ai", c, proba, bundle, funding)
+        return pd.DataFrame({"p_down": proba[:, 0], "p_up": proba[:, 2], "signal": sig, "ev_signal": ev_sig,
+                             "size": size, "ev_long": extra["ev_long"], "ev_short": extra["ev_short"]})
 
     candles = replay.candles
     t_idx = [400, 700, 1100, 1400]
+    assert (ai(candles)["ev_signal"] != 0).sum() >= 10  # the EV rule's signals and sizes are checked too
     assert lookahead_violations(ai, candles, t_idx) == []
 
     # the checker does catch a model fed tomorrow's close
