@@ -110,3 +110,19 @@ def test_train_backtest_trades_then_model_from_other_feature_set_is_refused(smal
     bad.write_bytes(b"not a model")
     proc = perpbot(["backtest", "--model-path", str(bad)], small)
     assert proc.returncode == 1 and "corrupt" in error_lines(proc)[0] and len(error_lines(proc)) == 1
+
+
+def test_meta_strategy_train_and_backtest_beside_its_rule(small):
+    proc = perpbot(["train", "--strategy", "meta:donchian"], small)
+    assert proc.returncode == 0, proc.stderr
+    model = small / "out" / "models" / "meta-donchian-logreg.joblib"
+    assert model.exists() and Path(str(model) + ".json").exists() and "model saved" in proc.stdout
+    proc = perpbot(["backtest", "--strategy", "meta:donchian", "--no-ledger"], small)
+    assert proc.returncode == 0, proc.stderr
+    header = next(line for line in proc.stdout.splitlines() if "meta:donchian" in line)
+    for name in ("meta:donchian", "donchian", "buy-and-hold", "ema-cross", "scoring"):
+        assert name in header
+    # a rule has no model to train; an unknown strategy is refused before anything runs
+    for args in (["train", "--strategy", "ema-cross"], ["backtest", "--strategy", "meta:macd"]):
+        proc = perpbot(args, small)
+        assert proc.returncode == 1 and len(error_lines(proc)) == 1 and "is not one of" in proc.stderr

@@ -6,7 +6,9 @@ candles (with funding). The last 1,500 of them are written to a replay file. The
 computes features and probabilities in batch over that file; the paper loop computes them
 candle by candle on its trailing window (``live_window``) and drives the simulated exchange.
 Trades (every column), funding payments, risk events and the equity curve must be equal,
-and the ledger must hold the same trades for the paper run.
+and the ledger must hold the same trades for the paper run. This holds for the fixed
+threshold rule, for the expected-value rule with fractional-Kelly sizes (a size scale per
+bar passed to the exchange) and for a meta-labelling strategy.
 """
 
 from __future__ import annotations
@@ -25,10 +27,12 @@ from perpbot.storage.ledger import Ledger
 def setup(tmp_path_factory, sol5m_path, sol_funding_path, sol_mark8h_path):
     tmp = tmp_path_factory.mktemp("parity")
     # tight stops and a low threshold so the 1,500 replayed candles hold enough trades to compare
+    # (decision "threshold": the fixed-threshold rule; the EV tables are fitted with margin 0 for
+    # the EV test below)
     s = load_settings(None, model="logreg", train_days=20, test_days=20, confidence_threshold=0.4,
                       stop_loss=0.4, take_profit=0.6, label_horizon=24, cooldown_bars=2, output_dir=tmp,
-                      warmup_bars=300, live_window=1000, candles_file=sol5m_path,
-                      funding_file=sol_funding_path, mark_file=sol_mark8h_path)
+                      warmup_bars=300, live_window=1000, candles_file=sol5m_path, decision="threshold",
+                      ev_margin_grid=[0.0], funding_file=sol_funding_path, mark_file=sol_mark8h_path)
     full = load_market(sol5m_path, "5m", funding_file=sol_funding_path, mark_file=sol_mark8h_path)
     market = full.slice(0, 20_000)
     trained = train_job(s, market=market)
@@ -38,9 +42,45 @@ def setup(tmp_path_factory, sol5m_path, sol_funding_path, sol_mark8h_path):
 
 def test_paper_replay_matches_backtest(setup):
     s, bundle, replay, tmp = setup
-    ledger = Ledger(f"sqlite:///{tmp / 'ledger.db'}")
-    bt = backtest_job(s, ["ai"], market=replay, bundle=bundle).runs["ai"].result
-    bot, run_id = paper_job(s, replay, "ai", bundle=bundle, ledger=ledger, flush_every=250)
+    assert_paper_equals_backtest(s, bundle, replay, tmp, "ai")
+
+
+def test_paper_replay_matches_backtest_ev_rule_with_kelly_sizes(setup):
+    s, bundle, replay, tmp = setup
+    # the EV rule, costs 0 so that the small logreg model clears its margin often, and a small
+    # Kelly multiple so that the sizes are fractions of the configured size
+    ev = s.model_copy(update={"decision": "ev", "taker_fee": 0.0, "slippage": 0.0, "kelly_fraction": 0.05})
+    run = assert_paper_equals_backtest(ev, bundle, replay, tmp, "ai")
+    sizes = run.extra["size"][run.signal != 0]
+    assert (sizes < 1.0).sum() >= 10 and (sizes > 0).all()
+    assert len(np.unique(run.result.trades.qty.round(1))) >= 5  # Kelly-sized, not one size
+
+
+@pytest.fixture(scope="module")
+def meta_setup(setup, sol5m_path, sol_funding_path, sol_mark8h_path):
+    s, _, replay, tmp = setup
+    m = s.model_copy(update={"decision": "ev", "model": "lightgbm", "calibration": "sigmoid", "taker_fee": 0.0,
+                             "slippage": 0.0, "kelly_fraction": 0.05, "n_jobs": 1})
+    full = load_market(sol5m_path, "5m", funding_file=sol_funding_path, mark_file=sol_mark8h_path)
+    return m, train_job(m, market=full.slice(0, 20_000), strategy="meta:scoring").bundle, replay, tmp
+
+
+def test_paper_replay_matches_backtest_meta_strategy(meta_setup):
+    m, bundle, replay, tmp = meta_setup
+    run = assert_paper_equals_backtest(m, bundle, replay, tmp, "meta:scoring")
+    from perpbot.strategy.signals import rule_signals
+
+    primary = rule_signals("scoring", replay.candles)
+    taken = run.signal != 0
+    assert (run.signal[taken] == primary[taken]).all()
+
+
+def assert_paper_equals_backtest(s, bundle, replay, tmp, strategy):
+    name = f"ledger-{strategy.replace(':', '-')}-{s.decision}.db"
+    ledger = Ledger(f"sqlite:///{tmp / name}")
+    run = backtest_job(s, [strategy], market=replay, bundle=bundle).runs[strategy]
+    bt = run.result
+    bot, run_id = paper_job(s, replay, strategy, bundle=bundle, ledger=ledger, flush_every=250)
     paper = bot.exchange.result()
 
     assert len(bt.trades) >= 10, "too few trades for the comparison to mean anything"
@@ -51,10 +91,14 @@ def test_paper_replay_matches_backtest(setup):
     np.testing.assert_array_equal(paper.equity.to_numpy(), bt.equity.to_numpy())
     assert (paper.equity.index == bt.equity.index).all()
 
-    # the paper bot's signals equal the batch signals bar for bar (after the warm-up)
-    batch_signal = backtest_job(s, ["ai"], market=replay, bundle=bundle).runs["ai"].signal
+    # the paper bot's signals (and entry sizes) equal the batch ones bar for bar (after the warm-up)
+    batch_signal = backtest_job(s, [strategy], market=replay, bundle=bundle).runs[strategy].signal
     paper_signal = np.array([d.signal for d in bot.decisions], dtype=np.int8)
     np.testing.assert_array_equal(paper_signal[s.warmup_bars - 1:], batch_signal[s.warmup_bars - 1:])
+    if run.extra.get("size") is not None:
+        calls = batch_signal != 0
+        calls[: s.warmup_bars - 1] = False  # the paper bot decides from the warm-up on
+        np.testing.assert_allclose(bot.exchange.size[: len(calls)][calls], run.extra["size"][calls], rtol=1e-12)
 
     # and the ledger holds the paper run's trades, orders and fills
     stored = ledger.trades(run_id)
@@ -72,6 +116,7 @@ def test_paper_replay_matches_backtest(setup):
     eq = ledger.equity(run_id)
     assert len(eq) == len(replay.candles)
     assert eq.iloc[-1] == pytest.approx(bt.equity.iloc[-1], abs=1e-9)
+    return run
 
 
 def test_ai_signals_have_no_lookahead(setup):
@@ -83,13 +128,20 @@ def test_ai_signals_have_no_lookahead(setup):
     s, bundle, replay, _ = setup
     funding = replay.funding
 
+    from perpbot.strategy.signals import model_signals
+
+    ev = s.model_copy(update={"decision": "ev", "taker_fee": 0.0, "slippage": 0.0, "kelly_fraction": 0.05})
+
     def ai(c):
         proba = bundle.predict_proba(compute_features(c, funding), c["timestamp"])
         sig = proba_to_signal(proba, s.confidence_threshold)
-        return pd.DataFrame({"p_down": proba[:, 0], "p_up": proba[:, 2], "signal": sig})
+        ev_sig, size, extra = model_signals(ev, "ai", c, proba, bundle, funding)
+        return pd.DataFrame({"p_down": proba[:, 0], "p_up": proba[:, 2], "signal": sig, "ev_signal": ev_sig,
+                             "size": size, "ev_long": extra["ev_long"], "ev_short": extra["ev_short"]})
 
     candles = replay.candles
     t_idx = [400, 700, 1100, 1400]
+    assert (ai(candles)["ev_signal"] != 0).sum() >= 10  # the EV rule's signals and sizes are checked too
     assert lookahead_violations(ai, candles, t_idx) == []
 
     # the checker does catch a model fed tomorrow's close

@@ -108,7 +108,22 @@ class Settings(BaseSettings):
 
     # --- model ----------------------------------------------------------------------------
     model: ModelName = "lightgbm"
-    confidence_threshold: float = Field(0.6, ge=0.34, le=1.0, description="probability a call must reach")
+    confidence_threshold: float = Field(0.6, ge=0.34, le=1.0,
+                                        description="probability a call must reach (decision=threshold)")
+    decision: Literal["ev", "threshold"] = Field(
+        "ev", description="ev: enter when the expected return after costs clears the margin, size by fractional "
+                          "Kelly; threshold: enter when p_up / p_down >= confidence_threshold, configured size")
+    ev_margin: float = Field(0.0, ge=0, le=5, description="percent of notional: EV margin used where the nested "
+                                                          "selection has too few signals (e.g. the first fold)")
+    ev_margin_grid: list[float] = Field([0.0, 0.05, 0.1, 0.2, 0.3, 0.5], min_length=1,
+                                        description="percent of notional: margins the nested selection chooses from")
+    ev_min_signals: int = Field(30, ge=1, le=100_000, description="signals a margin needs to be chosen")
+    kelly_fraction: float = Field(0.5, gt=0, le=1, description="multiple of the Kelly fraction (0.5 = half Kelly); "
+                                                               "the risk stays capped by risk_per_trade")
+    calibration: Literal["isotonic", "sigmoid", "none"] = Field(
+        "isotonic", description="probability calibration fitted on the last slice of each training window")
+    calibration_fraction: float = Field(0.2, gt=0, le=0.5, description="share of each training window used "
+                                                                       "for calibration")
     label_horizon: int = Field(48, ge=1, le=10_000, description="triple-barrier vertical barrier, bars")
     train_days: float = Field(30.0, gt=0, le=3650, description="first walk-forward training window, days")
     test_days: float = Field(14.0, gt=0, le=3650, description="walk-forward test window, days")
@@ -295,9 +310,21 @@ class Settings(BaseSettings):
         if self.min_notional > largest:
             raise ValueError(f"min_notional = {self.min_notional:g} USDT is more than the largest position "
                              f"starting_capital x leverage = {largest:g} USDT: no order could ever be placed")
+        if any(not 0 <= m <= 5 for m in self.ev_margin_grid):
+            raise ValueError(f"ev_margin_grid values must be percents in [0, 5], got {self.ev_margin_grid}")
+        if not self.symbol.count("/") == 1 or ":" not in self.symbol:
+            raise ValueError(f"symbol {self.symbol!r} is not a ccxt linear perpetual symbol like 'SOL/USDT:USDT'")
         return self
 
     # ------------------------------------------------------------------ derived values --
+    @property
+    def ev_margin_frac(self) -> float:
+        return self.ev_margin / 100.0
+
+    @property
+    def ev_margin_grid_frac(self) -> list[float]:
+        return [m / 100.0 for m in self.ev_margin_grid]
+
     @property
     def risk_frac(self) -> float:
         return self.risk_per_trade / 100.0

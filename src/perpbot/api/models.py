@@ -17,7 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from perpbot.storage.convert import LedgerInputError, to_jsonable
 
 #: The strategies a backtest job runs: perpbot.strategy.signals.STRATEGIES (a test keeps them equal).
-StrategyName = Literal["ai", "ema-cross", "scoring", "buy-and-hold"]
+StrategyName = Literal["ai", "ema-cross", "scoring", "buy-and-hold", "donchian", "meta:ema-cross", "meta:donchian",
+                       "meta:scoring"]
 
 JobStatus = Literal["queued", "running", "finished", "failed"]
 

@@ -208,31 +208,47 @@ def allocate_outputs(n: int):
             np.zeros((n + 1, K.N_FUNDING_COLS)))
 
 
-def run_kernel(m: MarketArrays, signal: np.ndarray, params: np.ndarray, tiers, state, outs, i0: int, i1: int):
-    """Call the compiled loop for bars [i0, i1) on prepared arrays."""
+def run_kernel(m: MarketArrays, signal: np.ndarray, params: np.ndarray, tiers, state, outs, i0: int, i1: int,
+               size: np.ndarray | None = None):
+    """Call the compiled loop for bars [i0, i1) on prepared arrays (``size``: optional per-bar entry scale)."""
     equity, position, trades, events, fundings = outs
-    K.run_bars(i0, i1, m.ts, m.open, m.high, m.low, m.close, signal, m.atr, m.funding_rate, m.funding_mark,
-               m.m1_start, m.m1_end, m.m1_open, m.m1_high, m.m1_low, tiers[0], tiers[1],
-               params, state, equity, position, trades, events, fundings)
+    args = (i0, i1, m.ts, m.open, m.high, m.low, m.close, signal, m.atr, m.funding_rate, m.funding_mark,
+            m.m1_start, m.m1_end, m.m1_open, m.m1_high, m.m1_low, tiers[0], tiers[1],
+            params, state, equity, position, trades, events, fundings)
+    if size is None:
+        K.run_bars(*args)
+    else:
+        K.run_bars(*args, size)
 
 
 def run_backtest(market: MarketArrays, signal: np.ndarray, config: SimConfig,
-                 close_at_end: bool = True) -> BacktestResult:
+                 close_at_end: bool = True, size: np.ndarray | None = None) -> BacktestResult:
     """Simulate ``signal`` (int8 per bar, acted on at the next open) over ``market``.
 
+    ``size``: optional float64 (n,) scale of the entry size decided with each bar's signal
+    (1.0 = the configured size: ``risk`` of equity at the stop, or ``equity_fraction``; e.g. a
+    fractional-Kelly size from :mod:`perpbot.ml.decision`). None = 1.0 everywhere.
+
     Raises:
-        ValueError: when ``signal`` does not have one value per bar.
+        ValueError: when ``signal`` (or ``size``) does not have one value per bar, or ``size``
+            holds a negative or non-finite value.
     """
     n = len(market)
     signal = np.ascontiguousarray(signal, dtype=np.int8)
     if signal.shape != (n,):
         raise ValueError(f"signal has shape {signal.shape}, expected ({n},) — one value per candle")
+    if size is not None:
+        size = np.ascontiguousarray(size, dtype=np.float64)
+        if size.shape != (n,):
+            raise ValueError(f"size has shape {size.shape}, expected ({n},) — one value per candle")
+        if not (np.isfinite(size).all() and (size >= 0).all()):
+            raise ValueError("size must be finite and >= 0 (1.0 = the configured size)")
     params = config.params()
     tiers = config.tier_arrays()
     state = K.new_state(config.capital)
     outs = allocate_outputs(n)
     if n:
-        run_kernel(market, signal, params, tiers, state, outs, 0, n)
+        run_kernel(market, signal, params, tiers, state, outs, 0, n, size)
         if close_at_end:
             K.close_at_end(n - 1, market.close, params, state, outs[0], outs[1], outs[2])
     return collect_result(market, state, outs, config, n)

@@ -233,6 +233,7 @@ def write_html_report(
     notes: list[str] | None = None,
     plot_rule: str = "1h",
     honesty=None,
+    calibration: dict | None = None,
 ) -> Path:
     """Write the HTML report to ``path`` (parent dirs created, atomic temp file + os.replace).
 
@@ -249,6 +250,8 @@ def write_html_report(
     plot_rule : pandas offset alias for downsampling price/equity/drawdown plots.
     honesty : optional :class:`perpbot.ml.honesty.block.HonestyReport`: its verdict line is
         shown under the title and its tables after the metrics.
+    calibration : optional model calibration metadata: reliability curves and ECE
+        (:mod:`perpbot.backtest.report_calibration`).
 
     Returns the resolved ``Path``. Raises ``ValueError`` on bad inputs (nothing is written).
     The file embeds plotly.js once (~4.7 MB) and references no CDN.
@@ -290,7 +293,9 @@ def write_html_report(
         parts += ["<h2>Model metrics</h2>", _table_html(model_metrics)]
     if honesty is not None:
         parts.append(honesty_html(honesty))
-    parts += ["<h2>Charts</h2>", *divs, "</body></html>"]
+    from perpbot.backtest.report_calibration import calibration_section
+
+    parts += ["<h2>Charts</h2>", *divs, calibration_section(calibration), "</body></html>"]
     text = "\n".join(parts)
 
     target = Path(path).resolve()

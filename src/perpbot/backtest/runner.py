@@ -1,8 +1,10 @@
 """Backtest orchestration: strategies side by side on the same data, metrics, ledger, report.
 
-``run_strategies`` computes each strategy's signals (the AI from a saved model's
-out-of-sample probabilities, the baselines from their rules), simulates each with the same
-account/risk settings (buy-and-hold: 1x full equity, no stops) and computes the metrics.
+``run_strategies`` computes each strategy's signals (the model strategies — ``ai`` and
+``meta:<rule>`` — from a saved model's out-of-sample probabilities through
+:func:`perpbot.strategy.signals.model_signals`, with a per-bar size scale under the EV rule; the
+rules from their definitions), simulates each with the same account/risk settings
+(buy-and-hold: 1x full equity, no stops) and computes the metrics.
 ``record_runs`` writes each simulation to the ledger in one transaction per run;
 ``write_report`` renders the HTML report.
 """
@@ -18,7 +20,7 @@ import pandas as pd
 from perpbot.backtest.engine import BacktestResult, MarketArrays, SimConfig, run_backtest
 from perpbot.backtest.metrics import metrics_table, trading_metrics
 from perpbot.data.market import MarketData
-from perpbot.strategy.signals import BASELINES, baseline_overrides, proba_signals, rule_signals
+from perpbot.strategy.signals import BASELINES, baseline_overrides, is_model_strategy, model_signals, rule_signals
 
 
 @dataclass
@@ -40,31 +42,44 @@ def market_arrays(settings, market: MarketData) -> MarketArrays:
 
 
 def simulate(name: str, signal: np.ndarray, arrays: MarketArrays, config: SimConfig,
-             proba: np.ndarray | None = None) -> StrategyRun:
-    """Run one strategy's signals through the engine and compute its metrics."""
+             proba: np.ndarray | None = None, size: np.ndarray | None = None) -> StrategyRun:
+    """Run one strategy's signals (and optional per-bar size scales) through the engine and compute its metrics."""
     if name in BASELINES:
         config = SimConfig(**{**config.__dict__, **baseline_overrides(name)})
-    result = run_backtest(arrays, signal, config)
+    result = run_backtest(arrays, signal, config, size=size)
     metrics = trading_metrics(result.equity, result.trades, config.capital, position=result.position)
     return StrategyRun(name=name, signal=signal, result=result, metrics=metrics, proba=proba)
 
 
 def run_strategies(settings, market: MarketData, strategies: list[str], *, proba: np.ndarray | None = None,
-                   arrays: MarketArrays | None = None) -> dict[str, StrategyRun]:
-    """Simulate ``strategies`` ("ai" needs ``proba``, float64 (n, 3)) on ``market``.
+                   model=None, models: dict | None = None, arrays: MarketArrays | None = None) -> dict[str, StrategyRun]:
+    """Simulate ``strategies`` on ``market``.
+
+    Model strategies need their model's output: ``models[name] = (model, proba)`` with ``proba``
+    float64 (n, 3) and ``model`` the bundle or its metadata (EV tables, label settings); for
+    "ai" also ``proba=`` / ``model=``.
 
     Raises:
-        ValueError: "ai" requested without probabilities, or an unknown strategy.
+        ValueError: a model strategy without probabilities, a model without EV tables under
+            ``decision = "ev"``, or an unknown strategy.
     """
     arrays = arrays or market_arrays(settings, market)
     config = SimConfig.from_settings(settings)
+    models = dict(models or {})
+    if proba is not None:
+        models.setdefault("ai", (model, proba))
     runs: dict[str, StrategyRun] = {}
     for name in strategies:
-        if name == "ai":
-            if proba is None:
-                raise ValueError("strategy 'ai' needs model probabilities (train a model first: perpbot train)")
-            sig = proba_signals(proba, settings.confidence_threshold)
-            runs[name] = simulate(name, sig, arrays, config, proba=proba)
+        if is_model_strategy(name):
+            if name not in models or models[name][1] is None:
+                raise ValueError(f"strategy {name!r} needs model probabilities (train a model first: "
+                                 f"perpbot train --strategy {name})")
+            mdl, p = models[name]
+            sig, size, extra = model_signals(settings, name, market.candles, p, mdl,
+                                             market.funding if settings.funding else None)
+            runs[name] = simulate(name, sig, arrays, config, proba=p, size=size)
+            runs[name].extra.update(extra, size=size, model_version=getattr(mdl, "version", None),
+                                    features_hash=getattr(mdl, "features_hash", None))
         else:
             runs[name] = simulate(name, rule_signals(name, market.candles), arrays, config)
     return runs
@@ -99,16 +114,18 @@ def record_runs(ledger, settings, market: MarketData, runs: dict[str, StrategyRu
     ids = {}
     ts = market.candles["timestamp"]
     for name, run in runs.items():
-        ai = name == "ai"
+        ai = is_model_strategy(name)
+        version = run.extra.get("model_version") or (model_version if name == "ai" else None)
+        fhash = run.extra.get("features_hash") or (features_hash if name == "ai" else None)
         run_id = ledger.start_run(kind, name, settings.symbol, settings.timeframe, exchange=settings.exchange,
-                                  config=settings.public_dict(), model_version=model_version if ai else None,
-                                  features_hash=features_hash if ai else None,
+                                  config=settings.public_dict(), model_version=version if ai else None,
+                                  features_hash=fhash if ai else None,
                                   data_range=(ts.iloc[0], ts.iloc[-1]))
         try:
             ledger.record_run_bulk(
                 run_id, trades=run.result.trades, equity=run.result.equity, risk_events=run.result.risk_events,
                 funding=run.result.funding,
-                predictions=predictions_frame(run, market, model_version, features_hash) if ai else None)
+                predictions=predictions_frame(run, market, version, fhash) if ai else None)
         except Exception:
             ledger.finish_run(run_id, status="failed")
             raise
@@ -119,7 +136,7 @@ def record_runs(ledger, settings, market: MarketData, runs: dict[str, StrategyRu
 
 def write_report(path: Path, settings, market: MarketData, runs: dict[str, StrategyRun], *,
                  model_metrics: pd.DataFrame | None = None, notes: list[str] | None = None,
-                 title: str | None = None, honesty=None) -> Path:
+                 title: str | None = None, honesty=None, calibration: dict | None = None) -> Path:
     """Render the HTML report (verdict, price with the first strategy's trades, equity, drawdown, tables).
 
     ``honesty``: the first strategy's :class:`perpbot.ml.honesty.block.HonestyReport`; computed
@@ -133,4 +150,5 @@ def write_report(path: Path, settings, market: MarketData, runs: dict[str, Strat
     if honesty is None:
         honesty = honesty_for_runs(settings, market, runs)
     return write_html_report(path, candles=market.candles, results=results, metrics=comparison_table(runs),
-                             model_metrics=model_metrics, title=title, notes=notes, honesty=honesty)
+                             model_metrics=model_metrics, title=title, notes=notes, honesty=honesty,
+                             calibration=calibration)

@@ -97,7 +97,18 @@ class BotContext:
         feats = compute_features(c, None if not self.settings.funding else self._funding())
         row = feats.iloc[[-1]]
         proba = self.bundle.predict_proba(row, c["timestamp"].iloc[[-1]])[0]
-        sig = int(proba_to_signal(proba[None, :], self.settings.confidence_threshold)[0])
+        decision = getattr(self.bundle, "decision", None) or {}
+        if self.settings.decision == "ev" and getattr(self.bundle, "strategy", "ai") == "ai" and decision.get("final"):
+            # the bot's own rule (expected value after costs); a model saved without EV tables
+            # can only be shown with the fixed threshold
+            from perpbot.strategy.signals import model_signals
+
+            full = np.full((len(c), 3), np.nan)
+            full[-1] = proba
+            sig = int(model_signals(self.settings, "ai", c, full, self.bundle,
+                                    None if not self.settings.funding else self._funding())[0][-1])
+        else:
+            sig = int(proba_to_signal(proba[None, :], self.settings.confidence_threshold)[0])
         headline = [k for k in ("rsi14", "macd_hist", "bb_pctb", "atr14_close", "ema20_ema50", "logret12")
                     if k in row.columns]
         return {"symbol": symbol or self.settings.symbol, "time": c["timestamp"].iloc[-1].isoformat(),

@@ -166,7 +166,8 @@ class LiveBot(TradeRecords):
         return [out[k] for k in sorted(out)][-need:]
 
     async def _refresh_funding(self, now_ms: int) -> None:
-        if self.signals.funding is None and not (self.settings.funding and self.strategy == "ai"):
+        if self.signals.funding is None and not (self.settings.funding and self.strategy != "buy-and-hold"
+                                                 and self.bundle is not None):
             return
         if now_ms < self._funding_next_ms or not self.ex.ex.has.get("fetchFundingRateHistory"):
             return
@@ -414,7 +415,7 @@ class LiveBot(TradeRecords):
                 {"close_lag_ms": round(close_lag, 1), "max_entry_lag": self.settings.max_entry_lag})))
             log.warning("stale_candle_entry_vetoed", bar=bar, close_lag_ms=round(close_lag, 1), signal=signal)
             return sent
-        plan = self.risk.plan_entry(bar + 1, signal, close, self.atr, equity)
+        plan = self.risk.plan_entry(bar + 1, signal, close, self.atr, equity, self.signals.size)
         if not isinstance(plan, EntryPlan):
             rows.append((plan[0], plan[1], None))
             return sent

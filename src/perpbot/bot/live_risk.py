@@ -147,9 +147,11 @@ class LiveRisk:
         if pnl < 0.0 and self.cfg.cooldown_bars > 0:
             self.cooldown_until = exit_bar + self.cfg.cooldown_bars
 
-    def plan_entry(self, bar: int, side: int, price: float, atr: float, equity: float) -> EntryPlan | tuple[str, float]:
+    def plan_entry(self, bar: int, side: int, price: float, atr: float, equity: float,
+                   scale: float = 1.0) -> EntryPlan | tuple[str, float]:
         """The entry at bar ``bar`` (the next candle) if the rules allow it, else the veto
-        (risk-event label, value) exactly as the kernel's ``_try_entry`` records it."""
+        (risk-event label, value) exactly as the kernel's ``_try_entry`` records it. ``scale``:
+        the decision's size scale (the kernel's per-bar ``size``; 1.0 = the configured size)."""
         if self.halt_dd:
             return "halted", float(K.EV_MAX_DD_HALT)
         if self.halt_day:
@@ -163,8 +165,8 @@ class LiveRisk:
         p, cfg = self.params, self.cfg
         fill = slipped_price(float(price), side > 0, cfg.slippage)
         sl, tp, dist = levels(cfg, side, fill, atr)
-        qty = position_size(int(p[K.P_SIZING]), float(equity), fill, dist, float(atr), cfg.risk, cfg.equity_fraction,
-                            cfg.sizing_atr_mult, cfg.leverage, cfg.taker_fee, cfg.lot_size)
+        qty = position_size(int(p[K.P_SIZING]), float(equity), fill, dist, float(atr), cfg.risk * scale,
+                            cfg.equity_fraction * scale, cfg.sizing_atr_mult, cfg.leverage, cfg.taker_fee, cfg.lot_size)
         if qty <= 0.0 or qty < cfg.min_qty or qty * fill < cfg.min_notional:
             return "below_min_size", float(qty)
         return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr))

@@ -28,32 +28,40 @@ from perpbot.bot.control import BotControl
 from perpbot.data import timeframe_to_ms
 from perpbot.exchange.simulated import SimulatedExchange, trailing_atr
 from perpbot.logs import get_logger
-from perpbot.strategy.signals import BASELINES, baseline_overrides, proba_signals, rule_signals
+from perpbot.strategy.signals import (
+    BASELINES, baseline_overrides, check_model_decision, is_model_strategy, meta_primary, model_signals,
+    rule_signals,
+)
 
 log = get_logger("perpbot.bot")
 
 
 class SignalEngine:
     """The decision code shared by the paper and the live loop: a trailing window of closed
-    candles -> features -> model -> confidence threshold (strategy "ai"), or a baseline's rule.
+    candles -> features -> model -> decision rule (strategies "ai" and "meta:<rule>", through
+    :func:`perpbot.strategy.signals.model_signals`, as the backtest), or a rule's signal.
 
     Args:
         settings: :class:`perpbot.config.Settings` (live_window, atr_period, timeframe,
-            confidence_threshold, funding).
-        strategy: "ai" (needs ``bundle``) or a baseline name.
-        bundle: a loaded :class:`perpbot.ml.registry.ModelBundle` for "ai".
+            decision, confidence_threshold, costs, kelly_fraction, risk_per_trade, funding).
+        strategy: "ai" / "meta:<rule>" (need ``bundle``) or a rule name.
+        bundle: a loaded :class:`perpbot.ml.registry.ModelBundle` of that strategy.
         funding: funding-rate events for the features (ignored when ``settings.funding`` is off).
-    Raises ValueError for "ai" without a model.
+    Raises ValueError for a model strategy without a model.
+    After :meth:`decide`, ``size`` is the decision's entry size scale (1.0 = the configured size).
     """
 
     COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 
     def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None) -> None:
-        if strategy == "ai" and bundle is None:
-            raise ValueError("strategy 'ai' needs a trained model (perpbot train)")
+        if is_model_strategy(strategy) and bundle is None:
+            raise ValueError(f"strategy {strategy!r} needs a trained model (perpbot train --strategy {strategy})")
+        if bundle is not None:
+            check_model_decision(settings, bundle)
         self.settings, self.strategy, self.bundle = settings, strategy, bundle
         self.funding = funding if settings.funding else None
         self.window: deque = deque(maxlen=settings.live_window)
+        self.size = 1.0
 
     def push(self, ts: pd.Timestamp, o: float, h: float, lo: float, c: float, v: float) -> pd.DataFrame:
         """Append a closed candle (UTC open time, USDT prices, base volume); the window as a frame."""
@@ -70,14 +78,25 @@ class SignalEngine:
         return trailing_atr(highs, lows, closes, self.settings.atr_period)
 
     def decide(self, frame: pd.DataFrame) -> tuple[int, np.ndarray | None]:
-        """(signal -1/0/+1, probabilities (p_down, p_flat, p_up) or None) at the window's last candle."""
-        if self.strategy == "ai":
-            from perpbot.features.build import compute_features
+        """(signal -1/0/+1, probabilities (p_down, p_flat, p_up) or None) at the window's last candle;
+        sets ``size`` (entry size scale of the decision)."""
+        self.size = 1.0
+        if not is_model_strategy(self.strategy):
+            return int(rule_signals(self.strategy, frame)[-1]), None
+        from perpbot.features.build import compute_features
+        from perpbot.strategy.meta import meta_frame
 
-            feats = compute_features(frame, self.funding).iloc[[-1]]
-            proba = self.bundle.predict_proba(feats, frame["timestamp"].iloc[[-1]])
-            return int(proba_signals(proba, self.settings.confidence_threshold)[0]), proba[0]
-        return int(rule_signals(self.strategy, frame)[-1]), None
+        feats = compute_features(frame, self.funding)
+        rule = meta_primary(self.strategy)
+        if rule is not None:
+            feats = meta_frame(feats, rule_signals(rule, frame))
+        last = self.bundle.predict_proba(feats.iloc[[-1]], frame["timestamp"].iloc[[-1]])[0]
+        proba = np.full((len(frame), 3), np.nan)
+        proba[-1] = last
+        signal, size, _ = model_signals(self.settings, self.strategy, frame, proba, self.bundle, self.funding)
+        if size is not None:
+            self.size = float(size[-1])
+        return int(signal[-1]), last
 
 
 @dataclass
@@ -148,7 +167,7 @@ class PaperBot:
             signal, proba = self._decide(frame)
         if self.control.paused:
             signal = 0  # no new positions; stops and take-profits stay active
-        self.exchange.set_signal(signal)
+        self.exchange.set_signal(signal, self.signals.size)
         decision = Decision(ts, bar, signal, proba)
         self.decisions.append(decision)
         self.latency_ms.append((time.perf_counter() - t0) * 1e3)

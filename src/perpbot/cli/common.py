@@ -241,4 +241,17 @@ def notes_for(s: Settings, bundle) -> list[str]:
         f"({s.stop_mode}), daily loss limit {s.max_daily_loss}%, max drawdown {s.max_drawdown}%.",
         "Buy-and-hold: 1x full equity long from the first tradable bar, no stops; ema-cross and scoring use "
         "the same risk settings as the AI.",
+        decision_note(s, bundle),
     ]
+
+
+def decision_note(s: Settings, bundle) -> str:
+    """One line on how the model's probabilities become trades (EV rule or threshold)."""
+    if s.decision == "threshold":
+        return (f"Decision: a call when p_up or p_down >= {s.confidence_threshold} (fixed threshold), "
+                "configured size.")
+    cal = (getattr(bundle, "calibration", None) or {}).get("method", "none")
+    return (f"Decision: expected return after costs (round trip 2 x (fee + slippage) = "
+            f"{2 * (s.taker_fee + s.slippage):.2f}% and expected funding) must clear a margin chosen inside each "
+            f"training window (nested); size {s.kelly_fraction:g} x Kelly capped at {s.risk_per_trade}% risk; "
+            f"probabilities calibrated ({cal}) on the last slice of each training window.")

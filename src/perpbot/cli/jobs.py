@@ -58,33 +58,95 @@ class TrainOutcome:
     n_folds: int
 
 
-def train_job(settings, progress: Progress = None, market: MarketData | None = None) -> TrainOutcome:
-    """Walk-forward train ``settings.model`` on the configured candles and save it.
+def model_file_for(settings, strategy: str = "ai", path: Path | None = None) -> Path:
+    """Where a model strategy's model lives: ``path`` when given; else ``settings.model_file`` for
+    "ai" and ``meta-<rule>-<that file name>`` beside it for "meta:<rule>"."""
+    from perpbot.strategy.signals import meta_primary
+
+    if path is not None:
+        return Path(path)
+    base = Path(settings.model_file)
+    rule = meta_primary(strategy)
+    return base if rule is None else base.with_name(f"meta-{rule}-{base.name}")
+
+
+def expected_features(settings, strategy: str = "ai") -> tuple[list[str], str]:
+    """(feature names, features hash) a model of ``strategy`` must have been trained on."""
+    from perpbot.features.build import feature_names, features_hash
+    from perpbot.strategy.meta import meta_feature_names, meta_features_hash
+    from perpbot.strategy.signals import meta_primary
+
+    names = feature_names(with_funding=settings.funding)
+    rule = meta_primary(strategy)
+    if rule is None:
+        return names, features_hash(names)
+    return meta_feature_names(names), meta_features_hash(names, rule)
+
+
+def train_job(settings, progress: Progress = None, market: MarketData | None = None,
+              strategy: str = "ai") -> TrainOutcome:
+    """Walk-forward train the model of ``strategy`` ("ai" or "meta:<rule>") on the configured
+    candles, calibrate it, fit its expected-value decision tables and save it.
 
     Raises:
-        DataError: bad or missing data files. ValueError: too little data for one fold.
+        DataError: bad or missing data files. ValueError: too little data for one fold, or an
+        unknown strategy.
     """
     from perpbot.data import timeframe_to_ms
+    from perpbot.ml import decision as D
+    from perpbot.ml.calibration import reliability
+    from perpbot.ml.decision_fit import fit_decision
+    from perpbot.ml.labels import side_outcomes
     from perpbot.ml.metrics import model_metrics
-    from perpbot.features.build import feature_names, features_hash
     from perpbot.ml.registry import make_bundle, save_bundle
     from perpbot.ml.train import walk_forward_train
+    from perpbot.strategy.meta import meta_frame, meta_labels
+    from perpbot.strategy.signals import is_model_strategy, meta_primary, rule_signals
 
+    if not is_model_strategy(strategy):
+        raise ValueError(f"strategy {strategy!r} has no model to train; train 'ai' or one of meta:ema-cross, "
+                         "meta:donchian, meta:scoring")
     market = market or load_market_for(settings)
     X, y, ts = dataset(settings, market)
+    candles = market.candles
+    tp, sl = label_barriers(settings, candles)
+    outcomes = side_outcomes(*(candles[k].to_numpy(np.float64) for k in ("high", "low", "close")), tp, sl,
+                             settings.label_horizon)
+    rule = meta_primary(strategy)
+    primary = None
+    if rule is not None:
+        primary = rule_signals(rule, candles)
+        X, y = meta_frame(X, primary), meta_labels(primary, outcomes)
     bars_per_day = 86_400_000 // timeframe_to_ms(settings.timeframe)
     wf = walk_forward_train(X, y, ts, model_name=settings.model, train_size=int(settings.train_days * bars_per_day),
                             test_size=int(settings.test_days * bars_per_day), horizon=settings.label_horizon,
-                            n_jobs=settings.n_jobs, progress=progress)
+                            n_jobs=settings.n_jobs, calibration=settings.calibration,
+                            calibration_fraction=settings.calibration_fraction, progress=progress)
     metrics = model_metrics(y, wf.oos_proba, settings.confidence_threshold)
+    classes = ("up",) if rule else ("down", "flat", "up")
+    calibration = {"method": settings.calibration, "fraction": settings.calibration_fraction,
+                   "reliability": reliability(y, wf.oos_proba, classes=classes)}
+    if "oos_proba_raw" in wf.extra:
+        calibration["reliability_uncalibrated"] = reliability(y, wf.extra["oos_proba_raw"], classes=classes)
+    metrics.update({f"ece_{c}": v["ece"] for c, v in calibration["reliability"].items()})
+    bar = pd.Timedelta(milliseconds=timeframe_to_ms(settings.timeframe))
+    decision = fit_decision(
+        kind="meta" if rule else "triple", y=y, outcomes=outcomes, oos_proba=wf.oos_proba, timestamps=ts,
+        folds=wf.folds, horizon=settings.label_horizon, tp=tp, sl=sl,
+        funding_rate=D.known_funding_rate(ts, bar, market.funding) if settings.funding else 0.0,
+        cost=D.round_trip_cost(settings.taker_fee_frac, settings.slippage_frac),
+        bars_per_funding=pd.Timedelta(hours=D.FUNDING_INTERVAL_HOURS) / bar, kelly=settings.kelly_fraction,
+        risk=settings.risk_frac, grid=settings.ev_margin_grid_frac, min_signals=settings.ev_min_signals,
+        default_margin=settings.ev_margin_frac, primary=primary, primary_rule=rule)
     labels = {"barrier_mode": settings.stop_mode, "horizon": settings.label_horizon,
               "take_profit": settings.take_profit_atr if settings.stop_mode == "atr" else settings.take_profit / 100,
               "stop_loss": settings.stop_loss_atr if settings.stop_mode == "atr" else settings.stop_loss / 100}
-    names = feature_names(with_funding=settings.funding)
+    names, fhash = expected_features(settings, strategy)
     if list(wf.feature_names) != names:
         raise ValueError(f"feature columns {list(wf.feature_names)[:3]}... differ from feature_names()")
-    bundle = make_bundle(wf, label_settings=labels, features_hash=features_hash(names), oos_metrics=metrics)
-    path = save_bundle(bundle, settings.model_file)
+    bundle = make_bundle(wf, label_settings=labels, features_hash=fhash, oos_metrics=metrics, strategy=strategy,
+                         decision=decision, calibration=calibration)
+    path = save_bundle(bundle, model_file_for(settings, strategy))
     # the saved model's probabilities over these candles (out of sample, as a backtest computes
     # them): cached, keyed to the bytes just written, so the next backtest of the same candles
     # does not load the model
@@ -93,7 +155,7 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
     funding = market.funding if settings.funding else None
     proba_cache.save(path, proba_cache.data_key(proba_cache.model_digest(path), bundle.version, bundle.features_hash,
                                                 market.candles, funding), bundle.predict_proba(X, ts))
-    log.info("model_saved", path=str(path), version=bundle.version, folds=len(wf.folds), **{
+    log.info("model_saved", path=str(path), version=bundle.version, strategy=strategy, folds=len(wf.folds), **{
         k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     return TrainOutcome(bundle=bundle, path=Path(path), model_metrics=metrics, n_folds=len(wf.folds))
 
@@ -108,52 +170,69 @@ def check_strategies(names: list[str]) -> None:
         raise ValueError(f"unknown strategy {bad[0]!r}; choose one of: {', '.join(STRATEGIES)}")
 
 
-def load_model_for(settings, path: Path | None = None):
-    """Load the saved model and refuse it when its features differ from the running config."""
-    from perpbot.features.build import feature_names, features_hash
+def load_model_for(settings, path: Path | None = None, strategy: str = "ai"):
+    """Load the saved model of ``strategy``; refuse it (ModelError) when its features differ from the
+    running config, or when ``decision = "ev"`` and it has no expected-value tables."""
     from perpbot.ml.registry import load_bundle
 
-    names = feature_names(with_funding=settings.funding)
-    return load_bundle(path or settings.model_file, expected_features_hash=features_hash(names),
-                       expected_feature_names=names)
+    from perpbot.ml.metadata import ModelError
+    from perpbot.strategy.signals import check_model_decision
+
+    names, fhash = expected_features(settings, strategy)
+    bundle = load_bundle(model_file_for(settings, strategy, path), expected_features_hash=fhash,
+                         expected_feature_names=names)
+    try:
+        check_model_decision(settings, bundle)
+    except ValueError as exc:
+        raise ModelError(str(exc)) from None
+    return bundle
 
 
-def ai_probabilities(settings, market: MarketData, bundle) -> np.ndarray:
-    """Model probabilities (n, 3) over the candles: out of sample where the folds cover them."""
+def model_inputs(settings, market: MarketData, strategy: str = "ai") -> pd.DataFrame:
+    """The feature frame a model of ``strategy`` predicts from (meta: with ``primary_side``)."""
     from perpbot.features.build import compute_features
+    from perpbot.strategy.meta import meta_frame
+    from perpbot.strategy.signals import meta_primary, rule_signals
 
     X = compute_features(market.candles, market.funding if settings.funding else None)
-    return bundle.predict_proba(X, market.candles["timestamp"])
+    rule = meta_primary(strategy)
+    return X if rule is None else meta_frame(X, rule_signals(rule, market.candles))
 
 
-def model_probabilities(settings, market: MarketData, bundle=None, model_path: Path | None = None):
-    """(model, probabilities (n, 3)) for the AI strategy, through the probability cache.
+def ai_probabilities(settings, market: MarketData, bundle, strategy: str = "ai") -> np.ndarray:
+    """Model probabilities (n, 3) over the candles: out of sample where the folds cover them."""
+    return bundle.predict_proba(model_inputs(settings, market, strategy), market.candles["timestamp"])
+
+
+def model_probabilities(settings, market: MarketData, bundle=None, model_path: Path | None = None,
+                        strategy: str = "ai"):
+    """(model, probabilities (n, 3)) for a model strategy, through the probability cache.
 
     Without a loaded ``bundle`` the saved model's metadata is checked first (a model from
     another feature set is refused) and a cache hit for this exact model file (SHA-256 of its
     bytes) and these exact candles skips loading the model at all; the returned "model" is then
-    its metadata (``version``, ``features_hash``, ``oos_metrics``). On a miss the model is
+    its metadata (``version``, ``features_hash``, ``oos_metrics``,
+    ``decision``, ``label_settings``, ``calibration``). On a miss the model is
     loaded (a corrupt file raises ModelError), run, and the cache rewritten when the file did
     not change meanwhile. A given ``bundle`` is run as it is and the cache left alone (its bytes
     on disk are not known).
     """
     from types import SimpleNamespace
 
-    from perpbot.features.build import feature_names, features_hash
     from perpbot.ml import proba_cache
     from perpbot.ml.metadata import ModelError, ModelMismatchError, load_metadata
 
     funding = market.funding if settings.funding else None
-    path = Path(model_path or settings.model_file)
+    path = model_file_for(settings, strategy, model_path)
     if bundle is None:
-        names = feature_names(with_funding=settings.funding)
+        names, fhash = expected_features(settings, strategy)
         try:
-            meta = load_metadata(path, expected_features_hash=features_hash(names), expected_feature_names=names)
+            meta = load_metadata(path, expected_features_hash=fhash, expected_feature_names=names)
         except ModelMismatchError:
             raise
         except ModelError:  # no readable metadata: loading the model itself says what is wrong
-            bundle = load_model_for(settings, path)
-            return bundle, ai_probabilities(settings, market, bundle)
+            bundle = load_model_for(settings, path, strategy)
+            return bundle, ai_probabilities(settings, market, bundle, strategy)
         try:
             digest = proba_cache.model_digest(path)
         except OSError as exc:
@@ -163,13 +242,15 @@ def model_probabilities(settings, market: MarketData, bundle=None, model_path: P
         if proba is not None:
             log.info("model_probabilities_cached", model=meta["version"], path=str(proba_cache.cache_path(path)))
             return SimpleNamespace(version=meta["version"], features_hash=meta["features_hash"],
-                                   oos_metrics=meta.get("oos_metrics", {})), proba
-        bundle = load_model_for(settings, path)
-        proba = ai_probabilities(settings, market, bundle)
+                                   oos_metrics=meta.get("oos_metrics", {}), decision=meta.get("decision", {}),
+                                   label_settings=meta.get("label_settings", {}),
+                                   calibration=meta.get("calibration", {})), proba
+        bundle = load_model_for(settings, path, strategy)
+        proba = ai_probabilities(settings, market, bundle, strategy)
         if proba_cache.model_digest(path) == digest:  # the bytes that were loaded
             proba_cache.save(path, key, proba)
         return bundle, proba
-    return bundle, ai_probabilities(settings, market, bundle)
+    return bundle, ai_probabilities(settings, market, bundle, strategy)
 
 
 @dataclass
@@ -192,21 +273,30 @@ def backtest_job(settings, strategies: list[str], *, market: MarketData | None =
         DataError (also: fewer candles than warmup_bars + 10), ModelError / ModelMismatchError,
         ValueError (also: an unknown strategy name) — before anything is written.
     """
+    from perpbot.strategy.signals import is_model_strategy
+
     check_strategies(strategies)
     market = market or load_market_for(settings)
     check_enough_candles(market, settings.warmup_bars)
-    proba = None
-    if "ai" in strategies:
-        bundle, proba = model_probabilities(settings, market, bundle, model_path)
-    runs = run_strategies(settings, market, strategies, proba=proba)
-    out = BacktestOutcome(runs=runs, bundle=bundle)
+    models = {}
+    for name in strategies:  # ``bundle`` / ``model_path``: the model of the first model strategy
+        if is_model_strategy(name):
+            given = bundle if not models else None
+            if given is not None and getattr(given, "strategy", "ai") != name:
+                raise ValueError(f"the given model was trained for strategy {getattr(given, 'strategy', 'ai')!r}, "
+                                 f"not {name!r}")
+            models[name] = model_probabilities(settings, market, given, model_path if not models else None, name)
+    runs = run_strategies(settings, market, strategies, models=models)
+    first = next(iter(models.values()), (bundle, None))[0]  # the first model strategy's model
+    out = BacktestOutcome(runs=runs, bundle=first)
     if ledger is not None:
         ledger = ledger() if callable(ledger) else ledger  # opened only once the inputs proved good
         out.run_ids = record_runs(ledger, settings, market, runs,
-                                  model_version=getattr(bundle, "version", None),
-                                  features_hash=getattr(bundle, "features_hash", None))
+                                  model_version=getattr(first, "version", None),
+                                  features_hash=getattr(first, "features_hash", None))
     if report is not None:
-        out.report = write_report(report, settings, market, runs, model_metrics=model_metrics, notes=notes)
+        out.report = write_report(report, settings, market, runs, model_metrics=model_metrics, notes=notes,
+                                  calibration=getattr(first, "calibration", None))
     return out
 
 
@@ -222,16 +312,18 @@ def paper_job(settings, market: MarketData, strategy: str, *, bundle=None, ledge
     ``warmup_bars + 10``, before the run is recorded.
     """
     from perpbot.bot.paper import PaperBot
+    from perpbot.strategy.signals import is_model_strategy
 
     check_strategies([strategy])
     check_enough_candles(market, settings.warmup_bars)
+    model = is_model_strategy(strategy)
     run_id = None
     if ledger is not None:
         ts = market.candles["timestamp"]
         run_id = ledger.start_run("paper", strategy, settings.symbol, settings.timeframe,
                                   exchange=settings.exchange, config=settings.public_dict(),
-                                  model_version=getattr(bundle, "version", None) if strategy == "ai" else None,
-                                  features_hash=getattr(bundle, "features_hash", None) if strategy == "ai" else None,
+                                  model_version=getattr(bundle, "version", None) if model else None,
+                                  features_hash=getattr(bundle, "features_hash", None) if model else None,
                                   data_range=(ts.iloc[0], ts.iloc[-1]), note=f"replay of {market.source}")
     bot = PaperBot(settings, strategy, bundle=bundle, funding=market.funding, mark=market.mark,
                    ledger=ledger, run_id=run_id, flush_every=flush_every, control=control)

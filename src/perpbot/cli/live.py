@@ -49,7 +49,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
 
     Args:
         real_money: the ``--real-money`` flag (also needs ``PERPBOT_CONFIRM_REAL_MONEY=yes``).
-        strategy: "ai" (saved model) or a baseline with a stop-loss (ema-cross, scoring).
+        strategy: "ai" / "meta:<rule>" (saved model) or a rule with a stop-loss (ema-cross, donchian, scoring).
         resume: continue the last unfinished live run of this strategy, exchange, symbol and
             account (demo / real and API key; after a crash).
         exchange / feed_options / environ: a prepared ccxt client, CandleFeed options and the
@@ -77,10 +77,12 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     except (ExchangeSetupError, ValueError) as exc:
         _fail(str(exc))
     bundle = None
-    if strategy == "ai":
+    from perpbot.strategy.signals import is_model_strategy
+
+    if is_model_strategy(strategy):
         from perpbot.cli.jobs import load_model_for
 
-        bundle = load_model_for(settings, model_path)
+        bundle = load_model_for(settings, model_path, strategy)
     ledger = Ledger(settings.ledger)
     executor = Executor(ex, settings, ledger=ledger)
     state: dict = {}
@@ -133,7 +135,8 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
 
 
 def live_run(config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file"),
-             strategy: str = typer.Option("ai", help="ai | ema-cross | scoring"),
+             strategy: str = typer.Option("ai", help="ai | meta:ema-cross | meta:donchian | meta:scoring | ema-cross | "
+                                                     "donchian | scoring"),
              model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
              real_money: bool = typer.Option(False, "--real-money",
                                              help="trade the REAL account (also needs PERPBOT_CONFIRM_REAL_MONEY=yes)"),

@@ -30,26 +30,41 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="perpbot: AI-driven trading bot for crypto perpetual futures (Bitget SOL/USDT first).")
 
 # ------------------------------------------------------------------------------------ commands
+_STRATEGY_HELP = "ai | meta:ema-cross | meta:donchian | meta:scoring | ema-cross | donchian | scoring | buy-and-hold"
+
+
+def _check_strategy(strategy: str, model_only: bool = False) -> None:
+    from perpbot.strategy.signals import STRATEGIES, is_model_strategy
+
+    if strategy not in STRATEGIES or (model_only and not is_model_strategy(strategy)):
+        valid = [x for x in STRATEGIES if is_model_strategy(x)] if model_only else STRATEGIES
+        raise UsageError(f"--strategy {strategy!r} is not one of {', '.join(valid)}")
+
+
 @app.command()
 def train(config: Optional[Path] = ConfigOpt,
           model: Optional[str] = typer.Option(None, help="logreg | random_forest | xgboost | lightgbm | ensemble"),
+          strategy: str = typer.Option("ai", help="ai (three-class model) | meta:ema-cross | meta:donchian | "
+                                                  "meta:scoring (meta-labelling of a rule)"),
           candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)")) -> None:
     """Walk-forward train the model on the candles and save it with its metadata."""
-    from perpbot.cli.jobs import train_job
+    from perpbot.cli.jobs import model_file_for, train_job
 
     with handled():
+        _check_strategy(strategy, model_only=True)
         s = settings_for(config, model=model, candles_file=candles)
-        check_output_file(s.model_file, "model file (model_path)")
-        with progress_callback(f"walk-forward {s.model}") as cb:
-            out = train_job(s, progress=cb)
+        check_output_file(model_file_for(s, strategy), "model file (model_path)")
+        with progress_callback(f"walk-forward {s.model} ({strategy})") as cb:
+            out = train_job(s, progress=cb, strategy=strategy)
         console.print(model_metrics_table(out.model_metrics))
         console.print(f"model saved: [bold]{out.path}[/] (version {out.bundle.version}, {out.n_folds} folds)")
 
 
 @app.command()
 def backtest(config: Optional[Path] = ConfigOpt,
-             strategy: str = strategy_option(),
-             baselines: bool = typer.Option(True, help="also run buy-and-hold, ema-cross and scoring"),
+             strategy: str = strategy_option(_STRATEGY_HELP),
+             baselines: bool = typer.Option(True, help="also run buy-and-hold, ema-cross and scoring (and a "
+                                                       "meta strategy's primary rule alone)"),
              candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)"),
              model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
              report: Optional[Path] = typer.Option(None, help="write the HTML report here"),
@@ -57,12 +72,14 @@ def backtest(config: Optional[Path] = ConfigOpt,
     """Backtest a strategy beside the baselines, after fees, slippage and funding."""
     from perpbot.cli.jobs import backtest_job
     from perpbot.backtest.runner import comparison_table
-    from perpbot.strategy.signals import BASELINES
+    from perpbot.strategy.signals import BASELINES, meta_primary
 
     with handled():
         s = settings_for(config, candles_file=candles)
         check_output_file(report, "--report")
-        names = [strategy] + ([b for b in BASELINES if b != strategy] if baselines else [])
+        primary = meta_primary(strategy)
+        names = [strategy] + ([primary] if primary and baselines else [])
+        names += [b for b in BASELINES if b not in names] if baselines else []
         led = (lambda: open_ledger(s)) if ledger else None
         out = backtest_job(s, names, model_path=model_path, ledger=led, report=report)
         console.print(metrics_rich_table(comparison_table(out.runs), f"Backtest {s.symbol} {s.timeframe}"))
@@ -77,7 +94,7 @@ def run(config: Optional[Path] = ConfigOpt,
         mode: str = typer.Option("paper", help="paper | live"),
         replay: Optional[Path] = typer.Option(None, help="candles Parquet to replay candle by candle"),
         last: Optional[int] = typer.Option(None, help="replay only the last N candles of the file"),
-        strategy: str = strategy_option(),
+        strategy: str = strategy_option(_STRATEGY_HELP),
         model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
         real_money: bool = typer.Option(False, "--real-money",
                                         help="live: trade the REAL account (also needs PERPBOT_CONFIRM_REAL_MONEY=yes)"),
@@ -86,6 +103,8 @@ def run(config: Optional[Path] = ConfigOpt,
     (Bitget demo trading unless --real-money)."""
     from perpbot.cli.jobs import load_model_for, paper_job
     from perpbot.data.market import check_enough_candles, load_market_for
+
+    from perpbot.strategy.signals import is_model_strategy
 
     with handled():
         if mode not in ("paper", "live"):
@@ -106,7 +125,7 @@ def run(config: Optional[Path] = ConfigOpt,
         if last is not None:
             market = market.slice(max(0, len(market.candles) - last))
         check_enough_candles(market, s.warmup_bars)
-        bundle = load_model_for(s, model_path) if strategy == "ai" else None
+        bundle = load_model_for(s, model_path, strategy) if is_model_strategy(strategy) else None
         led = open_ledger(s)
         with progress_callback(f"paper replay ({strategy})") as cb:
             bot, run_id = paper_job(s, market, strategy, bundle=bundle, ledger=led, progress=cb)

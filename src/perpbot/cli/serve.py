@@ -99,7 +99,8 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
           port: Optional[int] = typer.Option(None, help="TCP port (default: settings api_port)"),
           replay: Optional[Path] = typer.Option(None, help="candles Parquet: also run the paper bot over it"),
           last: Optional[int] = typer.Option(None, help="replay only the last N candles of the file"),
-          strategy: str = cli.strategy_option("replayed strategy: ai | ema-cross | scoring | buy-and-hold"),
+          strategy: str = cli.strategy_option("replayed strategy: ai | meta:ema-cross | meta:donchian | meta:scoring | "
+                                              "ema-cross | donchian | scoring | buy-and-hold"),
           speed: float = typer.Option(0.0, help="replay pace in candles per second (0 = as fast as possible)"),
           model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
           ) -> None:
@@ -133,7 +134,9 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
             if last is not None:
                 market = market.slice(max(0, len(market.candles) - last))
             check_enough_candles(market, s.warmup_bars)
-            bundle = load_model_for(s, model_path) if strategy == "ai" else None
+            from perpbot.strategy.signals import is_model_strategy
+
+            bundle = load_model_for(s, model_path, strategy) if is_model_strategy(strategy) else None
         elif last is not None:
             raise cli.UsageError("--last needs --replay FILE")
         ctx = BotContext(s, control, candles_source=replay_candles(market, control) if market else None,

@@ -140,8 +140,10 @@ def _close(state, params, trades, bar, price, reason):
 
 
 @njit(cache=True)
-def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mmr):
-    """Open a position at the bar's open if the risk rules allow; else record the veto."""
+def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mmr, scale=1.0):
+    """Open a position at the bar's open if the risk rules allow; else record the veto.
+
+    ``scale`` multiplies the sizing mode's risk / equity fraction (1.0 = the configured size)."""
     if state[S_HALT_DD] > 0:
         _event(state, events, bar, EV_HALTED, EV_MAX_DD_HALT)
         return
@@ -160,8 +162,8 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
                                      atr, params[P_TICK])
     lev = params[P_LEVERAGE]
     fee_rate = params[P_TAKER_FEE]
-    qty = position_size(int(params[P_SIZING]), equity, fill, dist, atr, params[P_RISK],
-                        params[P_EQUITY_FRAC], params[P_SIZING_ATR_MULT], lev, fee_rate, params[P_LOT])
+    qty = position_size(int(params[P_SIZING]), equity, fill, dist, atr, params[P_RISK] * scale,
+                        params[P_EQUITY_FRAC] * scale, params[P_SIZING_ATR_MULT], lev, fee_rate, params[P_LOT])
     if qty <= 0.0 or qty < params[P_MIN_QTY] or qty * fill < params[P_MIN_NOTIONAL]:
         _event(state, events, bar, EV_BELOW_MIN, qty)
         return
@@ -207,7 +209,7 @@ def _check_triggers(state, params, trades, bar, o, h, lo, m1_start, m1_end, m1_o
 @njit(cache=True)
 def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
              m1_start, m1_end, m1_open, m1_high, m1_low, tier_upper, tier_mmr,
-             params, state, equity_out, position_out, trades, events, fundings):
+             params, state, equity_out, position_out, trades, events, fundings, size=None):
     """Simulate bars ``i0 .. i1-1`` in place (see the module docstring for the event order).
 
     Arrays (length n >= i1 unless stated): ``ts`` int64 ms UTC candle opens; ``o, h, lo, c``
@@ -217,6 +219,9 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
     in ``m1_*`` (-1 when none). Outputs: ``equity_out`` / ``position_out`` (signed qty) per bar;
     ``trades``, ``events``, ``fundings`` are row buffers filled from the counters in ``state``.
     The caller guarantees room for (i1 - i0) * 2 more rows in each buffer.
+    ``size`` (optional, float64 per bar, decided with ``signal``): scale of an entry's size,
+    multiplying the risk fraction (or equity fraction) of the sizing mode before the leverage
+    cap and lot rounding; None = 1.0 on every bar (the configured size).
     """
     warmup = params[P_WARMUP]
     max_dd = params[P_MAX_DD]
@@ -263,7 +268,8 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
                 _close(state, params, trades, i, o[i], X_SIGNAL)
                 side = 0
             if side == 0 and i >= warmup:
-                _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr)
+                scale = 1.0 if size is None else size[i - 1]
+                _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale)
         # 4. intrabar triggers
         if state[S_SIDE] != 0:
             _check_triggers(state, params, trades, i, o[i], h[i], lo[i], m1_start[i], m1_end[i],

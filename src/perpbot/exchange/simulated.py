@@ -74,6 +74,7 @@ class SimulatedExchange:
         for name in ("o", "h", "lo", "c", "atr", "rate", "fmark", "equity_buf", "position_buf"):
             setattr(self, name, grow(g(self, name, None), cap, np.float64))
         self.signal = grow(g(self, "signal", None), cap, np.int8)
+        self.size = grow(g(self, "size", None), cap, np.float64, 1.0)
         self.m1_start = np.full(cap, -1, dtype=np.int64)
         self.m1_end = np.full(cap, -1, dtype=np.int64)
         self.trades_buf = grow(g(self, "trades_buf", None), (2 * cap + 2, K.N_TRADE_COLS), np.float64)
@@ -101,7 +102,7 @@ class SimulatedExchange:
         K.run_bars(i, i + 1, self.ts, self.o, self.h, self.lo, self.c, self.signal, self.atr, self.rate,
                    self.fmark, self.m1_start, self.m1_end, empty, empty, empty, self.tiers[0], self.tiers[1],
                    self.params, self.state, self.equity_buf, self.position_buf, self.trades_buf,
-                   self.events_buf, self.funding_buf)
+                   self.events_buf, self.funding_buf, self.size)
         self._times.append(pd.Timestamp(timestamp))
         self.n = i + 1
         return self._update(i, counts)
@@ -123,13 +124,17 @@ class SimulatedExchange:
         rate, mark = align_funding(stamps, self.timeframe, self.funding_events, self.mark, fallback)
         return float(rate[-1]), float(mark[-1])
 
-    def set_signal(self, signal: int) -> None:
-        """Signal (+1 buy, -1 sell, 0 hold) decided at the close of the latest candle."""
+    def set_signal(self, signal: int, size: float = 1.0) -> None:
+        """Signal (+1 buy, -1 sell, 0 hold) decided at the close of the latest candle, and the
+        scale of an entry's size (1.0 = the configured size; as ``size`` of the backtester)."""
         if self.n == 0:
             raise RuntimeError("set_signal before any candle")
         if signal not in (-1, 0, 1):
             raise ValueError(f"signal must be -1, 0 or +1, got {signal!r}")
+        if not (np.isfinite(size) and size >= 0):
+            raise ValueError(f"size must be finite and >= 0, got {size!r}")
         self.signal[self.n - 1] = signal
+        self.size[self.n - 1] = size
 
     def close_all(self, manual: bool = False) -> BarUpdate:
         """Close any open position at the latest close: end of the replay, or an operator's

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-__all__ = ["triple_barrier_labels", "label_horizon_end", "atr_barriers"]
+__all__ = ["triple_barrier_labels", "label_horizon_end", "atr_barriers", "side_outcomes", "SideOutcomes"]
 
 
 @njit(cache=True)
@@ -76,6 +76,86 @@ def _triple_barrier_kernel(high, low, close, tp, sl, horizon, out):  # pragma: n
             out[t] = -1.0
         else:
             out[t] = 0.0
+
+
+@njit(cache=True)
+def _side_outcomes_kernel(high, low, close, tp, sl, horizon, code, ret, hold):  # pragma: no cover - compiled
+    n = close.shape[0]
+    for t in range(n):
+        entry = close[t]
+        if t + horizon > n - 1 or not (np.isfinite(entry) and np.isfinite(tp[t]) and np.isfinite(sl[t])):
+            for s in range(2):
+                code[t, s] = np.nan
+                ret[t, s] = np.nan
+                hold[t, s] = np.nan
+            continue
+        for s in range(2):
+            side = 1.0 if s == 0 else -1.0
+            take = entry * (1.0 + side * tp[t])
+            stop = entry * (1.0 - side * sl[t])
+            code[t, s] = 0.0
+            ret[t, s] = side * (close[t + horizon] / entry - 1.0)
+            hold[t, s] = horizon
+            for j in range(t + 1, t + horizon + 1):
+                if side > 0:
+                    stopped = low[j] <= stop
+                    took = high[j] >= take
+                else:
+                    stopped = high[j] >= stop
+                    took = low[j] <= take
+                if stopped:             # stop first when both are touched (as the labels)
+                    code[t, s] = -1.0
+                    ret[t, s] = -sl[t]
+                    hold[t, s] = j - t
+                    break
+                if took:
+                    code[t, s] = 1.0
+                    ret[t, s] = tp[t]
+                    hold[t, s] = j - t
+                    break
+
+
+class SideOutcomes:
+    """Per-side triple-barrier outcome of entering at each bar's close (see :func:`side_outcomes`).
+
+    All arrays are float64 (n, 2), column 0 = long, column 1 = short, NaN where the label is NaN:
+    ``code`` +1 take-profit first, -1 stop-loss first, 0 vertical barrier; ``ret`` the trade's
+    return as a fraction of the entry (``+take_profit``, ``-stop_loss`` or the side's close-to-close
+    return at the vertical barrier), before costs; ``hold`` bars from entry to the barrier hit.
+    """
+
+    def __init__(self, code: np.ndarray, ret: np.ndarray, hold: np.ndarray) -> None:
+        self.code, self.ret, self.hold = code, ret, hold
+
+
+def side_outcomes(high, low, close, take_profit, stop_loss, horizon: int) -> SideOutcomes:
+    """Which barrier a long and a short entered at ``close[t]`` hit first, the return and the holding time.
+
+    The same barriers and rules as :func:`triple_barrier_labels` (checked on bars ``t+1 .. t+horizon``
+    with their high/low, stop first when one bar touches both), one side at a time. With
+    ``take_profit >= stop_loss`` the 3-class label maps onto these exactly: label +1 <=> long hit
+    its take-profit (and the short its stop-loss), label -1 <=> short take-profit / long
+    stop-loss, label 0 <=> neither side's take-profit (the long and the short each end at their
+    stop-loss or at the vertical barrier). Meta-labels are built from one side's ``code``.
+
+    Args / Raises: as :func:`triple_barrier_labels`.
+
+    Returns:
+        :class:`SideOutcomes` with float64 (n, 2) arrays ``code``, ``ret``, ``hold``.
+    """
+    h = _as_price("high", high)
+    lo = _as_price("low", low)
+    c = _as_price("close", close)
+    n = c.shape[0]
+    if h.shape[0] != n or lo.shape[0] != n:
+        raise ValueError(f"high, low and close must have the same length, got {h.shape[0]}, {lo.shape[0]}, {n}")
+    if isinstance(horizon, bool) or not isinstance(horizon, (int, np.integer)) or horizon < 1:
+        raise ValueError(f"horizon must be an integer number of bars >= 1, got {horizon!r}")
+    tp = _as_fraction("take_profit", take_profit, n)
+    sl = _as_fraction("stop_loss", stop_loss, n)
+    code, ret, hold = (np.empty((n, 2), dtype=np.float64) for _ in range(3))
+    _side_outcomes_kernel(h, lo, c, tp, sl, int(horizon), code, ret, hold)
+    return SideOutcomes(code, ret, hold)
 
 
 def _as_price(name: str, a) -> np.ndarray:

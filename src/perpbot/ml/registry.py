@@ -69,6 +69,9 @@ class ModelBundle:
     is out of sample from ``final_from_time`` (end of the training data) on.
     ``label_settings`` holds take_profit, stop_loss (fractions or ATR multiples,
     see ``barrier_mode``), horizon (bars) and barrier_mode (e.g. "fixed", "atr").
+    ``strategy`` is "ai" (three-class triple-barrier model) or "meta:<rule>" (meta-labelling);
+    ``decision`` the expected-value tables and nested margins per fold; ``calibration`` the
+    calibration method and its out-of-sample reliability (both JSON-able, also in the sidecar).
     """
 
     model_name: str
@@ -86,6 +89,9 @@ class ModelBundle:
     created_at: pd.Timestamp = field(default_factory=lambda: pd.Timestamp.now(tz="UTC"))
     version: str = ""
     walk_forward: dict = field(default_factory=dict)
+    strategy: str = "ai"                                   # "ai" or "meta:<rule>"
+    decision: dict = field(default_factory=dict)           # EV tables (perpbot.ml.decision.fit_decision)
+    calibration: dict = field(default_factory=dict)        # method, out-of-sample ECE and reliability curves
 
     def __post_init__(self) -> None:
         if not self.version:
@@ -134,9 +140,14 @@ class ModelBundle:
             "train_start_time": self.train_start_time, "train_end_time": self.train_end_time,
             "final_from_time": self.final_from_time, "created_at": self.created_at,
             "versions": self.versions, "oos_metrics": self.oos_metrics,
+            "strategy": getattr(self, "strategy", "ai"), "decision": getattr(self, "decision", {}),
+            "calibration": getattr(self, "calibration", {}),
             "folds": [{"test_start_time": f.test_start_time, "test_end_time": f.test_end_time,
                        "train_start_time": f.train_start_time, "train_end_time": f.train_end_time,
-                       "n_train": f.n_train, "n_test": f.n_test} for f in self.folds],
+                       "n_train": f.n_train, "n_test": f.n_test,
+                       "n_calibration": getattr(f, "n_calibration", 0),
+                       "calibration_start_time": getattr(f, "calibration_start_time", None),
+                       "fit_end_time": getattr(f, "fit_end_time", None)} for f in self.folds],
         })
 
 
@@ -163,7 +174,8 @@ def _jsonable(obj):
 
 
 def make_bundle(result: WalkForwardResult, *, label_settings: dict, features_hash: str | None = None,
-                oos_metrics: dict | None = None, created_at: pd.Timestamp | None = None) -> ModelBundle:
+                oos_metrics: dict | None = None, created_at: pd.Timestamp | None = None, strategy: str = "ai",
+                decision: dict | None = None, calibration: dict | None = None) -> ModelBundle:
     """Build a :class:`ModelBundle` from a walk-forward result.
 
     Args:
@@ -174,6 +186,7 @@ def make_bundle(result: WalkForwardResult, *, label_settings: dict, features_has
             :func:`features_hash` of the result's feature names).
         oos_metrics: e.g. :func:`perpbot.ml.metrics.model_metrics` of the OOS probabilities.
         created_at: creation time (default now, UTC).
+        strategy, decision, calibration: see :class:`ModelBundle`.
 
     Raises:
         ValueError: missing label settings or a horizon that differs from the result's.
@@ -193,7 +206,8 @@ def make_bundle(result: WalkForwardResult, *, label_settings: dict, features_has
         created_at=created_at if created_at is not None else pd.Timestamp.now(tz="UTC"),
         walk_forward={"train_size": result.train_size, "test_size": result.test_size, "embargo": result.embargo,
                       "expanding": result.expanding, "bar_interval": result.bar_interval,
-                      "n_train_final": result.n_train_final})
+                      "n_train_final": result.n_train_final},
+        strategy=strategy, decision=dict(decision or {}), calibration=dict(calibration or {}))
 
 
 def _atomic_write(path: Path, write) -> None:

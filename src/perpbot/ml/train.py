@@ -9,6 +9,14 @@ window. A final model fitted on every usable row serves live trading after the d
 A row is *usable for training* when all its features are finite and its label is
 not NaN; it is *usable for prediction* when all its features are finite (its label
 may be NaN, e.g. the last ``horizon`` rows).
+
+With ``calibration`` ("isotonic" / "sigmoid"), each training window (and the final model's
+data) is split by :func:`perpbot.ml.calibration.calibration_split`: the model is fitted on
+the earlier rows, purged by the horizon from the calibration slice (the last
+``calibration_fraction`` of the window's usable rows), on which the calibrator is fitted; the
+test fold is never part of it. The fold's model is then a
+:class:`perpbot.ml.calibration.CalibratedModel`, and ``extra["oos_proba_raw"]`` holds the
+uncalibrated out-of-sample probabilities beside the calibrated ``oos_proba``.
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ class FoldModel:
     train_end_time: pd.Timestamp | None = None    # last training row (inclusive, before purging gap)
     n_train: int = 0
     n_test: int = 0
+    n_calibration: int = 0                                   # rows of the calibration slice (in n_train)
+    calibration_start_time: pd.Timestamp | None = None        # first row of the calibration slice
+    fit_end_time: pd.Timestamp | None = None                  # last row the model itself was fitted on
 
 
 @dataclass
@@ -135,17 +146,27 @@ def feature_matrix(X: pd.DataFrame, feature_names=None) -> tuple[np.ndarray, np.
 
 
 def _fit_task(k: int, model_name: str, params, random_state: int, X_train: np.ndarray, y_train: np.ndarray,
-              X_test: np.ndarray) -> tuple[int, Any, np.ndarray]:
-    """Fit one single-threaded model and predict its test rows (in a worker process when n_jobs > 1)."""
+              X_test: np.ndarray, calibration: str = "none", X_cal: np.ndarray | None = None,
+              y_cal: np.ndarray | None = None) -> tuple[int, Any, np.ndarray, np.ndarray]:
+    """Fit one single-threaded model (and its calibrator on the calibration slice) and predict its
+    test rows, calibrated and raw (in a worker process when n_jobs > 1)."""
     model = make_model(model_name, params, n_jobs=1, random_state=random_state).fit(X_train, y_train)
-    proba = model.predict_proba(X_test) if X_test.shape[0] else np.empty((0, 3))
-    return k, model, proba
+    if calibration != "none":
+        from perpbot.ml.calibration import fit_calibrated
+
+        binary = bool(np.isin(y_train, (-1.0, 1.0)).all())  # meta-labels: -1 skip / +1 take
+        model = fit_calibrated(model, X_cal, y_cal, calibration, binary=binary)
+    if not X_test.shape[0]:
+        return k, model, np.empty((0, 3)), np.empty((0, 3))
+    proba = model.predict_proba(X_test)
+    raw = model.predict_raw(X_test) if calibration != "none" else proba
+    return k, model, proba, raw
 
 
 def walk_forward_train(X: pd.DataFrame, y: np.ndarray, timestamps: pd.Series, *, model_name: str = "lightgbm",
                        params: dict | None = None, train_size: int | None = None, test_size: int | None = None,
                        horizon: int, embargo: int = 0, expanding: bool = True, n_jobs: int = 2,
-                       random_state: int = 42,
+                       random_state: int = 42, calibration: str = "none", calibration_fraction: float = 0.2,
                        progress: Callable[[int, int], None] | None = None) -> WalkForwardResult:
     """Walk-forward fit and out-of-sample prediction (see the module docstring).
 
@@ -163,6 +184,9 @@ def walk_forward_train(X: pd.DataFrame, y: np.ndarray, timestamps: pd.Series, *,
         horizon: label horizon in bars = purge.
         embargo: see :mod:`perpbot.ml.validation` (no effect on forward folds).
         expanding: expanding (default) or rolling training window.
+        calibration: "none" (default), "isotonic" or "sigmoid" (see the module docstring).
+        calibration_fraction: share of each window's usable training rows in the calibration
+            slice, in (0, 1) (used only with calibration).
         progress: optional ``callable(done, total)`` called after each fit (total = folds + 1).
 
     Returns:
@@ -173,6 +197,13 @@ def walk_forward_train(X: pd.DataFrame, y: np.ndarray, timestamps: pd.Series, *,
             rows for one fold or a fold without usable training rows.
     """
     make_model(model_name, params)  # fail fast on an unknown name or bad parameters
+    from perpbot.ml.calibration import CALIBRATION_METHODS, calibration_split
+
+    if calibration not in CALIBRATION_METHODS:
+        raise ValueError(f"unknown calibration method {calibration!r}; choose one of {', '.join(CALIBRATION_METHODS)}")
+    cal_fraction = float(calibration_fraction) if calibration != "none" else 0.0
+    if calibration != "none" and not 0.0 < cal_fraction < 1.0:
+        raise ValueError(f"calibration_fraction must be in (0, 1), got {calibration_fraction}")
     feats, usable_pred = feature_matrix(X)
     n = feats.shape[0]
     y = np.asarray(y, dtype=np.float64)
@@ -213,35 +244,51 @@ def walk_forward_train(X: pd.DataFrame, y: np.ndarray, timestamps: pd.Series, *,
         tasks.append((k, rows, fold.test_idx[usable_pred[fold.test_idx]]))
     all_rows = np.flatnonzero(usable_train)
     tasks.append((len(folds), all_rows, all_rows[:0]))
-    outputs: dict[int, tuple[Any, np.ndarray]] = {}
+    splits = {k: calibration_split(rows, cal_fraction, horizon) for k, rows, _ in tasks}
+
+    def job_args(k, test):
+        fit, cal = splits[k]
+        return (k, model_name, params, random_state, feats[fit], y[fit], feats[test], calibration, feats[cal], y[cal])
+
+    outputs: dict[int, tuple[Any, np.ndarray, np.ndarray]] = {}
     if n_jobs > 1 and len(tasks) > 1:
         order = sorted(tasks, key=lambda task: -task[1].size)
         runner = Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        jobs = (delayed(_fit_task)(k, model_name, params, random_state, feats[rows], y[rows], feats[test])
-                for k, rows, test in order)
-        for done, (k, model, proba) in enumerate(runner(jobs), start=1):
-            outputs[k] = (model, proba)
+        jobs = (delayed(_fit_task)(*job_args(k, test)) for k, rows, test in order)
+        for done, (k, model, proba, raw) in enumerate(runner(jobs), start=1):
+            outputs[k] = (model, proba, raw)
             if progress is not None:
                 progress(done, total)
     else:
         for done, (k, rows, test) in enumerate(tasks, start=1):
-            outputs[k] = _fit_task(k, model_name, params, random_state, feats[rows], y[rows], feats[test])[1:]
+            outputs[k] = _fit_task(*job_args(k, test))[1:]
             if progress is not None:
                 progress(done, total)
 
     oos = np.full((n, 3), np.nan)
+    oos_raw = np.full((n, 3), np.nan)
     fold_models: list[FoldModel] = []
     for (k, rows, test_rows), fold in zip(tasks, folds):
-        model, proba = outputs[k]
+        model, proba, raw = outputs[k]
         oos[test_rows] = proba
+        oos_raw[test_rows] = raw
         test_end_time = ts[fold.test_end] if fold.test_end < n else data_end
+        fit, cal = splits[k]
         fold_models.append(FoldModel(model=model, test_start_time=ts[fold.test_start], test_end_time=test_end_time,
                                      train_start_time=ts[rows[0]], train_end_time=ts[rows[-1]],
-                                     n_train=int(rows.size), n_test=int(test_rows.size)))
+                                     n_train=int(rows.size), n_test=int(test_rows.size),
+                                     n_calibration=int(cal.size),
+                                     calibration_start_time=ts[cal[0]] if cal.size else None,
+                                     fit_end_time=ts[fit[-1]]))
     final = outputs[len(folds)][0]
+    extra = {"calibration": calibration, "calibration_fraction": cal_fraction}
+    if calibration != "none":
+        extra["oos_proba_raw"] = oos_raw
+        final_cal = splits[len(folds)][1]
+        extra["final_calibration_start_time"] = ts[final_cal[0]] if final_cal.size else None
     return WalkForwardResult(
         model_name=model_name, params=effective_params(model_name, params), feature_names=[str(c) for c in X.columns],
         folds=fold_models, oos_proba=oos, final_model=final,
         train_start_time=ts[all_rows[0]], train_end_time=ts[all_rows[-1]], data_end_time=data_end,
         bar_interval=bar, horizon=int(horizon), embargo=int(embargo), train_size=int(train_size),
-        test_size=int(test_size), expanding=bool(expanding), n_train_final=int(all_rows.size))
+        test_size=int(test_size), expanding=bool(expanding), n_train_final=int(all_rows.size), extra=extra)
