@@ -27,7 +27,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase", "telegram_token", "smtp_password", "api_token")
 DEFAULT_CONFIG_FILE = "perpbot.toml"
 
-ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble"]
+ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble", "lstm"]
 
 
 class ConfigError(ValueError):
