@@ -16,7 +16,6 @@ import textwrap
 
 import joblib
 import numpy as np
-import pandas as pd
 import pytest
 
 from perpbot.features.build import compute_features
