@@ -51,7 +51,7 @@ DEFAULT_CONFIG_FILE = "perpbot.toml"
 #: Optional file settings for which the string "none" (or "") means "not used".
 OPTIONAL_FILES = ("funding_file", "mark_file", "intrabar_file", "model_path")
 
-ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble"]
+ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble", "lstm"]
 
 
 class Settings(BaseSettings):

@@ -9,7 +9,8 @@ a class absent from the training window (a single-class window predicts that cla
 with probability 1).
 
 Models: ``logreg`` (multinomial logistic regression), ``random_forest``, ``xgboost``,
-``lightgbm`` (default) and ``ensemble`` (soft-voting average of the four).
+``lightgbm`` (default), ``ensemble`` (soft-voting average of the four) and ``lstm``
+(a sequence model over the last bars, :mod:`perpbot.ml.lstm`; needs ``perpbot[deep]``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sklearn.preprocessing import StandardScaler
 __all__ = ["MODEL_NAMES", "DEFAULT_MODEL", "CLASSES", "ThreeClassClassifier", "make_model", "default_params",
            "effective_params"]
 
-MODEL_NAMES = ("logreg", "random_forest", "xgboost", "lightgbm", "ensemble")
+MODEL_NAMES = ("logreg", "random_forest", "xgboost", "lightgbm", "ensemble", "lstm")
 DEFAULT_MODEL = "lightgbm"
 #: Label values in the order of the probability columns (p_down, p_flat, p_up).
 CLASSES = np.array([-1, 0, 1], dtype=np.int64)
@@ -58,6 +59,10 @@ def default_params(name: str) -> dict[str, Any]:
         return {"n_estimators": 100, "num_leaves": 15, "learning_rate": 0.05, "min_child_samples": 300,
                 "colsample_bytree": 0.5, "reg_lambda": 1.0, "max_bin": 63, "verbose": -1,
                 "deterministic": True, "force_col_wise": True}
+    if name == "lstm":
+        from perpbot.ml.lstm import LSTMClassifier  # no torch import: only the parameters
+
+        return {k: v for k, v in LSTMClassifier().get_params().items() if k not in ("n_threads", "random_state")}
     return {m: default_params(m) for m in _BASE}
 
 
@@ -102,6 +107,11 @@ def _make_classifier(name: str, merged: dict[str, Any], n_jobs: int, random_stat
             from xgboost import XGBClassifier
 
             return XGBClassifier(random_state=random_state, n_jobs=n_jobs, **merged)
+        if name == "lstm":
+            from perpbot.ml.lstm import LSTMClassifier, require_torch
+
+            require_torch()  # fail fast with the one-line install hint
+            return LSTMClassifier(random_state=random_state, n_threads=n_jobs, **merged)
         from lightgbm import LGBMClassifier
 
         return LGBMClassifier(random_state=random_state, n_jobs=n_jobs, **merged)
