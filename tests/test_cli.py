@@ -122,7 +122,7 @@ def test_meta_strategy_train_and_backtest_beside_its_rule(small):
     header = next(line for line in proc.stdout.splitlines() if "meta:donchian" in line)
     for name in ("meta:donchian", "donchian", "buy-and-hold", "ema-cross", "scoring"):
         assert name in header
-    # a rule has no model to train; an unknown strategy is refused before anything runs
+    # a rule has no model to train; an unknown strategy is refused before anything runs (usage error, exit 2)
     for args in (["train", "--strategy", "ema-cross"], ["backtest", "--strategy", "meta:macd"]):
         proc = perpbot(args, small)
-        assert proc.returncode == 1 and len(error_lines(proc)) == 1 and "is not one of" in proc.stderr
+        assert proc.returncode == 2 and len(error_lines(proc)) == 1 and "choose one of" in proc.stderr

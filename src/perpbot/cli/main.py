@@ -38,7 +38,8 @@ def _check_strategy(strategy: str, model_only: bool = False) -> None:
 
     if strategy not in STRATEGIES or (model_only and not is_model_strategy(strategy)):
         valid = [x for x in STRATEGIES if is_model_strategy(x)] if model_only else STRATEGIES
-        raise UsageError(f"--strategy {strategy!r} is not one of {', '.join(valid)}")
+        what = "a model strategy" if model_only and strategy in STRATEGIES else "a strategy"
+        raise UsageError(f"--strategy {strategy!r} is not {what}; choose one of: {', '.join(valid)}")
 
 
 @app.command()
