@@ -91,7 +91,7 @@ def test_migration_creates_exactly_the_models(ledger):
     with ledger.engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
         assert tables == TABLE_NAMES | {"alembic_version"}
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert diffs == []
         # the comparison can fail: a model with one more column or index is reported
