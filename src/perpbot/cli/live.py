@@ -60,7 +60,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     from perpbot.data.feed import CandleFeed
     from perpbot.exchange.ccxt_adapter import ExchangeSetupError, banner, check_real_money, make_exchange
     from perpbot.exchange.executor import Executor
-    from perpbot.storage.ledger import Ledger
+    from perpbot.storage.ledger import RESUMABLE_STATUSES, Ledger
 
     out = out or console
     try:
@@ -83,8 +83,10 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
             out.print(banner(settings, real_money, strategy=strategy))
             await executor.startup()
             last = ledger.last_run(kind="live", strategy=strategy) if resume else None
-            resumed = (last is not None and last["status"] == "running" and last["symbol"] == settings.symbol
+            resumed = (last is not None and last["status"] in RESUMABLE_STATUSES and last["symbol"] == settings.symbol
                        and last["exchange"] == settings.exchange)
+            if resumed:  # this process now owns the run (refused while the process that ran it is alive)
+                ledger.resume_run(int(last["id"]))
             run_id = int(last["id"]) if resumed else ledger.start_run(
                 "live", strategy, settings.symbol, settings.timeframe, exchange=settings.exchange,
                 config=settings.public_dict(), model_version=getattr(bundle, "version", None),

@@ -132,13 +132,15 @@ class Ledger(RunLifecycle):
                         equity: pd.Series | pd.DataFrame | None = None,
                         risk_events: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None,
                         funding: pd.DataFrame | None = None, positions: pd.DataFrame | None = None,
-                        checkpoint: dict | None = None, derive_orders: bool = True) -> dict[str, int]:
+                        checkpoint: dict | None = None, replace_equity: bool = False,
+                        derive_orders: bool = True) -> dict[str, int]:
         """Write everything of a finished backtest (or of a paper cycle) in ONE transaction; all
         inputs are checked before anything is written, and any database error rolls back every part.
 
         ``positions``: position snapshots (see :meth:`record_position`). ``checkpoint``: a
         JSON-safe dict stored as the run's checkpoint in the same transaction (the paper bot's
         account after the candles these rows belong to), so the two always agree.
+        ``replace_equity``: the given equity rows replace the run's rows at the same times.
         ``derive_orders``: also write each trade's entry/exit order and fill (simulated runs).
         Live runs pass False: their real orders and fills are recorded as they happen.
 
@@ -165,6 +167,10 @@ class Ledger(RunLifecycle):
             counts = {"predictions": 0, "risk_events": 0, "funding": 0, "equity": 0, "positions": 0,
                       "trades": 0, "orders": 0, "fills": 0}
             rid = self._check_run(conn, run_id)
+            if replace_equity and "equity" in parts:
+                eq = TABLES["equity"]
+                conn.execute(sa.delete(eq).where(eq.c.run_id == rid,
+                                                 eq.c.time.in_(list(parts["equity"]["time"]))))
             for table, columns in parts.items():
                 n = db.bulk_insert(conn, table, columns, rid)
                 counts["funding" if table == "funding_payments" else table] = n

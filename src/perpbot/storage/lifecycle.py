@@ -110,6 +110,18 @@ class RunLifecycle:
 
         return self._write(txn)
 
+    def abandon_run(self, run_id: int, detail: str) -> None:
+        """Mark run ``run_id`` ``abandoned`` now, e.g. a paper replay interrupted by the
+        operator (it can be resumed); ``detail`` says why."""
+        runs = TABLES["runs"]
+
+        def txn(conn: sa.Connection) -> None:
+            stmt = sa.update(runs).where(runs.c.id == run_id).values(status="abandoned", status_detail=detail)
+            if conn.execute(stmt).rowcount != 1:
+                raise self._unknown(run_id)
+
+        self._write(txn)
+
     def resume_run(self, run_id: int) -> dict[str, Any]:
         """Claim run ``run_id`` for this process and set it ``running`` again; return the run
         (as :meth:`get_run`, before the claim's changes to status / owner).
