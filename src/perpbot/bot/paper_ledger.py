@@ -9,15 +9,17 @@ trade, raised a risk event, paid funding or changed the position, and otherwise 
 and ``perpbot run --mode paper --resume`` continues from there without a gap or a duplicate.
 
 A write that fails (after the ledger's own retries of a locked database) never stops the
-bot: the rows stay buffered and go with the next write, the failure is counted in the
-status (``errors``, ``last_error``, ``ledger_pending`` rows not yet written), logged, and
-announced once per streak with an ``error`` event. Only :meth:`PaperRecorder.write` with
+bot: the rows stay buffered and go with the next write (tried again after a pause that
+doubles from :data:`RETRY_AFTER_S` up to :data:`RETRY_AFTER_MAX_S` seconds), the failure is
+counted in the status (``errors``, ``last_error``, ``ledger_pending`` rows not yet written),
+logged, and announced once per streak with an ``error`` event. Only :meth:`PaperRecorder.write` with
 ``final=True`` (the end of the replay) raises when the rows still cannot be written.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 import numpy as np
@@ -29,6 +31,10 @@ log = get_logger("perpbot.bot")
 
 #: Layout version of the checkpoint JSON (bump when its meaning changes).
 CHECKPOINT_VERSION = 1
+#: After a failed write the next one is tried this many seconds later, doubling per failure ...
+RETRY_AFTER_S = 1.0
+#: ... up to this.
+RETRY_AFTER_MAX_S = 30.0
 
 
 def encode_floats(values: np.ndarray) -> list[float | str]:
@@ -77,6 +83,7 @@ class PaperRecorder:
         self.predictions: list[dict] = []
         self.urgent = False
         self.failures = 0  # consecutive failed writes
+        self.next_attempt = 0.0  # time.monotonic() before which no write is tried after a failure
         self.replace_equity: tuple | None = None  # a corrected equity row already written once
 
     def add(self, update, equity_row: tuple, prediction: dict | None, position: dict | None) -> None:
@@ -96,6 +103,9 @@ class PaperRecorder:
 
     @property
     def due(self) -> bool:
+        """Something must be written (and no failed write is pausing the writes)."""
+        if self.failures and time.monotonic() < self.next_attempt:
+            return False
         return self.urgent or len(self.equity) >= self.flush_every
 
     def pending(self) -> int:
@@ -154,3 +164,4 @@ class PaperRecorder:
         if self.failures == 0:
             self.control.events.publish("error", message=message)
         self.failures += 1
+        self.next_attempt = time.monotonic() + min(RETRY_AFTER_MAX_S, RETRY_AFTER_S * 2 ** (self.failures - 1))
