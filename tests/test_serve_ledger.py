@@ -116,3 +116,43 @@ def test_a_replay_that_cannot_open_its_ledger_is_counted_and_shown_in_status(tmp
     assert st["running"] is False and st["errors"] == 1, st
     assert st["last_error"].startswith("replay failed: ") and "afile" in st["last_error"]
     assert [e.data["message"] for e in control.events.recent(kind="error")] == [st["last_error"]]
+
+
+def test_a_backtest_job_refused_by_a_locked_ledger_fails_alone_and_the_next_job_runs(tmp_path, sol5m_path):
+    """The ledger stays locked past the writer's retries during the first job: that job is
+    ``failed`` with a one-line reason (no SQL), no run of it is left ``running``, and the worker
+    runs the next job once the lock is gone."""
+    import sqlite3
+
+    from perpbot.api.jobs import BacktestJobs
+    from perpbot.bot.context import BotContext
+    from perpbot.bot.control import BotControl
+    from perpbot.config import load_settings
+
+    s = load_settings(None, output_dir=tmp_path, funding=False, warmup_bars=60, candles_file=sol5m_path)
+    ctx = BotContext(s, BotControl())
+    ctx._ledger = Ledger(s.ledger, busy_timeout_ms=50, retry_seconds=0.5)
+    blocker = sqlite3.connect(tmp_path / "perpbot.db", isolation_level=None)
+    blocker.execute("BEGIN EXCLUSIVE")
+    jobs = BacktestJobs(ctx)
+    try:
+        first = jobs.submit("ema-cross", last_bars=2000)
+        deadline = time.monotonic() + 120
+        while jobs.get(first.job_id)["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        blocker.execute("COMMIT")
+        second = jobs.submit("ema-cross", last_bars=2000)
+        while jobs.get(second.job_id)["status"] in ("queued", "running"):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    finally:
+        jobs.close(timeout=30)
+        blocker.close()
+    failed, done = jobs.get(first.job_id), jobs.get(second.job_id)
+    assert failed["status"] == "failed" and failed["error"] == "OperationalError: database is locked"
+    assert done["status"] == "finished" and done["error"] is None
+    runs = ctx.ledger.runs()
+    assert list(runs["status"]) == ["finished"] and list(runs["id"]) == [done["run_ids"]["ema-cross"]]
+    assert len(ctx.ledger.equity(done["run_ids"]["ema-cross"])) == 2000
+    ctx.ledger.close()
