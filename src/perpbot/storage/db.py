@@ -108,9 +108,14 @@ def is_retryable(exc: BaseException) -> bool:
 
 def retrying(fn: Callable[[], T], *, seconds: float = RETRY_SECONDS, what: str = "ledger") -> T:
     """Call ``fn`` (one whole transaction: it must roll back completely when it raises) until it
-    does not fail with a lock error (:func:`is_retryable`), for at most ``seconds``; random
-    exponential backoff 50 ms .. 2 s between attempts (tenacity). Other errors, and the last
-    lock error once the time is up, are raised as they are."""
+    does not fail with a lock error (:func:`is_retryable`), for at most ``seconds`` after the
+    first failure; random exponential backoff 50 ms .. 2 s between attempts (tenacity). Other
+    errors, and the last lock error once the time is up, are raised as they are."""
+    try:
+        return fn()  # the common case: no lock in the way, no retry machinery
+    except sa.exc.OperationalError as exc:
+        if not is_retryable(exc):
+            raise
     import tenacity
 
     def _log(state: tenacity.RetryCallState) -> None:
