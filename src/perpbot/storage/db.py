@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
+import tenacity
 from alembic import command
 from alembic.config import Config
 
@@ -116,11 +117,10 @@ def retrying(fn: Callable[[], T], *, seconds: float = RETRY_SECONDS, what: str =
     except sa.exc.OperationalError as exc:
         if not is_retryable(exc):
             raise
-    import tenacity
 
     def _log(state: tenacity.RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
-        log.warning("ledger_busy_retry", what=what, attempt=state.attempt_number,
+        log.info("ledger_busy_retry", what=what, attempt=state.attempt_number,
                     waited_s=round(state.seconds_since_start, 3), error=str(getattr(exc, "orig", exc)))
 
     retryer = tenacity.Retrying(retry=tenacity.retry_if_exception(is_retryable),

@@ -22,8 +22,6 @@ import socket
 from dataclasses import dataclass
 from functools import lru_cache
 
-import psutil
-
 #: Two start times of one process read at different moments agree to well within this (s).
 START_TIME_TOLERANCE = 1.0
 
@@ -43,6 +41,8 @@ class Owner:
 
 @lru_cache(maxsize=8)
 def _identity(pid: int) -> Owner:
+    import psutil
+
     return Owner(socket.gethostname()[:255], pid, psutil.Process(pid).create_time())
 
 
@@ -61,6 +61,8 @@ def is_alive(host: str | None, pid: int | None, started: float | None) -> bool:
         return False
     if host != this_process().host:
         return True  # another machine: we cannot tell, so it is not ours to mark
+    import psutil
+
     try:
         proc = psutil.Process(int(pid))
         if proc.status() == psutil.STATUS_ZOMBIE:
