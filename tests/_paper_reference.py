@@ -22,25 +22,33 @@ def env_for(tmp_path, **extra) -> dict:
     return env
 
 
-def reference(tmp_path, candles_path, last: int, strategy: str = "ema-cross"):
+def reference(tmp_path, candles_path, last: int, strategy: str = "ema-cross", funding_files=None):
     """(settings, market, StrategyRun): the batch backtest of the last ``last`` candles of
-    ``candles_path`` with the settings of :func:`env_for`."""
+    ``candles_path`` with the settings of :func:`env_for`, or with funding on when
+    ``funding_files`` = (funding-rate file, mark candles file)."""
     from perpbot.cli.jobs import backtest_job
     from perpbot.config import load_settings
     from perpbot.data.market import load_market_for
 
-    s = load_settings(None, output_dir=tmp_path / "ref", funding=False, warmup_bars=WARMUP)
+    funding = dict(funding=True, funding_file=funding_files[0], mark_file=funding_files[1]) if funding_files \
+        else dict(funding=False)
+    s = load_settings(None, output_dir=tmp_path / "ref", warmup_bars=WARMUP, **funding)
     market = load_market_for(s, candles_path)
     market = market.slice(len(market.candles) - last)
     return s, market, backtest_job(s, [strategy], market=market).runs[strategy]
 
 
 def assert_run_equals_backtest(led, run_id: int, bt) -> None:
-    """The run's recorded trades (every column) and equity curve equal the backtest's exactly."""
+    """The run's recorded trades (every column), funding payments and equity curve equal the
+    backtest's exactly."""
     stored = led.trades(run_id)
     ref = bt.result.trades[list(TRADE_COLUMNS)]
     assert len(stored) == len(ref) > 0
     pd.testing.assert_frame_equal(stored.reset_index(drop=True), ref.reset_index(drop=True), check_dtype=False)
+    pd.testing.assert_frame_equal(led.funding(run_id).reset_index(drop=True),
+                                  bt.result.funding[["time", "rate", "mark_price", "qty", "amount"]]
+                                  .reset_index(drop=True),
+                                  check_dtype=False)
     eq = led.equity(run_id)
     np.testing.assert_array_equal(eq.to_numpy(), bt.result.equity.to_numpy())
     assert (eq.index == bt.result.equity.index).all()

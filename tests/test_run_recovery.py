@@ -123,32 +123,44 @@ def test_migration_0002_keeps_older_runs_and_marks_their_running_ones_abandoned(
 
 # ----------------------------------------------------------------------------- paper resume
 
-def test_an_interrupted_replay_is_left_abandoned_and_resumes_to_the_backtest_result(tmp_path, sol5m_path):
+def test_an_interrupted_replay_is_left_abandoned_and_resumes_to_the_backtest_result(
+        tmp_path, sol5m_path, sol_funding_path, sol_mark8h_path):
+    """Stopped in the middle of a position that has already paid funding: the resumed run
+    carries the position, its stops and the funding it paid, and ends equal to the backtest."""
     from perpbot.bot.paper import ReplayInterrupted
     from perpbot.cli.jobs import paper_job, resumable_paper_run
+    from perpbot.exchange import kernel as K
 
-    s, market, bt = reference(tmp_path, sol5m_path, 800)
+    s, market, bt = reference(tmp_path, sol5m_path, 800, funding_files=(sol_funding_path, sol_mark8h_path))
+    first = bt.result.trades.iloc[0]
+    paid = bt.result.funding[(bt.result.funding.bar > first.entry_bar) & (bt.result.funding.bar < first.exit_bar)]
+    assert len(paid) >= 1, "the first trade must hold through a funding time for this test"
+    stop = int(paid.bar.iloc[0]) + 3  # candles done when stopped: after that payment, before the exit
+    assert stop - 1 < first.exit_bar
     led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
 
-    def stop_at_250(done: int, total: int) -> None:
-        if done == 250:
+    def interrupt(done: int, total: int) -> None:
+        if done == stop:
             raise ReplayInterrupted("operator stop")
 
     with pytest.raises(ReplayInterrupted):
-        paper_job(s, market, "ema-cross", ledger=led, progress=stop_at_250, flush_every=50)
+        paper_job(s, market, "ema-cross", ledger=led, progress=interrupt, flush_every=50)
     (rid,) = led.runs()["id"]
     run = led.get_run(rid)
     assert run["status"] == "abandoned" and run["status_detail"] == "interrupted: ReplayInterrupted: operator stop"
-    assert run["checkpoint"]["bars"] == 250  # everything of those 250 candles is in the ledger ...
-    assert len(led.equity(rid)) == 250  # ... and nothing after them
+    cp = run["checkpoint"]
+    assert cp["bars"] == stop and len(led.equity(rid)) == stop  # the ledger is the run up to its checkpoint
+    assert cp["state"][K.S_SIDE] == first.side and cp["state"][K.S_FUNDING] == pytest.approx(paid.amount.sum())
+    assert len(led.trades(rid)) == 0 and len(led.funding(rid)) == len(paid)
 
     assert resumable_paper_run(led, s, "ema-cross") == rid
     assert resumable_paper_run(led, s, "scoring") is None
     bot, again = paper_job(s, market, "ema-cross", ledger=led, resume_run=rid, flush_every=50)
-    assert again == rid and bot.resumed_at == 250 and len(bot.decisions) == 550
+    assert again == rid and bot.resumed_at == stop and len(bot.decisions) == 800 - stop
     run = led.get_run(rid)
     assert run["status"] == "finished" and run["checkpoint"]["bars"] == 800
     assert_run_equals_backtest(led, rid, bt)
+    assert led.trades(rid).funding.iloc[0] == first.funding  # funding paid before the stop, kept
     assert run["metrics"] == to_jsonable(bt.metrics)
     positions = led.positions(rid)
     assert positions["time"].is_unique and len(positions) >= 2 * len(bt.result.trades) - 1
