@@ -132,7 +132,6 @@ class PaperBot:
         self.run_id = run_id
         self.flush_every = max(1, flush_every)
         self._bar = pd.Timedelta(milliseconds=timeframe_to_ms(settings.timeframe))
-        self.recorder = PaperRecorder(ledger, run_id, None, flush_every) if ledger is not None else None
         self.resumed_at: int | None = None  # candles already in the ledger when restored
         self._last_position = (0, 0.0, 0.0)
         self.decisions: list[Decision] = []
@@ -140,8 +139,7 @@ class PaperBot:
         self.control = control or BotControl(mode="paper", strategy=strategy, symbol=settings.symbol,
                                              timeframe=settings.timeframe)
         self.events = self.control.events
-        if self.recorder is not None:
-            self.recorder.control = self.control
+        self.recorder = PaperRecorder(ledger, run_id, self.control, flush_every) if ledger is not None else None
         self.control.update_status(running=True, run_id=run_id)
 
     # ------------------------------------------------------------------------------------------
