@@ -9,8 +9,6 @@ that is dropped afterwards.
 from __future__ import annotations
 
 import math
-import os
-import uuid
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
@@ -27,35 +25,11 @@ from perpbot.storage import (
 from perpbot.storage.db import alembic_config
 from perpbot.storage.models import metadata
 from perpbot.types import TRADE_COLUMNS, ExitReason, RiskEvent
+from _ledger_urls import db_url  # noqa: F401  (fixture: a fresh SQLite file / PostgreSQL schema)
 
-PG_URL = os.environ.get("PERPBOT_TEST_POSTGRES_URL")
-PG_REQUIRED = os.environ.get("PERPBOT_REQUIRE_POSTGRES") == "1"
 TABLE_NAMES = {"runs", "predictions", "orders", "fills", "trades", "positions", "equity", "risk_events",
                "funding_payments"}
 FEE_RATE = 0.0006  # Bitget taker fee
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.skipif(
-    not PG_URL, reason="set PERPBOT_TEST_POSTGRES_URL to run the ledger tests on PostgreSQL too"))])
-def db_url(request, tmp_path):
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'runs' / 'perpbot.db'}"  # folder does not exist yet
-        return
-    schema = f"pbtest_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(PG_URL, poolclass=sa.pool.NullPool)
-    try:
-        with admin.begin() as conn:
-            conn.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    except sa.exc.OperationalError as exc:
-        msg = f"PostgreSQL at PERPBOT_TEST_POSTGRES_URL unreachable: {str(exc.orig).strip().splitlines()[0]}"
-        if PG_REQUIRED:
-            pytest.fail(msg + " (PERPBOT_REQUIRE_POSTGRES=1 makes this a failure)")
-        pytest.skip(msg)
-    url = sa.engine.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    yield url.render_as_string(hide_password=False)
-    with admin.begin() as conn:
-        conn.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-    admin.dispose()
 
 
 @pytest.fixture
@@ -91,7 +65,7 @@ def test_migration_creates_exactly_the_models(ledger):
     with ledger.engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
         assert tables == TABLE_NAMES | {"alembic_version"}
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0001"
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
         diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
         assert diffs == []
         # the comparison can fail: a model with one more column or index is reported

@@ -4,8 +4,10 @@
 (:func:`perpbot.data.market.load_market_for`), keeps the last ``last_bars`` candles when
 given, runs :func:`perpbot.cli.jobs.backtest_job` (recording to the ledger) and writes the
 HTML report to ``<output_dir>/reports/<job_id>.html``. A failure (missing data, no saved
-model for ``ai``: the :class:`perpbot.ml.registry.ModelError` message ...) marks the job
-``failed`` with the message in ``error``; nothing half-written stays in the ledger.
+model for ``ai``: the :class:`perpbot.ml.registry.ModelError` message, a ledger that stayed
+locked past its retries ...) marks the job ``failed`` with a one-line message in ``error``;
+nothing half-written stays in the ledger (a run whose rows could not be written is marked
+``failed``), and the worker goes on with the next job: no job can stop it or the bot beside it.
 """
 
 from __future__ import annotations
@@ -27,6 +29,14 @@ log = get_logger("perpbot.api")
 MAX_QUEUED = 20
 #: Jobs remembered (the oldest finished ones are forgotten beyond this; reports stay on disk).
 MAX_KEPT = 500
+
+
+def one_line(exc: BaseException) -> str:
+    """The first line of an error's message (a database error's driver message, without the
+    SQL statement and parameters SQLAlchemy appends)."""
+    orig = getattr(exc, "orig", None)
+    lines = str(orig if orig is not None else exc).strip().splitlines()
+    return lines[0] if lines else ""
 
 
 class QueueFull(RuntimeError):
@@ -139,10 +149,10 @@ class BacktestJobs:
             self._set(job, status="running", started_at=datetime.now(timezone.utc))
             try:
                 run_ids, metrics, report = self._run(job)
-            except Exception as exc:  # every failure is reported on the job, none kills the worker
+            except BaseException as exc:  # every failure is reported on the job, none kills the worker
                 known = type(exc).__name__ in ("DataError", "ModelError", "ModelMismatchError", "ConfigError") \
                     or isinstance(exc, (ValueError, FileNotFoundError))
-                message = str(exc) if known else f"{type(exc).__name__}: {exc}"
+                message = str(exc) if known else f"{type(exc).__name__}: {one_line(exc)}"
                 self._set(job, status="failed", error=message, finished_at=datetime.now(timezone.utc))
                 log.warning("backtest_failed", job_id=job.job_id, strategy=job.strategy, error=message,
                             exc_info=not known)

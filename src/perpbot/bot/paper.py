@@ -7,11 +7,16 @@ Each cycle (one closed candle):
 2. the bot appends the candle to its trailing window (``live_window`` candles), computes the
    strategy's signal on that window only (features -> model -> threshold for ``ai``; the rule
    for the baselines) and hands it to the exchange for the next open;
-3. trades (with their orders and fills), risk events, funding payments, the prediction and an
-   equity snapshot go to the ledger, and one structured log line records the cycle.
+3. trades (with their orders and fills), risk events, funding payments, position snapshots,
+   the prediction and an equity snapshot go to the ledger with the account's checkpoint
+   (:mod:`perpbot.bot.paper_ledger`: one transaction per cycle that has something to record,
+   else every ``flush_every`` cycles; a failed write never stops the bot and loses no row),
+   and one structured log line records the cycle.
 
 With ``--replay FILE`` the candles come from a Parquet file; replaying recorded candles gives
-the same trades as the backtest on the same data and model (tests/test_paper_parity.py).
+the same trades as the backtest on the same data and model (tests/test_paper_parity.py). A
+replay whose process died continues from its checkpoint (:meth:`PaperBot.restore`), with the
+same trades as an uninterrupted replay.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ import pandas as pd
 
 from perpbot.backtest.engine import SimConfig
 from perpbot.bot.control import BotControl
+from perpbot.bot.paper_ledger import CHECKPOINT_VERSION, PaperRecorder, decode_floats, make_checkpoint, signal_settings
 from perpbot.data import timeframe_to_ms
 from perpbot.exchange.simulated import SimulatedExchange, trailing_atr
 from perpbot.logs import get_logger
@@ -34,6 +40,11 @@ from perpbot.strategy.signals import (
 )
 
 log = get_logger("perpbot.bot")
+
+
+class ReplayInterrupted(Exception):
+    """Raised from a replay's progress callback to stop it early; the run is left ``abandoned``
+    (resumable with ``perpbot run --mode paper --resume``), not ``failed``."""
 
 
 class SignalEngine:
@@ -119,7 +130,8 @@ class PaperBot:
         funding / mark: funding-rate events and mark candles (paper: from files; live: exchange).
         ledger / run_id: where to record the run (None: record nothing).
         flush_every: equity snapshots and predictions are written every this many candles
-            (trades, orders, fills and risk events are written in the cycle they happen).
+            (trades, orders, fills, risk events, funding and position changes are written in the
+            cycle they happen, with the buffered snapshots; see :mod:`perpbot.bot.paper_ledger`).
     """
 
     def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None,
@@ -139,14 +151,14 @@ class PaperBot:
         self.run_id = run_id
         self.flush_every = max(1, flush_every)
         self._bar = pd.Timedelta(milliseconds=timeframe_to_ms(settings.timeframe))
-        self._equity_rows: list[tuple] = []
-        self._prediction_rows: list[dict] = []
+        self.resumed_at: int | None = None  # candles already in the ledger when restored
         self._last_position = (0, 0.0, 0.0)
         self.decisions: list[Decision] = []
         self.latency_ms: list[float] = []
         self.control = control or BotControl(mode="paper", strategy=strategy, symbol=settings.symbol,
                                              timeframe=settings.timeframe)
         self.events = self.control.events
+        self.recorder = PaperRecorder(ledger, run_id, self.control, flush_every) if ledger is not None else None
         self.control.update_status(running=True, run_id=run_id)
 
     # ------------------------------------------------------------------------------------------
@@ -221,52 +233,94 @@ class PaperBot:
                      reason=t.exit_reason, pnl=round(t.pnl, 4))
         for e in (update.risk_events.itertuples() if len(update.risk_events) else ()):
             log.info("risk_event", bar=e.bar, risk_event=e.event, value=e.value)
+        snapshot = None
         key = (pos["side"], pos["qty"], pos["entry_price"] if pos["side"] else 0.0)
         if key != self._last_position:
             self._last_position = key
             log.info("position", side=pos["side"], qty=pos["qty"], entry=pos["entry_price"],
                      stop_loss=pos["stop_loss"], take_profit=pos["take_profit"],
                      liquidation_price=pos["liquidation_price"])
-            if self.ledger is not None:
-                close = float(self.window[-1][4])
-                upnl = pos["side"] * pos["qty"] * (close - pos["entry_price"]) if pos["side"] else 0.0
-                nan_none = {k: (None if not np.isfinite(pos[k]) else pos[k]) if pos["side"] else None
-                            for k in ("entry_price", "stop_loss", "take_profit", "liquidation_price", "margin")}
-                self.ledger.record_position(self.run_id, time=decision.time + self._bar, side=pos["side"],
-                                            qty=pos["qty"], mark_price=close, unrealized_pnl=upnl, **nan_none)
-        if self.ledger is None:
+            close = float(self.window[-1][4])
+            upnl = pos["side"] * pos["qty"] * (close - pos["entry_price"]) if pos["side"] else 0.0
+            nan_none = {k: (None if not np.isfinite(pos[k]) else pos[k]) if pos["side"] else None
+                        for k in ("entry_price", "stop_loss", "take_profit", "liquidation_price", "margin")}
+            snapshot = dict(time=decision.time + self._bar, side=pos["side"], qty=pos["qty"], mark_price=close,
+                            unrealized_pnl=upnl, **nan_none)
+        if self.recorder is None:
             return
-        self._equity_rows.append((decision.time + self._bar, update.equity, update.position))
+        prediction = None
         if decision.proba is not None and decision.signal != 0:
             p = decision.proba
-            self._prediction_rows.append(dict(
-                time=decision.time, bar=decision.bar, p_down=p[0], p_flat=p[1], p_up=p[2],
-                confidence=max(p[0], p[2]), signal=decision.signal,
-                decision="buy" if decision.signal > 0 else "sell",
-                model_version=self.bundle.version, features_hash=self.bundle.features_hash))
-        if len(update.trades) or len(update.risk_events) or len(update.funding):
-            self.ledger.record_run_bulk(self.run_id, trades=update.trades if len(update.trades) else None,
-                                        risk_events=update.risk_events if len(update.risk_events) else None,
-                                        funding=update.funding if len(update.funding) else None)
-        if len(self._equity_rows) >= self.flush_every:
-            self.flush()
+            prediction = dict(time=decision.time, bar=decision.bar, p_down=p[0], p_flat=p[1], p_up=p[2],
+                              confidence=max(p[0], p[2]), signal=decision.signal,
+                              decision="buy" if decision.signal > 0 else "sell",
+                              model_version=self.bundle.version, features_hash=self.bundle.features_hash)
+        self.recorder.add(update, (decision.time + self._bar, update.equity, update.position), prediction, snapshot)
+        if self.recorder.due:
+            self.recorder.write(make_checkpoint(self))
 
-    def flush(self) -> None:
-        """Write buffered equity snapshots and predictions (one transaction)."""
-        if self.ledger is None or not (self._equity_rows or self._prediction_rows):
-            return
-        eq = pd.DataFrame(self._equity_rows, columns=["time", "equity", "position_qty"])
-        preds = pd.DataFrame(self._prediction_rows) if self._prediction_rows else None
-        self.ledger.record_run_bulk(self.run_id, equity=eq, predictions=preds)
-        self._equity_rows.clear()
-        self._prediction_rows.clear()
+    def flush(self, final: bool = False) -> bool:
+        """Write every buffered row with the checkpoint (one transaction). True when written
+        (or nothing to write); False when the ledger refused (rows kept, status ``errors``
+        counted); with ``final`` a refusal raises."""
+        if self.recorder is None or not self.recorder.pending():
+            return True
+        return self.recorder.write(make_checkpoint(self), final=final)
 
     def finish(self) -> None:
-        """End of the replay: close any open position at the last close and flush the ledger."""
+        """End of the replay: close any open position at the last close and write the rest to
+        the ledger (raises if the ledger still refuses it; see :meth:`flush`)."""
         update = self.exchange.close_all()
         self.control.update_status(running=False)
-        if self.ledger is not None and len(update.trades):
-            self.ledger.record_run_bulk(self.run_id, trades=update.trades)
-        if self._equity_rows:
-            self._equity_rows[-1] = (self._equity_rows[-1][0], update.equity, 0.0)
-        self.flush()
+        if self.recorder is None:
+            return
+        if len(update.trades):
+            self.recorder.trades.append(update.trades)
+        if len(update.trades):  # the close changed the last candle's equity (and left no position)
+            last_open = pd.Timestamp(int(self.exchange.ts[self.exchange.n - 1]), unit="ms", tz="UTC")
+            self.recorder.correct_last_equity((last_open + self._bar, update.equity, 0.0))
+        self.recorder.write(make_checkpoint(self, closed=True), final=True)
+
+    # ------------------------------------------------------------------------------------------
+    def restore(self, checkpoint: dict, candles: pd.DataFrame) -> int:
+        """Continue a recorded run from its ``checkpoint`` (see
+        :func:`perpbot.bot.paper_ledger.make_checkpoint`): ``candles`` are the replay's
+        candles from its first one (at least through the checkpoint's candle). Restores the
+        account (balance, position with its stops, risk limits, pending signal) and the
+        trailing window; returns the number of candles already done (the next index to feed).
+
+        Raises ValueError when the checkpoint does not belong to this strategy, these settings
+        or these candles (nothing is changed then).
+        """
+        cp = checkpoint or {}
+        if cp.get("version") != CHECKPOINT_VERSION:
+            raise ValueError(f"the run's checkpoint has layout {cp.get('version')!r}, this version reads "
+                             f"{CHECKPOINT_VERSION}")
+        if cp.get("strategy") != self.strategy:
+            raise ValueError(f"the run replayed strategy {cp.get('strategy')!r}, not {self.strategy!r}")
+        wanted = signal_settings(self.settings)
+        diff = sorted(k for k in wanted if cp["settings"].get(k) != wanted[k])
+        if diff:
+            raise ValueError("settings differ from the run's: " + ", ".join(
+                f"{k} {cp['settings'].get(k)!r} -> {wanted[k]!r}" for k in diff))
+        params = decode_floats(cp["params"])
+        if params.shape != self.exchange.params.shape or not np.array_equal(params, self.exchange.params,
+                                                                            equal_nan=True):
+            raise ValueError("the account / risk settings (leverage, fees, stops, limits ...) differ from the run's")
+        bars = int(cp["bars"])
+        stamps = candles["timestamp"]
+        if not 0 < bars <= len(candles) or pd.Timestamp(stamps.iloc[bars - 1]) != pd.Timestamp(cp["candle_time"]):
+            raise ValueError(f"the run's last recorded candle ({cp['candle_time']}, number {bars}) is not in "
+                             f"these candles at that place")
+        done = candles.iloc[:bars]
+        self.exchange.restore(decode_floats(cp["state"]), done, float(cp["atr"]), int(cp["signal"]))
+        for r in done.iloc[-self.signals.window.maxlen:].itertuples(index=False):
+            self.signals.window.append((r.timestamp, float(r.open), float(r.high), float(r.low), float(r.close),
+                                        float(r.volume)))
+        pos = self.exchange.position
+        self._last_position = (pos["side"], pos["qty"], pos["entry_price"] if pos["side"] else 0.0)
+        self.resumed_at = bars
+        self.control.update_status(cycles=bars, equity=self.exchange.equity,
+                                   position=pos if pos["side"] != 0 else None,
+                                   last_candle_time=pd.Timestamp(cp["candle_time"]).isoformat())
+        return bars

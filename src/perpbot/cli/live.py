@@ -94,6 +94,8 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
             identity = account_identity(ex)
             last = resumable_run(ledger, strategy, ex.id, settings.symbol, identity) if resume else None
             resumed = last is not None
+            if resumed:  # this process now owns the run (refused while the process that ran it is alive)
+                ledger.resume_run(int(last["id"]))
             run_id = int(last["id"]) if resumed else ledger.start_run(
                 "live", strategy, settings.symbol, settings.timeframe, exchange=ex.id,
                 config={**settings.public_dict(), "live_account": identity},

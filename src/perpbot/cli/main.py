@@ -99,12 +99,14 @@ def run(config: Optional[Path] = ConfigOpt,
         model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
         real_money: bool = typer.Option(False, "--real-money",
                                         help="live: trade the REAL account (also needs PERPBOT_CONFIRM_REAL_MONEY=yes)"),
-        new_run: bool = typer.Option(False, "--new-run", help="live: do not resume an unfinished live run")) -> None:
+        new_run: bool = typer.Option(False, "--new-run", help="live: do not resume an unfinished live run"),
+        resume: bool = typer.Option(False, "--resume",
+                                    help="paper: continue the latest abandoned replay of this strategy from its "
+                                         "last recorded candle (same file, --last, settings and model)")) -> None:
     """Run the bot loop: paper mode over recorded candles (--replay FILE), or live on the exchange
     (Bitget demo trading unless --real-money)."""
-    from perpbot.cli.jobs import load_model_for, paper_job
+    from perpbot.cli.jobs import check_resumable, load_model_for, paper_job, resumable_paper_run
     from perpbot.data.market import check_enough_candles, load_market_for
-
     from perpbot.strategy.signals import is_model_strategy
 
     with handled():
@@ -116,6 +118,8 @@ def run(config: Optional[Path] = ConfigOpt,
         if mode == "live":
             if replay is not None:
                 raise UsageError("--replay is for paper mode; live mode trades on the exchange's candles")
+            if resume:
+                raise UsageError("--resume is for paper mode; live mode resumes an unfinished run unless --new-run")
             from perpbot.cli.live import run_live
 
             run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run)
@@ -128,11 +132,18 @@ def run(config: Optional[Path] = ConfigOpt,
         check_enough_candles(market, s.warmup_bars)
         bundle = load_model_for(s, model_path, strategy) if is_model_strategy(strategy) else None
         led = open_ledger(s)
+        resume_id = None
+        if resume:
+            resume_id = resumable_paper_run(led, s, strategy)
+            if resume_id is None:
+                raise UserError(f"no abandoned paper run of {strategy} on {s.symbol} {s.timeframe} to resume in "
+                                f"{led!r}")
+            check_resumable(led.get_run(resume_id), s, market, strategy, bundle)  # one error line, before the bar
         with progress_callback(f"paper replay ({strategy})") as cb:
-            bot, run_id = paper_job(s, market, strategy, bundle=bundle, ledger=led, progress=cb)
-        res = bot.exchange.result()
-        console.print(f"paper run {run_id}: {len(res.trades)} trades, final equity {bot.exchange.equity:.2f} USDT "
-                      f"({s.ledger_display})")
+            bot, run_id = paper_job(s, market, strategy, bundle=bundle, ledger=led, progress=cb, resume_run=resume_id)
+        how = f"resumed at candle {bot.resumed_at + 1}, " if bot.resumed_at is not None else ""
+        console.print(f"paper run {run_id}: {how}{len(led.trades(run_id))} trades, final equity "
+                      f"{bot.exchange.equity:.2f} USDT ({s.ledger_display})")
 
 
 @app.command()

@@ -34,10 +34,6 @@ from perpbot.logs import get_logger
 log = get_logger("perpbot.api")
 
 
-class ReplayStopped(Exception):
-    """The server stopped while the replay was running."""
-
-
 def replay_candles(market, control):
     """A BotContext candles source: the replayed candles up to the bot's latest cycle."""
     candles = market.candles
@@ -193,7 +189,16 @@ def start_operator_channels(settings, ctx):
 
 
 def _replay(settings, market, strategy, bundle, control, server, stop: threading.Event, speed: float) -> None:
-    """The replay thread: waits for the server, then runs the paper bot (paced by ``speed``)."""
+    """The replay thread: waits for the server, then runs the paper bot (paced by ``speed``).
+
+    Nothing it meets ends the server or passes silently: a ledger write the database refuses
+    is kept and retried by the bot itself (counted in the status' ``errors``, see
+    :mod:`perpbot.bot.paper_ledger`); any error that ends the replay (the ledger cannot be
+    opened, a model error ...) is counted in ``errors``, shown as ``last_error`` in /status,
+    published as an ``error`` event and logged, and the API keeps serving. A server that
+    stops mid-replay leaves the run ``abandoned`` (``perpbot run --mode paper --resume``).
+    """
+    from perpbot.bot.paper import ReplayInterrupted
     from perpbot.storage.ledger import Ledger
 
     while not server.started:
@@ -203,19 +208,22 @@ def _replay(settings, market, strategy, bundle, control, server, stop: threading
 
     def pace(done: int, total: int) -> None:
         if stop.is_set():
-            raise ReplayStopped("the server stopped during the replay")
+            raise ReplayInterrupted("the server stopped during the replay")
         if speed > 0:
             delay = t0 + done / speed - time.monotonic()
             if delay > 0 and stop.wait(delay):
-                raise ReplayStopped("the server stopped during the replay")
+                raise ReplayInterrupted("the server stopped during the replay")
 
     try:
         bot, run_id = run_paper(settings, market, strategy, bundle=bundle, ledger=Ledger(settings.ledger),
                                 control=control, progress=pace)
         log.info("replay_finished", run_id=run_id, trades=len(bot.exchange.result().trades))
-    except ReplayStopped:
-        log.info("replay_stopped")
-    except Exception as exc:  # shown on the WebSocket / dashboard; the API keeps serving
+    except ReplayInterrupted:
         control.update_status(running=False)
-        control.events.publish("error", message=f"replay failed: {type(exc).__name__}: {exc}")
-        log.error("replay_failed", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        log.info("replay_stopped")
+    except Exception as exc:  # shown in /status, on the WebSocket / dashboard; the API keeps serving
+        message = f"replay failed: {type(exc).__name__}: {exc}".splitlines()[0]
+        st = control.status()
+        control.update_status(running=False, errors=int(st.get("errors") or 0) + 1, last_error=message)
+        control.events.publish("error", message=message)
+        log.error("replay_failed", error=message, exc_info=exc)

@@ -44,6 +44,7 @@ import pandas as pd
 
 from perpbot.exchange.executor import _UNKNOWN, LOSS_PLANS, PROFIT_PLANS, PositionInfo
 from perpbot.logs import get_logger
+from perpbot.storage.lifecycle import RESUMABLE_STATUSES
 
 log = get_logger("perpbot.live")
 
@@ -131,13 +132,13 @@ def same_account(run, exchange_id: str, symbol: str, identity: dict) -> bool:
 
 def resumable_run(ledger, strategy: str, exchange_id: str, symbol: str, identity: dict) -> dict | None:
     """The latest live run of ``strategy`` on this exchange, symbol and account
-    (:func:`same_account`) when it did not finish (status ``running``: the process died), else None."""
+    (:func:`same_account`) when it did not finish (status ``running`` or ``abandoned``: the process died), else None."""
     runs = ledger.runs()
     if not len(runs):
         return None
     mine = [r for r in runs[(runs["kind"] == "live") & (runs["strategy"] == strategy)].to_dict("records")
             if same_account(r, exchange_id, symbol, identity)]
-    if not mine or mine[-1]["status"] != "running":
+    if not mine or mine[-1]["status"] not in RESUMABLE_STATUSES:
         return None
     return ledger.get_run(int(mine[-1]["id"]))
 

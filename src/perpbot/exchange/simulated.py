@@ -180,6 +180,41 @@ class SimulatedExchange:
         outs = (self.equity_buf, self.position_buf, self.trades_buf, self.events_buf, self.funding_buf)
         return collect_result(self._market(), self.state, outs, self.config, self.n)
 
+    def restore(self, state: np.ndarray, candles: pd.DataFrame, atr: float, signal: int) -> None:
+        """Continue a saved account: ``state`` (the kernel's state vector, length
+        ``kernel.N_STATE``) after the last of ``candles`` (timestamp, open, high, low, close:
+        every candle processed so far, in order), the ATR (USDT) at that candle's close and
+        the signal (-1/0/+1) decided there, which acts at the next candle's open.
+
+        Only a fresh exchange can be restored. :meth:`result` then covers the bars after the
+        restore only (the trades, events and funding rows before it are in the ledger).
+        Raises ValueError for a state of another length, no candles, or a used exchange.
+        """
+        state = np.asarray(state, dtype=np.float64)
+        if state.shape != (K.N_STATE,):
+            raise ValueError(f"account state has {state.size} values, this version needs {K.N_STATE}")
+        if self.n:
+            raise ValueError("restore needs a fresh simulated exchange")
+        if signal not in (-1, 0, 1):
+            raise ValueError(f"signal must be -1, 0 or +1, got {signal!r}")
+        n = len(candles)
+        if n == 0:
+            raise ValueError("restore needs the candles processed so far")
+        cap = self.cap
+        while cap <= n + 1:
+            cap *= 2
+        if cap != self.cap:
+            self._alloc(cap)
+        stamps = pd.DatetimeIndex(candles["timestamp"])
+        self.ts[:n] = stamps.as_unit("ms").asi8
+        for name, col in (("o", "open"), ("h", "high"), ("lo", "low"), ("c", "close")):
+            getattr(self, name)[:n] = candles[col].to_numpy(np.float64)
+        self.atr[n - 1] = atr
+        self.signal[n - 1] = signal
+        self.state[:] = state
+        self._times = list(candles["timestamp"])
+        self.n = n
+
     @property
     def equity(self) -> float:
         """Equity in USDT marked at the latest close."""

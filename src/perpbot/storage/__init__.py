@@ -1,8 +1,10 @@
 """perpbot.storage: the run ledger (SQLAlchemy 2 models, Alembic migrations, reader/writer API).
 
 ``Ledger(url)`` is the entry point; see :mod:`perpbot.storage.ledger`. Modules: models (tables),
-ledger (the API), convert (frames <-> rows, JSON, redaction, trades -> orders/fills), db
-(engines, migrations, bulk inserts), migrations/ (Alembic scripts, no alembic.ini needed).
+ledger (the API; its writers), readers, lifecycle (start / finish / abandoned / resumed runs),
+owner (which process owns a run, is it alive), convert (frames <-> rows, JSON, redaction,
+trades -> orders/fills), db (engines, SQLite locking and retries, migrations, bulk inserts),
+migrations/ (Alembic scripts, no alembic.ini needed).
 """
 
 from __future__ import annotations

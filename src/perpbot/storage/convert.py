@@ -154,10 +154,15 @@ def _column_values(values: Any, col: Col, what: str) -> np.ndarray | pd.Datetime
         out: Any = utc_index(values, label)
         missing = np.asarray(out.isna())
     elif col.kind in ("float", "int"):
-        try:
-            arr = pd.to_numeric(pd.Series(values), errors="raise").to_numpy(dtype=float, na_value=np.nan)
-        except (TypeError, ValueError) as exc:
-            raise LedgerInputError(f"{label}: not numeric ({exc})") from None
+        if isinstance(values, np.ndarray) and values.dtype.kind in "fiub":  # already numbers: no pandas
+            arr = values.astype(float)
+        elif isinstance(values, np.ndarray) and values.dtype == object and all(v is None for v in values):
+            arr = np.full(len(values), np.nan)  # an absent optional column
+        else:
+            try:
+                arr = pd.to_numeric(pd.Series(values), errors="raise").to_numpy(dtype=float, na_value=np.nan)
+            except (TypeError, ValueError) as exc:
+                raise LedgerInputError(f"{label}: not numeric ({exc})") from None
         missing = np.isnan(arr)
         if col.kind == "int":
             if not np.array_equal(arr[~missing], np.round(arr[~missing])):

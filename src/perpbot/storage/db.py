@@ -7,26 +7,55 @@ from __future__ import annotations
 
 import json
 import threading
-from functools import partial
+from collections.abc import Callable
+from functools import lru_cache, partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import sqlalchemy as sa
+import tenacity
 from alembic import command
 from alembic.config import Config
 
 from perpbot.storage.convert import Col, LedgerInputError, py_times, sqlite_times
+from perpbot.logs import get_logger
 from perpbot.storage.models import TABLES, UTCDateTime
+
+log = get_logger("perpbot.storage")
+T = TypeVar("T")
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 _MIGRATION_LOCK = 0x7065727062  # PostgreSQL advisory lock key for concurrent upgrades ("perpb")
 
 
-def make_engine(url: str, echo: bool = False) -> sa.Engine:
-    """Engine for a SQLAlchemy URL. SQLite: the file's parent folder is created, foreign keys
-    are enforced, WAL journal (readers do not block the writer), and SQLAlchemy emits BEGIN
-    itself so DDL and savepoints are transactional. JSON refuses NaN (``allow_nan=False``).
+#: SQLite: how long one statement waits for another connection's lock (``PRAGMA busy_timeout``), ms.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+#: Writers retry a transaction refused by a lock (SQLite "database is locked", PostgreSQL
+#: serialization failure / deadlock) for at most this long, with random exponential backoff.
+RETRY_SECONDS = 120.0
+#: Execution option of the write engine: SQLite opens its transactions with BEGIN IMMEDIATE.
+WRITE_OPTION = "perpbot_ledger_write"
+
+_SQLITE_BUSY_CODES = (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED (low byte of the extended result code)
+_PG_RETRY_STATES = ("40001", "40P01", "55P03")  # serialization_failure, deadlock_detected, lock_not_available
+
+
+def make_engine(url: str, echo: bool = False, *, busy_timeout_ms: int = SQLITE_BUSY_TIMEOUT_MS) -> sa.Engine:
+    """Engine for a SQLAlchemy URL. JSON refuses NaN (``allow_nan=False``).
+
+    SQLite, on every new connection (a ``connect`` event): ``busy_timeout`` (a statement waits
+    up to ``busy_timeout_ms`` for a lock instead of failing at once), foreign keys enforced,
+    and for a file database WAL journal (readers never block the writer, nor the writer the
+    readers) with ``synchronous=NORMAL`` (in WAL mode a commit stays atomic and durable
+    across an application crash; only a power loss can roll back the last commits, never
+    corrupt the file; https://www.sqlite.org/pragma.html#pragma_synchronous). SQLAlchemy emits
+    BEGIN itself (transactional DDL, savepoints): plain ``BEGIN`` on this engine, and
+    ``BEGIN IMMEDIATE`` on :func:`write_engine` — a write transaction takes the write lock
+    first, waiting up to ``busy_timeout`` for it, instead of reading under a deferred BEGIN
+    and then failing at once with SQLITE_BUSY when the read lock cannot be upgraded because
+    another connection wrote meanwhile (the busy handler is not called in that case;
+    https://www.sqlite.org/lang_transaction.html). The file's parent folder is created.
 
     Raises :class:`LedgerInputError` for a string that is not a database URL.
     """
@@ -39,12 +68,13 @@ def make_engine(url: str, echo: bool = False) -> sa.Engine:
     if file_db:
         Path(parsed.database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = sa.create_engine(parsed, echo=echo, json_serializer=partial(json.dumps, allow_nan=False),
-                              **({"connect_args": {"timeout": 30}} if sqlite else {}))
+                              **({"connect_args": {"timeout": busy_timeout_ms / 1000}} if sqlite else {}))
     if sqlite:
         @sa.event.listens_for(engine, "connect")
         def _on_connect(dbapi_conn: Any, _record: Any) -> None:
             dbapi_conn.isolation_level = None  # let SQLAlchemy emit BEGIN (transactional DDL, savepoints)
             cur = dbapi_conn.cursor()
+            cur.execute(f"PRAGMA busy_timeout={int(busy_timeout_ms)}")  # first: the next PRAGMAs may wait
             cur.execute("PRAGMA foreign_keys=ON")
             if file_db:
                 cur.execute("PRAGMA journal_mode=WAL")
@@ -53,8 +83,50 @@ def make_engine(url: str, echo: bool = False) -> sa.Engine:
 
         @sa.event.listens_for(engine, "begin")
         def _on_begin(conn: sa.Connection) -> None:
-            conn.exec_driver_sql("BEGIN")
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.get_execution_options().get(WRITE_OPTION) else "BEGIN")
     return engine
+
+
+def write_engine(engine: sa.Engine) -> sa.Engine:
+    """The same engine (same pool) for write transactions: BEGIN IMMEDIATE on SQLite."""
+    return engine.execution_options(**{WRITE_OPTION: True})
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """True for a transaction refused by another connection's lock, which a retry can pass:
+    SQLite SQLITE_BUSY / SQLITE_LOCKED ("database is locked"), PostgreSQL serialization
+    failure, deadlock, lock not available."""
+    if not isinstance(exc, sa.exc.OperationalError):
+        return False
+    orig = exc.orig
+    code = getattr(orig, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in _SQLITE_BUSY_CODES
+    if getattr(orig, "sqlstate", None) in _PG_RETRY_STATES:
+        return True
+    return "database is locked" in str(orig)
+
+
+def retrying(fn: Callable[[], T], *, seconds: float = RETRY_SECONDS, what: str = "ledger") -> T:
+    """Call ``fn`` (one whole transaction: it must roll back completely when it raises) until it
+    does not fail with a lock error (:func:`is_retryable`), for at most ``seconds`` after the
+    first failure; random exponential backoff 50 ms .. 2 s between attempts (tenacity). Other
+    errors, and the last lock error once the time is up, are raised as they are."""
+    try:
+        return fn()  # the common case: no lock in the way, no retry machinery
+    except sa.exc.OperationalError as exc:
+        if not is_retryable(exc):
+            raise
+
+    def _log(state: tenacity.RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.info("ledger_busy_retry", what=what, attempt=state.attempt_number,
+                    waited_s=round(state.seconds_since_start, 3), error=str(getattr(exc, "orig", exc)))
+
+    retryer = tenacity.Retrying(retry=tenacity.retry_if_exception(is_retryable),
+                                wait=tenacity.wait_random_exponential(multiplier=0.05, max=2.0),
+                                stop=tenacity.stop_after_delay(seconds), reraise=True, before_sleep=_log)
+    return retryer(fn)
 
 
 def alembic_config(connection: sa.Connection | None = None, url: str | None = None) -> Config:
@@ -76,12 +148,35 @@ _UPGRADE_LOCK = threading.Lock()
 
 def upgrade(engine: sa.Engine, revision: str = "head") -> None:
     """``alembic upgrade <revision>`` in one transaction (idempotent). Threads of one process
-    migrate one at a time (Alembic is not thread-safe); on PostgreSQL an advisory lock makes
-    two processes that migrate at once wait for each other."""
-    with _UPGRADE_LOCK, engine.begin() as conn:
-        if conn.dialect.name == "postgresql":
-            conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
-        command.upgrade(alembic_config(conn), revision)
+    migrate one at a time (Alembic is not thread-safe); processes that migrate at once wait for
+    each other: an advisory lock on PostgreSQL, the write lock (BEGIN IMMEDIATE) on SQLite,
+    retried while busy (:func:`retrying`)."""
+    def _upgrade() -> None:
+        with write_engine(engine).begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text("SELECT pg_advisory_xact_lock(:k)"), {"k": _MIGRATION_LOCK})
+            command.upgrade(alembic_config(conn), revision)
+
+    if revision == "head" and retrying(lambda: _at_head(engine), what="migration check"):
+        return  # nothing to do: no write lock taken (read-only commands stay read-only)
+    with _UPGRADE_LOCK:
+        retrying(_upgrade, what="migration")
+
+
+@lru_cache(maxsize=1)
+def head_revision() -> str | None:
+    """The newest migration's revision id (e.g. "0002")."""
+    from alembic.script import ScriptDirectory
+
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def _at_head(engine: sa.Engine) -> bool:
+    """True when the database is at the newest migration (a read; no lock held after it)."""
+    from alembic.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision() == head_revision()
 
 
 def column_kind(col: sa.Column) -> str:

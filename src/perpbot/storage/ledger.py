@@ -11,29 +11,26 @@ quantities base asset. Table layout: :mod:`perpbot.storage.models`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import datetime, timezone
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
 from perpbot.storage import db
 from perpbot.storage.convert import (
     Col, LedgerError, LedgerInputError, UnknownRunError, frame_to_columns, frame_to_rows, label,
-    orders_and_fills, redact, rows_to_frame, split_fees, to_jsonable, trade_rows, utc_index, utc_timestamp,
+    orders_and_fills, redact, split_fees, to_jsonable, trade_rows, utc_index,
 )
-from perpbot.storage.db import read_rows, reader_cols, writer_cols
+from perpbot.storage.db import writer_cols
+from perpbot.storage.lifecycle import FINAL_STATUSES, RESUMABLE_STATUSES, RUN_KINDS, RunLifecycle  # noqa: F401
 from perpbot.storage.models import TABLES
-from perpbot.types import TRADE_COLUMNS, ExitReason, RiskEvent
+from perpbot.storage.readers import LedgerReaders
+from perpbot.types import ExitReason, RiskEvent
 
 __all__ = ["Ledger", "LedgerError", "LedgerConflictError", "LedgerInputError", "UnknownRunError",
            "redact", "to_jsonable", "split_fees"]
 
-RUN_KINDS = ("backtest", "paper", "live")
-FINAL_STATUSES = ("finished", "failed")
 ORDER_SIDES = ("buy", "sell")
 ORDER_TYPES = ("market", "limit", "stop", "take_profit")
 LIQUIDITY = ("taker", "maker")
@@ -41,6 +38,7 @@ _SIDES = {1: "long", -1: "short", 0: "flat"}
 _EXIT_LABELS = {e.value: e.label for e in ExitReason}
 _RISK_LABELS = {e.value: e.label for e in RiskEvent}
 _FUNDING_COLS = writer_cols("funding_payments", rate=Col("rate", "float", True, aliases=("funding_rate",)))
+T = TypeVar("T")
 _TRADE_COLS = writer_cols("trades", trade_no=Col("trade_no", "int", True, source="trade_id",
                                                  aliases=("trade_no",)))
 
@@ -49,17 +47,30 @@ class LedgerConflictError(LedgerError):
     """A write broke a uniqueness / foreign-key rule (e.g. a client order id recorded twice)."""
 
 
-class Ledger:
-    """The run ledger on one database. See the module docstring.
+class Ledger(RunLifecycle, LedgerReaders):
+    """The run ledger on one database. See the module docstring; runs' lifecycle (start,
+    finish, abandoned runs, resume): :class:`perpbot.storage.lifecycle.RunLifecycle`;
+    readers: :class:`perpbot.storage.readers.LedgerReaders`.
+
+    Concurrency: any number of threads and processes may write one ledger at once. Every
+    public writer is one short transaction (its input is checked and converted before the
+    transaction opens); on SQLite it starts with BEGIN IMMEDIATE and waits up to
+    ``busy_timeout_ms`` for the write lock, and the whole transaction is retried with backoff
+    while the database stays locked, for up to ``retry_seconds``
+    (:func:`perpbot.storage.db.retrying`); readers retry the same way. Only then does the
+    lock error (``sqlalchemy.exc.OperationalError``) reach the caller, with nothing written.
 
     Raises :class:`UnknownRunError` (a ``KeyError``) for unknown run ids,
     :class:`LedgerInputError` (a ``ValueError``) for unusable input, and
     :class:`LedgerConflictError` when a write breaks a uniqueness rule.
     """
 
-    def __init__(self, url: str, *, echo: bool = False) -> None:
+    def __init__(self, url: str, *, echo: bool = False, busy_timeout_ms: int = db.SQLITE_BUSY_TIMEOUT_MS,
+                 retry_seconds: float = db.RETRY_SECONDS) -> None:
         self.url = url
-        self.engine = db.make_engine(url, echo=echo)
+        self.retry_seconds = retry_seconds
+        self.engine = db.make_engine(url, echo=echo, busy_timeout_ms=busy_timeout_ms)
+        self._writer = db.write_engine(self.engine)
         db.upgrade(self.engine)
 
     def __repr__(self) -> str:
@@ -80,45 +91,6 @@ class Ledger:
             db.upgrade(engine)
         finally:
             engine.dispose()
-
-    # ------------------------------------------------------------------ runs
-
-    def start_run(self, kind: str, strategy: str, symbol: str, timeframe: str, exchange: str = "bitget",
-                  config: dict | None = None, model_version: str | None = None,
-                  features_hash: str | None = None, data_range: tuple[Any, Any] | None = None,
-                  note: str | None = None) -> int:
-        """Insert a run with status ``running`` and ``started_at`` = now (UTC); return its id.
-
-        ``kind``: backtest | paper | live. ``config`` is redacted (:func:`redact`) and made
-        JSON-safe (:func:`to_jsonable`). ``data_range``: (first, last) tz-aware timestamps.
-        """
-        if kind not in RUN_KINDS:
-            raise LedgerInputError(f"run kind {kind!r} is not one of {RUN_KINDS}")
-        for name, value in (("strategy", strategy), ("symbol", symbol), ("timeframe", timeframe),
-                            ("exchange", exchange)):
-            if not isinstance(value, str) or not value:
-                raise LedgerInputError(f"run {name} must be a non-empty string, got {value!r}")
-        start = end = None
-        if data_range is not None:
-            start, end = (utc_timestamp(v, f"data_range[{i}]") for i, v in enumerate(data_range))
-        row = dict(kind=kind, strategy=strategy, exchange=exchange, symbol=symbol, timeframe=timeframe,
-                   started_at=datetime.now(timezone.utc), status="running", model_version=model_version,
-                   features_hash=features_hash, config=to_jsonable(redact(config or {}), "config"),
-                   metrics=None, data_range_start=start, data_range_end=end, note=note)
-        with self._begin() as conn:
-            return conn.execute(sa.insert(TABLES["runs"]).returning(TABLES["runs"].c.id), row).scalar_one()
-
-    def finish_run(self, run_id: int, status: str = "finished", metrics: dict | None = None) -> None:
-        """Set ``finished_at`` = now (UTC), ``status`` (finished | failed) and, if given, ``metrics``."""
-        if status not in FINAL_STATUSES:
-            raise LedgerInputError(f"final run status {status!r} is not one of {FINAL_STATUSES}")
-        values: dict[str, Any] = {"finished_at": datetime.now(timezone.utc), "status": status}
-        if metrics is not None:
-            values["metrics"] = to_jsonable(metrics, "metrics")
-        runs = TABLES["runs"]
-        with self._begin() as conn:
-            if conn.execute(sa.update(runs).where(runs.c.id == run_id).values(**values)).rowcount != 1:
-                raise self._unknown(run_id)
 
     # ------------------------------------------------------------------ bulk writers
 
@@ -159,15 +131,21 @@ class Ledger:
     def record_run_bulk(self, run_id: int, *, trades: pd.DataFrame | None = None,
                         equity: pd.Series | pd.DataFrame | None = None,
                         risk_events: pd.DataFrame | None = None, predictions: pd.DataFrame | None = None,
-                        funding: pd.DataFrame | None = None, derive_orders: bool = True) -> dict[str, int]:
-        """Write everything of a finished backtest in ONE transaction; all inputs are checked
-        before anything is written, and any database error rolls back every part.
+                        funding: pd.DataFrame | None = None, positions: pd.DataFrame | None = None,
+                        checkpoint: dict | None = None, replace_equity: bool = False,
+                        derive_orders: bool = True) -> dict[str, int]:
+        """Write everything of a finished backtest (or of a paper cycle) in ONE transaction; all
+        inputs are checked before anything is written, and any database error rolls back every part.
 
+        ``positions``: position snapshots (see :meth:`record_position`). ``checkpoint``: a
+        JSON-safe dict stored as the run's checkpoint in the same transaction (the paper bot's
+        account after the candles these rows belong to), so the two always agree.
+        ``replace_equity``: the given equity rows replace the run's rows at the same times.
         ``derive_orders``: also write each trade's entry/exit order and fill (simulated runs).
         Live runs pass False: their real orders and fills are recorded as they happen.
 
         Returns rows written per part: {"predictions", "risk_events", "funding", "equity",
-        "trades", "orders", "fills"}.
+        "positions", "trades", "orders", "fills"}.
         """
         parts: dict[str, dict[str, Any]] = {}
         if predictions is not None:
@@ -179,17 +157,30 @@ class Ledger:
             parts["funding_payments"] = frame_to_columns(funding, _FUNDING_COLS, "funding")
         if equity is not None:
             parts["equity"] = frame_to_columns(_equity_frame(equity), writer_cols("equity"), "equity")
+        if positions is not None:
+            parts["positions"] = frame_to_columns(_position_sides(positions), writer_cols("positions"), "positions")
         trades_ = trade_rows(trades, _TRADE_COLS, _EXIT_LABELS) if trades is not None else []
-        counts = {"predictions": 0, "risk_events": 0, "funding": 0, "equity": 0, "trades": 0,
-                  "orders": 0, "fills": 0}
-        with self._begin() as conn:
-            run_id = self._check_run(conn, run_id)
+        state = to_jsonable(checkpoint, "checkpoint") if checkpoint is not None else None
+        runs = TABLES["runs"]
+
+        def txn(conn: sa.Connection) -> dict[str, int]:
+            counts = {"predictions": 0, "risk_events": 0, "funding": 0, "equity": 0, "positions": 0,
+                      "trades": 0, "orders": 0, "fills": 0}
+            rid = self._check_run(conn, run_id)
+            if replace_equity and "equity" in parts:
+                eq = TABLES["equity"]
+                conn.execute(sa.delete(eq).where(eq.c.run_id == rid,
+                                                 eq.c.time.in_(list(parts["equity"]["time"]))))
             for table, columns in parts.items():
-                n = db.bulk_insert(conn, table, columns, run_id)
+                n = db.bulk_insert(conn, table, columns, rid)
                 counts["funding" if table == "funding_payments" else table] = n
             if trades_:
-                counts.update(self._insert_trades(conn, run_id, trades_, derive_orders))
-        return counts
+                counts.update(self._insert_trades(conn, rid, trades_, derive_orders))
+            if state is not None:
+                conn.execute(sa.update(runs).where(runs.c.id == rid).values(checkpoint=state))
+            return counts
+
+        return self._write(txn)
 
     # ------------------------------------------------------------------ single-row writers
 
@@ -209,10 +200,13 @@ class Ledger:
         """Set an order's status and/or exchange order id; unknown id raises LedgerInputError."""
         values = {k: v for k, v in (("status", status), ("exchange_order_id", exchange_order_id)) if v is not None}
         orders = TABLES["orders"]
-        with self._begin() as conn:
+
+        def txn(conn: sa.Connection) -> None:
             stmt = sa.update(orders).where(orders.c.client_order_id == client_order_id).values(**values)
             if values and conn.execute(stmt).rowcount != 1:
                 raise LedgerInputError(f"order {client_order_id!r} is not in the ledger")
+
+        self._write(txn)
 
     def record_fill(self, run_id: int, order_id: int, time: Any, side: str, qty: float, price: float,
                     fee: float = 0.0, liquidity: str = "taker") -> int:
@@ -223,13 +217,15 @@ class Ledger:
         self._check_choice("fill side", row["side"], ORDER_SIDES)
         self._check_choice("fill liquidity", row["liquidity"], LIQUIDITY)
         orders = TABLES["orders"]
-        with self.engine.connect() as conn:
+
+        def check(conn: sa.Connection) -> None:
             owner = conn.execute(sa.select(orders.c.run_id).where(orders.c.id == order_id)).scalar()
-        if owner is None:
-            raise LedgerInputError(f"fill: order {order_id!r} is not in the ledger")
-        if owner != run_id:
-            raise LedgerInputError(f"fill: order {order_id} does not belong to run {run_id} but to run {owner}")
-        return self._insert_one("fills", run_id, row)
+            if owner is None:
+                raise LedgerInputError(f"fill: order {order_id!r} is not in the ledger")
+            if owner != run_id:
+                raise LedgerInputError(f"fill: order {order_id} does not belong to run {run_id} but to run {owner}")
+
+        return self._insert_one("fills", run_id, row, check)
 
     def record_position(self, run_id: int, **snapshot: Any) -> int:
         """Write one position snapshot; return its id. Fields: time, side (long|short|flat or
@@ -239,79 +235,28 @@ class Ledger:
             snapshot["side"] = label(snapshot["side"], _SIDES, "position side")
         return self._insert_one("positions", run_id, self._one_row("positions", run_id, snapshot))
 
-    # ------------------------------------------------------------------ readers
-
-    def runs(self) -> pd.DataFrame:
-        """All runs, oldest first (columns of the runs table; config/metrics as dicts)."""
-        runs = TABLES["runs"]
-        with self.engine.connect() as conn:
-            rows = conn.execute(sa.select(runs).order_by(runs.c.id)).all()
-        return rows_to_frame(rows, reader_cols("runs", with_id=True))
-
-    def get_run(self, run_id: int) -> dict[str, Any]:
-        """One run as a dict (timestamps as tz-aware UTC ``pd.Timestamp``); UnknownRunError if absent."""
-        run = self._run_dict(sa.select(TABLES["runs"]).where(TABLES["runs"].c.id == run_id))
-        if run is None:
-            raise self._unknown(run_id)
-        return run
-
-    def last_run(self, kind: str | None = None, strategy: str | None = None) -> dict[str, Any] | None:
-        """The most recently started run (optionally of this kind / strategy), or None."""
-        runs = TABLES["runs"]
-        stmt = sa.select(runs).order_by(runs.c.started_at.desc(), runs.c.id.desc()).limit(1)
-        if kind is not None:
-            stmt = stmt.where(runs.c.kind == kind)
-        if strategy is not None:
-            stmt = stmt.where(runs.c.strategy == strategy)
-        return self._run_dict(stmt)
-
-    def trades(self, run_id: int) -> pd.DataFrame:
-        """Trades in the ``TRADE_COLUMNS`` format (trade_id, side +1/-1, ...), by trade_id."""
-        df = self._read("trades", run_id, order_by="trade_no")
-        df = df.rename(columns={"trade_no": "trade_id"})
-        df["side"] = df["side"].map({"long": 1, "short": -1}).astype(np.int64)
-        return df[list(TRADE_COLUMNS)]
-
-    def equity(self, run_id: int, full: bool = False) -> pd.Series | pd.DataFrame:
-        """Equity (USDT) as a float Series named "equity" indexed by tz-aware UTC time; with
-        ``full`` the frame (time index; equity, balance, position_qty)."""
-        df = self._read("equity", run_id).set_index("time")
-        return df if full else df["equity"]
-
-    def predictions(self, run_id: int) -> pd.DataFrame:
-        """Predictions by time (columns of the predictions table)."""
-        return self._read("predictions", run_id)
-
-    def risk_events(self, run_id: int) -> pd.DataFrame:
-        """Risk events by time: time, bar, event, value, detail."""
-        return self._read("risk_events", run_id)
-
-    def funding(self, run_id: int) -> pd.DataFrame:
-        """Funding payments by time: time, rate, mark_price, qty, amount."""
-        return self._read("funding_payments", run_id)
-
-    def orders(self, run_id: int) -> pd.DataFrame:
-        """Orders by time (with their ``id``, which fills refer to as ``order_id``)."""
-        return self._read("orders", run_id, with_id=True)
-
-    def fills(self, run_id: int) -> pd.DataFrame:
-        """Fills by time (with ``id`` and ``order_id``)."""
-        return self._read("fills", run_id, with_id=True)
-
-    def positions(self, run_id: int) -> pd.DataFrame:
-        """Position snapshots by time."""
-        return self._read("positions", run_id)
-
     # ------------------------------------------------------------------ internals
 
-    @contextmanager
-    def _begin(self) -> Iterator[sa.Connection]:
-        try:
-            with self.engine.begin() as conn:
-                yield conn
-        except sa.exc.IntegrityError as exc:
-            msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
-            raise LedgerConflictError(f"{self!r}: write refused, nothing was written: {msg}") from exc
+    def _write(self, fn: Callable[[sa.Connection], T]) -> T:
+        """``fn(conn)`` in one write transaction (BEGIN IMMEDIATE on SQLite), the whole
+        transaction retried while the database is locked (see the class docstring)."""
+        def txn() -> T:
+            try:
+                with self._writer.begin() as conn:
+                    return fn(conn)
+            except sa.exc.IntegrityError as exc:
+                msg = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+                raise LedgerConflictError(f"{self!r}: write refused, nothing was written: {msg}") from exc
+
+        return db.retrying(txn, seconds=self.retry_seconds, what="ledger write")
+
+    def _read_txn(self, fn: Callable[[sa.Connection], T]) -> T:
+        """``fn(conn)`` on a read connection, retried while the database is locked."""
+        def txn() -> T:
+            with self.engine.connect() as conn:
+                return fn(conn)
+
+        return db.retrying(txn, seconds=self.retry_seconds, what="ledger read")
 
     def _unknown(self, run_id: Any) -> UnknownRunError:
         return UnknownRunError(f"run {run_id!r} is not in the ledger {self!r}")
@@ -339,11 +284,17 @@ class Ledger:
             raise LedgerInputError(f"{table}: unknown fields {sorted(unknown)} (known: {[c.name for c in cols]})")
         return frame_to_rows(pd.DataFrame([fields]), cols, table, {"run_id": run_id})[0]
 
-    def _insert_one(self, table: str, run_id: int, row: dict[str, Any]) -> int:
+    def _insert_one(self, table: str, run_id: int, row: dict[str, Any],
+                    check: Callable[[sa.Connection], None] | None = None) -> int:
         t = TABLES[table]
-        with self._begin() as conn:
-            row["run_id"] = self._check_run(conn, run_id)
-            return conn.execute(sa.insert(t).returning(t.c.id), row).scalar_one()
+
+        def txn(conn: sa.Connection) -> int:
+            values = {**row, "run_id": self._check_run(conn, run_id)}
+            if check is not None:
+                check(conn)
+            return conn.execute(sa.insert(t).returning(t.c.id), values).scalar_one()
+
+        return self._write(txn)
 
     def _insert_trades(self, conn: sa.Connection, run_id: int, rows: list[dict[str, Any]],
                        derive_orders: bool = True) -> dict[str, int]:
@@ -360,19 +311,6 @@ class Ledger:
         conn.execute(sa.insert(TABLES["fills"]), fills)
         return {"trades": len(rows), "orders": len(orders), "fills": len(fills)}
 
-    def _read(self, table: str, run_id: int, order_by: str = "time", with_id: bool = False) -> pd.DataFrame:
-        cols = reader_cols(table, with_id)
-        with self.engine.connect() as conn:
-            rows = read_rows(conn, table, self._check_run(conn, run_id), cols, order_by)
-        return rows_to_frame(rows, cols)
-
-    def _run_dict(self, stmt: sa.Select) -> dict[str, Any] | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(stmt).mappings().first()
-        if row is None:
-            return None
-        return {k: (pd.Timestamp(v) if isinstance(v, datetime) else v) for k, v in row.items()}
-
 
 def _equity_frame(equity: Any) -> Any:
     if isinstance(equity, pd.Series):
@@ -381,6 +319,13 @@ def _equity_frame(equity: Any) -> Any:
                                    f"not a {type(equity.index).__name__}")
         return pd.DataFrame({"equity": equity.to_numpy()}, index=utc_index(equity.index, "equity index"))
     return equity
+
+
+def _position_sides(df: Any) -> Any:
+    """Position snapshots with sides +1/-1/0 replaced by long/short/flat."""
+    if not isinstance(df, pd.DataFrame) or "side" not in df.columns:
+        return df
+    return df.assign(side=[label(v, _SIDES, "position side") for v in df["side"]])
 
 
 def _risk_labels(df: Any) -> Any:

@@ -12,8 +12,9 @@ Conventions, the same in every table:
   long|short, ``liquidity`` taker|maker ...); the ledger validates them, the database does not,
   so new values need no migration.
 
-Migration ``versions/0001_initial.py`` creates exactly these tables; a test compares the two
-with Alembic's ``compare_metadata``. Change both together (a new migration for a new column).
+Migration ``versions/0001_initial.py`` creates these tables, ``0002_run_owner_checkpoint.py``
+adds the runs' owner and checkpoint columns; a test compares the migrated schema with these
+models (Alembic's ``compare_metadata``). Change both together (a new migration for a new column).
 """
 
 from __future__ import annotations
@@ -103,7 +104,7 @@ class Run(Base):
     timeframe: Mapped[str] = mapped_column(sa.String(16))
     started_at: Mapped[datetime] = mapped_column(UTCDateTime())
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(sa.String(16))  # running | finished | failed
+    status: Mapped[str] = mapped_column(sa.String(16))  # running | finished | failed | abandoned
     model_version: Mapped[str | None] = mapped_column(sa.String(128))
     features_hash: Mapped[str | None] = mapped_column(sa.String(128))
     config: Mapped[Any | None] = mapped_column(sa.JSON(none_as_null=True))  # secrets redacted
@@ -111,6 +112,15 @@ class Run(Base):
     data_range_start: Mapped[datetime | None] = mapped_column(UTCDateTime())
     data_range_end: Mapped[datetime | None] = mapped_column(UTCDateTime())
     note: Mapped[str | None] = mapped_column(sa.Text)
+    # the process that writes the run (see perpbot.storage.owner): a "running" run whose process
+    # is gone is marked "abandoned" at the next start
+    owner_host: Mapped[str | None] = mapped_column(sa.String(255))
+    owner_pid: Mapped[int | None] = mapped_column(sa.Integer)
+    owner_started: Mapped[float | None] = mapped_column(sa.Double)  # process start, s since the epoch (UTC)
+    status_detail: Mapped[str | None] = mapped_column(sa.Text)  # why abandoned / when resumed
+    # paper runs: the simulated account after the last recorded candle (written in the same
+    # transaction as that candle's rows), from which ``perpbot run --resume`` continues
+    checkpoint: Mapped[Any | None] = mapped_column(sa.JSON(none_as_null=True))
 
 
 class Prediction(Base):
