@@ -4,6 +4,7 @@ alternative.me / feed fakes, settings pointing at all of them, and a real async 
 
 from __future__ import annotations
 
+import functools
 from contextlib import contextmanager
 from datetime import UTC, datetime
 
@@ -26,6 +27,7 @@ TAKER = {"SOL": {"4h": {}, "1h": {"symbol": "SOL", "buy_ratio": 55.0, "sell_rati
                         "sell_vol_usd": 1.96e9}}}
 
 
+@functools.cache
 def world_data(rows: int = ROWS, eth_from: int = 0) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """{"SOLUSDT": (1m candles, funding), ...}: the first ``rows`` real 1m candles of each coin
     (ETH from row ``eth_from``: a later "listing")."""
