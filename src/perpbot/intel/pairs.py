@@ -23,7 +23,7 @@ lower is better: by default funding −0.5 and spread −1). Ranked by score, hi
 volume >= ``pairs_min_quote_volume``; spread <= ``pairs_max_spread_bps`` (an unknown spread
 passes); at most ``pairs_max_candidates`` of the most liquid get their candles fetched; days
 since listing >= ``pairs_min_listing_days`` (the market's ``created`` time, else the first
-daily candle the venue has when it has fewer than asked).
+daily candle the venue has when it has fewer than asked; none: 0 days).
 """
 
 from __future__ import annotations
@@ -162,7 +162,8 @@ async def _symbol_factors(ex: Any, sym: str, market: dict, now_ms: int, settings
     else:
         need = int(settings.pairs_min_listing_days) + 2
         days = await ex.fetch_ohlcv(sym, "1d", now_ms - need * DAY_MS, need)
-        out["age_days"] = (now_ms - days[0][0]) / DAY_MS if days and len(days) < need else float(need)
+        # fewer daily candles than asked: listed at the first one; none at all: nothing traded yet
+        out["age_days"] = 0.0 if not days else (now_ms - days[0][0]) / DAY_MS if len(days) < need else float(need)
     return out
 
 
