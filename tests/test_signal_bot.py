@@ -199,3 +199,44 @@ def test_a_source_down_gives_a_partial_answer_naming_it(world, tmp_path):
     keyless = make(coinglass_api_key=None)
     text = plain(keyless.ask("/scalp SOL")["text"])
     assert "funding (keyless)" in text and "ATR(1m)" in text
+
+
+def test_the_models_call_for_a_symbol_with_a_trained_model(world, tmp_path):
+    from threadpoolctl import threadpool_limits
+
+    from perpbot.bot.context import BotContext
+    from perpbot.features.build import compute_features, feature_names, features_hash
+    from perpbot.ml.labels import triple_barrier_labels
+    from perpbot.ml.models import make_model
+    from perpbot.ml.registry import ModelBundle, save_bundle
+
+    sim, cg, fg, feeds, make = world
+    now = pd.Timestamp(sim.market.now_ms, unit="ms", tz="UTC")
+    one = world_data()["SOLUSDT"][0]
+    one = one[one["timestamp"] + pd.Timedelta(minutes=1) <= now].set_index("timestamp")
+    g = one.resample("5min", label="left", closed="left")
+    c = pd.DataFrame({"open": g["open"].first(), "high": g["high"].max(), "low": g["low"].min(),
+                      "close": g["close"].last(), "volume": g["volume"].sum(), "n": g["close"].count()})
+    c = c[c.pop("n") == 5].reset_index()           # complete 5m bars only, as the venue serves them
+    c.attrs["timeframe"] = "5m"
+    names = feature_names(with_funding=False)
+    X = compute_features(c, None)[names]
+    y = triple_barrier_labels(c.high.to_numpy(), c.low.to_numpy(), c.close.to_numpy(), 0.01, 0.005, 24)
+    ok = np.isfinite(X.to_numpy()).all(axis=1) & np.isfinite(y)
+    with threadpool_limits(1):
+        model = make_model("logreg", n_jobs=1).fit(X.to_numpy()[ok], y[ok])
+    t0 = c.timestamp.iloc[0]
+    bundle = ModelBundle(model_name="logreg", params={}, feature_names=names, features_hash=features_hash(names),
+                         folds=[], final_model=model, train_start_time=t0, train_end_time=c.timestamp.iloc[-1],
+                         final_from_time=t0, label_settings={"take_profit": 0.01, "stop_loss": 0.005, "horizon": 24,
+                                                             "barrier_mode": "fixed"})
+    path = save_bundle(bundle, tmp_path / "sol-logreg.joblib")
+    h = make(signal_models={"SOL": str(path)}, live_window=300, signal_max_message_chars=4096)
+    text = plain(h.ask("/signal SOL")["text"])
+    window = c.iloc[-300:].reset_index(drop=True)
+    window.attrs["timeframe"] = "5m"
+    s = h.settings.model_copy(update={"symbol": "SOL/USDT:USDT"})
+    want = BotContext(s, candles_source=lambda _s: window, bundle=bundle).current_signal("SOL/USDT:USDT", window=300)
+    decision = {"buy": "BUY (long)", "sell": "SELL (short)", "hold": "HOLD (no trade)"}[want["decision"]]
+    assert f"Model ({bundle.version}): {decision} · confidence {want['confidence'] * 100:.1f}%" in text, text
+    assert "Model (" not in plain(h.ask("/signal BTC")["text"])       # no model for BTC: no line, nothing missing
