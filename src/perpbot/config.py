@@ -45,7 +45,7 @@ from perpbot.config_sources import format_validation_error as _format_error
 from perpbot.masking import mask_url, redact_text, remember
 
 SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase", "telegram_token", "smtp_password", "api_token",
-                 "coinglass_api_key")
+                 "coinglass_api_key", "signal_bot_token")
 DEFAULT_CONFIG_FILE = "perpbot.toml"
 
 #: Optional file settings for which the string "none" (or "") means "not used".
@@ -221,6 +221,37 @@ class Settings(BaseSettings):
     sentiment_user_agent: str = Field("perpbot-intel/0.1 (market sentiment reader)",
                                       description="User-Agent sent to feeds and Reddit")
 
+    # --- signal bot, collector, pair selection (perpbot signal-bot / collect / pairs) ------------
+    signal_exchange: str = Field("mexc", description="ccxt id of the venue whose USDT-M perpetuals the signal bot, "
+                                                     "the collector and pair selection read")
+    signal_chat_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, description="chats allowed to use the signal bot (empty: telegram_chat_ids)")
+    signal_cooldown: float = Field(30.0, ge=0, le=3600, description="seconds a symbol's answer is reused before "
+                                                                    "it is computed again from fresh data")
+    signal_max_message_chars: int = Field(3500, ge=200, le=4096, description="longest signal-bot message "
+                                                                             "(UTF-16 units, as Telegram counts)")
+    signal_scalp_volume_profile: bool = Field(True, description="show POC / HVN / LVN in /scalp")
+    signal_explain_volume_profile: bool = Field(True, description="use POC and ATR(1m) in the market explanation")
+    signal_candles: int = Field(200, ge=60, le=1000, description="closed candles fetched per timeframe")
+    signal_scalp_stop_atr: float = Field(1.5, gt=0, le=50, description="/scalp stop-loss distance, ATR(1m) multiples")
+    signal_scalp_take_profit_atr: float = Field(3.0, gt=0, le=100,
+                                                description="/scalp take-profit distance, ATR(1m) multiples")
+    signal_models: dict[str, Path] = Field(default_factory=dict,
+                                           description="coin -> trained model file for the model's call in /signal "
+                                                       "(the traded symbol's coin defaults to model_file)")
+    collect_symbols: list[str] = Field(["BTC", "ETH", "SOL"], min_length=1, description="symbols perpbot collect "
+                                                                                       "records")
+    collect_interval: float = Field(300.0, ge=1, le=86400, description="seconds between two collector snapshots")
+    collect_dir: Path = Field(Path("data"), description="Parquet store root of the collector")
+    pairs_weights: dict[str, float] = Field(
+        {"volatility": 1.0, "volume": 1.0, "momentum": 0.5, "trend": 1.0, "funding": -0.5, "oi_change": 0.5,
+         "spread": -1.0}, description="factor -> weight of the pair ranking (negative: lower is better)")
+    pairs_min_quote_volume: float = Field(5_000_000.0, ge=0, le=1e13, description="minimum 24 h quote volume, USDT")
+    pairs_max_spread_bps: float = Field(10.0, gt=0, le=10_000, description="maximum bid/ask spread, basis points")
+    pairs_min_listing_days: float = Field(30.0, ge=0, le=10_000, description="minimum days since listing")
+    pairs_max_candidates: int = Field(60, ge=1, le=2000, description="most liquid perpetuals whose candles are "
+                                                                     "fetched after the ticker filters")
+
     # --- secrets (environment only) -------------------------------------------------------
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
@@ -229,6 +260,8 @@ class Settings(BaseSettings):
     smtp_password: SecretStr | None = None
     api_token: SecretStr | None = Field(None, description="bearer token of the REST API / dashboard")
     coinglass_api_key: SecretStr | None = Field(None, description="CoinGlass API v4 key (PERPBOT_COINGLASS_API_KEY)")
+    signal_bot_token: SecretStr | None = Field(None, description="Telegram token of the signal bot "
+                                                                 "(PERPBOT_SIGNAL_BOT_TOKEN; default telegram_token)")
 
     @field_validator("*", mode="before")
     @classmethod
@@ -245,7 +278,7 @@ class Settings(BaseSettings):
             return None
         return value
 
-    @field_validator("telegram_chat_ids", mode="before")
+    @field_validator("telegram_chat_ids", "signal_chat_ids", mode="before")
     @classmethod
     def _chat_ids(cls, value: Any) -> Any:
         """A list of integers; from the environment "123,-456", "[123, -456]" or "123"."""
@@ -265,6 +298,17 @@ class Settings(BaseSettings):
                                  "123456789, groups -1001234567890)")
             out.append(item)
         return out
+
+    @field_validator("pairs_weights")
+    @classmethod
+    def _pair_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        known = ("volatility", "volume", "momentum", "trend", "funding", "oi_change", "spread")
+        bad = sorted(set(value) - set(known))
+        if bad:
+            raise ValueError(f"unknown factor(s) {', '.join(bad)}; known: {', '.join(known)}")
+        if not any(w != 0 for w in value.values()):
+            raise ValueError("at least one factor needs a non-zero weight")
+        return value
 
     @field_validator("email_to", mode="before")
     @classmethod

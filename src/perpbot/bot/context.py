@@ -15,7 +15,6 @@ from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
-import talib
 
 from perpbot.bot.control import BotControl
 
@@ -123,26 +122,11 @@ class BotContext:
         return load_funding(self.settings.funding_file) if self.settings.funding_file else None
 
     def indicators(self, symbol: str | None = None, timeframes=INDICATOR_TIMEFRAMES) -> dict[str, dict]:
-        """EMA20, EMA50, RSI14, ATR14 (USDT) and trend (up/down) of the last closed candle per timeframe."""
-        from perpbot.data.resample import resample_candles
-        from perpbot.data.validate import timeframe_to_ms
+        """EMA20, EMA50, RSI14, ATR14 (USDT) and trend (up/down) of the last closed candle per timeframe
+        (:func:`perpbot.intel.analysis.indicators_from_base`, the signal bot's implementation)."""
+        from perpbot.intel.analysis import indicators_from_base
 
-        base = self.candles(symbol)
-        base_ms = timeframe_to_ms(self.settings.timeframe)
-        out: dict[str, dict] = {}
-        for tf in timeframes:
-            ms = timeframe_to_ms(tf)
-            if ms < base_ms:
-                continue
-            c = base if ms == base_ms else resample_candles(base.iloc[-(ms // base_ms) * 300:], tf)
-            if len(c) < 60:
-                continue
-            h, lo, cl = (c[k].to_numpy(np.float64) for k in ("high", "low", "close"))
-            ema20, ema50 = talib.EMA(cl, 20)[-1], talib.EMA(cl, 50)[-1]
-            out[tf] = {"time": c["timestamp"].iloc[-1].isoformat(), "close": _f(cl[-1]), "ema20": _f(ema20),
-                       "ema50": _f(ema50), "rsi14": _f(talib.RSI(cl, 14)[-1]), "atr14": _f(talib.ATR(h, lo, cl, 14)[-1]),
-                       "trend": "up" if ema20 > ema50 else "down"}
-        return out
+        return indicators_from_base(self.candles(symbol), self.settings.timeframe, tuple(timeframes))
 
     # ------------------------------------------------------------------ account
     def status(self) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from perpbot.cli.common import (  # noqa: F401  (re-exported for scripts and tes
 )
 from perpbot.cli.demo import demo
 from perpbot.cli.download import download
+from perpbot.cli.intel_commands import register as register_intel_commands
 from perpbot.cli.live import status
 from perpbot.cli.serve import serve
 
@@ -194,6 +195,7 @@ app.command()(demo)
 app.command()(download)
 app.command()(serve)
 app.command("status")(status)
+register_intel_commands(app)
 
 
 def main() -> None:  # pragma: no cover

@@ -47,7 +47,7 @@ class VenueClient:
     Args:
         exchange: asyncio ccxt exchange (the caller owns and closes it).
         ttl: cache lifetime of ticker / funding / open-interest answers, s (order book:
-            ``book_ttl``; candles are never cached).
+            ``book_ttl``; 1m candles are never cached, :meth:`ohlcv` for the ``ttl`` it is given).
         cooldown, retries, timeout, backoff, clock: see :class:`~perpbot.intel.source.CachedSource`.
     """
 
@@ -61,7 +61,7 @@ class VenueClient:
                                    timeout=timeout, backoff=backoff, clock=clock)
 
     async def _call(self, endpoint: str, symbol: str, call: Callable[[], Awaitable[Any]], *, key: tuple = (),
-                    ttl: float | None = None, cool: bool = True) -> Any:
+                    ttl: float | Callable[[Any], float] | None = None, cool: bool = True) -> Any:
         name = self.source.name
 
         async def fetch() -> Any:
@@ -115,6 +115,15 @@ class VenueClient:
         bids = tuple((float(p), float(q)) for p, q, *_ in ob.get("bids") or [])
         asks = tuple((float(p), float(q)) for p, q, *_ in ob.get("asks") or [])
         return OrderBook(symbol=symbol, bids=bids, asks=asks, time=_ms(ob.get("timestamp")), as_of=datetime.now(UTC))
+
+    async def ohlcv(self, symbol: str, timeframe: str, limit: int, ttl: float | Callable[[Any], float] = 0.0
+                    ) -> list[list[float]]:
+        """The last ``limit`` candles of ``timeframe`` ``[open ms UTC, o, h, l, c, volume (base)]``,
+        oldest first, as the venue sends them (the last may still be forming); cached ``ttl`` s
+        (or ``ttl(rows)``), no cooldown."""
+        rows = await self._call("ohlcv", symbol, lambda: self.exchange.fetch_ohlcv(symbol, timeframe, None, limit),
+                                key=(timeframe, int(limit)), ttl=ttl, cool=False)
+        return [list(r) for r in rows or []]
 
     async def ohlcv_1m(self, symbol: str, since: int | None = None, limit: int | None = None) -> list[list[float]]:
         """1-minute candles ``[open time ms UTC, open, high, low, close, volume (base)]``, oldest

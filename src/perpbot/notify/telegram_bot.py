@@ -204,6 +204,8 @@ class BotRunner:
             await app.updater.stop()
             await app.stop()
             await app.shutdown()
+            if app.post_shutdown is not None:  # run_polling() would call it; we stop by hand
+                await app.post_shutdown(app)
 
         asyncio.run(main())
 

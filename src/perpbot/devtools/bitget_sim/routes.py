@@ -64,9 +64,11 @@ def _symbol(sim, params: dict) -> str:
 
 def _market(sim, params: dict):
     sym = _symbol(sim, params)
-    if sym != sim.market.symbol:
-        raise SimError("40034", f"no market data for {sym} in this simulator (it replays {sim.market.symbol})")
-    return sim.market
+    market = sim.markets.get(sym)
+    if market is None:
+        raise SimError("40034", f"no market data for {sym} in this simulator (it replays "
+                                f"{', '.join(sim.markets)})")
+    return market
 
 
 # ---- public ------------------------------------------------------------------------------------
@@ -157,7 +159,7 @@ def ticker(sim, params):
 def tickers(sim, params):
     if _product(params) != "USDT-FUTURES":
         return []
-    return [sim.market.ticker()]
+    return [m.ticker() for m in sim.markets.values()]
 
 
 @route(PUBLIC, "GET", "v2/mix/market/merge-depth")

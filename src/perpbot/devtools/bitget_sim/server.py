@@ -23,6 +23,7 @@ import json
 import threading
 import time
 
+import numpy as np
 import pandas as pd
 from aiohttp import web
 
@@ -55,6 +56,11 @@ class BitgetSim:
         market_fill: "next_open" (default: a market order fills at the open of the next candle
             advance() closes, like the backtester) or "last_close" (immediately at the last close).
         leverage: default leverage of the symbol before any set-leverage.
+        others: public market data of more symbols (``{"BTCUSDT": candles}`` or ``{"BTCUSDT":
+            (candles, funding)}``, keys of :data:`~perpbot.devtools.bitget_sim.market.CONTRACTS`):
+            served by the public REST endpoints (candles, ticker(s), funding, open interest, book)
+            on the same replay clock (a candle of theirs is served once it closed by ``symbol``'s
+            clock); not tradable, no websocket.
 
     Attributes: ``market`` (:class:`MarketData`), ``engine`` (:class:`Engine`), ``faults``
     (:class:`Faults`), ``requests`` (list of dicts: time, method, path, query, body, status,
@@ -65,13 +71,19 @@ class BitgetSim:
     def __init__(self, candles: pd.DataFrame, funding: pd.DataFrame | None = None, mark: pd.DataFrame | None = None,
                  api_key: str = "sim-key", api_secret: str = "sim-secret", passphrase: str = "sim-pass",
                  start_bar: int | None = None, symbol: str = "SOLUSDT", capital: float = 1000.0,
-                 slippage: float = 0.0, market_fill: str = "next_open", leverage: int = 10) -> None:
+                 slippage: float = 0.0, market_fill: str = "next_open", leverage: int = 10,
+                 others: dict | None = None) -> None:
         if start_bar is None:
             start_bar = min(1000, len(candles) - 1)
         if not 1 <= start_bar < len(candles):
             raise ValueError(f"start_bar must be in [1, {len(candles) - 1}], got {start_bar}")
         self.creds = Credentials(api_key, api_secret, passphrase)
         self.market = MarketData(candles, symbol, funding, mark, closed=start_bar)
+        self.others: dict[str, MarketData] = {}
+        for sym, data in (others or {}).items():
+            c, f = data if isinstance(data, tuple) else (data, None)
+            self.others[sym] = MarketData(c, sym, f, None, closed=1)
+        self._sync_others()
         self.engine = Engine(self.market, capital=capital, slippage=slippage, market_fill=market_fill,
                              leverage=leverage)
         self.faults = Faults()
@@ -127,6 +139,16 @@ class BitgetSim:
         exchange.urls["api"] = api
 
     @property
+    def markets(self) -> dict[str, MarketData]:
+        """Every served symbol's market data: the traded one first, then ``others``."""
+        return {self.market.symbol: self.market, **self.others}
+
+    def _sync_others(self) -> None:
+        now = self.market.now_ms
+        for m in self.others.values():
+            m.set_closed(max(1, min(m.n, int(np.searchsorted(m.ts + m.base_ms, now, side="right")))))
+
+    @property
     def state(self) -> dict:
         """Snapshot of the account: balance, equity, position, orders, plan orders, fills, bills."""
         with self.lock:
@@ -147,6 +169,7 @@ class BitgetSim:
                 if self.market.closed >= self.market.n:
                     raise IndexError(f"advance: no candle left to close (all {self.market.n} replayed)")
                 out.append(self.engine.close_next_candle())
+                self._sync_others()
                 events = self.hub.collect_candle_events()
             self._flush_ws(events)
         return out
