@@ -304,7 +304,13 @@ def test_plain_http_on_a_public_address_prints_a_warning(tmp_path):
         while "WARNING" not in err_path.read_text():
             assert proc.poll() is None and time.monotonic() < deadline, err_path.read_text()
             time.sleep(0.1)
-        assert httpx.get(f"http://127.0.0.1:{port}/health", trust_env=False).status_code == 200
+        while True:  # the warning is printed before uvicorn starts listening
+            try:
+                assert httpx.get(f"http://127.0.0.1:{port}/health", trust_env=False).status_code == 200
+                break
+            except httpx.ConnectError:
+                assert proc.poll() is None and time.monotonic() < deadline, err_path.read_text()
+                time.sleep(0.1)
     finally:
         proc.terminate()
         proc.wait(timeout=30)

@@ -41,7 +41,9 @@ def leaky_proba(candles, horizon: int = 12, move: float = 0.006) -> np.ndarray:
 @pytest.fixture(scope="module")
 def bt(tmp_path_factory, sol5m_path):
     tmp = tmp_path_factory.mktemp("honesty")
-    s = load_settings(None, output_dir=tmp, candles_file=sol5m_path, funding_file=None, mark_file=None)
+    # the cheating probabilities are read by the fixed-threshold rule (no EV tables to go with them)
+    s = load_settings(None, output_dir=tmp, candles_file=sol5m_path, funding_file=None, mark_file=None,
+                      decision="threshold")
     market = load_market(sol5m_path, "5m").slice(0, 30_000)
     runs = run_strategies(s, market, ["ai", *BASELINES], proba=leaky_proba(market.candles))
     return s, market, runs, tmp

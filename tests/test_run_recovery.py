@@ -263,20 +263,23 @@ def test_run_live_resumes_its_abandoned_live_run(tmp_path, sol5m_path, sol_fundi
     from perpbot.cli.live import run_live
     from perpbot.config import load_settings
     from perpbot.exchange.ccxt_adapter import make_exchange
+    from perpbot.exchange.reconcile import account_identity
     from _sim_fixtures import quiet_loggers, running_sim, sim_data
 
     data = sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, 1200)
     url = f"sqlite:///{tmp_path / 'live.db'}"
     led = Ledger(url)
-    rid = led.start_run("live", "ema-cross", SYM, "5m", exchange="bitget", note="DEMO")
-    pid, started = _dead_pid()
-    _set_owner(led, rid, owner_pid=pid, owner_started=started)
-    assert led.mark_abandoned() == [rid]
     with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot"), running_sim(data, 1100) as sim:
         s = load_settings(None, api_key=sim.api_key, api_secret=sim.api_secret, api_passphrase=sim.passphrase,
                           leverage=5, output_dir=tmp_path, warmup_bars=0, live_window=1000, ledger_url=url)
         ex = make_exchange(s, config={"enableRateLimit": False})
         sim.point(ex)
+        # a live run of this demo account (runs are tied to their trading mode and account)
+        rid = led.start_run("live", "ema-cross", SYM, "5m", exchange="bitget", note="DEMO",
+                            config={"live_account": account_identity(ex)})
+        pid, started = _dead_pid()
+        _set_owner(led, rid, owner_pid=pid, owner_started=started)
+        assert led.mark_abandoned() == [rid]
         out = Console(record=True, width=200)
         handles: dict = {}
 
