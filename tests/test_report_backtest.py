@@ -228,8 +228,14 @@ def test_drawdown_panels_and_decimated_series_keep_the_extremes(bt, text):
     price = figure(text, "price")
     names = [t["name"] for t in price["data"]]
     t = runs["ai"].result.trades
-    assert names[0] == "price (2h candles)" and len(price["data"][0]["x"]) == N // 24
+    x = arr(price["data"][0]["x"])  # candle open times as epoch ms (a typed array: fewer bytes than dates)
+    assert names[0] == "price (2h candles)" and len(x) == N // 24 and price["layout"]["xaxis"]["type"] == "date"
+    assert (x[0], x[1] - x[0]) == (pd.Timestamp("2025-04-07", tz="UTC").value / 1e6, 7_200_000.0)
+    assert price["layout"]["title"]["text"] == "SOLUSDT 5m (Binance USDS-M data): price and the trades of ai"
     assert sum(len(arr(p["y"])) for p in price["data"][1:]) == 2 * len(t)  # every entry and exit, undecimated
+    longs = next(p for p in price["data"] if p["name"].startswith("long entry"))
+    entries = t.loc[t["side"] > 0, "entry_time"]
+    assert [pd.Timestamp(v) for v in longs["x"]] == [pd.Timestamp(v).tz_localize(None) for v in entries]
     sharpe = figure(text, "rolling-sharpe")
     assert [t["name"] for t in sharpe["data"]] == list(runs) and sharpe["data"][0]["dx"] == 86_400_000.0
 
@@ -368,8 +374,8 @@ def test_report_renders_in_chromium_offline_with_every_section(bt):
         first = runs["ai"].result.trades.iloc[0]
         assert zoom["type"] == "candlestick" and zoom["n"] == first["exit_bar"] - first["entry_bar"] + 49
         page.screenshot(path=str(ARTIFACTS / "report.png"), full_page=True)
-        for div in ("summary", "metrics", "charts", "strategies", "zoom", "model"):
-            page.locator(f"#{div}").scroll_into_view_if_needed()
+        for div in ("summary", "charts", "strategies", "zoom", "model"):  # one screen from each section's top
+            page.evaluate(f"document.getElementById('{div}').scrollIntoView({{block: 'start'}})")
             page.screenshot(path=str(ARTIFACTS / f"report-{div}.png"))
 
         # sort the ema-cross list by pnl (descending on the second click), then open the best trade's zoom
@@ -388,5 +394,14 @@ def test_report_renders_in_chromium_offline_with_every_section(bt):
         assert page.input_value("#zoom-strategy") == "ema-cross"
         page.wait_for_timeout(600)  # the smooth scroll to the zoom panel
         page.screenshot(path=str(ARTIFACTS / "report-zoom-clicked.png"))
+        # buy-and-hold's one trade lasts the whole slice: its entry and exit windows, the gap hidden
+        page.select_option("#zoom-strategy", "buy-and-hold")
+        page.wait_for_function("() => document.getElementById('zoom-chart').layout.title.text"
+                               ".startsWith('buy-and-hold')")
+        bh = runs["buy-and-hold"].result.trades.iloc[0]
+        shown = page.evaluate("""() => { const c = document.getElementById('zoom-chart');
+                                         return {n: c.data[0].x.length, breaks: c.layout.xaxis.rangebreaks.length}; }""")
+        assert bh["exit_bar"] == N - 1 and shown == {"n": 49 + 25, "breaks": 1}  # exit window cut by the data end
+        assert "not embedded" in page.inner_text("#zoom-info")
         browser.close()
     assert errors == [] and requests == []

@@ -90,6 +90,14 @@ def _check_results(results: dict[str, dict]) -> None:
             raise ValueError(f"results[{name!r}]: needs a 'trades' DataFrame")
 
 
+def _price_title(source: dict | None, primary) -> str | None:
+    """"SOLUSDT 5m (Binance USDS-M data): price and the trades of ai", or None (the default title)."""
+    if not source or not source.get("symbol"):
+        return None
+    venue = f" ({source['venue']} data)" if source.get("venue") else ""
+    return f"{source['symbol']} {source.get('timeframe') or ''}{venue}: price and the trades of {primary}"
+
+
 def _slug(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", str(name).lower()).strip("-") or "strategy"
 
@@ -283,7 +291,8 @@ def write_html_report(
               figure_html("equity", equity_figure(results, rule=rule)),
               figure_html("drawdown", drawdown_figure(results, rule=rule)),
               figure_html("rolling-sharpe", rolling_sharpe_figure(results)),
-              figure_html("price", price_figure(candles, results[primary]["trades"], strategy=str(primary), rule=rule)),
+              figure_html("price", price_figure(candles, results[primary]["trades"], strategy=str(primary), rule=rule,
+                                                title=_price_title(source, primary))),
               '<div id="strategies"></div><h2>Strategies</h2>', *(_strategy_html(n, r) for n, r in results.items()),
               zoom_body, _model_html(model_panel, model_metrics),
               "<footer>Made by perpbot. Charts: plotly.js (finance bundle, MIT licence, © Plotly, Inc.), embedded."

@@ -126,7 +126,8 @@ def price_figure(candles: pd.DataFrame, trades: pd.DataFrame, *, strategy: str =
             ))
     fig.update_layout(
         title=title or f"Price and trades{' - ' + strategy if strategy else ''}", height=600, template=TEMPLATE,
-        xaxis_rangeslider_visible=False, xaxis_title="time (UTC)", yaxis_title="USDT", hovermode="closest",
+        xaxis_rangeslider_visible=False, xaxis_title="time (UTC)", xaxis_type="date", yaxis_title="USDT",
+        hovermode="closest",
         yaxis_hoverformat=".7~g", legend=dict(orientation="h", y=-0.12),
     )
     return fig

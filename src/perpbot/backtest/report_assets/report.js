@@ -133,9 +133,13 @@
       return;
     }
     var all = zoomCandles(), lo = entry - Z.pad * Z.bar_ms, hi = exit + Z.pad * Z.bar_ms;
+    var long = exit - entry > Z.max_span * Z.bar_ms;  /* only its entry and exit windows are embedded */
+    var inside = function (t) {
+      return long ? (t <= entry + Z.pad * Z.bar_ms || t >= exit - Z.pad * Z.bar_ms) : true;
+    };
     var x = [], o = [], h = [], l = [], c = [], breaks = [];
     for (var k = 0; k < all.t.length; k++) {
-      if (all.t[k] < lo || all.t[k] > hi) { continue; }
+      if (all.t[k] < lo || all.t[k] > hi || !inside(all.t[k])) { continue; }
       if (x.length && all.t[k] - x[x.length - 1] > Z.bar_ms) {
         breaks.push({values: [iso(x[x.length - 1] + Z.bar_ms)], dvalue: all.t[k] - x[x.length - 1] - Z.bar_ms});
       }
