@@ -174,3 +174,30 @@ def test_monthly_returns_and_breakdowns_by_hand():
     reasons = exit_reason_breakdown(trades)
     assert list(reasons.index) == ["take_profit", "stop_loss", "signal"]
     assert reasons["trades"].tolist() == [2, 1, 1] and reasons.loc["take_profit", "net_pnl"] == 5.0
+
+
+def test_zoom_payload_decodes_to_the_exact_candles_and_falls_back_to_floats(sol5m):
+    from perpbot.backtest.report_zoom import zoom_payload
+
+    c = sol5m.iloc[:2000].reset_index(drop=True)
+    trades = pd.DataFrame({"entry_time": c["timestamp"].iloc[[100, 1500]].to_numpy(),
+                           "exit_time": c["timestamp"].iloc[[110, 1990]].to_numpy()})
+    z = zoom_payload(c, {"x": trades})
+    # 24 candles before the entry and after the exit; the 490-candle trade (> 288) keeps only its two ends
+    rows = [*range(76, 135), *range(1476, 1525), *range(1966, 2000)]
+    ms = c["timestamp"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+    assert [s[:2] for s in z["segments"]] == [[int(ms[76]), 59], [int(ms[1476]), 49], [int(ms[1966]), 34]]
+    o, k, got = None, 0, []
+    for _, count, first in z["segments"]:
+        for j in range(count):
+            o = first if j == 0 else close + z["d_open"][k]
+            close = o + z["body"][k]
+            got.append([o, max(o, close) + z["upper"][k], min(o, close) - z["lower"][k], close])
+            k += 1
+    want = c.loc[rows, ["open", "high", "low", "close"]].to_numpy()
+    assert z["scale"] == 2 and (np.asarray(got) / 100.0 == want).all()  # the same doubles as the file's
+    # prices on no decimal grid: plain floats instead of deltas
+    odd = c.assign(**{k: c[k] / 3.0 for k in ("open", "high", "low", "close")})
+    f = zoom_payload(odd, {"x": trades})
+    assert f["scale"] is None and f["segments"][0][2] is None and "d_open" not in f
+    assert f["open"] == (c.loc[rows, "open"] / 3.0).tolist()

@@ -102,8 +102,10 @@ def zoom_payload(candles: pd.DataFrame, trades_by_strategy: dict[str, pd.DataFra
     segment). Prices are integers in units of ``10**-scale`` USDT, delta-coded per candle:
     ``open = previous close + d_open`` (``first_open`` for a segment's first candle; its
     ``d_open`` is 0), ``close = open + body``, ``high = max(open, close) + upper``,
-    ``low = min(open, close) - lower``; each a list of ints, one per embedded candle. Raises ``ValueError`` without a ``timestamp`` column, or when the prices are
-    not multiples of a power of ten (``price_decimals`` is None).
+    ``low = min(open, close) - lower``; each a list of ints, one per embedded candle. When the
+    prices are on no decimal grid (``price_decimals`` is None), ``scale`` and every ``first_open``
+    are None and ``open``/``high``/``low``/``close`` hold the plain float prices instead.
+    Raises ``ValueError`` without a ``timestamp`` column.
     """
     if "timestamp" not in candles.columns:
         raise ValueError("candles: need a 'timestamp' column (candle open times, UTC)")
@@ -123,18 +125,18 @@ def zoom_payload(candles: pd.DataFrame, trades_by_strategy: dict[str, pd.DataFra
     idx = np.concatenate(picks) if picks else np.zeros(0, np.int64)
     o, h, lo, c = (candles[k].to_numpy(np.float64)[idx] for k in ("open", "high", "low", "close"))
     d = price_decimals(np.concatenate([o, h, lo, c])) if idx.size else 0
-    if d is None:
-        raise ValueError("candles: prices are not multiples of a power of ten; cannot encode the zoom windows")
+    out = {"bar_ms": bar_ms, "pad": pad, "max_span": max_span, "covered": covered, "scale": d,
+           "segments": [seg + [None] for seg in segments]}
+    if d is None:  # prices on no decimal grid (e.g. synthetic data): plain floats
+        out.update(open=o.tolist(), high=h.tolist(), low=lo.tolist(), close=c.tolist())
+        return out
     o, h, lo, c = (np.round(v * 10.0 ** d).astype(np.int64) for v in (o, h, lo, c))
     d_open = np.zeros(idx.size, np.int64)
     first = np.cumsum([0] + [seg[1] for seg in segments[:-1]]).astype(np.int64) if segments else np.zeros(0, np.int64)
     if idx.size:
         d_open[1:] = o[1:] - c[:-1]
         d_open[first] = 0
-    for seg, f in zip(segments, first):
-        seg.append(int(o[f]))
-    out = {"bar_ms": bar_ms, "pad": pad, "max_span": max_span, "covered": covered, "scale": d,
-           "segments": segments}
+    out["segments"] = [seg + [int(o[f])] for seg, f in zip(segments, first)]
     for key, arr in (("d_open", d_open), ("body", c - o), ("upper", h - np.maximum(o, c)),
                      ("lower", np.minimum(o, c) - lo)):
         out[key] = arr.tolist()

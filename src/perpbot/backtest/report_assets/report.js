@@ -97,17 +97,22 @@
   var candles = null;
   function zoomCandles() {  /* every embedded candle: {t, o, h, l, c} arrays, decoded once */
     if (candles) { return candles; }
-    var dOpen = Z.d_open, body = Z.body, up = Z.upper, lo = Z.lower;
-    var n = dOpen.length, k = 0, unit = Math.pow(10, -Z.scale);
+    var raw = Z.scale === null, dOpen = Z.d_open, body = Z.body, up = Z.upper, lo = Z.lower;
+    var n = raw ? Z.open.length : dOpen.length, k = 0, div = raw ? 1 : Math.pow(10, Z.scale);
     candles = {t: new Float64Array(n), o: new Float64Array(n), h: new Float64Array(n), l: new Float64Array(n),
                c: new Float64Array(n)};
     var prevClose = 0;
     Z.segments.forEach(function (seg) {
       for (var j = 0; j < seg[1]; j++, k++) {
-        var o = j === 0 ? seg[2] : prevClose + dOpen[k], c = o + body[k];
         candles.t[k] = seg[0] + j * Z.bar_ms;
-        candles.o[k] = o * unit; candles.c[k] = c * unit;
-        candles.h[k] = (Math.max(o, c) + up[k]) * unit; candles.l[k] = (Math.min(o, c) - lo[k]) * unit;
+        if (raw) {
+          candles.o[k] = Z.open[k]; candles.h[k] = Z.high[k]; candles.l[k] = Z.low[k]; candles.c[k] = Z.close[k];
+          continue;
+        }
+        /* integer arithmetic, then one division by 10**scale: the same doubles as the prices in the file */
+        var o = j === 0 ? seg[2] : prevClose + dOpen[k], c = o + body[k];
+        candles.o[k] = o / div; candles.c[k] = c / div;
+        candles.h[k] = (Math.max(o, c) + up[k]) / div; candles.l[k] = (Math.min(o, c) - lo[k]) / div;
         prevClose = c;
       }
     });
