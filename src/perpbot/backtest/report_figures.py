@@ -179,7 +179,7 @@ def equity_figure(results: dict[str, dict], *, rule: str = "1h") -> go.Figure:
         halts = halt_events(res.get("risk_events"))
         if len(halts):
             fig.add_trace(_halt_trace(str(name), halts, _value_at(res["equity"], halts["time"]), colors[i % 8]))
-    fig.update_layout(title=f"Equity (last value per {rule}; ⬣ = max-drawdown halt, ◆ = daily-loss halt)",
+    fig.update_layout(title=f"Equity (last value per {rule}; octagon = max-drawdown halt, diamond = daily-loss halt)",
                       height=450, xaxis_title="time (UTC)", yaxis_title="equity (USDT)", template=TEMPLATE)
     return fig
 
