@@ -173,9 +173,9 @@ def write_report(path: Path, settings, market: MarketData, runs: dict[str, Strat
                       "initial_capital": float(settings.starting_capital)} for name, r in runs.items()}
     source = data_source(market.source, market.timeframe, settings.exchange)
     if title is None:
-        origin = f"{source['venue']} data" if source["venue"] else "data"
+        origin = f"{source['venue']} data, " if source["venue"] else ""
         title = (f"perpbot backtest — {source['symbol'] or settings.symbol} {market.timeframe} "
-                 f"({origin}, {source['rules']} rules)")
+                 f"({origin}{source['rules']} rules)")
     if honesty is None:
         honesty = honesty_for_runs(settings, market, runs)
     return write_html_report(path, candles=market.candles, results=results, metrics=comparison_table(runs),
