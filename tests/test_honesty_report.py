@@ -153,7 +153,8 @@ def test_report_shows_the_verdict_first_and_the_statistics(bt):
         assert needle in text, needle
     cells = re.findall(r'<td class="(pass|fail)">(pass|FAIL)</td>', text)
     assert cells and all((c == "pass") == (v == "pass") for c, v in cells)
-    assert text.count("Plotly.newPlot(") == 3
+    # equity, drawdown, rolling Sharpe, price, and the AI's calibration and calls per month
+    assert text.count("Plotly.newPlot(") == 6
     # a precomputed block is used as given (no recomputation)
     rep = honesty_for_runs(s, market, runs, reps=200)
     again = write_report(tmp / "again.html", s, market, runs, honesty=rep).read_text(encoding="utf-8")

@@ -11,7 +11,8 @@ from __future__ import annotations
 import html
 
 import plotly.graph_objects as go
-import plotly.io as pio
+
+from perpbot.backtest.report_page import figure_html
 
 __all__ = ["reliability_figure", "calibration_section"]
 
@@ -42,8 +43,7 @@ def calibration_section(calibration: dict | None) -> str:
         f"<tr><td>{html.escape(cls)}</td><td>{c['n']:,}</td><td>{c['ece']:.4f}</td><td>n/a</td></tr>"
         for cls, c in calibration["reliability"].items())
     method = html.escape(str(calibration.get("method", "none")))
-    div = pio.to_html(reliability_figure(calibration), full_html=False, include_plotlyjs=False,
-                      div_id="reliability", config={"displaylogo": False, "responsive": True})
+    div = figure_html("calibration-reliability", reliability_figure(calibration))
     return (f"<h2>Calibration (out of sample)</h2><p>Method: {method}, fitted on the last "
             f"{100 * float(calibration.get('fraction', 0)):.0f} % of each training window; the curves and the "
             "expected calibration error (ECE, 10 equal-width bins) are computed on the walk-forward test folds "

@@ -134,21 +134,68 @@ def record_runs(ledger, settings, market: MarketData, runs: dict[str, StrategyRu
     return ids
 
 
+def _model_for_report(settings, model):
+    """The model object the report describes: ``model`` when it carries folds (a ModelBundle or its
+    metadata dict), else the metadata JSON saved beside ``settings.model_file`` (None when unreadable)."""
+    if isinstance(model, dict) or getattr(model, "folds", None):
+        return model
+    from perpbot.ml.metadata import ModelError, load_metadata
+
+    try:
+        meta = load_metadata(settings.model_file)
+    except ModelError:
+        return None
+    version = getattr(model, "version", None)
+    return meta if version is None or meta.get("version") == version else None
+
+
+def report_model_panel(settings, market: MarketData, runs: dict[str, StrategyRun], model=None):
+    """:class:`perpbot.backtest.report_model.ModelPanel` of the first run driven by model probabilities
+    (None when no run is): calibration and per-fold metrics against the triple-barrier labels of
+    ``market.candles`` (barriers and horizon from the settings, as training labels them), calls
+    per month, and feature importance when ``model`` is a fitted ModelBundle."""
+    from perpbot.backtest.honesty import label_barriers_for
+    from perpbot.backtest.report_model import model_panel
+    from perpbot.ml.labels import triple_barrier_labels
+
+    name = next((n for n, r in runs.items() if r.proba is not None), None)
+    if name is None:
+        return None
+    run, c = runs[name], market.candles
+    tp, sl = label_barriers_for(settings, c)
+    y = triple_barrier_labels(c["high"].to_numpy(np.float64), c["low"].to_numpy(np.float64),
+                              c["close"].to_numpy(np.float64), tp, sl, settings.label_horizon)
+    return model_panel(name, proba=run.proba, y=y, timestamps=c["timestamp"], signal=run.signal,
+                       threshold=settings.confidence_threshold, trades=run.result.trades,
+                       model=_model_for_report(settings, model))
+
+
 def write_report(path: Path, settings, market: MarketData, runs: dict[str, StrategyRun], *,
                  model_metrics: pd.DataFrame | None = None, notes: list[str] | None = None,
-                 title: str | None = None, honesty=None, calibration: dict | None = None) -> Path:
-    """Render the HTML report (verdict, price with the first strategy's trades, equity, drawdown, tables).
+                 title: str | None = None, honesty=None, model=None,
+                 calibration: dict | None = None) -> Path:
+    """Render the HTML report (:func:`perpbot.backtest.report.write_html_report`) of ``runs``.
 
     ``honesty``: the first strategy's :class:`perpbot.ml.honesty.block.HonestyReport`; computed
     here by :func:`perpbot.backtest.honesty.honesty_for_runs` when None.
+    ``model``: the AI's :class:`perpbot.ml.registry.ModelBundle` (per-fold metrics and feature
+    importance) or its metadata dict (per-fold metrics only); when None or without folds, the
+    metadata saved beside ``settings.model_file`` is used for the fold windows if its version
+    matches.
     """
     from perpbot.backtest.honesty import honesty_for_runs
     from perpbot.backtest.report import write_html_report
+    from perpbot.backtest.report_page import data_source
 
-    results = {name: {"equity": r.result.equity, "trades": r.result.trades} for name, r in runs.items()}
-    title = title or f"perpbot backtest — {settings.symbol} {market.timeframe} ({settings.exchange})"
+    results = {name: {"equity": r.result.equity, "trades": r.result.trades, "risk_events": r.result.risk_events,
+                      "initial_capital": float(settings.starting_capital)} for name, r in runs.items()}
+    source = data_source(market.source, market.timeframe, settings.exchange)
+    if title is None:
+        origin = f"{source['venue']} data, " if source["venue"] else ""
+        title = (f"perpbot backtest — {source['symbol'] or settings.symbol} {market.timeframe} "
+                 f"({origin}{source['rules']} rules)")
     if honesty is None:
         honesty = honesty_for_runs(settings, market, runs)
     return write_html_report(path, candles=market.candles, results=results, metrics=comparison_table(runs),
-                             model_metrics=model_metrics, title=title, notes=notes, honesty=honesty,
-                             calibration=calibration)
+                             model_metrics=model_metrics, title=title, notes=notes, honesty=honesty, source=source,
+                             model_panel=report_model_panel(settings, market, runs, model), calibration=calibration)
