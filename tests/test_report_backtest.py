@@ -81,7 +81,7 @@ def bt(tmp_path_factory, sol5m_path, sol_funding_path, sol_mark8h_path):
 
     tmp = tmp_path_factory.mktemp("report")
     s = load_settings(None, output_dir=tmp, candles_file=sol5m_path, funding_file=sol_funding_path,
-                      mark_file=sol_mark8h_path)
+                      mark_file=sol_mark8h_path, decision="threshold")  # a bare walk-forward model: no EV tables
     market = load_market(sol5m_path, "5m", funding_file=sol_funding_path, mark_file=sol_mark8h_path).slice(0, N)
     c = market.candles
     X = compute_features(c, market.funding)

@@ -35,7 +35,7 @@ def lookahead_proba(candles, horizon: int = 12, move: float = 0.008) -> np.ndarr
 
 def test_full_year_four_strategies_under_2_mb(tmp_path, sol5m_path, sol_funding_path, sol_mark8h_path):
     s = load_settings(None, output_dir=tmp_path, candles_file=sol5m_path, funding_file=sol_funding_path,
-                      mark_file=sol_mark8h_path)
+                      mark_file=sol_mark8h_path, decision="threshold")  # a bare walk-forward model: no EV tables
     market = load_market(sol5m_path, "5m", funding_file=sol_funding_path, mark_file=sol_mark8h_path)
     assert len(market.candles) == 86_400
     runs = run_strategies(s, market, ["ai", *BASELINES], proba=lookahead_proba(market.candles))
