@@ -32,7 +32,7 @@ from perpbot.platform.db import Base, Money, UTCDateTime, utcnow
 USER_KINDS = ("available", "locked")
 CONTRA_KINDS = ("external", "pnl", "fees", "funding")
 ENTRY_KINDS = ("deposit", "withdraw", "lock", "release", "pnl", "fee", "funding")
-ORDER_STATUSES = ("locked", "sending", "sent", "filled", "released", "refused")
+ORDER_STATUSES = ("locked", "sending", "filled", "released", "refused", "closed")
 
 
 class WalletAccount(Base):
