@@ -8,8 +8,8 @@ settle, and the reconciliation of a crash in between.
    margin (idempotency key ``lock:<client_order_id>``) and their hash-chain links. A refused
    order is stored too (status ``refused``, the reason) and locks nothing.
 2. :meth:`TradeDesk.send` — status ``sending`` is committed BEFORE the venue is called; then the
-   sender's fill is stored with its chain link, its fee booked, and the fill's link hash and the
-   chain head recorded on the contract. No fill: the margin is released.
+   sender's fill is stored with its chain link and its fee booked; the fill's link hash is then
+   recorded on the contract with its seq, which anchors the chain up to that link. No fill: the margin is released.
 3. :meth:`TradeDesk.settle` — on close: release the margin, book PnL = side x (exit - entry) x qty,
    the exit fee and funding (USDT; > 0 paid), status ``closed``.
 
@@ -207,9 +207,8 @@ class TradeDesk:
             if row.fee != ZERO:
                 post(s, lock_accounts(s, o.user_id, o.currency), o.user_id, "fee", o.currency, row.fee,
                      f"fee:{o.client_order_id}:entry", order_ref=o.client_order_id)
-        if self.policy is not None:
-            seq, head = chain.head(self.engine)
-            self.policy.record_fill(link.hash, seq, head)
+        if self.policy is not None:  # the fill's link is the head anchored on chain (its hash, its seq)
+            self.policy.record_fill(link.hash, link.seq, link.hash)
         return row
 
     def _release(self, o: PlatformOrder, reason: str) -> None:
