@@ -42,12 +42,14 @@ def _token_text(token) -> str:
     return token
 
 
-def create_app(ctx, token: str) -> FastAPI:
+def create_app(ctx, token: str, platform=None) -> FastAPI:
     """The API over ``ctx`` (a :class:`perpbot.bot.context.BotContext`).
 
     Args:
         ctx: what the API reads and controls (settings, BotControl, ledger, candles).
         token: the bearer token (``PERPBOT_API_TOKEN``); a ``SecretStr`` is accepted too.
+        platform: a :class:`perpbot.platform.service.Platform` to serve the multi-user routes
+            (:mod:`perpbot.api.platform_routes`, their own logins), or None (one-person install).
 
     Raises:
         ValueError: ``token`` is empty / missing ("set PERPBOT_API_TOKEN").
@@ -68,7 +70,12 @@ def create_app(ctx, token: str) -> FastAPI:
     app.state.ctx = ctx
     app.state.jobs = jobs
     auth = security_dependency(token)
-    app.add_middleware(TokenGate, token=token)
+    bypass = None
+    if platform is not None:
+        from perpbot.api.platform_auth import is_platform_path
+
+        bypass = is_platform_path
+    app.add_middleware(TokenGate, token=token, bypass=bypass)
     install_log_redaction(token)
 
     @app.exception_handler(UnknownRunError)
@@ -85,6 +92,10 @@ def create_app(ctx, token: str) -> FastAPI:
         return {"status": "ok", "version": __version__}
 
     register_routes(app, ctx, jobs, auth)
+    if platform is not None:
+        from perpbot.api.platform_routes import include_platform
+
+        include_platform(app, platform)
     app.add_api_websocket_route("/api/v1/ws", make_ws_endpoint(ctx, lambda: status_payload(ctx)), name="events_ws")
 
     # ------------------------------------------------------------------ dashboard

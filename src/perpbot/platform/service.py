@@ -67,14 +67,16 @@ class Platform:
         oracle: an :class:`OracleGuard` (injected: it holds ccxt clients), or None.
         policy: a :class:`PolicyChain`, or None to connect to ``chain_rpc_url`` when set.
         prices: ``currency -> USDT price`` for ``/wallet/balances`` (default: USDT only).
-        sender: ``order -> FillReport | None`` used to send orders (None: the API cannot send).
+        sender: ``order -> FillReport | None`` used to send orders (None: orders stay ``locked``).
+        oracle_symbols: the ccxt symbols ``GET /api/v1/oracle/{symbol}`` answers for.
 
     Raises:
         KeyStoreError: no / malformed ``PERPBOT_MASTER_KEY``; ValueError: JWT secret missing or short.
     """
 
     def __init__(self, url: str, settings: PlatformSettings | None = None, *, oracle: OracleGuard | None = None,
-                 policy: PolicyChain | None = None, prices: PriceFn | None = None, sender: Any = None) -> None:
+                 policy: PolicyChain | None = None, prices: PriceFn | None = None, sender: Any = None,
+                 oracle_symbols: list[str] | None = None, hasher: Any = None) -> None:
         self.settings = settings or PlatformSettings()
         s = self.settings
         fernet = master_key_from_env({"PERPBOT_MASTER_KEY": s.master_key.get_secret_value() if s.master_key else ""})
@@ -83,7 +85,7 @@ class Platform:
         self.engine = open_engine(url)
         self.access = Access(self.engine, s.jwt_secret.get_secret_value(), token_ttl_s=s.token_ttl_s,
                              max_failures=s.login_max_failures, lockout_s=s.login_lockout_s,
-                             rate_limit=s.login_rate_limit)
+                             rate_limit=s.login_rate_limit, hasher=hasher)
         self.keys = KeyStore(self.engine, fernet)
         self.wallet = Wallet(self.engine)
         self.profiles = Profiles(self.engine)
@@ -93,6 +95,7 @@ class Platform:
             policy = PolicyChain.connect(s.chain_rpc_url, s.chain_contract, s.chain_private_key.get_secret_value())
         self.policy = policy
         self.oracle = oracle
+        self.oracle_symbols = list(oracle_symbols or ["SOL/USDT:USDT"])
         self.prices: PriceFn = prices or _usdt_only
         self.sender = sender
         self.desk = TradeDesk(self.engine, self.wallet, self.profiles, policy=policy, oracle=oracle,
