@@ -91,8 +91,12 @@ def test_lockout_after_five_wrong_passwords_and_rate_limit(backend):
         acc.authenticate("carol", "the right password", client="1.2.3.4")
     with pytest.raises(AccessError, match="wrong user name or password"):
         acc.authenticate("nobody", "whatever password", client="1.2.3.4")
+    with pytest.raises(AccessError, match="wrong user name or password"):  # NUL bytes never reach the database
+        acc.authenticate("carol\x00", "whatever password", client="1.2.3.4")
     kinds = [a for a, _ in actions(eng)]
-    assert kinds == ["user_created"] + ["login_failed"] * 4 + ["login_locked", "login_locked", "login_failed"]
+    assert kinds == ["user_created"] + ["login_failed"] * 4 + ["login_locked", "login_locked", "login_failed"] * 1 + \
+        ["login_failed"]
+    assert actions(eng)[-1] == ("login_failed", "username:<not a user name>")
     limited = Access(eng, SECRET, rate_limit=3, rate_window=60, hasher=FAST)
     for _ in range(3):
         with pytest.raises(AccessError):

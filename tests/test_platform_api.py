@@ -141,3 +141,15 @@ def test_openapi_documents_every_platform_endpoint():
         if path != "/api/v1/auth/token":
             assert op["security"] == [{"PlatformBearer": []}] and {"401", "403"} <= set(op["responses"]), (method, path)
     assert spec["components"]["securitySchemes"]["PlatformBearer"]["flows"]["password"]["tokenUrl"] == "/api/v1/auth/token"
+
+
+def test_admin_manages_users_and_cannot_lock_themselves_out(live):
+    vic = live["ids"]["vic"]
+    r = call(live, "PATCH", f"/users/{vic}", "root", json={"risk_profile": "moderate"})
+    assert r.status_code == 200 and r.json()["risk_profile"] == "moderate"
+    assert call(live, "GET", "/user/profile", "vic").json()["risk_profile"]["max_leverage"] == 3.0
+    r = call(live, "PATCH", f"/users/{live['ids']['root']}", "root", json={"role": "trader"})
+    assert r.status_code == 409
+    assert call(live, "PATCH", "/users/999999", "root", json={"disabled": True}).status_code == 404
+    actions = [e["action"] for e in call(live, "GET", "/audit?limit=1000", "root").json()["events"]]
+    assert {"user_created", "login_ok", "deposit", "api_key_created", "exchange_key_stored", "user_changed"} <= set(actions)

@@ -215,3 +215,19 @@ def test_random_movements_keep_books_balanced_and_never_negative(engine):
         max_examples=10, stateful_step_count=20, deadline=None, derandomize=True, database=None,
         suppress_health_check=list(HealthCheck)))
     assert verify_journal(engine).ok
+
+
+def test_amounts_keep_all_38_digits_and_the_range_is_enforced(engine):
+    """Python's default decimal context (28 digits) would round 1e19 + 1e-18; the wallet does not."""
+    w = Wallet(engine)
+    uid = make_user(engine, "big")
+    w.deposit(uid, "USDT", "10000000000000000000", "a")
+    w.deposit(uid, "USDT", "0.000000000000000001", "b")
+    assert w.balances(uid)["USDT"]["available"] == D("10000000000000000000.000000000000000001")
+    w.deposit(uid, "USDT", "89999999999999999999.999999999999999998", "c")
+    assert w.balances(uid)["USDT"]["available"] == D("99999999999999999999.999999999999999999")
+    with pytest.raises(WalletError, match="would reach 1e20"):
+        w.deposit(uid, "USDT", "0.000000000000000001", "d")
+    with pytest.raises(ValueError, match=r"outside Numeric\(38, 18\)"):
+        w.deposit(uid, "USDT", "1e20", "e")
+    assert w.check_books() == [] and verify_journal(engine).ok

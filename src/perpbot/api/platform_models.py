@@ -88,7 +88,7 @@ class AuditListOut(BaseModel):
 
 
 class ApiKeyIn(Strict):
-    name: str = Field(min_length=1, max_length=64)
+    name: str = Field(min_length=1, max_length=64, pattern=r"^[^\x00-\x1f\x7f]+$")
     role: Role | None = Field(None, description="default: the owner's role; never above it")
 
 
@@ -196,7 +196,7 @@ class MoveIn(Strict):
     currency: Currency = "USDT"
     amount: Amount
     idempotency_key: IdemKey
-    memo: str | None = Field(None, max_length=256)
+    memo: str | None = Field(None, max_length=256, pattern=r"^[^\x00-\x1f\x7f]*$", description="one line")
 
 
 class EntryOut(BaseModel):

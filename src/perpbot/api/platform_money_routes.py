@@ -9,7 +9,7 @@ is 409.
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
@@ -19,6 +19,7 @@ from perpbot.api import platform_models as pm
 from perpbot.api.platform_auth import ERRORS, PREFIX, client_of, role_dependency
 from perpbot.platform import chain as journal
 from perpbot.platform.access import Principal
+from perpbot.platform.db import MONEY_CONTEXT
 from perpbot.platform.contract import PolicyRefused
 from perpbot.platform.ledger_models import PlatformOrder
 from perpbot.platform.trading import OrderRequest
@@ -59,16 +60,20 @@ def money_router(platform) -> APIRouter:
            summary="My balances valued in USDT")
     def balances(who: Principal = Depends(viewer)):
         rows, total, unpriced = [], Decimal(0), []
-        for cur, v in platform.wallet.balances(who.user_id).items():
-            amount = v["available"] + v["locked"]
-            price = platform.prices(cur)
-            value = None if price is None else (amount * price).quantize(Decimal("1e-18"))
-            if value is None:
-                unpriced.append(cur)
-            else:
-                total += value
-            rows.append({"currency": cur, **v, "total": amount, "usdt_price": price, "usdt_value": value})
+        with localcontext(MONEY_CONTEXT):
+            for cur, v in platform.wallet.balances(who.user_id).items():
+                rows.append(_valued(cur, v))
+                if rows[-1]["usdt_value"] is None:
+                    unpriced.append(cur)
+                else:
+                    total += rows[-1]["usdt_value"]
         return {"user_id": who.user_id, "balances": rows, "total_usdt": total, "unpriced": unpriced}
+
+    def _valued(cur: str, v: dict) -> dict:
+        amount = v["available"] + v["locked"]
+        price = platform.prices(cur)
+        value = None if price is None else (amount * price).quantize(Decimal("1e-18"))
+        return {"currency": cur, **v, "total": amount, "usdt_price": price, "usdt_value": value}
 
     @r.post("/wallet/deposit", response_model=pm.EntryOut, tags=["platform: wallet"], summary="Deposit",
             responses=MONEY_ERRORS)

@@ -17,7 +17,11 @@ from perpbot.api import platform_models as pm
 from perpbot.api.platform_auth import ERRORS, PREFIX, client_of, install_error_handlers, role_dependency
 from perpbot.platform.access import Principal
 
-ID = Path(..., ge=1, le=2_147_483_647)
+
+
+def row_id(what: str):
+    """A fresh ``Path`` spec per route (FastAPI fills a shared one in with the first route's name)."""
+    return Path(..., ge=1, le=2_147_483_647, description=f"id of the {what}")
 
 
 def _user_out(u) -> dict:
@@ -65,7 +69,7 @@ def access_router(platform) -> APIRouter:
 
     @r.delete("/auth/api-keys/{key_id}", status_code=204, response_class=Response, tags=["platform: access"],
               summary="Revoke one of my API keys", responses={404: {"description": "no such key of yours"}})
-    def revoke_key(request: Request, key_id: int = ID, who: Principal = Depends(viewer)):
+    def revoke_key(request: Request, key_id: int = row_id("API key"), who: Principal = Depends(viewer)):
         if not platform.access.revoke_api_key(who.user_id, key_id, client=client_of(request)):
             raise HTTPException(404, f"you have no active API key {key_id}")
         return Response(status_code=204)
@@ -84,7 +88,7 @@ def access_router(platform) -> APIRouter:
     @r.patch("/users/{user_id}", response_model=pm.UserOut, tags=["platform: admin"],
              summary="Change a user's role, disabled flag or risk profile",
              responses={404: {"description": "unknown user"}, 409: {"description": "an admin's own demotion"}})
-    def patch_user(body: pm.UserPatch, request: Request, user_id: int = ID, who: Principal = Depends(admin)):
+    def patch_user(body: pm.UserPatch, request: Request, user_id: int = row_id("user"), who: Principal = Depends(admin)):
         if user_id == who.user_id and (body.disabled or (body.role is not None and body.role != "admin")):
             raise HTTPException(409, "an admin cannot disable or demote their own account")
         try:
@@ -154,7 +158,7 @@ def access_router(platform) -> APIRouter:
 
     @r.delete("/user/exchange-keys/{key_id}", status_code=204, response_class=Response, tags=["platform: profile"],
               summary="Delete one of my exchange keys", responses={404: {"description": "no such key of yours"}})
-    def delete_exchange_key(request: Request, key_id: int = ID, who: Principal = Depends(trader)):
+    def delete_exchange_key(request: Request, key_id: int = row_id("exchange key"), who: Principal = Depends(trader)):
         if not platform.keys.delete(who.user_id, key_id):
             raise HTTPException(404, f"you have no exchange key {key_id}")
         platform.access.audit("exchange_key_deleted", actor_id=who.user_id, target=f"exchange_key:{key_id}",

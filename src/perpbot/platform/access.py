@@ -39,6 +39,7 @@ from perpbot.platform.wallet import write_session
 
 RANK = {"viewer": 0, "trader": 1, "admin": 2}
 _USERNAME = re.compile(r"^[A-Za-z0-9_.-]{3,64}$")
+_PRINTABLE = re.compile(r"^[^\x00-\x1f\x7f]{1,64}$")  # one line, no control characters (no NUL)
 ISSUER = "perpbot"
 API_KEY_PREFIX = "pbk_"
 
@@ -171,7 +172,7 @@ class Access:
     def create_user(self, username: str, password: str, role: str = "trader", *, risk_profile: str = "conservative",
                     actor_id: int | None = None, client: str | None = None) -> User:
         """Create an account. Raises :class:`AccessInputError` (bad name/password/role/profile, name taken)."""
-        if not isinstance(username, str) or not _USERNAME.match(username):
+        if not isinstance(username, str) or not _USERNAME.fullmatch(username):
             raise AccessInputError("username must be 3-64 characters: letters, digits, '_', '.', '-'")
         check_password(password)
         check_role(role)
@@ -229,17 +230,21 @@ class Access:
             LockedOut: the account is locked (or this failure locked it).
             AccessError: wrong user name or password, or a disabled account (one message for all).
         """
+        valid_name = isinstance(username, str) and bool(_USERNAME.fullmatch(username))
+        if not valid_name:
+            username = "<not a user name>"  # never stored or looked up as given (NUL bytes, 10 kB ...)
         wait = self.limiter.hit(client or "-")
         if wait:
-            self.audit("login_rate_limited", target=f"username:{str(username)[:64]}", client=client)
+            self.audit("login_rate_limited", target=f"username:{username}", client=client)
             raise RateLimited(f"too many login attempts: retry in {wait} s", wait)
         now = utcnow()
         error: AccessError
         with write_session(self.engine) as s:
-            user = s.execute(sa.select(User).where(User.username == username).with_for_update()).scalar_one_or_none()
+            user = None if not valid_name else s.execute(
+                sa.select(User).where(User.username == username).with_for_update()).scalar_one_or_none()
             if user is None:
                 self.hasher.verify(password, self._dummy_hash)
-                self.audit("login_failed", target=f"username:{str(username)[:64]}", client=client, session=s)
+                self.audit("login_failed", target=f"username:{username}", client=client, session=s)
                 error = AccessError("wrong user name or password")
             elif user.locked_until is not None and user.locked_until > now:
                 self.audit("login_locked", actor_id=user.id, target=f"user:{user.id}", client=client, session=s)
@@ -299,8 +304,8 @@ class Access:
         role = check_role(role or user.role)
         if RANK[role] > RANK[user.role]:
             raise AccessInputError(f"an API key's role cannot exceed its owner's ({user.role})")
-        if not isinstance(name, str) or not 1 <= len(name) <= 64:
-            raise AccessInputError("API key name must be 1-64 characters")
+        if not isinstance(name, str) or not _PRINTABLE.fullmatch(name):
+            raise AccessInputError("API key name must be 1-64 characters, no control characters")
         key = API_KEY_PREFIX + secrets.token_urlsafe(32)
         with write_session(self.engine) as s:
             row = ApiKey(user_id=user_id, name=name, prefix=key[:12], key_hash=digest_key(key), role=role)

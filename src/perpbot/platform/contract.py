@@ -20,12 +20,12 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from functools import lru_cache
 from importlib import resources
 from typing import Any
 
-from perpbot.platform.db import to_money
+from perpbot.platform.db import MONEY_CONTEXT, to_money
 
 WAD = 10**18
 SOURCE = "TradePolicy.vy"
@@ -48,11 +48,13 @@ def to_wad(value: Any) -> int:
     d = to_money(value)
     if d < 0:
         raise ValueError(f"{value} is negative: the contract takes unsigned amounts")
-    return int(d.scaleb(18))
+    with localcontext(MONEY_CONTEXT):
+        return int(d.scaleb(18))
 
 
 def from_wad(value: int) -> Decimal:
-    return Decimal(value).scaleb(-18)
+    with localcontext(MONEY_CONTEXT):
+        return Decimal(value).scaleb(-18)
 
 
 @lru_cache(maxsize=1)

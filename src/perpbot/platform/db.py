@@ -17,7 +17,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Context, Decimal, DivisionByZero, InvalidOperation, Overflow, localcontext
 from pathlib import Path
 from typing import Any
 
@@ -26,12 +26,15 @@ from sqlalchemy.orm import DeclarativeBase
 
 from perpbot.storage.models import NAMING_CONVENTION, UTCDateTime
 
-__all__ = ["Base", "Money", "UTCDateTime", "make_engine", "to_money", "utcnow", "SCALE"]
+__all__ = ["Base", "Money", "MONEY_CONTEXT", "UTCDateTime", "make_engine", "to_money", "utcnow", "SCALE"]
 
 #: Decimal places of every stored amount (Numeric(38, 18)).
 SCALE = 18
 _QUANTUM = Decimal(1).scaleb(-SCALE)
 _MAX_ABS = Decimal(10) ** (38 - SCALE)
+#: Decimal context of every money computation: 60 significant digits hold any Numeric(38, 18)
+#: sum or product exactly (Python's default 28 would round 1e19 + 1e-18); errors raise.
+MONEY_CONTEXT = Context(prec=60, rounding=ROUND_HALF_EVEN, traps=[InvalidOperation, DivisionByZero, Overflow])
 
 
 class Base(DeclarativeBase):
@@ -63,10 +66,13 @@ def to_money(value: Any) -> Decimal:
         raise TypeError(f"money must be Decimal, int or a decimal string, not {type(value).__name__}")
     if not value.is_finite():
         raise ValueError(f"money must be finite, got {value}")
-    q = value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
-    if abs(q) >= _MAX_ABS:
-        raise ValueError(f"amount {value} is outside Numeric(38, 18)")
-    return q + 0  # normalizes -0 to 0
+    if value.adjusted() >= 20:  # checked before quantize (no context needed): >= 1e20
+        raise ValueError(f"amount {value} is outside Numeric(38, 18) (|amount| < 1e20)")
+    with localcontext(MONEY_CONTEXT):  # abs() and quantize() round to the context: 60 digits
+        q = value.quantize(_QUANTUM, rounding=ROUND_HALF_EVEN)
+        if abs(q) >= _MAX_ABS:
+            raise ValueError(f"amount {value} is outside Numeric(38, 18) (|amount| < 1e20)")
+        return q + 0  # normalizes -0 to 0
 
 
 class Money(sa.TypeDecorator):

@@ -83,9 +83,9 @@ class KeyStore:
         Raises:
             KeyStoreError: unknown fields, an empty ``api_key``/``secret``, a bad exchange id or label.
         """
-        if not isinstance(exchange, str) or not _NAME.match(exchange):
+        if not isinstance(exchange, str) or not _NAME.fullmatch(exchange):
             raise KeyStoreError("exchange must be a ccxt id such as 'bitget'")
-        if not isinstance(label, str) or not _LABEL.match(label):
+        if not isinstance(label, str) or not _LABEL.fullmatch(label):
             raise KeyStoreError("label must be 1-64 letters, digits, spaces, '_', '.', '-'")
         extra = set(credentials) - set(CREDENTIAL_FIELDS)
         if extra:

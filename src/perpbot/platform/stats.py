@@ -12,12 +12,13 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Session
 
+from perpbot.platform.db import MONEY_CONTEXT
 from perpbot.platform.ledger_models import PlatformOrder, WalletEntry
 
 ZERO = Decimal(0)
@@ -35,12 +36,14 @@ def user_stats(engine: sa.Engine, user_id: int, currency: str = "USDT") -> dict[
         order_times = s.execute(sa.select(PlatformOrder.created_at).where(PlatformOrder.user_id == user_id)).scalars().all()
     net = {coid: ZERO for coid in closed}
     sign = {"pnl": 1, "fee": -1, "funding": -1}
-    for kind, amount, ref, _t in entries:
-        if ref in net and kind in sign:
-            net[ref] += sign[kind] * amount
-    results = list(net.values())
+    with localcontext(MONEY_CONTEXT):
+        for kind, amount, ref, _t in entries:
+            if ref in net and kind in sign:
+                net[ref] += sign[kind] * amount
+        results = list(net.values())
+        total = sum(results, ZERO)
     days = {t.date() for *_x, t in entries} | {t.date() for t in order_times}
-    return {"currency": currency, "total_trades": len(results), "total_profit": sum(results, ZERO),
+    return {"currency": currency, "total_trades": len(results), "total_profit": total,
             "best_trade": max(results) if results else None,
             "win_rate": (sum(1 for r in results if r > 0) / len(results)) if results else None,
             "days_active": len(days)}

@@ -27,7 +27,7 @@ import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -35,7 +35,7 @@ from sqlalchemy.orm import Session
 
 from perpbot.platform import chain
 from perpbot.platform.contract import PolicyChain, PolicyRefused
-from perpbot.platform.db import to_money, utcnow
+from perpbot.platform.db import MONEY_CONTEXT, to_money, utcnow
 from perpbot.platform.ledger_models import PlatformFill, PlatformOrder
 from perpbot.platform.models import User
 from perpbot.platform.oracle import OracleGuard, OracleVerdict
@@ -139,14 +139,16 @@ class TradeDesk:
             price = to_money(str(verdict.venue_price))
         else:
             raise ValueError("no price: give one or configure the oracle guard")
-        margin = to_money(qty * price / leverage)
+        with localcontext(MONEY_CONTEXT):
+            margin = to_money(qty * price / leverage)
         if verdict is not None and not verdict.passed:
             raise self._refuse(user_id, req, coid, price, margin, "; ".join(verdict.reasons), "oracle", verdict)
         if leverage > Decimal(str(profile.max_leverage)):
             raise self._refuse(user_id, req, coid, price, margin, f"leverage {leverage.normalize()}x above the "
                                f"{profile.name} profile's {profile.max_leverage:g}x", "profile")
         available = self.wallet.balances(user_id).get(self.currency, {}).get("available", ZERO)
-        cap = to_money(available * Decimal(str(profile.max_position_frac)))
+        with localcontext(MONEY_CONTEXT):
+            cap = to_money(available * Decimal(str(profile.max_position_frac)))
         if margin > cap:
             raise self._refuse(user_id, req, coid, price, margin, f"margin {margin.normalize()} {self.currency} above the "
                                f"{profile.name} profile's {profile.max_position_frac:.0%} of available "
@@ -227,16 +229,18 @@ class TradeDesk:
             fills = s.execute(sa.select(PlatformFill).where(PlatformFill.order_id == order_id)).scalars().all()
         if o is None or o.status != "filled" or not fills:
             raise ValueError(f"order {order_id} has no open position to settle")
-        qty = sum((f.qty for f in fills), ZERO)
-        entry = to_money(sum((f.qty * f.price for f in fills), ZERO) / qty)
-        sign = 1 if o.side == "buy" else -1
-        gross = to_money(sign * (to_money(exit_price) - entry) * qty)
-        fee, funding = to_money(fee), to_money(funding)
+        with localcontext(MONEY_CONTEXT):
+            qty = sum((f.qty for f in fills), ZERO)
+            entry = to_money(sum((f.qty * f.price for f in fills), ZERO) / qty)
+            sign = 1 if o.side == "buy" else -1
+            gross = to_money(sign * (to_money(exit_price) - entry) * qty)
+            fee, funding = to_money(fee), to_money(funding)
+            net = gross - fee - funding
         self.wallet.settle(o.user_id, o.currency, f"settle:{o.client_order_id}", order_ref=o.client_order_id,
                            margin=o.margin, pnl=gross, fee=fee, funding=funding)
         with write_session(self.engine) as s:
             self._set_status(s, o.id, "closed")
-        return gross - fee - funding
+        return net
 
     # ------------------------------------------------------------------ reconcile
     def reconcile(self, max_age_s: float = 60.0, lookup: Lookup | None = None) -> list[dict[str, Any]]:

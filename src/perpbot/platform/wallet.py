@@ -33,7 +33,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any
 
 import sqlalchemy as sa
@@ -41,11 +41,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from perpbot.platform import chain
-from perpbot.platform.db import to_money
+from perpbot.platform.db import MONEY_CONTEXT, to_money
 from perpbot.platform.ledger_models import CONTRA_KINDS, USER_KINDS, WalletAccount, WalletEntry, WalletLine
 
 _CURRENCY = re.compile(r"^[A-Z0-9]{1,16}$")
 _KEY = re.compile(r"^[\x21-\x7e]{1,128}$")  # printable ASCII, no spaces
+_MEMO = re.compile(r"^[^\x00-\x1f\x7f]{0,256}$")  # one line, no control characters (no NUL)
 ZERO = Decimal(0)
 
 #: kind -> (debited account kind, credited account kind) for a positive amount A: debit -A, credit +A.
@@ -93,13 +94,13 @@ def request_hash(kind: str, currency: str, amount: Decimal, order_ref: str | Non
 
 
 def check_currency(currency: str) -> str:
-    if not isinstance(currency, str) or not _CURRENCY.match(currency):
+    if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
         raise WalletError(f"currency {currency!r} is not a currency code like 'USDT' (1-16 upper-case letters/digits)")
     return currency
 
 
 def check_key(key: str) -> str:
-    if not isinstance(key, str) or not _KEY.match(key):
+    if not isinstance(key, str) or not _KEY.fullmatch(key):
         raise WalletError("idempotency key must be 1-128 printable ASCII characters without spaces")
     return key
 
@@ -167,17 +168,23 @@ def post(s: Session, accounts: dict[str, WalletAccount], user_id: int, kind: str
             raise IdempotencyConflict(f"idempotency key {key!r} was already used for a different request")
         return _entry(old, replayed=True)
     debit, credit = LEGS[kind]
-    new = {debit: accounts[debit].balance - amount, credit: accounts[credit].balance + amount}
+    with localcontext(MONEY_CONTEXT):
+        new = {debit: accounts[debit].balance - amount, credit: accounts[credit].balance + amount}
+    for k, bal in new.items():
+        try:
+            to_money(bal)
+        except ValueError:
+            raise WalletError(f"{kind} refused: the {k} balance would reach 1e20 {currency}, beyond what is stored") from None
     for k, bal in new.items():
         if k in USER_KINDS and bal < ZERO:
-            have = accounts[k].balance
-            raise InsufficientFunds(f"{kind} of {format(abs(amount).normalize(), 'f')} {currency} refused: "
-                                    f"{k} balance is {format(have.normalize(), 'f')} {currency}")
+            with localcontext(MONEY_CONTEXT):
+                want, have = format(amount.copy_abs().normalize(), "f"), format(accounts[k].balance.normalize(), "f")
+            raise InsufficientFunds(f"{kind} of {want} {currency} refused: {k} balance is {have} {currency}")
     row = WalletEntry(user_id=user_id, idempotency_key=key, request_hash=rhash, kind=kind, currency=currency,
                       amount=amount, order_ref=order_ref, memo=memo)
     s.add(row)
     s.flush()
-    s.add_all([WalletLine(entry_id=row.id, account_id=accounts[debit].id, amount=-amount),
+    s.add_all([WalletLine(entry_id=row.id, account_id=accounts[debit].id, amount=amount.copy_negate()),
                WalletLine(entry_id=row.id, account_id=accounts[credit].id, amount=amount)])
     for k, bal in new.items():
         accounts[k].balance = bal
@@ -201,6 +208,8 @@ class Wallet:
         """Post one movement of ``kind`` in its own transaction (see :func:`post` for the errors)."""
         currency, key = check_currency(currency), check_key(key)
         amount = to_money(amount)
+        if memo is not None and not _MEMO.fullmatch(memo):
+            raise WalletError("memo must be at most 256 characters, no control characters")
         ensure_accounts(self.engine, user_id, currency)
         with write_session(self.engine) as s:
             return post(s, lock_accounts(s, user_id, currency), user_id, kind, currency, amount, key, order_ref, memo)
@@ -257,7 +266,7 @@ class Wallet:
         or do not number two, an account whose balance differs from the sum of its lines, an
         ``available`` / ``locked`` balance below zero."""
         out: list[str] = []
-        with Session(self.engine) as s:
+        with Session(self.engine) as s, localcontext(MONEY_CONTEXT):
             sums: dict[int, Decimal] = {}
             counts: dict[int, int] = {}
             per_account: dict[int, Decimal] = {}
