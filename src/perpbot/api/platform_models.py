@@ -253,8 +253,8 @@ class PolicyIn(Strict):
     max_leverage: Decimal | None = Field(None, ge=1, le=125, max_digits=38, decimal_places=18)
     default_max_notional: Decimal | None = Field(None, ge=0, lt=Decimal("1e20"), max_digits=38, decimal_places=18)
     price_band_bps: int | None = Field(None, ge=0, le=10_000)
-    allow_symbols: list[Symbol] = Field(default_factory=list, max_length=50)
-    deny_symbols: list[Symbol] = Field(default_factory=list, max_length=50)
+    allow_symbols: list[Symbol] = Field(default_factory=list, max_length=5, description="one transaction each")
+    deny_symbols: list[Symbol] = Field(default_factory=list, max_length=5, description="one transaction each")
 
 
 class OrderIn(Strict):

@@ -148,9 +148,9 @@ def money_router(platform) -> APIRouter:
         chain = need_chain()
         chain.set_policy(max_leverage=body.max_leverage, default_max_notional=body.default_max_notional,
                          price_band_bps=body.price_band_bps)
-        for sym in body.allow_symbols:
+        for sym in dict.fromkeys(body.allow_symbols):
             chain.set_symbol(sym, True)
-        for sym in body.deny_symbols:
+        for sym in dict.fromkeys(body.deny_symbols):
             chain.set_symbol(sym, False)
         platform.access.audit("policy_changed", actor_id=who.user_id, target="chain:policy",
                               client=client_of(request), detail=body.model_dump(mode="json"))

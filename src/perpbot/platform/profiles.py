@@ -8,10 +8,12 @@ moderate        0.65             20 % of available       3x
 aggressive      0.55             30 % of available       5x
 ==============  ===============  ======================  ============
 
-Confidence and position sizes are the users' design; the leverage caps are ours: at 2x / 3x / 5x
-a position's liquidation lies roughly 50 % / 33 % / 20 % from entry (isolated margin, before
-maintenance margin), far beyond the 1 % default stop, so a gap through the stop — not leverage
-— limits the loss; 5x keeps the aggressive profile's worst single gap loss at 30 % x 5 x gap.
+Confidence and position sizes are the users' design; the leverage caps are ours. With isolated
+margin a position can lose at most its margin, so a profile's worst loss per trade is its position
+cap (10 / 20 / 30 % of the available balance) whatever the leverage; leverage decides how far the
+price may move before that happens: liquidation lies about 1 / leverage from entry (50 % / 33 % /
+20 % at 2x / 3x / 5x, less the maintenance margin), far beyond the 1 % default stop-loss, so a
+normal stop closes the position long before, and only a gap of that size can reach the cap.
 An admin may edit every number (:meth:`Profiles.update`, stored in ``platform_risk_profiles``).
 
 :func:`settings_overrides` maps a profile to the settings the risk engine uses: the model's
