@@ -127,6 +127,19 @@ def test_orders_through_oracle_and_contract_and_the_journal(live):
     assert call(live, "GET", "/user/orders", "bob").json()["orders"] == []
 
 
+def test_the_admin_changes_the_contract_policy(live):
+    r = call(live, "PUT", "/chain/policy", "root", json={"max_leverage": "2.5", "price_band_bps": 80,
+                                                         "allow_symbols": ["ETH/USDT:USDT", "ETH/USDT:USDT"]})
+    assert r.status_code == 200, r.text
+    p = r.json()
+    assert (p["max_leverage"], p["price_band_bps"], p["symbols"]) == ("2.5", 80, ["ETH/USDT:USDT", "SOL/USDT:USDT"])
+    assert call(live, "PUT", "/chain/policy", "bob", json={"max_leverage": "10"}).status_code == 403
+    assert call(live, "PUT", "/chain/policy", "root", json={"deny_symbols": ["x"] * 6}).status_code == 422
+    r = call(live, "PUT", "/chain/policy", "root", json={"max_leverage": "3", "price_band_bps": 50,
+                                                         "deny_symbols": ["ETH/USDT:USDT"]})
+    assert r.json()["symbols"] == ["SOL/USDT:USDT"] and r.json()["max_leverage"] == "3"
+
+
 def test_openapi_documents_every_platform_endpoint():
     spec = spec_app().openapi()
     ops = {(m.upper(), p): op for p, item in spec["paths"].items() for m, op in item.items() if is_platform_path(p)}

@@ -13,6 +13,7 @@ from decimal import Decimal
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis import GenerationMode
 from schemathesis.checks import not_a_server_error
 
 from _platform_api import ALICE_MARKERS, live_platform, spec_app
@@ -21,6 +22,8 @@ SPEC = spec_app().openapi()
 PLATFORM = r"^/api/v1/(auth|user|users|audit|risk-profiles|wallet|oracle|chain|journal)(/|$)"
 schema = schemathesis.openapi.from_dict(SPEC).include(path_regex=PLATFORM)
 schema.config.generation.update(with_security_parameters=False)  # every call sends the role's token
+negative = schemathesis.openapi.from_dict(SPEC).include(method="PUT", path="/api/v1/chain/policy")
+negative.config.generation.update(with_security_parameters=False, modes=[GenerationMode.NEGATIVE])
 FUZZ = settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True,
                 database=None)
 RESULTS: dict[str, dict[str, set[int]]] = {}
@@ -73,10 +76,20 @@ def test_trader_fuzz(case, live):
     run(case, live, "bob")
 
 
-@schema.parametrize()
+@schema.exclude(method="PUT", path="/api/v1/chain/policy").parametrize()
 @FUZZ
 def test_admin_fuzz(case, live):
+    """Every operation but the policy change (one EVM transaction per field: test_platform_api covers it)."""
     run(case, live, "root")
+
+
+@negative.parametrize()
+@FUZZ
+def test_admin_invalid_policy_changes_are_4xx(case, live):
+    response = case.call_and_validate(base_url=live["base"], headers=live["headers"]["root"],
+                                      checks=[not_a_server_error])
+    assert 400 <= response.status_code < 500, (repr(case.body), response.status_code)
+    RESULTS.setdefault("root", {}).setdefault(case.operation.label, set()).add(response.status_code)
 
 
 def test_the_fuzz_reached_every_operation_and_left_alice_alone(live):

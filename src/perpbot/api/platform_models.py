@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StrictBool, StrictInt
 
 def _plain(d: Decimal) -> str:
     return format(d.normalize(), "f")
@@ -56,7 +56,7 @@ class UserIn(Strict):
 
 class UserPatch(Strict):
     role: Role | None = None
-    disabled: bool | None = None
+    disabled: StrictBool | None = None
     risk_profile: ProfileName | None = None
 
 
@@ -252,7 +252,7 @@ class PolicyOut(BaseModel):
 class PolicyIn(Strict):
     max_leverage: Decimal | None = Field(None, ge=1, le=125, max_digits=38, decimal_places=18)
     default_max_notional: Decimal | None = Field(None, ge=0, lt=Decimal("1e20"), max_digits=38, decimal_places=18)
-    price_band_bps: int | None = Field(None, ge=0, le=10_000)
+    price_band_bps: StrictInt | None = Field(None, ge=0, le=10_000)
     allow_symbols: list[Symbol] = Field(default_factory=list, max_length=5, description="one transaction each")
     deny_symbols: list[Symbol] = Field(default_factory=list, max_length=5, description="one transaction each")
 
