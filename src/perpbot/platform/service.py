@@ -54,6 +54,28 @@ class PlatformSettings(BaseSettings):
     chain_private_key: SecretStr | None = Field(None, description="owner key of the contract (environment only)")
 
 
+def oracle_from_settings(settings: PlatformSettings, venue: tuple[str, Any], engine: Any = None,
+                         clients: dict[str, Any] | None = None) -> OracleGuard:
+    """An :class:`OracleGuard` for ``venue`` (name, ccxt client) with the settings' N / M / K and one
+    public ccxt client per ``oracle_venues`` id (``clients`` overrides any of them, e.g. for tests).
+
+    Raises:
+        ValueError: an ``oracle_venues`` entry that is not a ccxt exchange id.
+    """
+    import ccxt
+
+    others: dict[str, Any] = {}
+    for vid in settings.oracle_venues:
+        if clients and vid in clients:
+            others[vid] = clients[vid]
+        elif vid in ccxt.exchanges:
+            others[vid] = getattr(ccxt, vid)({"enableRateLimit": True, "timeout": 10_000})
+        else:
+            raise ValueError(f"oracle venue {vid!r} is not a ccxt exchange id")
+    return OracleGuard(venue, others, max_deviation_bps=settings.oracle_max_deviation_bps,
+                       max_age_s=settings.oracle_max_age_s, min_sources=settings.oracle_min_sources, engine=engine)
+
+
 def _usdt_only(currency: str) -> Decimal | None:
     return Decimal(1) if currency in ("USDT", "USD") else None
 

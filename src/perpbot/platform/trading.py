@@ -113,7 +113,8 @@ class TradeDesk:
         """Check and lock margin for ``req`` (module doc, step 1); returns the ``locked`` order.
 
         Raises:
-            OrderRefused: profile, oracle, policy or wallet said no (stored as a ``refused`` order).
+            OrderRefused: the profile, the oracle or the policy said no (stored as a ``refused`` order),
+                or the available balance no longer covers the margin (nothing stored).
             ValueError: a malformed request (side, qty, leverage, client order id).
         """
         if req.side not in ("buy", "sell"):
