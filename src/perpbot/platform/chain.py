@@ -55,16 +55,18 @@ def _digest(obj: Any) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def row_digest(session: Session, table_name: str, row: Any) -> str:
-    """SHA-256 hex of the canonical JSON of ``row``'s immutable fields (a wallet entry with its lines)."""
+def row_digest(session: Session, table_name: str, row: Any, lines: list | None = None) -> str:
+    """SHA-256 hex of the canonical JSON of ``row``'s immutable fields (a wallet entry with its lines:
+    read from ``session`` unless given as ``[(line id, account id, amount), ...]`` in id order)."""
     if table_name == "platform_orders":
         data = {k: _plain(getattr(row, k)) for k in ORDER_FIELDS}
     elif table_name == "platform_fills":
         data = {k: _plain(getattr(row, k)) for k in FILL_FIELDS}
     elif table_name == "wallet_entries":
         data = {k: _plain(getattr(row, k)) for k in ENTRY_FIELDS}
-        lines = session.execute(sa.select(WalletLine.id, WalletLine.account_id, WalletLine.amount)
-                                .where(WalletLine.entry_id == row.id).order_by(WalletLine.id)).all()
+        if lines is None:
+            lines = session.execute(sa.select(WalletLine.id, WalletLine.account_id, WalletLine.amount)
+                                    .where(WalletLine.entry_id == row.id).order_by(WalletLine.id)).all()
         data["lines"] = [[i, a, _plain(x)] for i, a, x in lines]
     else:
         raise ValueError(f"table {table_name!r} is not in the journal chain (one of {', '.join(TABLES)})")
@@ -154,6 +156,10 @@ def verify_journal(engine: sa.Engine, anchor: tuple[int, str] | None = None) -> 
     with Session(engine) as s:
         links = s.execute(sa.select(ChainLink).order_by(ChainLink.seq)).scalars().all()
         rows = {name: {r.id: r for r in s.execute(sa.select(model)).scalars()} for name, model in TABLES.items()}
+        lines: dict[int, list] = {}
+        for line in s.execute(sa.select(WalletLine.entry_id, WalletLine.id, WalletLine.account_id, WalletLine.amount)
+                              .order_by(WalletLine.id)):
+            lines.setdefault(line[0], []).append(tuple(line[1:]))
         prev, expected_seq = GENESIS, 1
         linked: set[tuple[str, int]] = set()
         for link in links:
@@ -171,7 +177,8 @@ def verify_journal(engine: sa.Engine, anchor: tuple[int, str] | None = None) -> 
             if row is None:
                 problems.append(Problem("deleted", link.table_name, link.row_id, link.seq,
                                         f"{link.table_name} row {link.row_id} (link {link.seq}) was deleted"))
-            elif row_digest(s, link.table_name, row) != link.row_digest:
+            elif row_digest(s, link.table_name, row, lines.get(row.id, []) if link.table_name == "wallet_entries"
+                            else None) != link.row_digest:
                 problems.append(Problem("altered", link.table_name, link.row_id, link.seq,
                                         f"{link.table_name} row {link.row_id} (link {link.seq}) was altered"))
         for name, by_id in rows.items():
