@@ -24,11 +24,15 @@ from perpbot.storage import (
 )
 from perpbot.storage.db import alembic_config
 from perpbot.storage.models import metadata
+from perpbot.platform.db import Base as PlatformBase  # the platform's tables share the database (migration 0003)
+import perpbot.platform.ledger_models  # noqa: F401,E402  (registers the platform tables)
+import perpbot.platform.models  # noqa: F401,E402
 from perpbot.types import TRADE_COLUMNS, ExitReason, RiskEvent
 from _ledger_urls import db_url  # noqa: F401  (fixture: a fresh SQLite file / PostgreSQL schema)
 
 TABLE_NAMES = {"runs", "predictions", "orders", "fills", "trades", "positions", "equity", "risk_events",
                "funding_payments"}
+PLATFORM_TABLES = set(PlatformBase.metadata.tables)
 FEE_RATE = 0.0006  # Bitget taker fee
 
 
@@ -64,13 +68,14 @@ def _as_us(df: pd.DataFrame, cols) -> pd.DataFrame:
 def test_migration_creates_exactly_the_models(ledger):
     with ledger.engine.connect() as conn:
         tables = set(sa.inspect(conn).get_table_names())
-        assert tables == TABLE_NAMES | {"alembic_version"}
-        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0002"
-        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}), metadata)
+        assert tables == TABLE_NAMES | PLATFORM_TABLES | {"alembic_version"}
+        assert conn.execute(sa.text("SELECT version_num FROM alembic_version")).scalar_one() == "0003"
+        diffs = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": True}),
+                                 [metadata, PlatformBase.metadata])
         assert diffs == []
         # the comparison can fail: a model with one more column or index is reported
         drifted = sa.MetaData()
-        for t in metadata.sorted_tables:
+        for t in [*metadata.sorted_tables, *PlatformBase.metadata.sorted_tables]:
             t.to_metadata(drifted)
         drifted.tables["equity"].append_column(sa.Column("drawdown", sa.Double))
         sa.Index("ix_trades_entry_time", drifted.tables["trades"].c.entry_time)
@@ -101,7 +106,7 @@ def test_downgrade_to_base_and_upgrade_again(db_url):
     engine.dispose()
     again = Ledger(db_url)
     with again.engine.connect() as conn:
-        assert set(sa.inspect(conn).get_table_names()) == TABLE_NAMES | {"alembic_version"}
+        assert set(sa.inspect(conn).get_table_names()) == TABLE_NAMES | PLATFORM_TABLES | {"alembic_version"}
     again.close()
 
 

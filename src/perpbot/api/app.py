@@ -46,7 +46,7 @@ def _token_text(token) -> str:
     return token
 
 
-def create_app(ctx, token: str, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
+def create_app(ctx, token: str, *, max_body_bytes: int = MAX_BODY_BYTES, platform=None) -> FastAPI:
     """The API over ``ctx`` (a :class:`perpbot.bot.context.BotContext`).
 
     Args:
@@ -54,6 +54,8 @@ def create_app(ctx, token: str, *, max_body_bytes: int = MAX_BODY_BYTES) -> Fast
         token: the bearer token (``PERPBOT_API_TOKEN``, at least 32 characters); a ``SecretStr`` is
             accepted too.
         max_body_bytes: larger request bodies are refused with 413.
+        platform: a :class:`perpbot.platform.service.Platform` to serve the multi-user routes
+            (:mod:`perpbot.api.platform_routes`, their own logins), or None (one-person install).
 
     Raises:
         ValueError: ``token`` is missing ("set PERPBOT_API_TOKEN ...") or shorter than
@@ -75,9 +77,14 @@ def create_app(ctx, token: str, *, max_body_bytes: int = MAX_BODY_BYTES) -> Fast
     app.state.ctx = ctx
     app.state.jobs = jobs
     auth = security_dependency(token)
+    bypass = None
+    if platform is not None:
+        from perpbot.api.platform_auth import is_platform_path
+
+        bypass = is_platform_path
     install_log_redaction(token)
     # middleware runs in the reverse order of adding: ServerErrors -> BodySizeLimit -> TokenGate -> routes
-    app.add_middleware(TokenGate, token=token)
+    app.add_middleware(TokenGate, token=token, bypass=bypass)
     app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
     app.add_middleware(ServerErrors)
     app.add_exception_handler(RequestValidationError, validation_error)
@@ -91,6 +98,10 @@ def create_app(ctx, token: str, *, max_body_bytes: int = MAX_BODY_BYTES) -> Fast
         return {"status": "ok", "version": __version__}
 
     register_routes(app, ctx, jobs, auth)
+    if platform is not None:
+        from perpbot.api.platform_routes import include_platform
+
+        include_platform(app, platform)
     app.add_api_websocket_route("/api/v1/ws", make_ws_endpoint(ctx, lambda: status_payload(ctx)), name="events_ws")
 
     # ------------------------------------------------------------------ dashboard

@@ -98,14 +98,19 @@ async def _send_json(send, status: int, detail: str, headers: tuple = ()) -> Non
 
 class TokenGate:
     """ASGI middleware: refuses every HTTP request / WebSocket but ``PUBLIC_PATHS`` without the token
-    (401 / close 1008), then cross-origin state changes and WebSockets (403, :mod:`perpbot.api.origin`)."""
+    (401 / close 1008), then cross-origin state changes and WebSockets (403, :mod:`perpbot.api.origin`).
 
-    def __init__(self, app: Any, token: str) -> None:
+    ``bypass(path) -> bool`` lets through paths that authenticate their own callers (the platform
+    routes, :func:`perpbot.api.platform_auth.is_platform_path`)."""
+
+    def __init__(self, app: Any, token: str, bypass: Any = None) -> None:
         self.app = app
         self.token = token
+        self.bypass = bypass
 
     async def __call__(self, scope, receive, send) -> None:
-        if scope["type"] not in ("http", "websocket") or scope.get("path") in PUBLIC_PATHS:
+        if scope["type"] not in ("http", "websocket") or scope.get("path") in PUBLIC_PATHS or (
+                self.bypass is not None and scope["type"] == "http" and self.bypass(scope.get("path", ""))):
             await self.app(scope, receive, send)
             return
         conn = HTTPConnection(scope)
