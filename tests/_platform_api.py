@@ -26,7 +26,7 @@ from perpbot.platform.contract import Policy, PolicyChain
 from perpbot.platform.oracle import OracleGuard
 from perpbot.platform.service import Platform, PlatformSettings
 
-OPERATOR_TOKEN = "operator-token-0123456789"
+OPERATOR_TOKEN = "operator-token-0123456789-abcdefghijklmnop"
 SYMBOL = "SOL/USDT:USDT"
 FAST = PasswordHash((Argon2Hasher(time_cost=1, memory_cost=1024, parallelism=1),))
 PASSWORDS = {"root": "root password 123", "alice": "alice password 123", "bob": "bob password 1234",
@@ -42,7 +42,7 @@ def platform_settings(**kw) -> PlatformSettings:
 def spec_app():
     """The app over an in-memory database: enough to read the OpenAPI schema."""
     pf = Platform("sqlite://", platform_settings(), hasher=FAST)
-    return create_app(BotContext(load_settings(None, ledger_url="sqlite://")), "spec-only", platform=pf)
+    return create_app(BotContext(load_settings(None, ledger_url="sqlite://")), OPERATOR_TOKEN, platform=pf)
 
 
 def login(base: str, user: str) -> dict:
