@@ -115,3 +115,15 @@ def test_numbers_must_be_finite_and_never_booleans(clean_env):
 def test_optional_files_accept_none_as_text(clean_env):
     s = load_settings(None, funding_file="none", mark_file="None", intrabar_file="", model_path="NONE")
     assert (s.funding_file, s.mark_file, s.intrabar_file, s.model_path) == (None, None, None, None)
+
+
+def test_platform_environment_variables_are_not_unknown_settings(monkeypatch):
+    """The multi-user platform reads its own ``PERPBOT_*`` variables; setting them must not make
+    every command fail as "unknown setting", and the allow-list must match the platform's fields."""
+    from perpbot.config_sources import PLATFORM_ENV
+    from perpbot.platform.service import PlatformSettings
+
+    assert set(PLATFORM_ENV) == {f"PERPBOT_{name.upper()}" for name in PlatformSettings.model_fields}
+    monkeypatch.setenv("PERPBOT_ORACLE_VENUES", '["okx"]')
+    monkeypatch.setenv("PERPBOT_MASTER_KEY", "x" * 44)
+    assert load_settings(None).symbol == "SOL/USDT:USDT"

@@ -22,7 +22,9 @@ MASK = "***"
 
 #: The environment variables that hold secrets (one per secret setting).
 SECRET_ENV = ("PERPBOT_API_KEY", "PERPBOT_API_SECRET", "PERPBOT_API_PASSPHRASE", "PERPBOT_TELEGRAM_TOKEN",
-              "PERPBOT_SMTP_PASSWORD", "PERPBOT_API_TOKEN")
+              "PERPBOT_SMTP_PASSWORD", "PERPBOT_API_TOKEN", "PERPBOT_COINGLASS_API_KEY", "PERPBOT_SIGNAL_BOT_TOKEN",
+              # the multi-user platform's secrets (perpbot.platform.service.PlatformSettings)
+              "PERPBOT_MASTER_KEY", "PERPBOT_JWT_SECRET", "PERPBOT_CHAIN_PRIVATE_KEY")
 
 #: Values shorter than this are not searched for in text (a 1-character "secret" would
 #: garble every message; such tokens are refused elsewhere anyway).

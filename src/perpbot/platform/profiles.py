@@ -110,7 +110,8 @@ class Profiles:
 def settings_overrides(profile: RiskProfile, settings: Any) -> dict[str, Any]:
     """Settings fields a profile sets (see the module doc): pass them to ``Settings.model_copy(update=...)``
     or ``load_settings(**overrides)``."""
-    return {"confidence_threshold": profile.min_confidence, "sizing": "equity",
+    # a profile's minimum confidence is the fixed-threshold rule of the users' design
+    return {"decision": "threshold", "confidence_threshold": profile.min_confidence, "sizing": "equity",
             "equity_fraction": profile.max_position_frac, "leverage": min(float(settings.leverage), profile.max_leverage)}
 
 
