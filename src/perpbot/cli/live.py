@@ -64,6 +64,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     from perpbot.exchange.ccxt_adapter import ExchangeSetupError, banner, check_real_money, make_exchange
     from perpbot.exchange.executor import Executor
     from perpbot.exchange.reconcile import account_identity, resumable_run
+    from perpbot.storage.instance_lock import InstanceLock, InstanceLockedError, lock_key
     from perpbot.storage.ledger import Ledger
 
     out = out or console
@@ -88,10 +89,13 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     state: dict = {}
 
     async def main() -> None:
+        lock = None
         try:
             out.print(banner(settings, real_money, strategy=strategy))
-            await executor.startup()
             identity = account_identity(ex)
+            # one node per account and symbol, before any setting is sent, run resumed or order placed
+            lock = InstanceLock(settings.ledger, lock_key(ex.id, identity, settings.symbol)).acquire()
+            await executor.startup()
             last = resumable_run(ledger, strategy, ex.id, settings.symbol, identity) if resume else None
             resumed = last is not None
             if resumed:  # this process now owns the run (refused while the process that ran it is alive)
@@ -119,11 +123,13 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
                 on_start(bot, feed)
             await bot.run(feed)
         finally:
+            if lock is not None:
+                lock.release()
             await ex.close()
 
     try:
         asyncio.run(main())
-    except ExchangeSetupError as exc:
+    except (ExchangeSetupError, InstanceLockedError) as exc:
         if "run_id" in state:
             ledger.finish_run(state["run_id"], status="failed")
         _fail(str(exc))

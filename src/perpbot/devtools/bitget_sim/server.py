@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 import threading
 import time
 
@@ -46,7 +47,8 @@ class BitgetSim:
         candles: base candles of ``symbol`` (``timestamp`` UTC open, OHLC USDT, volume base coin).
         funding: funding events (``timestamp``, ``funding_rate``) or None (no funding).
         mark: mark-price candles used for the funding mark price (e.g. the 8h mark file) or None.
-        api_key, api_secret, passphrase: the one accepted API key.
+        api_key, api_secret, passphrase: the one accepted API key (default key: ``sim-key-`` and 12
+            random hex digits, so that two simulators are two accounts).
         start_bar: index of the first candle NOT yet closed (the replay clock starts at its
             open); default min(1000, len(candles) - 1). Candles before it are history.
         symbol: Bitget symbol id replayed and traded ("SOLUSDT").
@@ -69,7 +71,7 @@ class BitgetSim:
     """
 
     def __init__(self, candles: pd.DataFrame, funding: pd.DataFrame | None = None, mark: pd.DataFrame | None = None,
-                 api_key: str = "sim-key", api_secret: str = "sim-secret", passphrase: str = "sim-pass",
+                 api_key: str | None = None, api_secret: str = "sim-secret", passphrase: str = "sim-pass",
                  start_bar: int | None = None, symbol: str = "SOLUSDT", capital: float = 1000.0,
                  slippage: float = 0.0, market_fill: str = "next_open", leverage: int = 10,
                  others: dict | None = None) -> None:
@@ -77,7 +79,8 @@ class BitgetSim:
             start_bar = min(1000, len(candles) - 1)
         if not 1 <= start_bar < len(candles):
             raise ValueError(f"start_bar must be in [1, {len(candles) - 1}], got {start_bar}")
-        self.creds = Credentials(api_key, api_secret, passphrase)
+        # a fresh key per simulator: two simulators are two accounts (node locks, run ownership)
+        self.creds = Credentials(api_key or f"sim-key-{secrets.token_hex(6)}", api_secret, passphrase)
         self.market = MarketData(candles, symbol, funding, mark, closed=start_bar)
         self.others: dict[str, MarketData] = {}
         for sym, data in (others or {}).items():
