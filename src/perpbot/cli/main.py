@@ -24,6 +24,7 @@ from perpbot.cli.common import (  # noqa: F401  (re-exported for scripts and tes
 from perpbot.cli.demo import demo
 from perpbot.cli.download import download
 from perpbot.cli.intel_commands import register as register_intel_commands
+from perpbot.cli.ledger_commands import ledger_app
 from perpbot.cli.live import status
 from perpbot.cli.serve import serve
 
@@ -195,6 +196,7 @@ app.command()(demo)
 app.command()(download)
 app.command()(serve)
 app.command("status")(status)
+app.add_typer(ledger_app, name="ledger")
 register_intel_commands(app)
 
 
