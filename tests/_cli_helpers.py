@@ -8,14 +8,15 @@ import sys
 from pathlib import Path
 
 
-def perpbot(args, cwd: Path, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
+def perpbot(args, cwd: Path, env: dict | None = None, timeout: int = 300,
+            input: str | None = None) -> subprocess.CompletedProcess:
     """Run the CLI in ``cwd`` with the caller's environment minus every ``PERPBOT_*`` variable
-    (but ``PERPBOT_DATA_DIR``), plus ``env``."""
+    (but ``PERPBOT_DATA_DIR``), plus ``env``; ``input`` is written to its stdin."""
     full_env = {k: v for k, v in os.environ.items() if not k.startswith("PERPBOT_") or k == "PERPBOT_DATA_DIR"}
     full_env["COLUMNS"] = "200"
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "perpbot", *[str(a) for a in args]], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+                          capture_output=True, text=True, timeout=timeout, input=input)
 
 
 def error_lines(proc) -> list[str]:

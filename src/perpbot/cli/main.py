@@ -25,6 +25,7 @@ from perpbot.cli.demo import demo
 from perpbot.cli.download import download
 from perpbot.cli.intel_commands import register as register_intel_commands
 from perpbot.cli.ledger_commands import ledger_app
+from perpbot.cli.platform_commands import journal_app, platform_app
 from perpbot.cli.live import status
 from perpbot.cli.serve import serve
 
@@ -197,6 +198,8 @@ app.command()(download)
 app.command()(serve)
 app.command("status")(status)
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(journal_app, name="journal")
+app.add_typer(platform_app, name="platform")
 register_intel_commands(app)
 
 

@@ -90,6 +90,25 @@ def plain_http_warning(host: str, port: int) -> str | None:
             f"(api_host / --host) and reach it through an SSH tunnel or a TLS reverse proxy.")
 
 
+def open_platform(settings):
+    """The multi-user :class:`~perpbot.platform.service.Platform` on the ledger database, after its
+    start-up reconciliation (margin locked by orders a crash left unsent is released).
+    Raises ConfigError (one line) without the platform extra or its secrets."""
+    try:
+        from perpbot.platform.keystore import KeyStoreError
+        from perpbot.platform.service import Platform
+    except ImportError as exc:
+        raise ConfigError(f'--platform needs the platform extra: pip install "perpbot[platform]" ({exc.name} missing)') from None
+    try:
+        users = Platform(settings.ledger)
+    except (KeyStoreError, ValueError) as exc:
+        raise ConfigError(f"--platform: {exc}") from None
+    released = users.start()
+    if released:
+        log.warning("platform_reconciled", released=len(released))
+    return users
+
+
 def serve(config: Optional[Path] = cli.ConfigOpt,
           host: Optional[str] = typer.Option(None, help="bind address (default: settings api_host)"),
           port: Optional[int] = typer.Option(None, help="TCP port (default: settings api_port)"),
@@ -99,6 +118,9 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
                                               "ema-cross | donchian | scoring | buy-and-hold"),
           speed: float = typer.Option(0.0, help="replay pace in candles per second (0 = as fast as possible)"),
           model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
+          platform: bool = typer.Option(False, "--platform",
+                                        help="also serve the multi-user platform (accounts, wallet, keys) on the "
+                                             "ledger database; needs PERPBOT_JWT_SECRET and PERPBOT_MASTER_KEY"),
           ) -> None:
     """Serve the REST/WebSocket API and the dashboard (needs PERPBOT_API_TOKEN); --replay also runs the paper bot."""
     import uvicorn
@@ -137,7 +159,8 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
             raise cli.UsageError("--last needs --replay FILE")
         ctx = BotContext(s, control, candles_source=replay_candles(market, control) if market else None,
                          bundle=bundle)
-        app = create_app(ctx, token)  # also creates / migrates the ledger, before any thread uses it
+        users = open_platform(s) if platform else None
+        app = create_app(ctx, token, platform=users)  # also creates / migrates the ledger, before any thread uses it
         sock = listen(s.api_host, s.api_port)
         server = uvicorn.Server(uvicorn.Config(app, host=s.api_host, port=s.api_port, log_config=None,
                                                access_log=True, lifespan="on"))
