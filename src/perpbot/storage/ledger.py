@@ -100,6 +100,29 @@ class Ledger(RunLifecycle, LedgerReaders):
         Returns the number of rows written."""
         return self.record_run_bulk(run_id, predictions=df)["predictions"]
 
+    def record_outcomes(self, run_id: int, labels: pd.Series) -> int:
+        """Set ``realised_label`` (-1/0/+1) of the run's predictions whose time is in ``labels``'
+        index (tz-aware UTC times -> label) and that have none yet; NaN labels are skipped.
+        One transaction. Returns the number of predictions labelled."""
+        if not isinstance(labels, pd.Series) or not isinstance(labels.index, pd.DatetimeIndex):
+            raise LedgerInputError("outcomes: expected a pandas Series indexed by prediction time")
+        given = labels.dropna()
+        if given.index.tz is None:
+            raise LedgerInputError("outcomes: prediction times must be tz-aware (UTC)")
+        rows = [{"t": t.to_pydatetime(), "label": int(v)} for t, v in given.items()]
+        if any(r["label"] not in (-1, 0, 1) for r in rows):
+            raise LedgerInputError("outcomes: labels must be -1, 0 or +1")
+        table = TABLES["predictions"]
+        stmt = (sa.update(table).where(table.c.run_id == sa.bindparam("rid"), table.c.time == sa.bindparam("t"),
+                                       table.c.realised_label.is_(None))
+                .values(realised_label=sa.bindparam("label")))
+
+        def txn(conn: sa.Connection) -> int:
+            rid = self._check_run(conn, run_id)
+            return sum(int(conn.execute(stmt, {**r, "rid": rid}).rowcount) for r in rows)
+
+        return self._write(txn) if rows else 0
+
     def record_trades(self, run_id: int, trades: pd.DataFrame) -> int:
         """Write a trades frame (``perpbot.types.TRADE_COLUMNS``) and its derived orders and fills.
 

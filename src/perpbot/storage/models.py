@@ -141,6 +141,8 @@ class Prediction(Base):
     confidence: Mapped[float | None] = mapped_column(sa.Double)
     signal: Mapped[int | None] = mapped_column(sa.SmallInteger)  # -1 sell, 0 hold, 1 buy
     decision: Mapped[str | None] = mapped_column(sa.Text)  # buy | sell | hold | vetoed:cooldown ...
+    # the triple-barrier label realised after the prediction (-1/0/+1); NULL until its horizon passed
+    realised_label: Mapped[int | None] = mapped_column(sa.SmallInteger)
 
 
 class Order(Base):
