@@ -95,3 +95,26 @@ def test_scorecard_hand_worked_drift_warning():
     assert ok["p_value"] == pytest.approx(0.07435155675691377, rel=1e-9) and not ok["drift"] and ok["warning"] is None
     few = scorecard(preds.iloc[:20], {"precision": 0.60})
     assert math.isnan(few["p_value"]) and not few["drift"]
+
+
+def test_status_shows_live_calls_beside_the_model_and_warns_on_drift(tmp_path):
+    from rich.console import Console
+
+    from perpbot.cli.live import render_status, status_report
+    from perpbot.config import load_settings
+
+    s = load_settings(None, output_dir=tmp_path)
+    led = Ledger(s.ledger)
+    rid = led.start_run("live", "ai", "SOL/USDT:USDT", "5m", note="DEMO")
+    t = pd.date_range("2025-06-01", periods=42, freq="5min", tz="UTC")
+    led.record_predictions(rid, pd.DataFrame({"time": t, "p_down": 0.1, "p_flat": 0.2, "p_up": 0.7,
+                                              "confidence": 0.7, "signal": 1, "decision": "buy"}))
+    led.record_outcomes(rid, pd.Series([1.0] * 16 + [-1.0] * 24 + [math.nan, math.nan], index=t))
+    rep = status_report(s, led, rid, oos_metrics={"precision": 0.60, "precision_base": 0.52})
+    card = rep["outcomes"]
+    assert (card["n_calls"], card["n_labelled"], card["n_pending"], card["drift"]) == (42, 40, 2, True)
+    out = Console(record=True, width=250)
+    out.print(render_status(rep))
+    assert ("precision 40.0 % over 40 labelled calls (2 pending), mean confidence 70.0 %, ECE 0.300; "
+            "out-of-sample 60.0 % (base 52.0 %)  DRIFT") in out.export_text()
+    led.close()

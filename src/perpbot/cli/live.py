@@ -166,14 +166,17 @@ def _run_mode(run) -> str | None:
 
 
 def status_report(settings, ledger, run_id: int | None = None, account: dict | None = None,
-                  now: pd.Timestamp | None = None, mode: str | None = None) -> dict:
+                  now: pd.Timestamp | None = None, mode: str | None = None, oos_metrics: dict | None = None) -> dict:
     """What ``perpbot status`` shows, as a dict: run (id, kind, status, note), position, equity,
     open_orders (list), last_signal, last_cycle (time, age_s), latency (p50_ms, p99_ms, n over
     the last 1000 cycles that sent an order; all_p50_ms over all cycles), reconcile (last
     summary), errors (order_failed count). ``account``: the venue's live view
     ({position, equity, orders}) or None. ``mode`` ("demo" / "real"): without ``run_id``, the
     latest live run of that trading mode (default: of any). Raises ValueError when the ledger has
-    no such live run."""
+    no such live run. ``outcomes``: the live scorecard of the run's recorded calls
+    (:func:`perpbot.ml.outcomes.scorecard`) beside ``oos_metrics``, the model's out-of-sample figures."""
+    from perpbot.ml.outcomes import scorecard
+
     now = now or pd.Timestamp.now(tz="UTC")
     if run_id is not None:
         run = ledger.get_run(run_id)
@@ -215,6 +218,7 @@ def status_report(settings, ledger, run_id: int | None = None, account: dict | N
         for k in ("side", "qty", "entry_price", "stop_loss", "take_profit", "liquidation_price")}
     eq = ledger.equity(rid)
     out["equity"] = float(eq.iloc[-1]) if len(eq) else None
+    out["outcomes"] = scorecard(ledger.predictions(rid), oos_metrics)
     out["open_orders"] = []
     if account is not None:
         out["position"], out["equity"], out["open_orders"] = account["position"], account["equity"], account["orders"]
@@ -265,10 +269,37 @@ def status(config: Optional[Path] = typer.Option(None, "--config", "-c", help="T
                 from perpbot.exchange.ccxt_adapter import describe_error
 
                 note = f"exchange not read ({describe_error(exc)}); showing the ledger"
-        rep = status_report(s, open_ledger(s), run_id, account, mode="real" if real_money else "demo")
+        rep = status_report(s, open_ledger(s), run_id, account, mode="real" if real_money else "demo",
+                            oos_metrics=_model_oos_metrics(s))
         console.print(render_status(rep))
+        if (warning := rep["outcomes"]["warning"]) is not None:
+            err_console.print(f"[bold yellow]warning:[/] {warning}", highlight=False, soft_wrap=True)
         if note:
             err_console.print(f"[yellow]{note}[/]", highlight=False)
+
+
+def _model_oos_metrics(settings) -> dict | None:
+    """The out-of-sample metrics saved beside the settings' model (None without a readable model)."""
+    from perpbot.ml.metadata import ModelError, load_metadata
+
+    try:
+        return load_metadata(settings.model_file).get("oos_metrics")
+    except ModelError:
+        return None
+
+
+def outcomes_line(card: dict) -> str:
+    """One line of a :func:`perpbot.ml.outcomes.scorecard`: live precision of the labelled calls,
+    their mean confidence and calibration error, beside the out-of-sample precision."""
+    def pct(x: float) -> str:
+        return "?" if not np.isfinite(x) else f"{100 * x:.1f} %"
+
+    if not card["n_labelled"]:
+        return f"{card['n_calls']} calls, none labelled yet (out-of-sample precision {pct(card['oos_precision'])})"
+    return (f"precision {pct(card['precision'])} over {card['n_labelled']} labelled calls "
+            f"({card['n_pending']} pending), mean confidence {pct(card['mean_confidence'])}, ECE "
+            f"{card['ece']:.3f}; out-of-sample {pct(card['oos_precision'])} (base {pct(card['oos_precision_base'])})"
+            + ("  DRIFT" if card["drift"] else ""))
 
 
 def render_status(rep: dict) -> Table:
@@ -292,4 +323,6 @@ def render_status(rep: dict) -> Table:
                                                f"decision p50 {lat['all_p50_ms']:.2f} ms")
     t.add_row("reconciliation", str(rep["reconcile"]))
     t.add_row("failed orders", str(rep["errors"]))
+    if "outcomes" in rep:
+        t.add_row("live calls vs model", outcomes_line(rep["outcomes"]))
     return t
