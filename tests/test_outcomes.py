@@ -118,3 +118,28 @@ def test_status_shows_live_calls_beside_the_model_and_warns_on_drift(tmp_path):
     assert ("precision 40.0 % over 40 labelled calls (2 pending), mean confidence 70.0 %, ECE 0.300; "
             "out-of-sample 60.0 % (base 52.0 %)  DRIFT") in out.export_text()
     led.close()
+
+
+def test_daily_summary_carries_the_live_scorecard_and_its_warning(tmp_path):
+    from types import SimpleNamespace
+
+    from perpbot.bot.context import BotContext
+    from perpbot.bot.control import BotControl
+    from perpbot.config import load_settings
+    from perpbot.notify.messages import render_summary
+    from perpbot.notify.summary import daily_summary
+
+    s = load_settings(None, output_dir=tmp_path, language="id")
+    led = Ledger(s.ledger)
+    rid = led.start_run("paper", "ai", "SOL/USDT:USDT", "5m")
+    t = pd.date_range("2025-06-01", periods=40, freq="5min", tz="UTC")
+    led.record_predictions(rid, pd.DataFrame({"time": t, "p_down": 0.1, "p_flat": 0.2, "p_up": 0.7,
+                                              "confidence": 0.7, "signal": 1, "decision": "buy"}))
+    led.record_outcomes(rid, pd.Series([1.0] * 16 + [0.0] * 24, index=t))
+    ctx = BotContext(s, BotControl(), bundle=SimpleNamespace(oos_metrics={"precision": 0.6}))
+    d = daily_summary(ctx, "2025-06-01", run_id=rid)
+    assert d["model_live"]["n_labelled"] == 40 and d["model_live"]["drift"]
+    body = render_summary(d, s, "id").text.splitlines()
+    assert body[-2:] == ["Model live: presisi 40,00% dari 40 sinyal berlabel (out-of-sample 60,00%)",
+                         "PERINGATAN: presisi live jauh di bawah presisi out-of-sample model (p = 0.0083)"]
+    led.close()

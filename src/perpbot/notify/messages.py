@@ -53,7 +53,8 @@ T = {
         "force_exit": "✋ Force exit requested by {by}: the position closes at the next candle.",
         "summary_title": "📊 Daily summary {day} (UTC)", "trades": "Trades",
         "won_lost": "{wins} won, {losses} lost", "win_rate": "Win rate", "fees": "Fees",
-        "max_dd": "Max drawdown", "equity": "Equity", "no_trades": "No trades closed this day.",
+        "max_dd": "Max drawdown", "equity": "Equity", "no_trades": "No trades closed this day.", "model_live": "Model live: precision {live} over {n} labelled calls (out-of-sample {oos})",
+        "model_drift": "WARNING: live precision is significantly below the model's out-of-sample precision (p = {p})",
         "subject_summary": "Daily summary {day}", "subject_entry": "{side} opened",
         "subject_exit": "{side} closed ({reason})", "subject_halt": "Trading halted",
         "subject_order_failed": "Order failed", "subject_error": "Error", "subject_paused": "Paused",
@@ -74,7 +75,8 @@ T = {
         "force_exit": "✋ Tutup paksa diminta oleh {by}: posisi ditutup pada candle berikutnya.",
         "summary_title": "📊 Ringkasan harian {day} (UTC)", "trades": "Transaksi",
         "won_lost": "{wins} untung, {losses} rugi", "win_rate": "Win rate", "fees": "Biaya",
-        "max_dd": "Drawdown maksimum", "equity": "Ekuitas", "no_trades": "Tidak ada transaksi yang ditutup hari ini.",
+        "max_dd": "Drawdown maksimum", "equity": "Ekuitas", "no_trades": "Tidak ada transaksi yang ditutup hari ini.", "model_live": "Model live: presisi {live} dari {n} sinyal berlabel (out-of-sample {oos})",
+        "model_drift": "PERINGATAN: presisi live jauh di bawah presisi out-of-sample model (p = {p})",
         "subject_summary": "Ringkasan harian {day}", "subject_entry": "Posisi {side} dibuka",
         "subject_exit": "Posisi {side} ditutup ({reason})", "subject_halt": "Trading dihentikan",
         "subject_order_failed": "Order gagal", "subject_error": "Kesalahan", "subject_paused": "Dijeda",
@@ -172,6 +174,12 @@ def render_summary(d: dict, settings: Any, lang: str) -> Note:
                          f"{fmt.usdt(tr['pnl'], lang, sign=True)}")
     elif n == 0:
         lines.append(t["no_trades"])
+    card = d.get("model_live")
+    if card and card.get("n_labelled"):
+        lines += ["", t["model_live"].format(live=fmt.pct(card["precision"], lang), n=card["n_labelled"],
+                                             oos=fmt.pct(card["oos_precision"], lang))]
+        if card.get("drift"):
+            lines.append(t["model_drift"].format(p=f"{card['p_value']:.2g}"))
     return Note("daily_summary", t["subject_summary"].format(day=d.get("day")), "\n".join(lines))
 
 

@@ -98,7 +98,8 @@ class DayBook:
 def daily_summary(ctx: Any, day: Any, book: DayBook | None = None, run_id: int | None = None) -> dict[str, Any]:
     """Summary of one UTC day: {day, trades, wins, win_rate (fraction or None), pnl, fees (USDT,
     None when unknown), max_drawdown (fraction <= 0, below the running peak seeded with the
-    previous day's close), equity (USDT at the day's last candle close), trade_list}.
+    previous day's close), equity (USDT at the day's last candle close), trade_list, model_live
+    (the run's :func:`perpbot.ml.outcomes.scorecard` when it recorded calls, else None)}.
 
     Trades are those whose exit time falls in the day: from the ledger run (the bot's own run,
     else ``run_id`` / the latest run), or from the tracked exit events when the bot records no
@@ -136,7 +137,13 @@ def daily_summary(ctx: Any, day: Any, book: DayBook | None = None, run_id: int |
     n = len(items)
     wins = sum(1 for x in items if x["pnl"] > 0)
     fees = None if rid is None else float(sum(x["fees"] for x in items))  # events carry no fees
+    model_live = None
+    if rid is not None:  # the run's recorded calls so far against what the market did (issue 9, item 7)
+        from perpbot.ml.outcomes import scorecard
+
+        card = scorecard(ctx.ledger.predictions(rid), getattr(ctx.bundle, "oos_metrics", None))
+        model_live = card if card["n_calls"] else None
     return {"day": day, "trades": n, "wins": wins, "win_rate": wins / n if n else None,
             "pnl": float(sum(x["pnl"] for x in items)), "fees": fees,
             "max_drawdown": max_drawdown(eq, eq_start), "equity": float(eq[-1]) if len(eq) else None,
-            "run_id": rid, "trade_list": items[-20:]}
+            "run_id": rid, "trade_list": items[-20:], "model_live": model_live}
