@@ -111,7 +111,8 @@ def test_every_route_but_health_needs_the_token(filled, client):
     http, sockets = _requests_for(app)
     paths = {p for _, p in http}
     assert {"/api/v1/status", "/api/v1/trades", "/api/v1/equity", "/api/v1/backtests", "/dashboard", "/openapi.json",
-            "/static/dashboard.css", "/api/v1/backtests/nojob/report", "/health"} <= paths and len(http) >= 20
+            "/static/dashboard.css", "/api/v1/backtests/nojob/report", "/health", "/api/v1/risk", "/api/v1/daily",
+            "/api/v1/indicators", "/api/v1/logs"} <= paths and len(http) >= 24
     assert sockets == ["/api/v1/ws"]
     wrong = "x" + TOKEN[1:]
     with httpx.Client(base_url=base, trust_env=False) as anon:
@@ -246,8 +247,9 @@ def test_metrics_status_balance_positions_config(filled, client):
                         "take_profit": 125.7, "liquidation_price": 170.1, "margin": None}]
     finally:
         ctl.update_status(position=None)
-    cfg = client.get("/api/v1/config").json()
-    assert cfg == json.loads(json.dumps(filled["s"].public_dict()))
+    cfg = client.get("/api/v1/config").json()  # the mode the bot runs in (its control's), not the settings' default
+    assert filled["s"].mode == "backtest" and ctl.status()["mode"] == "paper"
+    assert cfg == {**json.loads(json.dumps(filled["s"].public_dict())), "mode": "paper"}
     assert not {"api_token", "api_key", "api_secret", "telegram_token", "smtp_password"} & set(cfg)
 
 
@@ -407,3 +409,92 @@ def test_the_token_never_reaches_the_logs(filled, client, log_lines):
         time.sleep(0.05)
     assert not [line for line in log_lines if TOKEN in line]
     assert any("/api/v1/ws?token=***" in line for line in log_lines)
+
+
+# ---------------------------------------------------------------------------------------- dashboard reads
+def _day_key(index):
+    return (index - pd.Timedelta(1, "ns")).floor("D")
+
+
+def test_risk_and_daily_profit_equal_the_ledger_and_follow_the_running_bot(filled, client, sol5m):
+    led, ctl = filled["led"], filled["ctx"].control
+    eq = led.equity(2)
+    last, peak = float(eq.iloc[-1]), max(1000.0, float(eq.max()))
+    day = _day_key(eq.index[-1:])[0]
+    start = float(eq[eq.index <= day].iloc[-1])
+    r = client.get("/api/v1/risk", params={"run_id": 2}).json()
+    assert r["running"] is False and r["equity"] == pytest.approx(last, abs=1e-9) and r["peak_equity"] == pytest.approx(peak)
+    assert r["drawdown"] == pytest.approx(last / peak - 1, abs=1e-12)
+    assert r["max_drawdown"] == pytest.approx(led.get_run(2)["metrics"]["max_drawdown"], abs=1e-12)
+    assert r["day"] == day.strftime("%Y-%m-%d") and r["daily_pnl"] == pytest.approx(last - start, abs=1e-9)
+    assert r["notional"] == 0.0 and r["leverage"] == 0.0 and r["max_leverage"] == 3.0
+    halts = led.risk_events(2)
+    halts = halts[halts.event.isin(["daily_loss_halt", "max_drawdown_halt"])]
+    assert r["halt_count"] == len(halts) and [h["event"] for h in r["halts"]] == list(halts.event.tail(50))
+
+    days = client.get("/api/v1/daily", params={"run_id": 2}).json()["days"]
+    close = eq.groupby(_day_key(eq.index)).last()
+    assert [d["day"] for d in days] == [d.strftime("%Y-%m-%d") for d in close.index]
+    assert [d["pnl"] for d in days] == pytest.approx(list(close.diff().fillna(close.iloc[0] - 1000.0)), abs=1e-9)
+    assert sum(d["pnl"] for d in days) == pytest.approx(last - 1000.0, abs=1e-6)
+
+    # the bot runs run 2: its status equity is the latest point, its position the exposure
+    t = eq.index[-1]  # the latest cycle's candle opens at the last recorded close
+    mark = float(sol5m.loc[sol5m.timestamp == t, "close"].iloc[0])
+    ctl.update_status(run_id=2, running=True, equity=last - 12.5, position={"side": -1, "qty": 3.0, "entry_price": 1.0},
+                      last_candle_time=t.isoformat())
+    try:
+        r = client.get("/api/v1/risk").json()
+        day = _day_key(pd.DatetimeIndex([t + pd.Timedelta(minutes=5)]))[0]
+        start = float(eq[eq.index <= day].iloc[-1])
+        assert r["run_id"] == 2 and r["running"] is True and r["equity"] == pytest.approx(last - 12.5)
+        assert r["daily_pnl"] == pytest.approx(last - 12.5 - start, abs=1e-9)
+        assert r["position_side"] == -1 and r["mark_price"] == mark and r["notional"] == pytest.approx(3.0 * mark)
+        assert r["leverage"] == pytest.approx(3.0 * mark / (last - 12.5))
+        assert client.get("/api/v1/daily").json()["days"][-1]["equity"] == pytest.approx(last - 12.5)
+    finally:
+        ctl.update_status(run_id=None, running=False, equity=None, position=None, last_candle_time=None)
+
+
+def test_indicator_lines_are_the_strategy_s(filled, client, sol5m):
+    import talib
+
+    from perpbot.api.dash_routes import indicator_lines
+
+    body = client.get("/api/v1/indicators", params={"run_id": 2, "limit": 300}).json()
+    assert body["strategy"] == "ema-cross" and [ln["name"] for ln in body["lines"]] == ["EMA 20", "EMA 50"]
+    c = sol5m.iloc[:20000]
+    for ln, period in zip(body["lines"], (20, 50)):
+        assert list(pd.to_datetime(ln["time"])) == list(c.timestamp.iloc[-300:])
+        assert ln["value"] == pytest.approx(list(talib.EMA(c.close.to_numpy(), period)[-300:]), rel=1e-9)
+    assert client.get("/api/v1/indicators", params={"run_id": 3}).json()["lines"] == []  # buy-and-hold
+    # Donchian channel: independently with pandas, the previous 20 bars' extremes
+    window = c.iloc[:200]
+    up, lo = indicator_lines("meta:donchian", window)
+    assert up["name"] == "Donchian upper 20" and lo["name"] == "Donchian lower 20"
+    want_up = window.high.shift(1).rolling(20).max().to_numpy()
+    want_lo = window.low.shift(1).rolling(20).min().to_numpy()
+    assert np.isnan(up["value"][:20]).all() and np.isnan(want_up[:20]).all()
+    assert up["value"][20:] == pytest.approx(want_up[20:]) and lo["value"][20:] == pytest.approx(want_lo[20:])
+
+
+def test_log_tail_is_limited_and_never_shows_secrets(filled, client):
+    path = Path(filled["s"].output_dir) / "logs" / "perpbot.jsonl"
+    if path.exists():
+        path.unlink()
+    r = client.get("/api/v1/logs")
+    assert r.status_code == 404 and "no log file yet" in r.json()["detail"]
+    path.parent.mkdir(exist_ok=True)
+    lines = [json.dumps({"event": "cycle", "bar": i, "level": "info"}) for i in range(30)]
+    lines[-1] = json.dumps({"event": "login", "level": "warning", "url": f"/x?token={TOKEN}",
+                            "nested": {"password": "hunter2-secret"}, "api_secret": "s3cr3t-value"})
+    path.write_text("\n".join(lines) + "\n")
+    body = client.get("/api/v1/logs", params={"lines": 3}).json()
+    assert body["file"] == "logs/perpbot.jsonl" and body["truncated"] is True
+    assert [ln.get("bar") for ln in body["lines"]] == [27, 28, None]
+    assert body["lines"][-1] == {"event": "login", "level": "warning", "url": "/x?token=***",
+                                 "nested": {"password": "***"}, "api_secret": "***"}
+    assert client.get("/api/v1/logs", params={"lines": 1000}).json()["truncated"] is False
+    for bad in (0, 1001):
+        assert client.get("/api/v1/logs", params={"lines": bad}).status_code == 422
+    path.unlink()
