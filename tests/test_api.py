@@ -498,3 +498,21 @@ def test_log_tail_is_limited_and_never_shows_secrets(filled, client):
     for bad in (0, 1001):
         assert client.get("/api/v1/logs", params={"lines": bad}).status_code == 422
     path.unlink()
+
+
+def test_websocket_pushes_status_changes_only_when_asked(tmp_path, sol5m_path):
+    """A replay that ends publishes no event: ?status=1 clients get {"type": "status"} on every change of
+    running / paused / mode / run_id; other clients get events only."""
+    ctl = BotControl(EventBus(), mode="paper")
+    ctx = BotContext(settings_for(tmp_path, sol5m_path), ctl)
+    with serving(create_app(ctx, TOKEN)) as base, ws(base, f"?token={TOKEN}&status=1") as follow, ws(base) as plain:
+        assert recv_json(follow)["type"] == "hello" and recv_json(plain)["type"] == "hello"
+        ctl.update_status(running=True, cycles=5)
+        msg = recv_json(follow)
+        assert msg["type"] == "status" and msg["status"]["running"] is True and msg["status"]["cycles"] == 5
+        ctl.update_status(cycles=6)  # not a watched field: nothing sent
+        ctl.update_status(running=False)
+        msg = recv_json(follow)
+        assert msg["type"] == "status" and msg["status"]["running"] is False and msg["status"]["cycles"] == 6
+        ctl.events.publish("error", message="only events for plain clients")
+        assert recv_json(plain)["type"] == "event" and recv_json(follow)["kind"] == "error"

@@ -7,7 +7,8 @@ gets ``{"type": "hello", "status": {...}, "recent": [up to 50 recent non-cycle e
 as ``{"type": "event", "kind", "data", "time", "seq"}`` (kinds and fields:
 :class:`perpbot.bot.events.BotEvent`), and ``{"type": "status", "status": {...}}`` whenever the
 bot's ``running`` / ``paused`` / ``mode`` / ``run_id`` change (e.g. a replay ended: the bot
-publishes no event for that). Incoming messages are ignored.
+publishes no event for that) when the client asks for them with ``?status=1`` (the dashboard
+does; other clients see events only). Incoming messages are ignored.
 
 A slow client never slows the bot: the trading loop only offers events to this connection's
 bounded :class:`perpbot.bot.events.Subscription` (oldest dropped when full, without waiting);
@@ -75,13 +76,14 @@ def make_ws_endpoint(ctx, status: Callable[[], dict[str, Any]]):
             hello = await run_in_threadpool(status)  # reads the ledger: off the event loop
             recent = [event_payload(e) for e in bus.recent(50) if e.kind != "cycle"]
             await websocket.send_text(dumps({"type": "hello", "status": hello, "recent": recent}))
+            follow = websocket.query_params.get("status") == "1"
             seen = _status_key(ctx)
             while not closed.done():
                 sent = 0
                 while sent < BATCH and (event := sub.get(timeout=0)) is not None:
                     await websocket.send_text(dumps(event_payload(event)))
                     sent += 1
-                if (now := _status_key(ctx)) != seen:
+                if follow and (now := _status_key(ctx)) != seen:
                     seen = now
                     await websocket.send_text(dumps({"type": "status", "status": await run_in_threadpool(status)}))
                 if sent == 0:

@@ -308,6 +308,7 @@
     const url = new URL("/api/v1/ws", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     if (TOKEN) url.searchParams.set("token", TOKEN);
+    url.searchParams.set("status", "1");  // also push status changes (a replay that ends publishes no event)
     setConn("wait", attempt ? "reconnecting…" : "connecting…");
     ws = new WebSocket(url);
     ws.onopen = () => {
