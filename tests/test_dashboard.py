@@ -316,11 +316,12 @@ def test_log_view_tails_the_log_file_without_secrets(dash, backtest):
     rows[-2] = {"timestamp": "2025-01-01T00:04:58Z", "level": "warning", "event": "api_request",
                 "url": f"/api/v1/status?token={TOKEN}", "api_key": "bitget-key-123456"}
     log.write_text("".join(json.dumps(r) + "\n" for r in rows) + "not json at all\n")
+    assert page.text_content("#log-label") == "· no log file yet (logs/perpbot.jsonl in the output directory)"
     page.select_option("#log-lines", "50")
     page.wait_for_function("document.querySelectorAll('#log-view li').length === 50", timeout=5000)
     items = page.eval_on_selector_all("#log-view li", "ls => ls.map(l => l.textContent)")
     assert items[-1] == "not json at all" and items[0].startswith("2025-01-01 00:04:11 INFO cycle bar=251")
-    assert items[-3] == "2025-01-01 00:04:57 WARNING api_request url=/api/v1/status?token=*** api_key=***"
+    assert items[-3] == "2025-01-01 00:04:58 WARNING api_request url=/api/v1/status?token=*** api_key=***"
     assert TOKEN not in page.content() and "bitget-key-123456" not in page.content()
     assert "last 50 lines (older lines not shown)" in page.text_content("#log-label")
 

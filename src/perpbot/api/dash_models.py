@@ -70,6 +70,7 @@ class IndicatorsOut(BaseModel):
 
 class LogsOut(BaseModel):
     file: str = Field(description="the log file, relative to the output directory")
+    exists: bool = Field(description="false until a perpbot command has written the log file")
     lines: list[dict[str, Any]] = Field(description="newest last; JSON log records with secrets masked "
                                                     "(a line that is not JSON: {'text': ...})")
     truncated: bool = Field(description="older lines exist beyond the requested number")

@@ -225,13 +225,11 @@ def register_dash_routes(route, ctx, resolve, candles) -> None:
                  for ln in indicator_lines(strategy, c)]
         return {"run_id": rid, "strategy": strategy, "lines": lines}
 
-    @route("get", "/logs", response_model=dm.LogsOut, summary="The last lines of the JSON log (secrets masked)",
-           responses={404: {"description": "no log file yet"}})
+    @route("get", "/logs", response_model=dm.LogsOut, summary="The last lines of the JSON log (secrets masked)")
     def get_logs(lines: int = Query(200, ge=1, le=1000, description="newest lines to return")):
         path = Path(settings.output_dir) / "logs" / LOG_NAME
         shown = f"logs/{LOG_NAME}"
-        if not path.is_file():
-            raise HTTPException(404, f"no log file yet ({shown} in the output directory): perpbot commands "
-                                     f"write it as they run")
+        if not path.is_file():  # not an error: nothing has logged to a file yet
+            return {"file": shown, "exists": False, "lines": [], "truncated": False}
         rows, truncated = tail_lines(path, lines)
-        return {"file": shown, "lines": [log_record(r) for r in rows], "truncated": truncated}
+        return {"file": shown, "exists": True, "lines": [log_record(r) for r in rows], "truncated": truncated}

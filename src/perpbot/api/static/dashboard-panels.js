@@ -73,12 +73,12 @@
     try {
       const r = await api("/api/v1/logs", { lines: $("log-lines").value });
       $("log-view").replaceChildren(...r.lines.map(logItem));
-      $("log-label").textContent = `· ${r.file}, last ${r.lines.length} lines${r.truncated ? " (older lines not shown)" : ""}`;
+      $("log-label").textContent = !r.exists ? `· no log file yet (${r.file} in the output directory)`
+        : `· ${r.file}, last ${r.lines.length} lines${r.truncated ? " (older lines not shown)" : ""}`;
       U.clearError("logs");
       const v = $("log-view"); v.scrollTop = v.scrollHeight;
     } catch (e) {
-      if (e.status === 404) { $("log-view").replaceChildren(); $("log-label").textContent = "· " + e.message.replace(/^HTTP 404: /, ""); }
-      else if (e.status !== 401) U.setError("logs", `Could not load the log: ${e.message}`);
+      if (e.status !== 401) U.setError("logs", `Could not load the log: ${e.message}`);
     }
   }
   function logItem(rec) {
