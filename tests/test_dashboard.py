@@ -290,10 +290,11 @@ def test_websocket_events_update_the_page_without_reload(dash, server, backtest,
     assert page.evaluate("window.__no_reload") == 42
 
 
-def test_cycle_events_are_hidden_until_the_toggle_shows_them(dash, server):
+def test_cycle_events_are_hidden_until_the_toggle_shows_them(dash, server, backtest):
     page, _ = dash
     bus = server[1].control.events
-    bus.publish("cycle", bar=20001, candle_time="2030-01-01T00:00:00+00:00", signal=0, equity=None, position=0.0)
+    last = backtest[1].get_run(backtest[2])["data_range_end"]
+    bus.publish("cycle", bar=19999, candle_time=last.isoformat(), signal=0, equity=None, position=0.0)
     bus.publish("error", message="an event that is not a cycle")
     page.wait_for_selector("#events li[data-kind=error]:has-text('not a cycle')", timeout=5000)
     cycles = page.locator("#events li[data-kind=cycle]")
@@ -334,7 +335,8 @@ def test_live_risk_mode_and_stopped_state_of_a_running_bot(dash, backtest, serve
     base, ctx, _ = server
     ctl = ctx.control
     eq = ledger.equity(bt_run).iloc[-700:-100]  # 50 hours of real equity, recorded as the paper run's so far
-    rid = ledger.start_run("paper", "ema-cross", s.symbol, s.timeframe, config={"starting_capital": 1000.0})
+    rid = ledger.start_run("paper", "ema-cross", s.symbol, s.timeframe, config={"starting_capital": 1000.0},
+                           data_range=(eq.index[0] - pd.Timedelta(minutes=5), eq.index[-1]))
     ledger.record_equity(rid, eq)
     halt_time = eq.index[-30]
     ledger.record_risk_events(rid, pd.DataFrame({"time": [halt_time], "bar": [19_900], "event": ["daily_loss_halt"],

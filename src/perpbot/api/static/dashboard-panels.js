@@ -43,7 +43,8 @@
     Plotly.react("daily-chart", [{ type: "bar", uid: "daily", name: "daily PnL", x: d.map((p) => p.day), y: d.map((p) => p.pnl),
       customdata: d.map((p) => 100 * p.ret), marker: { color: d.map((p) => (p.pnl >= 0 ? PB.C.up : PB.C.down)) },
       hovertemplate: "%{x}<br>%{y:+,.2f} USDT (%{customdata:+.2f} %)<extra></extra>" }],
-    PB.layout({ bargap: 0.15, xaxis: { type: "date", gridcolor: PB.C.grid, linecolor: PB.C.grid },
+    PB.layout({ bargap: 0.15, xaxis: { type: "date", gridcolor: PB.C.grid, linecolor: PB.C.grid, tickformat: "%b %d",
+      ...(d.length <= 14 ? { dtick: 864e5 } : {}) },  // few days: one tick a day, never hours
       yaxis: { gridcolor: PB.C.grid, zerolinecolor: "#37445a", tickformat: ",.2f" } }), PB.PLOT_CONFIG);
     const up = d.filter((p) => p.pnl > 0).length;
     $("daily-label").textContent = d.length ? `· ${d.length} days, ${up} up / ${d.length - up} down` : "· no equity yet";
