@@ -131,6 +131,84 @@ def test_live_risk_mode_and_stopped_state_of_a_running_bot(dash, backtest, serve
         ctl.update_status(**{k: before[k] for k in ("run_id", "mode", "running", "equity", "position",
                                                    "last_candle_time")})
 
+def test_a_real_paper_replay_drives_the_risk_card_then_stops(dash, backtest, server, browser, sol5m, sol5m_path):
+    """The paper bot (perpbot.cli.jobs.paper_job) replays 800 candles with the server's control; held at
+    candle 500, the page shows its live risk from the ledger + status; when the replay ends the header
+    says stopped, the buttons are disabled and the run's stored metrics appear."""
+    import threading
+
+    from perpbot.cli.jobs import paper_job
+    from perpbot.config import load_settings
+    from perpbot.data.market import load_market
+
+    s, ledger, _ = backtest
+    base, ctx, _ = server
+    ctl = ctx.control
+    rs = load_settings(None, output_dir=s.output_dir, funding=False, candles_file=sol5m_path, max_drawdown=60,
+                       warmup_bars=60)
+    market = load_market(sol5m_path, "5m").slice(15_000, 15_800)
+    reached, release, out = threading.Event(), threading.Event(), {}
+
+    def gate(done: int, _total: int) -> None:
+        if done == 500:
+            reached.set()
+            assert release.wait(90)
+
+    def replay() -> None:
+        try:
+            out["bot"], out["run_id"] = paper_job(rs, market, "ema-cross", ledger=ledger, control=ctl, progress=gate)
+        except BaseException as exc:  # noqa: BLE001 (reported by the test thread)
+            out["error"] = exc
+            reached.set()
+
+    before = ctl.status()
+    ctl.update_status(mode="paper")
+    thread = threading.Thread(target=replay, daemon=True)
+    thread.start()
+    page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+    try:
+        assert reached.wait(120) and "error" not in out, out.get("error")
+        page.goto(f"{base}/dashboard?token={TOKEN}")
+        page.wait_for_selector("body[data-loaded='1'][data-ws='live']", timeout=LOAD_TIMEOUT_MS)
+        st = ctl.status()
+        rid = int(st["run_id"])
+        eq = ledger.equity(rid)  # rows flushed every 100 candles; the status has the latest equity
+        t_now = pd.Timestamp(st["last_candle_time"]) + pd.Timedelta(minutes=5)
+        series = pd.concat([eq[eq.index < t_now], pd.Series([st["equity"]], index=pd.DatetimeIndex([t_now]))])
+        day = _day_key(pd.DatetimeIndex([t_now]))[0]
+        start = float(series[series.index <= day].iloc[-1]) if (series.index <= day).any() else 1000.0
+        daily, peak = st["equity"] - start, max(1000.0, float(series.max()))
+        pos = st["position"]
+        close = float(sol5m.loc[sol5m.timestamp == pd.Timestamp(st["last_candle_time"]), "close"].iloc[0])
+        want = {"daily_pnl": f"{daily:+,.2f} USDT ({100 * daily / start:+.2f} %)",
+                "drawdown": f"{(st['equity'] / peak - 1) * 100:.2f} %",
+                "notional": "flat" if not pos else f"{pos['qty'] * close:,.2f} USDT {'long' if pos['side'] > 0 else 'short'}"}
+        page.wait_for_function("document.querySelector('#risk-label').textContent.includes('live')", timeout=5000)
+        got = {k: page.text_content(f"#live-risk [data-risk={k}]") for k in want}
+        assert got == want and st["cycles"] == 500 and len(eq) >= 400
+        assert page.text_content("#ws-label") == "live" and not page.is_disabled("#btn-force-exit")
+
+        release.set()
+        thread.join(120)
+        assert "error" not in out, out.get("error")
+        page.wait_for_function("document.querySelector('#ws-label').textContent === 'stopped'", timeout=5000)
+        assert all(page.is_disabled(b) for b in ("#btn-pause", "#btn-resume", "#btn-force-exit"))
+        run = ledger.get_run(rid)
+        assert run["status"] == "finished" and run["kind"] == "paper"
+        page.wait_for_function(f"document.querySelector('#metrics [data-metric=trade_count]').textContent === "
+                               f"'{len(ledger.trades(rid))}'", timeout=15_000)  # the stored metrics, read after the stop
+        assert page.text_content("#metrics [data-metric=sharpe]") == f"{run['metrics']['sharpe']:.2f}"
+        final = ledger.equity(rid)
+        assert page.text_content("#live-risk [data-risk=drawdown]") == \
+            f"{(final.iloc[-1] / max(1000.0, final.max()) - 1) * 100:.2f} %"
+    finally:
+        release.set()
+        thread.join(120)
+        page.context.close()
+        ctl.update_status(**{k: before[k] for k in ("run_id", "mode", "running", "equity", "position", "last_signal",
+                                                   "last_candle_time", "last_cycle_time", "cycles")})
+
+
 def test_backtest_form_runs_a_job_and_opens_its_report(dash, backtest):
     page, _ = dash
     ledger = backtest[1]

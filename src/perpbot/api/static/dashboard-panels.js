@@ -129,5 +129,8 @@
   const refreshLines = debounce(loadIndicators, 3000);
   PB.hooks.cycle.push(() => { refreshLive(); refreshLines(); });
   PB.hooks.trade.push(loadRisk, loadLogs);
-  PB.hooks.status.push(refreshLive);
+  PB.hooks.status.push(() => {  // a run that stops stores its metrics just after: read them then
+    refreshLive();
+    if (!PB.S.status.running) for (const ms of [1500, 5000]) setTimeout(PB.loadMetrics, ms);
+  });
 })();

@@ -228,16 +228,20 @@
     const dtick = [1, 2, 5, 10].map((k) => k * mag).find((v) => v >= raw * (1 - 1e-9));
     return { dtick, decimals: Math.max(0, -Math.floor(Math.log10(dtick * 100) + 1e-9)) };
   }
-  function appendEquity(t, equity) {
-    S.peak = S.peak === null ? equity : Math.max(S.peak, equity);
-    const p = { time: new Date(t).toISOString(), equity, drawdown: equity / S.peak - 1 };
-    S.equity.push(p);
+  function appendEquity(pts) {  // [[time ms, equity], ...]: one redraw per batch, however many cycles it holds
+    const added = pts.map(([t, equity]) => {
+      S.peak = S.peak === null ? equity : Math.max(S.peak, equity);
+      return { time: new Date(t).toISOString(), equity, drawdown: equity / S.peak - 1 };
+    });
+    if (!added.length) return;
+    S.equity.push(...added);
     if (!havePlotly()) return;
     const gd = $("equity-chart");
     if (!gd.data || gd.data.length === 0) { drawEquity(); return; }
-    Plotly.extendTraces("equity-chart", { x: [[plotTime(p.time)]], y: [[p.equity]] }, [0]);
-    Plotly.extendTraces("drawdown-chart", { x: [[plotTime(p.time)]], y: [[p.drawdown]] }, [0]);
-    if (p.drawdown < S.ddMin) Plotly.relayout("drawdown-chart", { yaxis: ddAxis() });
+    const x = added.map((p) => plotTime(p.time));
+    Plotly.extendTraces("equity-chart", { x: [x], y: [added.map((p) => p.equity)] }, [0]);
+    Plotly.extendTraces("drawdown-chart", { x: [x], y: [added.map((p) => p.drawdown)] }, [0]);
+    if (Math.min(...added.map((p) => p.drawdown)) < S.ddMin) Plotly.relayout("drawdown-chart", { yaxis: ddAxis() });
   }
 
   // ------------------------------------------------------------------ events (WebSocket)
@@ -271,7 +275,8 @@
     st.last_candle_time = d.candle_time; st.last_cycle_time = ev.time; st.cycles = (st.cycles || 0) + 1;
     if (ok(d.equity)) st.equity = d.equity;
     if (isLive()) {
-      if (ok(d.equity)) { S.equityValue = Number(d.equity); appendEquity(ms(d.candle_time) + tfMs(st.timeframe), Number(d.equity)); }
+      if (ok(d.equity)) { S.equityValue = Number(d.equity); pending.push([ms(d.candle_time) + tfMs(st.timeframe), Number(d.equity)]); }
+      appendEquity(pending.splice(0));
       if (d.signal) { S.liveSignals.push({ time: d.candle_time, signal: d.signal, p_up: d.p_up, p_down: d.p_down }); drawCandles(); }
       const shown = S.positions[0] ? (S.positions[0].side === "long" ? 1 : -1) : 0;
       if (ok(d.position) && Math.sign(d.position) !== shown) refreshAfterTrade();
@@ -279,7 +284,7 @@
     }
     renderState(); renderAccount(); PB.hooks.cycle.forEach((f) => f(ev));
   }
-  const queue = [];
+  const queue = [], pending = [];  // events to show; equity points to add with the batch's last cycle
   let flushTimer = null;
   function enqueue(ev) { queue.push(ev); if (!flushTimer) flushTimer = setTimeout(flush, 100); }
   function flush() {  // batch bursts (a fast replay publishes thousands of cycles per second)
@@ -287,7 +292,7 @@
     const batch = queue.splice(0), lastCycle = batch.filter((e) => e.kind === "cycle").pop();
     for (const ev of batch.slice(-FEED_MAX)) addEvent(ev);
     for (const ev of batch) if (ev.kind === "cycle" && ev !== lastCycle && isLive() && ok(ev.data.equity))
-      appendEquity(ms(ev.data.candle_time) + tfMs(S.status.timeframe), Number(ev.data.equity));
+      pending.push([ms(ev.data.candle_time) + tfMs(S.status.timeframe), Number(ev.data.equity)]);
     if (lastCycle) onCycle(lastCycle);
     if (batch.some((e) => e.kind === "paused" || e.kind === "resumed")) {
       S.status.paused = batch.filter((e) => e.kind === "paused" || e.kind === "resumed").pop().kind === "paused";
@@ -350,7 +355,7 @@
 
   // ------------------------------------------------------------------ start
   Object.assign(PB, { S, api, guarded, runQuery, el, $, ok, ms, fmtNum, fmtPct, fmtSigned, fmtPrice, fmtTime, plotTime,
-    tone, debounce, layout, PLOT_CONFIG, havePlotly, C, drawCandles, renderMetrics, setError, clearError, ddTicks, CANDLES,
+    tone, debounce, layout, PLOT_CONFIG, havePlotly, C, drawCandles, renderMetrics, loadMetrics, setError, clearError, ddTicks, CANDLES,
     RUN_ID });
   document.addEventListener("DOMContentLoaded", () => {  // after dashboard-panels.js has plugged in
     if (!havePlotly()) setError("plotly", "Charts unavailable: /static/plotly.min.js did not load.");
