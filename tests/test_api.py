@@ -111,7 +111,8 @@ def test_every_route_but_health_needs_the_token(filled, client):
     http, sockets = _requests_for(app)
     paths = {p for _, p in http}
     assert {"/api/v1/status", "/api/v1/trades", "/api/v1/equity", "/api/v1/backtests", "/dashboard", "/openapi.json",
-            "/static/dashboard.css", "/api/v1/backtests/nojob/report", "/health"} <= paths and len(http) >= 20
+            "/static/dashboard.css", "/api/v1/backtests/nojob/report", "/health", "/api/v1/risk", "/api/v1/daily",
+            "/api/v1/indicators", "/api/v1/logs"} <= paths and len(http) >= 24
     assert sockets == ["/api/v1/ws"]
     wrong = "x" + TOKEN[1:]
     with httpx.Client(base_url=base, trust_env=False) as anon:
@@ -246,8 +247,9 @@ def test_metrics_status_balance_positions_config(filled, client):
                         "take_profit": 125.7, "liquidation_price": 170.1, "margin": None}]
     finally:
         ctl.update_status(position=None)
-    cfg = client.get("/api/v1/config").json()
-    assert cfg == json.loads(json.dumps(filled["s"].public_dict()))
+    cfg = client.get("/api/v1/config").json()  # the mode the bot runs in (its control's), not the settings' default
+    assert filled["s"].mode == "backtest" and ctl.status()["mode"] == "paper"
+    assert cfg == {**json.loads(json.dumps(filled["s"].public_dict())), "mode": "paper"}
     assert not {"api_token", "api_key", "api_secret", "telegram_token", "smtp_password"} & set(cfg)
 
 
@@ -407,3 +409,4 @@ def test_the_token_never_reaches_the_logs(filled, client, log_lines):
         time.sleep(0.05)
     assert not [line for line in log_lines if TOKEN in line]
     assert any("/api/v1/ws?token=***" in line for line in log_lines)
+

@@ -74,6 +74,7 @@ def test_serve_with_replay_streams_the_paper_bot_live(tmp_path, sol5m_path):
                 assert recv_json(conn)["type"] == "hello"
                 first = next_event(conn, "cycle", timeout=10)
                 assert next_event(conn, "cycle")["seq"] > first["seq"]
+                assert c.get("/api/v1/config").json()["mode"] == "paper"  # the bot's mode, not the settings' "backtest"
                 assert c.post("/api/v1/pause").json()["status"]["paused"] is True
                 assert next_event(conn, "paused")["data"] == {"by": "api"}
                 c.post("/api/v1/resume")

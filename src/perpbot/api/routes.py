@@ -18,6 +18,7 @@ from fastapi import Body, Depends, FastAPI, HTTPException, Path as PathParam, Qu
 from fastapi.responses import FileResponse
 
 from perpbot.api import models as m
+from perpbot.api.dash_routes import register_dash_routes
 from perpbot.api.jobs import BacktestJobs, QueueFull
 from perpbot.api.models import clean
 from perpbot.storage.convert import UnknownRunError
@@ -122,7 +123,13 @@ def register_routes(app: FastAPI, ctx, jobs: BacktestJobs, auth) -> None:
 
     @route("get", "/config", response_model=dict[str, Any], summary="Settings (secrets never included)")
     def get_config():
-        return clean(ctx.settings.public_dict())
+        """The settings, with ``mode`` = the mode the bot runs in (its control's: ``paper`` during
+        ``perpbot serve --replay``) rather than the settings' default."""
+        cfg = ctx.settings.public_dict()
+        mode = ctx.control.status().get("mode")
+        if mode:
+            cfg["mode"] = mode
+        return clean(cfg)
 
     # ------------------------------------------------------------------ ledger
     @route("get", "/orders", response_model=m.OrdersOut, responses=not_found, summary="A run's orders")
@@ -246,3 +253,5 @@ def register_routes(app: FastAPI, ctx, jobs: BacktestJobs, auth) -> None:
         if not path.exists():
             raise HTTPException(404, f"the report of backtest job {job_id} was removed from {path.parent}")
         return FileResponse(path, media_type="text/html")
+
+    register_dash_routes(route, ctx, resolve, candles_cache.get)

@@ -5,7 +5,10 @@ the ``perpbot_token`` cookie or a bearer header; a bad token is closed with 1008
 gets ``{"type": "hello", "status": {...}, "recent": [up to 50 recent non-cycle events]}`` (status as
 ``GET /api/v1/status``), then every bot event
 as ``{"type": "event", "kind", "data", "time", "seq"}`` (kinds and fields:
-:class:`perpbot.bot.events.BotEvent`). Incoming messages are ignored.
+:class:`perpbot.bot.events.BotEvent`), and ``{"type": "status", "status": {...}}`` whenever the
+bot's ``running`` / ``paused`` / ``mode`` / ``run_id`` change (e.g. a replay ended: the bot
+publishes no event for that) when the client asks for them with ``?status=1`` (the dashboard
+does; other clients see events only). Incoming messages are ignored.
 
 A slow client never slows the bot: the trading loop only offers events to this connection's
 bounded :class:`perpbot.bot.events.Subscription` (oldest dropped when full, without waiting);
@@ -31,6 +34,8 @@ log = get_logger("perpbot.api")
 QUEUE_SIZE = 1000
 #: Seconds between polls of an empty subscription.
 POLL_S = 0.05
+#: Status fields whose change is pushed as a "status" message.
+STATUS_KEYS = ("running", "paused", "mode", "run_id")
 #: Events sent per batch before yielding to other connections.
 BATCH = 200
 
@@ -54,6 +59,11 @@ async def _until_disconnect(websocket: WebSocket) -> None:
         return
 
 
+def _status_key(ctx) -> tuple:
+    st = ctx.control.status()  # a copy under the control's lock: no ledger read
+    return tuple(st.get(k) for k in STATUS_KEYS)
+
+
 def make_ws_endpoint(ctx, status: Callable[[], dict[str, Any]]):
     """The endpoint coroutine over ``ctx`` (``status``: the payload of GET /api/v1/status)."""
 
@@ -66,11 +76,16 @@ def make_ws_endpoint(ctx, status: Callable[[], dict[str, Any]]):
             hello = await run_in_threadpool(status)  # reads the ledger: off the event loop
             recent = [event_payload(e) for e in bus.recent(50) if e.kind != "cycle"]
             await websocket.send_text(dumps({"type": "hello", "status": hello, "recent": recent}))
+            follow = websocket.query_params.get("status") == "1"
+            seen = _status_key(ctx)
             while not closed.done():
                 sent = 0
                 while sent < BATCH and (event := sub.get(timeout=0)) is not None:
                     await websocket.send_text(dumps(event_payload(event)))
                     sent += 1
+                if follow and (now := _status_key(ctx)) != seen:
+                    seen = now
+                    await websocket.send_text(dumps({"type": "status", "status": await run_in_threadpool(status)}))
                 if sent == 0:
                     await asyncio.wait({closed}, timeout=POLL_S)
                 else:

@@ -5,108 +5,30 @@
  * bar), run_id (ledger run to show; default: the bot's own run, else the latest), candles
  * (10..5000 candles on the price chart; default 1000).
  * Money in USDT, quantities in base asset, API fractions shown as percents, times in UTC.
+ * The panels of dashboard-panels.js (live risk, daily profit, indicator overlays, log view,
+ * backtest form) plug in through window.PB (loaders and hooks), set up before the page starts.
  */
 (function () {
   "use strict";
 
   // ------------------------------------------------------------------ settings & auth
+  const U = window.PBU;  // dashboard-util.js: formatting, DOM, the error banner, the REST client
+  const { TOKEN, clampInt, $, ok, ms, fmtNum, fmtPrice, fmtPct, fmtSigned, iso, fmtTime, plotTime, sideName, signalName, tone,
+    tfMs, el, setField, debounce, setError, clearError, api, guarded } = U;
   const params = new URLSearchParams(location.search);
-  const TOKEN = params.get("token");
   const RUN_ID = params.get("run_id");
   const CANDLES = clampInt(params.get("candles"), 10, 5000, 1000);
-  const TRADES = 200, EQUITY_POINTS = 2000, SIGNALS = 1000, FEED_MAX = 300;
-  if (TOKEN) {  // keep the token in memory only: strip it from the address bar and history
-    params.delete("token");
-    const qs = params.toString();
-    history.replaceState(null, "", location.pathname + (qs ? "?" + qs : "") + location.hash);
-  }
+  const TRADES = 200, EQUITY_POINTS = 2000, SIGNALS = 1000, FEED_MAX = 300, CYCLES_MAX = 100;
   const C = { up: "#26a69a", down: "#ef5350", grid: "#263040", text: "#c9d1dc", equity: "#4c8dff",
     buy: "#7fd3ff", sell: "#ffb86b" };
   const EXIT_COLORS = { take_profit: "#2ca02c", stop_loss: "#d62728", signal: "#1f77b4", liquidation: "#f5f5f5",
     end_of_data: "#7f7f7f", trailing_stop: "#ff7f0e", manual: "#b07cff" };
 
+  const PB = window.PB = { loaders: [], overlays: () => [], hooks: { cycle: [], trade: [], status: [] } };
   const S = { status: {}, balance: null, positions: [], trades: [], candles: [], signals: [], liveSignals: [],
-    equity: [], peak: null, equityValue: null, runId: RUN_ID, metrics: {}, errors: new Map(), authFailed: new Set() };
+    equity: [], peak: null, equityValue: null, runId: RUN_ID, metrics: {} };
 
-  // ------------------------------------------------------------------ helpers
-  function clampInt(v, lo, hi, dflt) { const n = parseInt(v, 10); return Number.isFinite(n) ? Math.min(hi, Math.max(lo, n)) : dflt; }
-  const $ = (id) => document.getElementById(id);
-  const ok = (v) => v !== null && v !== undefined && Number.isFinite(Number(v));
-  const ms = (t) => (typeof t === "number" ? t : Date.parse(t));
-  function fmtNum(v, d = 2) {
-    return ok(v) ? Number(v).toLocaleString("en-US", { minimumFractionDigits: d, maximumFractionDigits: d }) : "—";
-  }
-  function fmtPrice(v) { if (!ok(v)) return "—"; const a = Math.abs(v); return fmtNum(v, a >= 1000 ? 2 : a >= 1 ? 3 : 6); }
-  const fmtPct = (v, d = 2) => (ok(v) ? (Number(v) * 100).toFixed(d) + " %" : "—");
-  const fmtSigned = (v, d = 2) => (ok(v) ? (v > 0 ? "+" : "") + fmtNum(v, d) : "—");
-  const iso = (t) => { const v = t === null || t === undefined ? NaN : ms(t); return Number.isFinite(v) ? new Date(v).toISOString() : null; };
-  const fmtTime = (t) => (iso(t) ? iso(t).slice(0, 16).replace("T", " ") + " UTC" : "—");
-  const plotTime = (t) => (iso(t) || "").slice(0, 19).replace("T", " ");  // naive UTC: Plotly ignores offsets
-  const sideName = (s) => (s === "long" || s > 0 ? "LONG" : s === "short" || s < 0 ? "SHORT" : "—");
-  const signalName = (s) => (s > 0 ? "BUY" : s < 0 ? "SELL" : "HOLD");
-  const tone = (v) => (ok(v) && v > 0 ? "up" : ok(v) && v < 0 ? "down" : "");
-  function tfMs(tf) {
-    const m = /^(\d+)([smhdw])$/.exec(tf || "");
-    return m ? Number(m[1]) * { s: 1e3, m: 6e4, h: 3.6e6, d: 8.64e7, w: 6.048e8 }[m[2]] : 3e5;
-  }
-  function el(tag, attrs, ...kids) {  // DOM builder; text is always set as text (no HTML injection)
-    const n = document.createElement(tag);
-    for (const [k, v] of Object.entries(attrs || {})) {
-      if (v === null || v === undefined) continue;
-      if (k === "class") n.className = v; else if (k.startsWith("data-")) n.setAttribute(k, v); else n[k] = v;
-    }
-    for (const k of kids.flat(Infinity)) if (k !== null && k !== undefined) n.append(k instanceof Node ? k : String(k));
-    return n;
-  }
-  function setField(root, name, ...content) {
-    const n = root.querySelector(`[data-field="${name}"]`);
-    if (n) n.replaceChildren(...content.map((c) => (c instanceof Node ? c : String(c))));
-  }
-  function debounce(fn, wait) { let t = null; return () => { clearTimeout(t); t = setTimeout(fn, wait); }; }
-
-  // ------------------------------------------------------------------ error banner
-  function setError(key, msg) { S.errors.set(key, msg); renderErrors(); }
-  function clearError(key) { if (S.errors.delete(key)) renderErrors(); }
-  function renderErrors() {
-    const b = $("error-banner");
-    b.textContent = [...S.errors.values()].join("\n");
-    b.hidden = S.errors.size === 0;
-  }
-
-  // ------------------------------------------------------------------ REST
-  class ApiError extends Error { constructor(status, msg) { super(msg); this.status = status; } }
-  async function api(path, query, method = "GET") {
-    const url = new URL(path, location.origin);
-    for (const [k, v] of Object.entries(query || {})) if (v !== null && v !== undefined && v !== "") url.searchParams.set(k, v);
-    const headers = { Accept: "application/json" };
-    if (TOKEN) headers.Authorization = "Bearer " + TOKEN;
-    let resp;
-    try {
-      resp = await fetch(url, { method, headers, credentials: "same-origin", cache: "no-store" });
-    } catch (e) {
-      throw new ApiError(0, `network error (${e.message})`);
-    }
-    if (resp.status === 401) {
-      S.authFailed.add(path);
-      setError("auth", "Not authorised (HTTP 401): the API token is missing, wrong or expired. " +
-        "Open the dashboard as /dashboard?token=<API token>.");
-      throw new ApiError(401, "unauthorised");
-    }
-    let body = null;
-    try { body = await resp.json(); } catch (e) { body = null; }
-    if (!resp.ok) {
-      const d = body && body.detail;
-      throw new ApiError(resp.status, `HTTP ${resp.status}: ${typeof d === "string" ? d : JSON.stringify(d)}`);
-    }
-    S.authFailed.delete(path);
-    if (!S.authFailed.size) clearError("auth");
-    return body;
-  }
-  async function guarded(key, label, fn) {  // one loader: its error goes to the banner, never thrown
-    try { await fn(); clearError(key); } catch (e) {
-      if (e.status === 401) clearError(key); else setError(key, `Could not load ${label}: ${e.message}`);
-    }
-  }
+  // ------------------------------------------------------------------ loaders
   const runQuery = () => (RUN_ID ? { run_id: RUN_ID } : {});
 
   const loadStatus = () => guarded("status", "bot status", async () => { mergeStatus(await api("/api/v1/status")); renderState(); });
@@ -131,10 +53,12 @@
     S.runId = r.run_id ?? S.runId; pickEquityValue(); drawEquity(); renderAccount(); renderMetrics();
   });
   async function loadAll() {
-    await Promise.all([loadStatus(), loadBalance(), loadPositions(), loadMetrics(), loadTrades(), loadCandles(), loadEquity()]);
+    await Promise.all([loadStatus(), loadBalance(), loadPositions(), loadMetrics(), loadTrades(), loadCandles(), loadEquity(),
+      ...PB.loaders.map((f) => f())]);
     document.body.dataset.loaded = "1";
   }
-  const refreshAfterTrade = debounce(() => { loadTrades(); loadPositions(); loadBalance(); loadMetrics(); }, 400);
+  const refreshAfterTrade = debounce(() => { loadTrades(); loadPositions(); loadBalance(); loadMetrics();
+    PB.hooks.trade.forEach((f) => f()); }, 400);
   const refreshCandles = debounce(loadCandles, 3000);
 
   // ------------------------------------------------------------------ state & account
@@ -172,8 +96,12 @@
     setField(root, "candle-time", fmtTime(st.last_candle_time));
     setField(root, "cycle-time", fmtTime(st.last_cycle_time));
     setField(root, "cycles", `${st.cycles ?? 0} / ${st.errors ?? 0}`);
-    $("btn-pause").disabled = !!st.paused;
-    $("btn-resume").disabled = !st.paused;
+    const stopped = !st.running;  // a finished replay / a ledger-only server: nothing to control
+    $("btn-pause").disabled = stopped || !!st.paused;
+    $("btn-resume").disabled = stopped || !st.paused;
+    $("btn-force-exit").disabled = stopped;
+    document.body.dataset.bot = mode;
+    renderConn();
     const run = S.runId ?? st.run_id;
     $("run-label").textContent = [st.mode, st.strategy, run !== null && run !== undefined ? "run #" + run : null]
       .filter(Boolean).join(" · ");
@@ -197,7 +125,8 @@
     root.replaceChildren(el("dl", { class: "kv" }, rows.map(([k, v, f]) => [el("dt", null, k), el("dd", { "data-field": f }, v)])));
   }
   function renderMetrics() {
-    const m = { ...S.metrics };
+    const m = { ...S.metrics };  // while a run goes on, its metrics are not stored yet: live ones fill in
+    for (const [k, v] of Object.entries(PB.liveMetrics || {})) if (!ok(m[k]) && ok(v)) m[k] = v;
     if (!ok(m.max_drawdown) && S.equity.length) m.max_drawdown = Math.min(0, ...S.equity.map((p) => p.drawdown ?? 0));
     const f = { max_drawdown: fmtPct, win_rate: fmtPct, exposure: fmtPct, total_return: fmtPct,
       sharpe: (v) => fmtNum(v), sortino: (v) => fmtNum(v), profit_factor: (v) => fmtNum(v),
@@ -242,7 +171,7 @@
     const traces = [{ type: "candlestick", uid: "candles", name: S.symbol || "price", x: cs.map((c) => plotTime(c.time)),
       open: cs.map((c) => c.open), high: cs.map((c) => c.high), low: cs.map((c) => c.low), close: cs.map((c) => c.close),
       increasing: { line: { color: C.up, width: 1 }, fillcolor: C.up }, decreasing: { line: { color: C.down, width: 1 }, fillcolor: C.down },
-      showlegend: false }];
+      showlegend: false }, ...PB.overlays(cs)];
     const entry = (t) => ({ x: plotTime(t.entry_time), y: t.entry_price,
       text: `#${t.trade_id} ${sideName(t.side)} entry ${fmtPrice(t.entry_price)} · qty ${fmtNum(t.qty, 3)}` });
     const trades = S.trades.filter((t) => inWin(t.entry_time));
@@ -287,17 +216,32 @@
     Plotly.react("drawdown-chart", [{ type: "scatter", mode: "lines", uid: "drawdown", name: "drawdown", x,
       y: S.equity.map((p) => p.drawdown), fill: "tozeroy", line: { color: C.down, width: 1 },
       fillcolor: "rgba(239,83,80,0.25)", hovertemplate: "%{x}<br>%{y:.2%}<extra></extra>" }],
-    layout({ yaxis: { gridcolor: C.grid, tickformat: ".0%", zerolinecolor: "#37445a" } }), PLOT_CONFIG);
+    layout({ yaxis: ddAxis() }), PLOT_CONFIG);
   }
-  function appendEquity(t, equity) {
-    S.peak = S.peak === null ? equity : Math.max(S.peak, equity);
-    const p = { time: new Date(t).toISOString(), equity, drawdown: equity / S.peak - 1 };
-    S.equity.push(p);
+  function ddAxis() {  // a "nice" tick step (1/2/5 x 10^k) and just enough decimals: no "0 %, 0 %, -1 %" repeats
+    S.ddMin = Math.min(0, ...S.equity.map((p) => (ok(p.drawdown) ? p.drawdown : 0)));
+    const { dtick, decimals } = ddTicks(S.ddMin);
+    return { gridcolor: C.grid, zerolinecolor: "#37445a", tick0: 0, dtick, tickformat: `.${decimals}%` };
+  }
+  function ddTicks(lowest) {
+    const raw = Math.max(-lowest, 1e-4) / 4, mag = 10 ** Math.floor(Math.log10(raw));
+    const dtick = [1, 2, 5, 10].map((k) => k * mag).find((v) => v >= raw * (1 - 1e-9));
+    return { dtick, decimals: Math.max(0, -Math.floor(Math.log10(dtick * 100) + 1e-9)) };
+  }
+  function appendEquity(pts) {  // [[time ms, equity], ...]: one redraw per batch, however many cycles it holds
+    const added = pts.map(([t, equity]) => {
+      S.peak = S.peak === null ? equity : Math.max(S.peak, equity);
+      return { time: new Date(t).toISOString(), equity, drawdown: equity / S.peak - 1 };
+    });
+    if (!added.length) return;
+    S.equity.push(...added);
     if (!havePlotly()) return;
     const gd = $("equity-chart");
     if (!gd.data || gd.data.length === 0) { drawEquity(); return; }
-    Plotly.extendTraces("equity-chart", { x: [[plotTime(p.time)]], y: [[p.equity]] }, [0]);
-    Plotly.extendTraces("drawdown-chart", { x: [[plotTime(p.time)]], y: [[p.drawdown]] }, [0]);
+    const x = added.map((p) => plotTime(p.time));
+    Plotly.extendTraces("equity-chart", { x: [x], y: [added.map((p) => p.equity)] }, [0]);
+    Plotly.extendTraces("drawdown-chart", { x: [x], y: [added.map((p) => p.drawdown)] }, [0]);
+    if (Math.min(...added.map((p) => p.drawdown)) < S.ddMin) Plotly.relayout("drawdown-chart", { yaxis: ddAxis() });
   }
 
   // ------------------------------------------------------------------ events (WebSocket)
@@ -320,7 +264,10 @@
     list.prepend(el("li", { "data-kind": ev.kind, "data-seq": ev.seq, title: ev.time || "" },
       el("time", { dateTime: ev.time || "" }, t), el("span", { class: "kind kind-" + ev.kind }, ev.kind.replace("_", " ")),
       el("span", { class: "msg" }, describe(ev.kind, ev.data || {}))));
-    while (list.children.length > FEED_MAX) list.lastElementChild.remove();
+    const cycles = list.querySelectorAll("li[data-kind=cycle]");  // cycles never push the other events out
+    if (cycles.length > CYCLES_MAX) cycles[cycles.length - 1].remove();
+    const others = list.querySelectorAll("li:not([data-kind=cycle])");
+    if (others.length > FEED_MAX) others[others.length - 1].remove();
   }
   function onCycle(ev) {
     const d = ev.data || {}, st = S.status;
@@ -328,15 +275,16 @@
     st.last_candle_time = d.candle_time; st.last_cycle_time = ev.time; st.cycles = (st.cycles || 0) + 1;
     if (ok(d.equity)) st.equity = d.equity;
     if (isLive()) {
-      if (ok(d.equity)) { S.equityValue = Number(d.equity); appendEquity(ms(d.candle_time) + tfMs(st.timeframe), Number(d.equity)); }
+      if (ok(d.equity)) { S.equityValue = Number(d.equity); pending.push([ms(d.candle_time) + tfMs(st.timeframe), Number(d.equity)]); }
+      appendEquity(pending.splice(0));
       if (d.signal) { S.liveSignals.push({ time: d.candle_time, signal: d.signal, p_up: d.p_up, p_down: d.p_down }); drawCandles(); }
       const shown = S.positions[0] ? (S.positions[0].side === "long" ? 1 : -1) : 0;
       if (ok(d.position) && Math.sign(d.position) !== shown) refreshAfterTrade();
       refreshCandles();
     }
-    renderState(); renderAccount();
+    renderState(); renderAccount(); PB.hooks.cycle.forEach((f) => f(ev));
   }
-  const queue = [];
+  const queue = [], pending = [];  // events to show; equity points to add with the batch's last cycle
   let flushTimer = null;
   function enqueue(ev) { queue.push(ev); if (!flushTimer) flushTimer = setTimeout(flush, 100); }
   function flush() {  // batch bursts (a fast replay publishes thousands of cycles per second)
@@ -344,7 +292,7 @@
     const batch = queue.splice(0), lastCycle = batch.filter((e) => e.kind === "cycle").pop();
     for (const ev of batch.slice(-FEED_MAX)) addEvent(ev);
     for (const ev of batch) if (ev.kind === "cycle" && ev !== lastCycle && isLive() && ok(ev.data.equity))
-      appendEquity(ms(ev.data.candle_time) + tfMs(S.status.timeframe), Number(ev.data.equity));
+      pending.push([ms(ev.data.candle_time) + tfMs(S.status.timeframe), Number(ev.data.equity)]);
     if (lastCycle) onCycle(lastCycle);
     if (batch.some((e) => e.kind === "paused" || e.kind === "resumed")) {
       S.status.paused = batch.filter((e) => e.kind === "paused" || e.kind === "resumed").pop().kind === "paused";
@@ -353,15 +301,19 @@
     if (batch.some((e) => ["entry", "exit", "force_exit", "risk_halt"].includes(e.kind))) refreshAfterTrade();
   }
   let ws = null, attempt = 0, everOpen = false;
-  function setConn(state, label) {
-    $("ws-dot").className = "dot " + { live: "dot-on", down: "dot-bad", wait: "dot-off" }[state];
-    $("ws-label").textContent = label;
-    document.body.dataset.ws = state;
+  let connLabel = "connecting…";
+  function setConn(state, label) { connLabel = label; document.body.dataset.ws = state; renderConn(); }
+  function renderConn() {  // connected to a stopped bot: "stopped", never "live"
+    const state = document.body.dataset.ws || "wait", st = S.status;
+    const stopped = state === "live" && !st.running;
+    $("ws-dot").className = "dot " + (stopped ? "dot-off" : { live: "dot-on", down: "dot-bad", wait: "dot-off" }[state]);
+    $("ws-label").textContent = stopped ? "stopped" : state === "live" && st.paused ? "live · paused" : connLabel;
   }
   function connect() {
     const url = new URL("/api/v1/ws", location.href);
     url.protocol = location.protocol === "https:" ? "wss:" : "ws:";
     if (TOKEN) url.searchParams.set("token", TOKEN);
+    url.searchParams.set("status", "1");  // also push status changes (a replay that ends publishes no event)
     setConn("wait", attempt ? "reconnecting…" : "connecting…");
     ws = new WebSocket(url);
     ws.onopen = () => {
@@ -373,6 +325,7 @@
       let msg; try { msg = JSON.parse(m.data); } catch (e) { return; }
       if (msg.type === "hello") { mergeStatus(msg.status); renderState(); renderAccount();
         for (const ev of msg.recent || []) addEvent(ev); } else if (msg.type === "event") enqueue(msg);
+      else if (msg.type === "status") { mergeStatus(msg.status); renderState(); PB.hooks.status.forEach((f) => f()); }
     };
     ws.onclose = (e) => {
       const delay = Math.min(30000, 1000 * 2 ** attempt); attempt += 1;
@@ -392,8 +345,7 @@
       if (r && r.status) mergeStatus(r.status);
       clearError("action");
     } catch (e) { setError("action", `${label} failed: ${e.message}`); }
-    btns.forEach((b) => { b.disabled = false; });
-    renderState();
+    renderState();  // re-enables what the bot's state allows
   }
   $("btn-pause").addEventListener("click", () => act("pause", "Pause"));
   $("btn-resume").addEventListener("click", () => act("resume", "Resume"));
@@ -402,6 +354,11 @@
   });
 
   // ------------------------------------------------------------------ start
-  if (!havePlotly()) setError("plotly", "Charts unavailable: /static/plotly.min.js did not load.");
-  loadAll().then(connect);
+  Object.assign(PB, { S, api, guarded, runQuery, el, $, ok, ms, fmtNum, fmtPct, fmtSigned, fmtPrice, fmtTime, plotTime,
+    tone, debounce, layout, PLOT_CONFIG, havePlotly, C, drawCandles, renderMetrics, loadMetrics, setError, clearError, ddTicks, CANDLES,
+    RUN_ID });
+  document.addEventListener("DOMContentLoaded", () => {  // after dashboard-panels.js has plugged in
+    if (!havePlotly()) setError("plotly", "Charts unavailable: /static/plotly.min.js did not load.");
+    loadAll().then(connect);
+  });
 })();
