@@ -121,7 +121,7 @@ def percentiles(x) -> str:
 
 
 def train_model(settings, candles, funding, mark):
-    from perpbot.cli.jobs import train_job
+    from perpbot.app.jobs import train_job
     from perpbot.data.market import MarketData
 
     market = MarketData(candles=candles.reset_index(drop=True), funding=funding, mark=mark, intrabar=None,

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpbot.backtest.metrics import drawdown_series, format_metrics_table, metrics_table, trading_metrics
+from perpbot.ml.trading_metrics import drawdown_series, format_metrics_table, metrics_table, trading_metrics
 from perpbot.backtest.report import drawdown_figure, equity_figure, price_figure, write_html_report
 from perpbot.types import TRADE_COLUMNS, ExitReason
 

@@ -4,7 +4,7 @@
 for 1-5 minute timeframes). Each cycle:
 
 1. the candle joins the trailing window and the decision code shared with the paper loop
-   (:class:`~perpbot.bot.paper.SignalEngine`: features -> model -> threshold, or a baseline
+   (:class:`~perpbot.strategy.engine.SignalEngine`: features -> model -> threshold, or a baseline
    rule) computes the signal, while position and balance are fetched concurrently;
 2. the exchange's state is taken in, in memory only: the last entry's fill (a partial fill
    makes a trade of the filled size), a trade the venue closed (its TP/SL; the PnL sign for
@@ -56,7 +56,7 @@ import pandas as pd
 from perpbot.bot.control import BotControl
 from perpbot.bot.live_risk import EntryPlan, LiveRisk, levels, live_config
 from perpbot.bot.live_trades import OpenTrade, Pending, TradeRecords
-from perpbot.bot.paper import SignalEngine
+from perpbot.strategy.engine import SignalEngine
 from perpbot.data import timeframe_to_ms
 from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.exchange.clock import is_timestamp_error

@@ -1,9 +1,9 @@
 """Risk rules of the live loop: the backtest kernel's entry rules, applied to live equity.
 
-The rules and their order are those of :mod:`perpbot.exchange.kernel` (``_try_entry`` and the
+The rules and their order are those of :mod:`perpbot.sim.kernel` (``_try_entry`` and the
 close of ``run_bars``), computed with the same compiled functions
-(:func:`~perpbot.risk.sizing.position_size`, :func:`~perpbot.risk.sizing.protective_levels`,
-:func:`~perpbot.exchange.accounting.slipped_price`) on a :class:`~perpbot.backtest.engine.SimConfig`
+(:func:`~perpbot.sim.sizing.position_size`, :func:`~perpbot.sim.sizing.protective_levels`,
+:func:`~perpbot.sim.accounting.slipped_price`) on a :class:`~perpbot.sim.engine.AccountConfig`
 built from the settings (and the venue's lot / tick / minimums / taker fee when known):
 
 * at each candle close: the equity peak is updated, the max-drawdown halt (equity <= peak x
@@ -31,40 +31,27 @@ clock afresh).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 
-from perpbot.backtest.engine import SimConfig
-from perpbot.exchange import kernel as K
-from perpbot.exchange.accounting import slipped_price
-from perpbot.risk.sizing import position_size, protective_levels
-from perpbot.strategy.signals import BASELINES, baseline_overrides
+from perpbot.sim.config import AccountConfig
+from perpbot.sim import kernel as K
+from perpbot.sim.accounting import slipped_price
+from perpbot.sim.sizing import position_size
 from perpbot.types import RiskEvent
 
 DAY_MS = 86_400_000
 
 
-def live_config(settings, strategy: str, rules=None) -> SimConfig:
-    """The risk/market configuration of a live run (fractions); the venue's ``rules``
-    (:class:`~perpbot.exchange.executor.MarketRules`) replace the settings' lot, tick, minimums
-    and taker fee. Raises ValueError when the strategy trades without a stop-loss."""
-    cfg = SimConfig.from_settings(settings)
-    if strategy in BASELINES:
-        cfg = replace(cfg, **baseline_overrides(strategy))
-    if rules is not None:
-        cfg = replace(cfg, lot_size=rules.lot, tick_size=rules.tick, min_qty=rules.min_qty,
-                      min_notional=rules.min_notional, taker_fee=rules.taker)
-    if not cfg.stop_loss > 0:
-        raise ValueError(f"live trading needs a stop-loss on every entry; strategy {strategy!r} trades without one")
-    return cfg
+def live_config(settings, strategy: str, rules=None) -> AccountConfig:
+    """The risk/market configuration of a live run (:meth:`AccountConfig.for_live`)."""
+    return AccountConfig.for_live(settings, strategy, rules)
 
 
-def levels(cfg: SimConfig, side: int, price: float, atr: float) -> tuple[float, float, float]:
+def levels(cfg: AccountConfig, side: int, price: float, atr: float) -> tuple[float, float, float]:
     """(stop-loss, take-profit, stop distance) in USDT for an entry at ``price`` (kernel rule)."""
-    p = cfg.params()
-    return protective_levels(int(side), float(price), int(p[K.P_STOP_MODE]), cfg.stop_loss, cfg.take_profit,
-                             float(atr), cfg.tick_size)
+    return cfg.levels(side, price, atr)
 
 
 @dataclass
@@ -83,7 +70,7 @@ class EntryPlan:
 class LiveRisk:
     """Halts, cooldown and sizing of the live loop (module docstring). All money USDT."""
 
-    def __init__(self, cfg: SimConfig, tf_ms: int, clock_halt_cycles: int = 3) -> None:
+    def __init__(self, cfg: AccountConfig, tf_ms: int, clock_halt_cycles: int = 3) -> None:
         self.cfg = cfg
         self.clock_halt_cycles = max(1, int(clock_halt_cycles))
         self.clock_refusals = 0  # consecutive cycles failed on a refused timestamp

@@ -38,7 +38,7 @@ from typing import Any, Awaitable, Callable
 
 import pandas as pd
 
-from perpbot.exchange.accounting import floor_to_step, round_to_step
+from perpbot.sim.accounting import floor_to_step, round_to_step
 from perpbot.exchange.ccxt_adapter import describe_error, error_code
 from perpbot.exchange.clock import sync_clock
 from perpbot.exchange.order_ledger import OrderLedger, OrderRow  # noqa: F401  (OrderRow re-exported)

@@ -1,7 +1,7 @@
 """Account engine of the Bitget simulator: balance, leverage / margin / position mode, orders,
 TP/SL plan orders, executions and the one-way isolated position.
 
-All money math calls :mod:`perpbot.exchange.accounting` (trade_fee, initial_margin,
+All money math calls :mod:`perpbot.sim.accounting` (trade_fee, initial_margin,
 unrealized_pnl, liquidation_price, maintenance_margin_rate, slipped_price), the functions the
 backtester's loop and the paper exchange use, so equal inputs give equal fees, margins and
 liquidation prices. Per-candle matching is in :mod:`perpbot.devtools.bitget_sim.matching`.
@@ -34,7 +34,7 @@ from perpbot.devtools.bitget_sim.market import TIERS, MarketData, num
 from perpbot.devtools.bitget_sim.matching import close_next_candle, fill_market
 from perpbot.devtools.bitget_sim.models import Fill, Order, Plan, Position
 from perpbot.devtools.bitget_sim.plans import PlansMixin
-from perpbot.exchange.accounting import (
+from perpbot.sim.accounting import (
     initial_margin, liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
 

@@ -31,7 +31,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from perpbot.backtest.engine import SOLUSDT_TIERS
+from perpbot.sim.config import SOLUSDT_TIERS
 from perpbot.data import align_funding, timestamps_to_ms
 
 MIN_MS = 60_000

@@ -15,7 +15,7 @@ Every mode is capped so that initial margin + entry fee never exceed equity (lev
 then rounded down to the lot size, and one more lot is dropped if float rounding would still
 leave ``equity - entry fee`` below the initial margin (both computed as the account loop does).
 This is what keeps equity >= 0 under isolated margin: a trade loses at most its initial margin
-plus its entry fee (:mod:`perpbot.exchange.accounting`). Units: equity USDT, price USDT, qty base asset.
+plus its entry fee (:mod:`perpbot.sim.accounting`). Units: equity USDT, price USDT, qty base asset.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import math
 
 from numba import njit
 
-from perpbot.exchange.accounting import floor_to_step, initial_margin, round_to_step, trade_fee
+from perpbot.sim.accounting import floor_to_step, initial_margin, round_to_step, trade_fee
 
 SIZING_FIXED_FRACTION = 0
 SIZING_ATR = 1

@@ -2,14 +2,14 @@
 
 Shared by the backtester (all bars in one call) and the simulated exchange of the paper
 loop (one call per new candle), so both produce the same fills by construction. All
-arithmetic is done by :mod:`perpbot.exchange.accounting` and :mod:`perpbot.risk.sizing`.
+arithmetic is done by :mod:`perpbot.sim.accounting` and :mod:`perpbot.sim.sizing`.
 
 Order of events inside bar ``i`` (timestamps mark the candle open, UTC):
 
 1. new UTC day: the day's starting equity is reset and a daily-loss halt lifted;
 2. funding: a position held at the open of a bar that carries a funding event pays
    ``side * qty * mark * rate`` out of its isolated margin, at most down to the liquidation
-   level (:func:`~perpbot.exchange.accounting.funding_charge`); liquidation price updated;
+   level (:func:`~perpbot.sim.accounting.funding_charge`); liquidation price updated;
 3. the open: a stop / liquidation already crossed fills at the open (gap; a bar opening beyond the
    liquidation price liquidates even if it also gapped through the stop); then the signal of
    bar ``i-1`` acts at the open: an opposite signal closes the position, and a flat account
@@ -18,7 +18,7 @@ Order of events inside bar ``i`` (timestamps mark the candle open, UTC):
    when both are touched, unless 1m candles of the bar resolve the order;
 5. the close: equity marked at the close, trailing stop moved, drawdown / daily-loss limits checked.
 
-Every close goes through :func:`~perpbot.exchange.accounting.close_settlement`: a liquidation loses
+Every close goes through :func:`~perpbot.sim.accounting.close_settlement`: a liquidation loses
 exactly the position margin, and a close that would lose more is settled as one, so under
 isolated margin no trade loses more than its initial margin + entry fee and equity stays >= 0.
 
@@ -32,11 +32,11 @@ import math
 import numpy as np
 from numba import njit
 
-from perpbot.exchange.accounting import (
+from perpbot.sim.accounting import (
     NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, funding_charge, initial_margin, is_ambiguous,
     liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
-from perpbot.risk.sizing import position_size, protective_levels
+from perpbot.sim.sizing import position_size, protective_levels
 
 # ---- params layout (float64 array) ---------------------------------------------------------
 P_LEVERAGE, P_TAKER_FEE, P_SLIPPAGE, P_SIZING, P_RISK, P_EQUITY_FRAC, P_SIZING_ATR_MULT = range(7)
@@ -96,7 +96,7 @@ def _close(state, params, trades, bar, price, reason):
     """Close the open position at ``price`` (before slippage) and write the trade row.
 
     ``reason`` X_LIQ settles a liquidation; any close that would cost more than the position
-    margin becomes one (:func:`~perpbot.exchange.accounting.close_settlement`)."""
+    margin becomes one (:func:`~perpbot.sim.accounting.close_settlement`)."""
     side = int(state[S_SIDE])
     qty = state[S_QTY]
     entry = state[S_ENTRY]
