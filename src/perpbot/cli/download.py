@@ -32,8 +32,8 @@ def download(config: Optional[Path] = ConfigOpt,
              retries: int = typer.Option(3, min=0, max=20, help="retries of a failed request (timeouts, 5xx, 429)")
              ) -> None:
     """Download candles, mark/index candles, funding and open interest into the Parquet store (resumable)."""
-    from perpbot.data.download import DownloadError, check_request, make_exchange, resolve_market
-    from perpbot.data.download import download as run_download
+    from perpbot.exchange.download import DownloadError, check_request, make_exchange, resolve_market
+    from perpbot.exchange.download import download as run_download
 
     with cli.handled():
         s = cli.settings_for(config)

@@ -60,7 +60,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     """
     from perpbot.bot.live import LiveBot
     from perpbot.bot.live_risk import live_config
-    from perpbot.data.feed import CandleFeed
+    from perpbot.exchange.feed import CandleFeed
     from perpbot.exchange.ccxt_adapter import ExchangeSetupError, banner, check_real_money, make_exchange
     from perpbot.exchange.executor import Executor
     from perpbot.exchange.reconcile import account_identity, resumable_run
