@@ -5,7 +5,7 @@ fraction conversion of the risk settings."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from perpbot.masking import mask_url
 
@@ -59,7 +59,7 @@ class DerivedValues:
     @property
     def ledger_display(self) -> str:
         """:attr:`ledger` with its password masked: what banners, messages and logs show."""
-        return mask_url(self.ledger)
+        return cast(str, mask_url(self.ledger))
 
     @property
     def model_file(self) -> Path:

@@ -99,8 +99,8 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
     X, y, ts = dataset(settings, market)
     candles = market.candles
     tp, sl = label_barriers(settings, candles)
-    outcomes = side_outcomes(*(candles[k].to_numpy(np.float64) for k in ("high", "low", "close")), tp, sl,
-                             settings.label_horizon)
+    high, low, close = (candles[k].to_numpy(np.float64) for k in ("high", "low", "close"))
+    outcomes = side_outcomes(high, low, close, tp, sl, settings.label_horizon)
     rule = meta_primary(strategy)
     primary = None
     if rule is not None:
@@ -266,7 +266,7 @@ def backtest_job(settings, strategies: list[str], *, market: MarketData | None =
     check_strategies(strategies)
     market = market or load_market_for(settings)
     check_enough_candles(market, settings.warmup_bars)
-    models = {}
+    models: dict = {}
     for name in strategies:  # ``bundle`` / ``model_path``: the model of the first model strategy
         if is_model_strategy(name):
             given = bundle if not models else None

@@ -90,7 +90,7 @@ def paper_job(settings, market: MarketData, strategy: str, *, bundle=None, ledge
     return bot, run_id
 
 
-def _end_interrupted_run(ledger, bot, run_id: int, exc: BaseException, *, interrupted: bool) -> None:
+def _end_interrupted_run(ledger, bot, run_id: int | None, exc: BaseException, *, interrupted: bool) -> None:
     """Write what the bot still holds, then mark the run abandoned (interrupted: resumable) or
     failed. A ledger that refuses even that leaves the run ``running`` (abandoned at the next
     start once this process is gone); the original error is what propagates."""

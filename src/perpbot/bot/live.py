@@ -59,6 +59,7 @@ from perpbot.bot.live_orders import LiveOrders
 from perpbot.bot.live_trades import OpenTrade, Pending
 from perpbot.strategy.engine import SignalEngine
 from perpbot.data import timeframe_to_ms
+from perpbot.exchange import bitget
 from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.exchange.clock import is_timestamp_error
 from perpbot.exchange.reconcile import ReconcileReport, reconcile
@@ -114,7 +115,7 @@ class LiveBot(LiveOrders):
         clock = self.clock or self._feed_clock
         if clock is not None:
             return int(clock())
-        return int(time.time() * 1000) - int(self.ex.ex.options.get("timeDifference") or 0)
+        return int(time.time() * 1000) - self.ex.time_difference_ms()
 
     def _now(self) -> pd.Timestamp:
         """Exchange time of the loop: the close of the last candle (its open + timeframe), at
@@ -136,7 +137,7 @@ class LiveBot(LiveOrders):
                 self.risk.restore(self.ledger, self.run_id)
             done = self.ledger.trades(self.run_id)
             self.next_trade_no = int(done["trade_id"].max()) + 1 if len(done) else 1
-        now = await self.ex.ex.fetch_time()
+        now = await self.ex.server_time()
         for row in await self._history(int(now)):
             self.signals.push(pd.Timestamp(row[0], unit="ms", tz="UTC"), *map(float, row[1:6]))
             self.last_ts = int(row[0])
@@ -149,30 +150,21 @@ class LiveBot(LiveOrders):
             self._adopt(self.report.position)
             await self._adopt_levels(self.trade)
         self.control.update_status(running=True, run_id=self.run_id, mode="live", reconcile=self.report.summary(),
-                                   demo=not getattr(self.ex.ex, "perpbot_real_money", False))
+                                   demo=not self.ex.real_money)
         log.info("live_started", run_id=self.run_id, candles=len(self.signals.window), reconcile=self.report.summary())
         return self.report
 
     async def _history(self, now_ms: int) -> list:
         """Closed candles of the last ``live_window`` bars (REST pages, oldest first)."""
-        need, since, out = self.settings.live_window, now_ms - (self.settings.live_window + 1) * self.tf_ms, {}
-        while True:
-            page = await self.ex.ex.fetch_ohlcv(self.ex.symbol, self.settings.timeframe, since, 200)
-            page = [r for r in page if r[0] + self.tf_ms <= now_ms]
-            for r in page:
-                out[int(r[0])] = r
-            if not page or page[-1][0] + 2 * self.tf_ms > now_ms:
-                break
-            since = int(page[-1][0]) + self.tf_ms
-        return [out[k] for k in sorted(out)][-need:]
+        return await self.ex.closed_candles(self.settings.timeframe, self.tf_ms, now_ms, self.settings.live_window)
 
     async def _refresh_funding(self, now_ms: int) -> None:
         if self.signals.funding is None and not (self.settings.funding and self.strategy != "buy-and-hold"
                                                  and self.bundle is not None):
             return
-        if now_ms < self._funding_next_ms or not self.ex.ex.has.get("fetchFundingRateHistory"):
+        if now_ms < self._funding_next_ms:
             return
-        rows = await self.ex.ex.fetch_funding_rate_history(self.ex.symbol, None, 100)
+        rows = await self.ex.funding_rates(100)
         if rows:
             self.signals.funding = pd.DataFrame({
                 "timestamp": pd.to_datetime([r["timestamp"] for r in rows], unit="ms", utc=True),
@@ -196,8 +188,8 @@ class LiveBot(LiveOrders):
         close_side = "sell" if trade.side > 0 else "buy"
         plans = (await self.ex.open_orders())[1]
         trig = {p["info"].get("planType"): p.get("triggerPrice") for p in plans if p.get("side") == close_side}
-        trade.stop_loss = float(trig.get("pos_loss") or math.nan)
-        trade.take_profit = float(trig.get("pos_profit") or math.nan)
+        trade.stop_loss = float(trig.get(bitget.STOP_LOSS_PLAN) or math.nan)
+        trade.take_profit = float(trig.get(bitget.TAKE_PROFIT_PLAN) or math.nan)
 
     # ------------------------------------------------------------------ the cycle
     async def on_candle(self, candle) -> dict | None:
@@ -232,7 +224,7 @@ class LiveBot(LiveOrders):
         log.error("clock_skew_halt", cycles=n, error=msg)
         self.flush()
         self.ex.risk_event("clock_skew_halt", float(n), json.dumps({
-            "cycles": n, "time_difference_ms": self.ex.ex.options.get("timeDifference"), "error": msg}), bar)
+            "cycles": n, "time_difference_ms": self.ex.time_difference_ms(), "error": msg}), bar)
         self.events.publish("error", message=text)
         self.control.update_status(clock_skew_halt=True)
 

@@ -19,13 +19,12 @@ import numpy as np
 import pandas as pd
 
 from perpbot.bot.live_risk import EntryPlan
+from perpbot.exchange import bitget
 from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.logs import get_logger
 
 log = get_logger("perpbot.live")
-_REASONS = {"pos_loss_market": "stop_loss", "loss_plan_market": "stop_loss", "moving_plan_market": "trailing_stop",
-            "track_plan_market": "trailing_stop", "pos_profit_market": "take_profit",
-            "profit_plan_market": "take_profit", "liquidation": "liquidation"}
+_REASONS = {**bitget.EXIT_REASONS, "liquidation": "liquidation"}
 
 
 @dataclass
@@ -76,7 +75,7 @@ class TradeRecords:
     async def _finish_trade(self, t: OpenTrade, exclude: str | None) -> None:
         """A position the venue no longer holds: exit fills (the first ``t.qty`` closing the side
         after the entry, not order ``exclude``), fees, funding -> ledger trade, cooldown."""
-        fills = await self.ex.ex.fetch_my_trades(self.ex.symbol, t.entry_ms)
+        fills = await self.ex.my_fills(t.entry_ms)
         close_side = "sell" if t.side > 0 else "buy"
         exits, qty = [], 0.0
         for f in sorted(fills, key=lambda f: (f["timestamp"], str(f.get("id")))):
@@ -97,8 +96,8 @@ class TradeRecords:
         gross = t.side * qty * (price - t.entry_price) if qty else 0.0  # linear contract: side x qty x (exit - entry)
         exit_ms = max((f["timestamp"] for f in exits), default=(self.last_ts or t.entry_ms))
         funding = 0.0  # > 0 paid: the venue's funding bills while the trade was open
-        if self.ex.ex.has.get("fetchFundingHistory"):
-            bills = await self.ex.ex.fetch_funding_history(self.ex.symbol, t.entry_ms)
+        bills = await self.ex.funding_bills(t.entry_ms)
+        if bills is not None:
             funding = -sum(float(f["amount"]) for f in bills if f["timestamp"] is None or f["timestamp"] <= exit_ms)
         reason = await self._exit_reason(t, exits, price)
         pnl = gross - t.entry_fee - exit_fee - funding
@@ -129,7 +128,7 @@ class TradeRecords:
                 return t.exit_reason
         for f in exits[-1:]:
             try:
-                o = await self.ex.ex.fetch_order(f["order"], self.ex.symbol)
+                o = await self.ex.order_by_id(f["order"])
                 src = (o.get("info") or {}).get("orderSource")
                 if src in _REASONS:
                     return _REASONS[src]

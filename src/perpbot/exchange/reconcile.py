@@ -42,7 +42,8 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from perpbot.exchange.executor import _UNKNOWN, LOSS_PLANS, PROFIT_PLANS, PositionInfo
+from perpbot.exchange.bitget import LOSS_PLANS, PROFIT_PLANS
+from perpbot.exchange.executor import _UNKNOWN, PositionInfo
 from perpbot.logs import get_logger
 from perpbot.sim.config import AccountConfig
 from perpbot.storage.lifecycle import RESUMABLE_STATUSES

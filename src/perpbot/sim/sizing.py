@@ -24,6 +24,7 @@ import math
 
 from numba import njit
 
+from perpbot.risk.rules import max_qty_for_equity
 from perpbot.sim.accounting import floor_to_step, initial_margin, round_to_step, trade_fee
 
 SIZING_FIXED_FRACTION = 0
@@ -32,12 +33,6 @@ SIZING_EQUITY = 2
 
 STOP_PERCENT = 0
 STOP_ATR = 1
-
-
-@njit(cache=True)
-def max_qty_for_equity(equity: float, price: float, leverage: float, fee_rate: float) -> float:
-    """Largest qty whose initial margin plus entry fee fits in ``equity`` (before lot rounding)."""
-    return equity / (price * (1.0 / leverage + fee_rate))
 
 
 @njit(cache=True)
