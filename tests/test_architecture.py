@@ -121,3 +121,9 @@ def test_no_source_file_over_400_lines():
     long = {str(p.relative_to(SRC)): n for p in sorted(SRC.rglob("*.py"))
             if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES}
     assert long == {}, "split these files by job"
+
+
+def test_architecture_md_names_every_package():
+    text = (SRC.parents[1] / "ARCHITECTURE.md").read_text(encoding="utf-8")
+    missing = sorted(p for p in RANK if p not in ("__init__",) and f"`{p}`" not in text)
+    assert missing == []

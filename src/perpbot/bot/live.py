@@ -56,6 +56,7 @@ import pandas as pd
 from perpbot.bot.control import BotControl
 from perpbot.bot.live_risk import LiveRisk, live_config
 from perpbot.bot.live_orders import LiveOrders
+from perpbot.bot.recorder import RiskHaltEvent, publish
 from perpbot.bot.live_trades import OpenTrade, Pending
 from perpbot.strategy.engine import SignalEngine
 from perpbot.data import timeframe_to_ms
@@ -64,6 +65,8 @@ from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.exchange.clock import is_timestamp_error
 from perpbot.exchange.reconcile import ReconcileReport, reconcile
 from perpbot.logs import get_logger
+from perpbot.sim.accounting import trade_fee
+from perpbot.types import RiskEvent
 
 log = get_logger("perpbot.live")
 class LiveBot(LiveOrders):
@@ -178,7 +181,7 @@ class LiveBot(LiveOrders):
             return
         opened = int(pos.opened_ms or time.time() * 1000)
         self.trade = OpenTrade(self.next_trade_no, pos.side, pos.qty, pos.entry_price, opened, self.ex.bar_of(opened),
-                               pos.qty * pos.entry_price * self.cfg.taker_fee, math.nan, math.nan,
+                               trade_fee(pos.qty, pos.entry_price, self.cfg.taker_fee), math.nan, math.nan,
                                liquidation_price=pos.liquidation_price, margin=pos.margin, adopted=True)
         self.next_trade_no += 1
         log.warning("position_adopted", side=pos.side, qty=pos.qty, entry=pos.entry_price)
@@ -223,7 +226,7 @@ class LiveBot(LiveOrders):
                 f"row go through (check the machine's clock / NTP); last error: {msg}")
         log.error("clock_skew_halt", cycles=n, error=msg)
         self.flush()
-        self.ex.risk_event("clock_skew_halt", float(n), json.dumps({
+        self.ex.risk_event(RiskEvent.CLOCK_SKEW_HALT.label, float(n), json.dumps({
             "cycles": n, "time_difference_ms": self.ex.time_difference_ms(), "error": msg}), bar)
         self.events.publish("error", message=text)
         self.control.update_status(clock_skew_halt=True)
@@ -269,7 +272,7 @@ class LiveBot(LiveOrders):
             self.risk.on_trade_closed(bar, estimates[t.trade_no])
         for event, value in self.risk.on_close(candle.timestamp, snap.equity):
             rows.append((event, value, None))
-            self.events.publish("risk_halt", event=event, value=float(value))
+            publish(self.events, RiskHaltEvent(event, float(value)))
         lifted = self.risk.on_cycle_ok()
         if lifted is not None:
             rows.append(("clock_skew_cleared", float(lifted), None))

@@ -9,8 +9,11 @@ import asyncio
 import json
 
 from perpbot.bot.live_risk import EntryPlan, levels
+from perpbot.bot.recorder import EntryEvent, publish, side_label
 from perpbot.bot.live_trades import OpenTrade, Pending, TradeRecords
 from perpbot.logs import get_logger
+from perpbot.sim.accounting import trade_fee, unrealized_pnl
+from perpbot.types import ExitReason, RiskEvent
 
 log = get_logger("perpbot.live")
 
@@ -60,9 +63,8 @@ class LiveOrders(TradeRecords):
         if row is not None:
             self.ex.settle(row, order)
         if trade is not None:
-            self.events.publish("entry", side="long" if trade.side > 0 else "short", qty=trade.qty,
-                                price=trade.entry_price, stop_loss=trade.stop_loss, take_profit=trade.take_profit,
-                                liquidation_price=None)
+            publish(self.events, EntryEvent(side_label(trade.side), trade.qty, trade.entry_price, trade.stop_loss,
+                                            trade.take_profit, None))
             log.info("entry_filled", trade=trade.trade_no, qty=trade.qty, ordered=p.plan.qty, price=trade.entry_price,
                      stop_loss=trade.stop_loss, take_profit=trade.take_profit)
 
@@ -82,7 +84,7 @@ class LiveOrders(TradeRecords):
                       close_lag: float = 0.0) -> list:
         t, sent = self.trade, []
         if t is not None and (force or signal == -t.side):
-            reason = "manual" if force else "signal"
+            reason = ExitReason.MANUAL.label if force else ExitReason.SIGNAL.label
             res = await self.ex.close_position(reason, side=t.side, qty=t.qty, bar=bar, trade_no=t.trade_no)
             sent.append(res)
             if res.ok:
@@ -91,16 +93,16 @@ class LiveOrders(TradeRecords):
                 return sent
             # the kernel sizes the reversal from the balance after this exit, and a losing exit
             # starts the cooldown before the entry: both estimated at the last close
-            exit_fee = t.qty * close * self.cfg.taker_fee
-            est = t.side * t.qty * (close - t.entry_price) - t.entry_fee - exit_fee
+            exit_fee = trade_fee(t.qty, close, self.cfg.taker_fee)
+            est = unrealized_pnl(t.side, t.qty, t.entry_price, close) - t.entry_fee - exit_fee
             equity -= exit_fee
             if est < 0 and self.cfg.cooldown_bars > 0:
-                rows.append(("cooldown", float(bar + 1 + self.cfg.cooldown_bars), "estimated loss of the signal exit"))
+                rows.append((RiskEvent.COOLDOWN.label, float(bar + 1 + self.cfg.cooldown_bars), "estimated loss of the signal exit"))
                 return sent
         elif t is not None or signal == 0 or self.pending is not None or force:
             return sent
         if close_lag > self.max_lag_ms:  # a candle caught up late: its signal is no entry any more
-            rows.append(("stale_candle", close_lag / self.tf_ms, json.dumps(
+            rows.append((RiskEvent.STALE_CANDLE.label, close_lag / self.tf_ms, json.dumps(
                 {"close_lag_ms": round(close_lag, 1), "max_entry_lag": self.settings.max_entry_lag})))
             log.warning("stale_candle_entry_vetoed", bar=bar, close_lag_ms=round(close_lag, 1), signal=signal)
             return sent

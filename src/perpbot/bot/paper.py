@@ -30,6 +30,9 @@ import pandas as pd
 
 from perpbot.sim.config import AccountConfig
 from perpbot.bot.control import BotControl
+from perpbot.bot.recorder import (
+    HALT_EVENTS, EntryEvent, ExitEvent, RiskHaltEvent, cycle_status, last_signal, publish, publish_cycle, side_label,
+)
 from perpbot.bot.paper_ledger import CHECKPOINT_VERSION, PaperRecorder, decode_floats, make_checkpoint, signal_settings
 from perpbot.data import timeframe_to_ms
 from perpbot.exchange.simulated import SimulatedExchange
@@ -123,31 +126,21 @@ class PaperBot:
         ev = self.events
         for t in (update.trades.itertuples() if len(update.trades) else ()):
             if t.entry_bar == decision.bar:  # opened (and closed) within this candle: its entry comes first
-                ev.publish("entry", side="long" if t.side > 0 else "short", qty=float(t.qty),
-                           price=float(t.entry_price), stop_loss=float(t.stop_loss),
-                           take_profit=float(t.take_profit), liquidation_price=float(t.liquidation_price))
-            ev.publish("exit", trade_id=int(t.trade_id), side="long" if t.side > 0 else "short", qty=float(t.qty),
-                       entry_price=float(t.entry_price), exit_price=float(t.exit_price), reason=t.exit_reason,
-                       pnl=float(t.pnl), fees=float(t.fees), funding=float(t.funding))
+                publish(ev, EntryEvent(side_label(t.side), float(t.qty), float(t.entry_price), float(t.stop_loss),
+                                       float(t.take_profit), float(t.liquidation_price)))
+            publish(ev, ExitEvent(int(t.trade_id), side_label(t.side), float(t.qty), float(t.entry_price),
+                                  float(t.exit_price), t.exit_reason, float(t.pnl), float(t.fees), float(t.funding)))
         pos = self.exchange.position
         if pos["side"] != 0 and pos["entry_bar"] == decision.bar:
-            ev.publish("entry", side="long" if pos["side"] > 0 else "short", qty=pos["qty"],
-                       price=pos["entry_price"], stop_loss=pos["stop_loss"], take_profit=pos["take_profit"],
-                       liquidation_price=pos["liquidation_price"])
+            publish(ev, EntryEvent(side_label(pos["side"]), pos["qty"], pos["entry_price"], pos["stop_loss"],
+                                   pos["take_profit"], pos["liquidation_price"]))
         for e in (update.risk_events.itertuples() if len(update.risk_events) else ()):
-            if e.event in ("daily_loss_halt", "max_drawdown_halt"):
-                ev.publish("risk_halt", event=e.event, value=float(e.value))
-        p = decision.proba
-        last = {"signal": decision.signal, "time": decision.time.isoformat(),
-                "p_down": None if p is None else float(p[0]), "p_flat": None if p is None else float(p[1]),
-                "p_up": None if p is None else float(p[2])}
-        ev.publish("cycle", bar=decision.bar, candle_time=decision.time.isoformat(), equity=update.equity,
-                   position=update.position, **{k: v for k, v in last.items() if k != "time"})
-        st = self.control.status()
-        self.control.update_status(position=pos if pos["side"] != 0 else None, equity=update.equity,
-                                   last_signal=last, last_candle_time=decision.time.isoformat(),
-                                   last_cycle_time=pd.Timestamp.now(tz="UTC").isoformat(),
-                                   cycles=st.get("cycles", 0) + 1)
+            if e.event in HALT_EVENTS:
+                publish(ev, RiskHaltEvent(e.event, float(e.value)))
+        last = last_signal(decision.signal, decision.time, decision.proba)
+        publish_cycle(ev, decision.bar, decision.time, update.equity, update.position, last)
+        cycle_status(self.control, position=pos if pos["side"] != 0 else None, equity=update.equity, last=last,
+                     candle_time=decision.time, cycles=self.control.status().get("cycles", 0) + 1)
 
     def _decide(self, frame: pd.DataFrame) -> tuple[int, np.ndarray | None]:
         return self.signals.decide(frame)

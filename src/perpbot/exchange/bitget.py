@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from perpbot.types import ExitReason
+
 ID = "bitget"
 
 #: ccxt ``options`` of a Bitget USDT-M client (``defaultType`` swap is added by every factory).
@@ -28,9 +30,9 @@ TRAILING_PLAN = "moving_plan"
 PLAN_ORDERS_QUERY = {"planType": "profit_loss"}
 
 #: ``info.planType`` of a triggered plan's market order -> exit reason (:class:`perpbot.types.ExitReason` label).
-EXIT_REASONS = {"pos_loss_market": "stop_loss", "loss_plan_market": "stop_loss", "moving_plan_market": "trailing_stop",
-                "track_plan_market": "trailing_stop", "pos_profit_market": "take_profit",
-                "profit_plan_market": "take_profit"}
+EXIT_REASONS = {"pos_loss_market": ExitReason.STOP_LOSS.label, "loss_plan_market": ExitReason.STOP_LOSS.label,
+                "moving_plan_market": ExitReason.TRAILING_STOP.label, "track_plan_market": ExitReason.TRAILING_STOP.label,
+                "pos_profit_market": ExitReason.TAKE_PROFIT.label, "profit_plan_market": ExitReason.TAKE_PROFIT.label}
 
 
 @dataclass(frozen=True)
