@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo lint test bench clean
 
 $(BIN)/perpbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ setup: $(BIN)/perpbot
 
 demo: setup
 	$(BIN)/perpbot demo
+
+lint: setup
+	$(BIN)/ruff check src tests benchmarks research
+	$(BIN)/mypy
 
 test: setup
 	$(BIN)/pytest -q

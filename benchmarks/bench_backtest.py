@@ -26,9 +26,10 @@ DATA = Path(os.environ.get("PERPBOT_DATA_DIR", ROOT.parent / "shared" / "data"))
 
 
 def kernel_throughput(repeat: int) -> None:
-    from perpbot.backtest.engine import MarketArrays, SimConfig, allocate_outputs, run_kernel
+    from perpbot.sim.config import AccountConfig
+    from perpbot.sim.engine import MarketArrays, allocate_outputs, run_kernel
     from perpbot.data import load_candles, load_funding
-    from perpbot.exchange import kernel as K
+    from perpbot.sim import kernel as K
     from perpbot.strategy.ema_cross import ema_cross_signals
 
     candles = load_candles(DATA / "SOLUSDT-5m.parquet")
@@ -41,7 +42,7 @@ def kernel_throughput(repeat: int) -> None:
         "random signals (10% of bars)": rng.choice([-1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1], size=n).astype(np.int8),
     }
     # limits are checked every bar but set wide so the account keeps trading all year
-    cfg = SimConfig(capital=1000.0, leverage=5.0, slippage=0.0002, cooldown_bars=6, max_drawdown=1.0,
+    cfg = AccountConfig(capital=1000.0, leverage=5.0, slippage=0.0002, cooldown_bars=6, max_drawdown=1.0,
                     max_daily_loss=1.0)
     params, tiers = cfg.params(), cfg.tier_arrays()
     print(f"compiled account loop, {n:,} bars, funding events in span: {(m.funding_rate != 0).sum()}")

@@ -21,7 +21,7 @@ Measured per cycle (``time.perf_counter``):
 
     .venv/bin/python benchmarks/bench_latency.py [--cycles 1000] [--ai] [--feed]
 
-``--feed`` drives the loop through :class:`~perpbot.data.feed.CandleFeed` websockets instead of
+``--feed`` drives the loop through :class:`~perpbot.exchange.feed.CandleFeed` websockets instead of
 calling the bot right after each ``sim.advance()`` (same measurement; the feed's delivery delay
 is not part of it). Target: p99 latency < 50 ms.
 """
@@ -121,7 +121,7 @@ def percentiles(x) -> str:
 
 
 def train_model(settings, candles, funding, mark):
-    from perpbot.cli.jobs import train_job
+    from perpbot.app.jobs import train_job
     from perpbot.data.market import MarketData
 
     market = MarketData(candles=candles.reset_index(drop=True), funding=funding, mark=mark, intrabar=None,
@@ -131,7 +131,7 @@ def train_model(settings, candles, funding, mark):
 
 async def replay(args, sim, settings, ledger, run_id, bundle) -> tuple[list, list]:
     from perpbot.bot.live import LiveBot
-    from perpbot.data.feed import Candle, CandleFeed
+    from perpbot.exchange.feed import Candle, CandleFeed
     from perpbot.exchange.ccxt_adapter import make_exchange
     from perpbot.exchange.executor import Executor
 

@@ -36,7 +36,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--skip-lightgbm", action="store_true")
     a = ap.parse_args()
-    from perpbot.cli.jobs import dataset
+    from perpbot.app.jobs import dataset
     from perpbot.config import load_settings
     from perpbot.data import timeframe_to_ms
     from perpbot.data.market import load_market_for

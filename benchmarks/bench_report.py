@@ -54,7 +54,7 @@ def main() -> None:
     market = load_market(s.candles_file, "5m", funding_file=s.funding_file, mark_file=s.mark_file)
     bundle = None
     if args.model:
-        from perpbot.cli.jobs import ai_probabilities, load_model_for
+        from perpbot.app.jobs import ai_probabilities, load_model_for
 
         bundle = load_model_for(s, args.model)
         proba = ai_probabilities(s, market, bundle)

@@ -15,7 +15,7 @@ if __name__ == "__main__":
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", default="lightgbm")
     a = ap.parse_args()
-    from perpbot.cli.jobs import dataset, train_job
+    from perpbot.app.jobs import dataset, train_job
     from perpbot.config import load_settings
     from perpbot.data.market import load_market_for
 

@@ -58,7 +58,7 @@ def fmt(rows: list[dict]) -> str:
 
 def main(argv=None) -> int:
     from perpbot.backtest.runner import run_strategies
-    from perpbot.cli.jobs import model_probabilities, train_job
+    from perpbot.app.jobs import model_probabilities, train_job
     from perpbot.data.market import load_market
     from perpbot.logs import configure_logging
 

@@ -19,7 +19,7 @@ import pytest
 from perpbot.bot.context import BotContext
 from perpbot.bot.control import BotControl
 from perpbot.bot.events import EventBus
-from perpbot.cli.jobs import backtest_job
+from perpbot.app.jobs import backtest_job
 from perpbot.config import load_settings
 from perpbot.data.market import load_market
 from perpbot.storage.ledger import Ledger

@@ -7,7 +7,7 @@ import time
 
 from perpbot.bot.live import LiveBot
 from perpbot.config import load_settings
-from perpbot.data.feed import Candle
+from perpbot.exchange.feed import Candle
 from perpbot.exchange.ccxt_adapter import make_exchange
 from perpbot.exchange.executor import Executor, RetryPolicy
 

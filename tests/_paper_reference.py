@@ -26,7 +26,7 @@ def reference(tmp_path, candles_path, last: int, strategy: str = "ema-cross", fu
     """(settings, market, StrategyRun): the batch backtest of the last ``last`` candles of
     ``candles_path`` with the settings of :func:`env_for`, or with funding on when
     ``funding_files`` = (funding-rate file, mark candles file)."""
-    from perpbot.cli.jobs import backtest_job
+    from perpbot.app.jobs import backtest_job
     from perpbot.config import load_settings
     from perpbot.data.market import load_market_for
 

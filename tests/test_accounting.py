@@ -12,9 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpbot.backtest.engine import MarketArrays, SimConfig, run_backtest
-from perpbot.exchange import accounting as A
-from perpbot.risk.sizing import SIZING_EQUITY, SIZING_FIXED_FRACTION, position_size, protective_levels
+from perpbot.sim.config import AccountConfig
+from perpbot.sim.engine import MarketArrays, run_backtest
+from perpbot.sim import accounting as A
+from perpbot.sim.sizing import SIZING_EQUITY, SIZING_FIXED_FRACTION, position_size, protective_levels
 
 
 # ---- liquidation price (Bitget isolated formula) -------------------------------------------------
@@ -131,7 +132,7 @@ def test_loop_long_with_funding_then_take_profit():
     rate = np.array([0, 0, 0.0001, 0, 0.0])
     mark = np.array([0, 0, 101.0, 0, 0])
     m = _market(rows, rate, mark)
-    cfg = SimConfig(capital=1000, leverage=5, slippage=0, cooldown_bars=0)
+    cfg = AccountConfig(capital=1000, leverage=5, slippage=0, cooldown_bars=0)
     r = run_backtest(m, np.array([1, 0, 0, 0, 0], dtype=np.int8), cfg)
     assert len(r.trades) == 1
     t = r.trades.iloc[0]
@@ -152,7 +153,7 @@ def test_loop_conservative_vs_1m_resolution():
     # long entered at bar1 open 100; bar1 touches SL 99 and TP 102 -> stop (conservative) ...
     rows = [(100, 100.2, 99.8, 100), (100, 102.5, 98.5, 101), (101, 101, 101, 101)]
     m = _market(rows)
-    cfg = SimConfig(capital=1000, leverage=3, slippage=0, cooldown_bars=0)
+    cfg = AccountConfig(capital=1000, leverage=3, slippage=0, cooldown_bars=0)
     r = run_backtest(m, np.array([1, 0, 0], dtype=np.int8), cfg)
     assert list(r.trades.exit_reason) == ["stop_loss"] and r.trades.exit_price.iloc[0] == 99.0
     # ... unless the 1m candles of bar1 show the take-profit first
@@ -167,7 +168,7 @@ def test_loop_conservative_vs_1m_resolution():
 def test_loop_liquidation_loses_the_margin():
     # 20x long at 100 with a 10 % stop: liquidation (~95.3) sits above the stop (90) and fills first.
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (99, 99, 94, 95), (95, 95, 95, 95)]
-    cfg = SimConfig(capital=1000, leverage=20, slippage=0, sizing="equity", equity_fraction=0.5,
+    cfg = AccountConfig(capital=1000, leverage=20, slippage=0, sizing="equity", equity_fraction=0.5,
                     stop_loss=0.10, take_profit=0.2, cooldown_bars=0)
     r = run_backtest(_market(rows), np.array([1, 0, 0, 0], dtype=np.int8), cfg)
     t = r.trades.iloc[0]
@@ -182,7 +183,7 @@ def test_loop_risk_vetoes_recorded():
     # a losing trade starts a 2-bar cooldown: the next entry signals are vetoed and recorded
     rows = [(100, 100, 100, 100), (100, 100.1, 98.9, 99), (99, 99.2, 98.8, 99), (99, 99.1, 98.9, 99),
             (99, 99.1, 98.9, 99), (99, 99.1, 98.9, 99)]
-    cfg = SimConfig(capital=1000, leverage=3, slippage=0, cooldown_bars=2, stop_loss=0.01, take_profit=0.05)
+    cfg = AccountConfig(capital=1000, leverage=3, slippage=0, cooldown_bars=2, stop_loss=0.01, take_profit=0.05)
     sig = np.array([1, 1, 1, 1, 0, 0], dtype=np.int8)
     r = run_backtest(_market(rows), sig, cfg)
     assert r.trades.exit_reason.iloc[0] == "stop_loss" and r.trades.exit_bar.iloc[0] == 1
@@ -197,7 +198,7 @@ def test_loop_daily_loss_halt_until_next_utc_day():
     n = 300
     rows = [(100, 100.2, 99.8, 100)] * n
     rows[2] = (100, 100.1, 96.0, 97)  # stop at 97 (3 %) hit in bar 2
-    cfg = SimConfig(capital=1000, leverage=5, slippage=0, cooldown_bars=0, risk=0.10, stop_loss=0.03,
+    cfg = AccountConfig(capital=1000, leverage=5, slippage=0, cooldown_bars=0, risk=0.10, stop_loss=0.03,
                     take_profit=0.5, max_daily_loss=0.05, max_drawdown=0.5)
     sig = np.ones(n, dtype=np.int8)
     r = run_backtest(_market(rows), sig, cfg)
@@ -216,7 +217,7 @@ def test_loop_max_drawdown_halt_is_permanent():
     n = 400
     rows = [(100, 100.2, 99.8, 100)] * n
     rows[2] = (100, 100.1, 96.0, 97)
-    cfg = SimConfig(capital=1000, leverage=5, slippage=0, cooldown_bars=0, risk=0.10, stop_loss=0.03,
+    cfg = AccountConfig(capital=1000, leverage=5, slippage=0, cooldown_bars=0, risk=0.10, stop_loss=0.03,
                     take_profit=0.5, max_daily_loss=1.0, max_drawdown=0.08)
     r = run_backtest(_market(rows), np.ones(n, dtype=np.int8), cfg)
     assert len(r.trades) == 1 and list(r.risk_events.event.unique()) == ["max_drawdown_halt", "halted"]
@@ -227,10 +228,10 @@ def test_loop_order_below_minimum_is_not_sent():
     # 20 USDT of equity, 1 % risk, 1 % stop at price 100: qty = 0.2 / (1 + 0.12) = 0.178 -> 0.1 (lot);
     # notional 10 USDT >= 5 minimum -> sent. With min_notional 15 it is refused and the veto recorded.
     rows = [(100, 100.2, 99.8, 100)] * 5
-    cfg = SimConfig(capital=20, leverage=3, slippage=0, cooldown_bars=0, min_notional=15.0)
+    cfg = AccountConfig(capital=20, leverage=3, slippage=0, cooldown_bars=0, min_notional=15.0)
     r = run_backtest(_market(rows), np.array([1, 0, 0, 0, 0], dtype=np.int8), cfg)
     assert len(r.trades) == 0
     assert list(r.risk_events.event) == ["below_min_size"] and r.risk_events.value.iloc[0] == pytest.approx(0.1)
-    r = run_backtest(_market(rows), np.array([1, 0, 0, 0, 0], dtype=np.int8), SimConfig(
+    r = run_backtest(_market(rows), np.array([1, 0, 0, 0, 0], dtype=np.int8), AccountConfig(
         capital=20, leverage=3, slippage=0, cooldown_bars=0, min_notional=5.0))
     assert len(r.trades) == 1 and r.trades.qty.iloc[0] == 0.1 and len(r.risk_events) == 0

@@ -17,7 +17,7 @@ from _api_helpers import serving
 from perpbot.api import create_app
 from perpbot.bot.context import BotContext
 from perpbot.bot.control import BotControl
-from perpbot.cli.jobs import backtest_job
+from perpbot.app.jobs import backtest_job
 from perpbot.config import load_settings
 from perpbot.data.market import load_market
 from perpbot.storage.ledger import Ledger

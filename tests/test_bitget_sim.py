@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpbot.backtest.engine import SimConfig
+from perpbot.sim.config import AccountConfig
 from perpbot.data import load_candles, load_funding
 from perpbot.devtools.bitget_sim import BitgetSim
 from perpbot.exchange.simulated import SimulatedExchange
@@ -210,7 +210,7 @@ def _paper_trade(data, entry_bar, side, cfg):
 @pytest.mark.parametrize("entry_bar,side,reason", [(2106, 1, "take_profit"), (2205, -1, "stop_loss"),
                                                    (2298, 1, "stop_loss")])
 def test_tpsl_round_trip_equals_paper_exchange(data, entry_bar, side, reason):
-    cfg = SimConfig(capital=1000.0, leverage=5.0, taker_fee=0.0006, slippage=0.0, stop_loss=0.006,
+    cfg = AccountConfig(capital=1000.0, leverage=5.0, taker_fee=0.0006, slippage=0.0, stop_loss=0.006,
                     take_profit=0.009, max_daily_loss=1.0, max_drawdown=1.0)
     trade = _paper_trade(data, entry_bar, side, cfg)
     # entry bars chosen so that each trade carries a funding payment (00/08/16 UTC) and ends as named

@@ -132,12 +132,12 @@ def test_live_risk_mode_and_stopped_state_of_a_running_bot(dash, backtest, serve
                                                    "last_candle_time")})
 
 def test_a_real_paper_replay_drives_the_risk_card_then_stops(dash, backtest, server, browser, sol5m, sol5m_path):
-    """The paper bot (perpbot.cli.jobs.paper_job) replays 800 candles with the server's control; held at
+    """The paper bot (perpbot.app.paper.paper_job) replays 800 candles with the server's control; held at
     candle 500, the page shows its live risk from the ledger + status; when the replay ends the header
     says stopped, the buttons are disabled and the run's stored metrics appear."""
     import threading
 
-    from perpbot.cli.jobs import paper_job
+    from perpbot.app.paper import paper_job
     from perpbot.config import load_settings
     from perpbot.data.market import load_market
 

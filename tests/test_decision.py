@@ -124,12 +124,13 @@ def _round_to_step(x, step):
 
 
 def test_size_scale_sizes_the_entry_in_backtest_and_paper(c5):
-    from perpbot.backtest.engine import MarketArrays, SimConfig, run_backtest
+    from perpbot.sim.config import AccountConfig
+    from perpbot.sim.engine import MarketArrays, run_backtest
     from perpbot.exchange.simulated import SimulatedExchange
 
     candles = c5.iloc[:400].reset_index(drop=True)
     m = MarketArrays.build(candles, "5m")
-    cfg = SimConfig(capital=1000.0, risk=0.01, stop_loss=0.01, take_profit=0.02, taker_fee=0.0006, slippage=0.0002,
+    cfg = AccountConfig(capital=1000.0, risk=0.01, stop_loss=0.01, take_profit=0.02, taker_fee=0.0006, slippage=0.0002,
                     lot_size=0.1, tick_size=0.001, cooldown_bars=0)
     sig = np.zeros(400, dtype=np.int8)
     sig[350] = 1

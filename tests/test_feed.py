@@ -14,8 +14,8 @@ import time
 
 import pytest
 
-from perpbot.data.feed import Candle, CandleFeed
-from perpbot.data.orderbook import orderbook_features
+from perpbot.exchange.feed import Candle, CandleFeed
+from perpbot.exchange.orderbook import orderbook_features
 
 SYMBOL = "SOL/USDT:USDT"
 N, START_BAR = 1400, 1000
@@ -290,7 +290,7 @@ def test_feed_rejects_an_unlisted_symbol_and_bad_timeframe(sim):
 
 
 def test_make_async_exchange_points_rest_only():
-    from perpbot.data.feed import make_async_exchange
+    from perpbot.exchange.feed import make_async_exchange
 
     async def main():
         ex = make_async_exchange("bitget", api_url="http://127.0.0.1:9")

@@ -80,8 +80,8 @@ def test_block_of_a_real_backtest_matches_the_metrics_and_refuses_to_confirm(bt)
 
 
 def test_model_metrics_use_the_training_labels(bt):
-    """ai_model_metrics labels the candles exactly as training does (cli.jobs.dataset)."""
-    from perpbot.cli.jobs import dataset, label_barriers
+    """ai_model_metrics labels the candles exactly as training does (app.jobs.dataset)."""
+    from perpbot.app.jobs import dataset, label_barriers
     from perpbot.data.market import MarketData
     from perpbot.ml.metrics import model_metrics
 

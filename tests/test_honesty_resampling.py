@@ -22,7 +22,7 @@ from perpbot.ml.honesty.montecarlo import path_max_drawdown, trade_monte_carlo, 
 @pytest.fixture(scope="module")
 def sol_daily(sol5m):
     """Daily returns of buy-and-hold SOL over the real 5m file (300 days)."""
-    from perpbot.backtest.metrics import daily_returns
+    from perpbot.ml.trading_metrics import daily_returns
 
     marks = pd.DatetimeIndex(sol5m["timestamp"] + pd.Timedelta(minutes=5))
     equity = pd.Series(1000.0 * sol5m["close"].to_numpy() / sol5m["open"].iloc[0], index=marks)

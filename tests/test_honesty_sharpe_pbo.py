@@ -74,7 +74,7 @@ def test_sharpe_stats_hand_worked_moments():
 
 def test_sharpe_stats_match_trading_metrics_on_real_data(sol5m):
     """The daily Sharpe ratio of buy-and-hold SOL equals trading_metrics' annualised one / sqrt(365)."""
-    from perpbot.backtest.metrics import daily_returns, trading_metrics
+    from perpbot.ml.trading_metrics import daily_returns, trading_metrics
 
     marks = pd.DatetimeIndex(sol5m["timestamp"] + pd.Timedelta(minutes=5))
     equity = pd.Series(1000.0 * sol5m["close"].to_numpy() / sol5m["open"].iloc[0], index=marks)

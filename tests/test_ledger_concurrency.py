@@ -113,7 +113,7 @@ def test_a_locked_ledger_never_stops_the_paper_bot_and_loses_no_row(tmp_path, so
     """Another process holds the SQLite write lock for 300 of the 800 candles: the bot's writes
     fail (after the ledger's retries), are counted in the status, and every row reaches the
     ledger once the lock is gone; the run finishes equal to the backtest."""
-    from perpbot.cli.jobs import paper_job
+    from perpbot.app.paper import paper_job
     from perpbot.bot.control import BotControl
 
     s, market, bt = reference(tmp_path, sol5m_path, 800)

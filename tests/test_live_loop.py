@@ -28,8 +28,8 @@ from perpbot.bot.live_risk import LiveRisk, levels, live_config
 from perpbot.bot.paper import PaperBot
 from perpbot.cli.live import render_status, status_report
 from perpbot.config import load_settings
-from perpbot.data.feed import CandleFeed
-from perpbot.exchange import kernel as K
+from perpbot.exchange.feed import CandleFeed
+from perpbot.sim import kernel as K
 from perpbot.exchange.ccxt_adapter import make_exchange
 from perpbot.storage.ledger import Ledger
 from perpbot.types import TRADE_COLUMNS

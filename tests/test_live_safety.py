@@ -19,7 +19,7 @@ import pytest
 
 from perpbot.bot.control import BotControl
 from perpbot.bot.events import EventBus
-from perpbot.data.feed import CandleFeed
+from perpbot.exchange.feed import CandleFeed
 from perpbot.exchange.ccxt_adapter import make_exchange
 from perpbot.exchange.reconcile import account_identity
 from perpbot.storage.ledger import Ledger

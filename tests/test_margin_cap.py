@@ -1,7 +1,7 @@
 """Isolated margin caps the loss: worked numbers for gaps past the liquidation price, every
 other path that could lose more than the margin, and a property test over random candle paths.
 
-Convention (``perpbot.exchange.accounting``, sources there): the entry fee is paid from the
+Convention (``perpbot.sim.accounting``, sources there): the entry fee is paid from the
 balance at the open; a liquidation loses exactly the position margin, settled at the bankruptcy
 price ``B = P - d * M / S`` or better; a bar opening beyond the liquidation price liquidates even
 when it also gapped through the stop; any close that would cost more than the margin is settled
@@ -29,10 +29,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpbot.backtest.engine import MarketArrays, SimConfig, run_backtest
-from perpbot.exchange import accounting as A
+from perpbot.sim.config import AccountConfig
+from perpbot.sim.engine import MarketArrays, run_backtest
+from perpbot.sim import accounting as A
 from perpbot.exchange.simulated import SimulatedExchange
-from perpbot.risk.sizing import SIZING_EQUITY, position_size
+from perpbot.sim.sizing import SIZING_EQUITY, position_size
 
 EQUITY_ALL = dict(capital=1000.0, sizing="equity", equity_fraction=1.0, cooldown_bars=0,
                   max_drawdown=1.0, max_daily_loss=1.0)
@@ -73,7 +74,7 @@ def test_gap_past_liquidation_loses_only_the_margin(side, leverage, gap_open, qt
     """The bar opens beyond the liquidation price: liquidation (not the stop) decides the fill; the
     position is settled at the bankruptcy price (exit fee 0: no margin left for the insurance fund),
     the trade loses margin + entry fee and the account keeps 1,000 - margin - fee."""
-    cfg = SimConfig(leverage=leverage, slippage=0.0, stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
+    cfg = AccountConfig(leverage=leverage, slippage=0.0, stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
     r = run_backtest(_market(_gap_tape(gap_open)), np.array([side, 0, 0, 0], dtype=np.int8), cfg)
     assert len(r.trades) == 1
     t = r.trades.iloc[0]
@@ -93,7 +94,7 @@ def test_gap_past_liquidation_but_not_bankruptcy_books_the_rest_of_the_margin_as
     Before the fix the stop filled at 95.2 (exit reason stop-loss). Now it is a liquidation at the
     open: gross 197.6 x (95.2 - 100) = -948.48, clearance = 988 - 948.48 = 39.52 to the insurance
     fund, pnl = -948.48 - 11.856 - 39.52 = -999.856 (= margin + entry fee)."""
-    cfg = SimConfig(leverage=20, slippage=0.0, stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
+    cfg = AccountConfig(leverage=20, slippage=0.0, stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
     r = run_backtest(_market(_gap_tape(95.2)), np.array([1, 0, 0, 0], dtype=np.int8), cfg)
     t = r.trades.iloc[0]
     assert t.exit_reason == "liquidation" and t.exit_price == 95.2
@@ -117,7 +118,7 @@ def test_real_crash_gap_at_20x_loses_only_the_margin(c5):
     rows = c5[c5.timestamp.isin(ts)].reset_index(drop=True)
     assert list(rows.open) == [196.85, 197.99, 149.35, 175.57]
     m = MarketArrays.build(rows, "5m")
-    cfg = SimConfig(leverage=20, slippage=0.0, stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
+    cfg = AccountConfig(leverage=20, slippage=0.0, stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
     r = run_backtest(m, np.array([1, 0, 0, 0], dtype=np.int8), cfg)
     t = r.trades.iloc[0]
     assert (t.qty, t.entry_price, t.stop_loss, t.exit_reason) == (99.8, 197.99, 196.01, "liquidation")
@@ -161,7 +162,7 @@ def test_stop_fill_slipping_past_bankruptcy_is_capped():
     Bar 2 (low 97.5) touches the stop, not L: the stop sells at 97.92 x 0.98 = 95.9616 < B.
     Before the fix: gross 193.7 x -6.0384 = -1,169.638, exit fee 11.153, balance -192.65.
     Now: settled as a liquidation at B: pnl -987.87 - 11.85444 = -999.72444, balance 0.27556."""
-    cfg = SimConfig(leverage=20, slippage=0.02, stop_loss=0.04, take_profit=0.5, **EQUITY_ALL)
+    cfg = AccountConfig(leverage=20, slippage=0.02, stop_loss=0.04, take_profit=0.5, **EQUITY_ALL)
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 100, 97.5, 98), (98, 98, 98, 98)]
     r = run_backtest(_market(rows), np.array([1, 0, 0, 0], dtype=np.int8), cfg)
     t = r.trades.iloc[0]
@@ -181,7 +182,7 @@ def test_huge_funding_rate_is_charged_only_down_to_the_liquidation_level():
     27.888 / 49.8 = 99.44, gross 49.8 x -0.1 = -4.98, clearance 27.888 - 4.98 = 22.908.
     pnl = -4.98 - 2.988 - 22.908 - 968.112 = -998.988 (= margin + entry fee). Before the fix the
     funding row said 2,490 and the liquidation booked a negative fee of -1,498.98."""
-    cfg = SimConfig(leverage=5, slippage=0.0, stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
+    cfg = AccountConfig(leverage=5, slippage=0.0, stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (99.9, 100, 99.8, 99.9), (99.9, 99.9, 99.9, 99.9)]
     m = _market(rows, np.array([0, 0, 0.5, 0]), np.array([0, 0, 100.0, 0]))
     r = run_backtest(m, np.array([1, 0, 0, 0], dtype=np.int8), cfg)
@@ -210,7 +211,7 @@ def test_reversal_signal_at_a_gapped_open_liquidates_first():
     liquidated first (pnl -999.856, balance 0.144), then the short entry is sized on 0.144 USDT:
     0.144 / (70 x 0.0506) = 0.04 -> 0 at lot 0.1 -> vetoed (below_min_size). Before the fix the
     stop filled at 70 and the account had -4,948.1552 USDT (veto "no_equity")."""
-    cfg = SimConfig(leverage=20, slippage=0.0, stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
+    cfg = AccountConfig(leverage=20, slippage=0.0, stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
     r = run_backtest(_market(_gap_tape(70.0)), np.array([1, -1, 0, 0], dtype=np.int8), cfg)
     assert list(r.trades.exit_reason) == ["liquidation"]
     assert r.trades.pnl.iloc[0] == pytest.approx(-999.856, abs=1e-9)
@@ -222,7 +223,7 @@ def test_trailing_stop_gapped_past_liquidation_liquidates():
     """Long 20x, 1 % trailing stop: bar 1 reaches 110 so the stop trails to 108.9; bar 2 opens at 70,
     past L 95.535 (the liquidation price does not trail): liquidation at B 95, pnl -999.856.
     Before the fix: trailing stop at 70, pnl -5,948.1552."""
-    cfg = SimConfig(leverage=20, slippage=0.0, stop_loss=0.01, take_profit=0.5, trailing_stop=0.01, **EQUITY_ALL)
+    cfg = AccountConfig(leverage=20, slippage=0.0, stop_loss=0.01, take_profit=0.5, trailing_stop=0.01, **EQUITY_ALL)
     rows = [(100, 100, 100, 100), (100, 110, 100, 109), (70, 70, 70, 70), (70, 70, 70, 70)]
     r = run_backtest(_market(rows), np.array([1, 0, 0, 0], dtype=np.int8), cfg)
     t = r.trades.iloc[0]
@@ -237,7 +238,7 @@ def test_end_of_data_and_manual_close_cannot_slip_past_the_margin():
     settled as a liquidation at B, pnl -999.72444, in the backtest (end of data) and through the
     paper exchange's operator force-exit alike. Before the fix: pnl 193.7 x -6.45 - 11.85444 -
     11.1 = -1,272.34, balance -272.34."""
-    cfg = SimConfig(leverage=20, slippage=0.02, stop_loss=0.0, take_profit=0.0, **EQUITY_ALL)
+    cfg = AccountConfig(leverage=20, slippage=0.02, stop_loss=0.0, take_profit=0.0, **EQUITY_ALL)
     rows = [(100, 100, 100, 100), (100, 100.5, 99.5, 100), (100, 100, 97.5, 97.5)]
     r = run_backtest(_market(rows), np.array([1, 0, 0], dtype=np.int8), cfg)
     t = r.trades.iloc[0]

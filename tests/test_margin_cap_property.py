@@ -3,7 +3,7 @@
 Random candle paths (numpy, drawn inside hypothesis examples) with gaps, huge wicks and extreme
 funding rates, random leverage up to the venue maximum, every sizing and stop mode, trailing
 stops and slippage: equity is >= 0 at every bar and no trade loses more than its initial margin
-+ entry fee (the convention of ``perpbot.exchange.accounting``; worked examples in
++ entry fee (the convention of ``perpbot.sim.accounting``; worked examples in
 ``test_margin_cap.py``). At least 10,000 paths per run through the compiled loop, and a few
 candle by candle through the paper exchange.
 """
@@ -17,8 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from perpbot.data.validate import MAX_ABS_FUNDING_RATE
-from perpbot.backtest.engine import MarketArrays, SimConfig, allocate_outputs, run_backtest
-from perpbot.exchange import kernel as K
+from perpbot.sim.config import AccountConfig
+from perpbot.sim.engine import MarketArrays, allocate_outputs, run_backtest
+from perpbot.sim import kernel as K
 from perpbot.exchange.simulated import SimulatedExchange
 
 BARS_PER_PATH = 96
@@ -111,13 +112,13 @@ def test_equity_never_below_zero_on_random_candle_paths():
     to 5 %, with and without 1m candles resolving the bar; the position left open is closed at
     the end of data."""
     seen = {"paths": 0, "trades": 0, "liquidations": 0}
-    tiers = SimConfig().tier_arrays()
+    tiers = AccountConfig().tier_arrays()
 
     @settings(max_examples=EXAMPLES, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow])
     @given(cfg_kw=_config, regime=_market_regime, seed=st.integers(0, 2**32 - 1))
     def check(cfg_kw, regime, seed):
-        cfg = SimConfig(capital=1000.0, **cfg_kw)
+        cfg = AccountConfig(capital=1000.0, **cfg_kw)
         params = cfg.params()
         rng = np.random.default_rng(seed)
         o, h, lo, c, rate, mark, o1, h1, l1 = _paths(
@@ -165,7 +166,7 @@ def test_paper_exchange_keeps_equity_above_zero_and_equals_the_backtest(leverage
     o, h, lo, c, rate, mark, *_ = _paths(rng, 1, 0.05, 0.9, 0.05, 0.002, MAX_ABS_FUNDING_RATE)
     o, h, lo, c, rate = o[0], h[0], lo[0], c[0], rate[0]
     sig = np.where(rng.random(o.shape) < 0.2, rng.choice([-1, 1], o.shape), 0).astype(np.int8)
-    cfg = SimConfig(capital=1000.0, leverage=leverage, sizing=sizing, slippage=slippage, trailing_stop=trailing,
+    cfg = AccountConfig(capital=1000.0, leverage=leverage, sizing=sizing, slippage=slippage, trailing_stop=trailing,
                     stop_loss=0.02, take_profit=0.05, risk=0.5, equity_fraction=1.0, cooldown_bars=0,
                     max_drawdown=1.0, max_daily_loss=1.0)
     times = pd.date_range("2025-05-04 00:00", periods=len(o), freq="5min", tz="UTC")

@@ -87,7 +87,7 @@ def test_donchian_by_hand_and_on_real_data(c5):
 
 
 def test_meta_strategy_trains_saves_and_backtests(tmp_path, sol5m_path, sol_funding_path):
-    from perpbot.cli.jobs import backtest_job, load_model_for, model_file_for, train_job
+    from perpbot.app.jobs import backtest_job, load_model_for, model_file_for, train_job
     from perpbot.config import load_settings
     from perpbot.data.market import load_market
     from perpbot.ml.registry import ModelMismatchError

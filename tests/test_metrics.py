@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpbot.backtest.metrics import (
+from perpbot.ml.trading_metrics import (
     METRIC_NAMES,
     drawdown_series,
     format_metrics_table,

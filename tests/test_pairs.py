@@ -18,7 +18,7 @@ from _intel_world import fakes, sim_exchange, three_symbol_sim, world_data, worl
 from perpbot.config import load_settings
 from perpbot.data import load_candles, load_funding
 from perpbot.intel.pairs import rank_table, rank_venue, select_pairs
-from perpbot.intel.pairs_history import evaluate_selector, history_factors, week_returns
+from perpbot.backtest.pairs_history import evaluate_selector, history_factors, week_returns
 
 W = {"volatility": 1.0, "volume": 1.0, "momentum": 0.5, "trend": 1.0, "funding": -0.5, "oi_change": 0.5, "spread": -1.0}
 

@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpbot.cli.jobs import backtest_job, paper_job, train_job
+from perpbot.app.jobs import backtest_job, train_job
+from perpbot.app.paper import paper_job
 from perpbot.config import load_settings
 from perpbot.data.market import load_market
 from perpbot.storage.ledger import Ledger

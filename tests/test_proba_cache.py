@@ -69,7 +69,7 @@ def trained(tmp_path_factory, sol5m, sol_funding_path, sol_mark8h_path):
     """A folder with 6,000 real 5m candles, a config, and two logreg models trained on them with
     different walk-forward windows: ``model`` (saved where the config points, with its cache)
     and ``other`` (another file)."""
-    from perpbot.cli.jobs import train_job
+    from perpbot.app.jobs import train_job
     from perpbot.config import load_settings
 
     d = tmp_path_factory.mktemp("proba")
@@ -87,7 +87,7 @@ def trained(tmp_path_factory, sol5m, sol_funding_path, sol_mark8h_path):
 
 
 def test_replaced_model_file_is_not_served_from_the_cache(trained):
-    from perpbot.cli.jobs import model_probabilities
+    from perpbot.app.jobs import model_probabilities
     from perpbot.data.market import load_market_for
     from perpbot.ml.registry import load_bundle
 

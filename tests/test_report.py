@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpbot.backtest.metrics import drawdown_series, format_metrics_table, metrics_table, trading_metrics
+from perpbot.ml.trading_metrics import drawdown_series, format_metrics_table, metrics_table, trading_metrics
 from perpbot.backtest.report import drawdown_figure, equity_figure, price_figure, write_html_report
 from perpbot.types import TRADE_COLUMNS, ExitReason
 
@@ -190,7 +190,7 @@ def test_zoom_payload_decodes_to_the_exact_candles_and_falls_back_to_floats(sol5
     o, k, got = None, 0, []
     for _, count, first in z["segments"]:
         for j in range(count):
-            o = first if j == 0 else close + z["d_open"][k]
+            o = first if j == 0 else close + z["d_open"][k]  # noqa: F821 (set by the previous iteration)
             close = o + z["body"][k]
             got.append([o, max(o, close) + z["upper"][k], min(o, close) - z["lower"][k], close])
             k += 1

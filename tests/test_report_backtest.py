@@ -25,7 +25,7 @@ import pandas as pd
 import pytest
 
 from perpbot.backtest.honesty import honesty_for_runs, label_barriers_for
-from perpbot.backtest.metrics import drawdown_series
+from perpbot.ml.trading_metrics import drawdown_series
 from perpbot.backtest.report_tables import monthly_returns
 from perpbot.backtest.runner import run_strategies, write_report
 from perpbot.config import load_settings

@@ -128,8 +128,8 @@ def test_an_interrupted_replay_is_left_abandoned_and_resumes_to_the_backtest_res
     """Stopped in the middle of a position that has already paid funding: the resumed run
     carries the position, its stops and the funding it paid, and ends equal to the backtest."""
     from perpbot.bot.paper import ReplayInterrupted
-    from perpbot.cli.jobs import paper_job, resumable_paper_run
-    from perpbot.exchange import kernel as K
+    from perpbot.app.paper import paper_job, resumable_paper_run
+    from perpbot.sim import kernel as K
 
     s, market, bt = reference(tmp_path, sol5m_path, 800, funding_files=(sol_funding_path, sol_mark8h_path))
     first = bt.result.trades.iloc[0]
@@ -171,7 +171,7 @@ def test_resume_refuses_other_candles_or_settings_in_one_line_and_changes_nothin
     from typer.testing import CliRunner
 
     from perpbot.bot.paper import ReplayInterrupted
-    from perpbot.cli.jobs import paper_job
+    from perpbot.app.paper import paper_job
     from perpbot.cli.main import app
 
     s, market, _ = reference(tmp_path, sol5m_path, 400)

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perpbot.backtest.metrics import daily_returns
+from perpbot.ml.trading_metrics import daily_returns
 from perpbot.backtest.runner import run_strategies
 from perpbot.backtest.tearsheet import daily_return_series, tearsheet_for_runs, write_tearsheet
 from perpbot.config import load_settings

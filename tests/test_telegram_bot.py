@@ -20,7 +20,7 @@ from _threads import _no_thread_left_behind  # noqa: F401 (autouse fixture)
 from fake_telegram import FakeTelegram
 from perpbot.bot.context import BotContext
 from perpbot.bot.control import BotControl
-from perpbot.cli.jobs import backtest_job
+from perpbot.app.jobs import backtest_job
 from perpbot.config import load_settings
 from perpbot.data.market import load_market
 from perpbot.features.build import compute_features, feature_names, features_hash

@@ -53,13 +53,14 @@ import pytest
 import talib
 
 from _bt_reference import run_reference
-from perpbot.backtest.engine import MarketArrays, SimConfig, run_backtest
-from perpbot.exchange import kernel as K
+from perpbot.sim.config import AccountConfig
+from perpbot.sim.engine import MarketArrays, run_backtest
+from perpbot.sim import kernel as K
 from perpbot.strategy.ema_cross import ema_cross_signals
 
 CAPITAL, FEE, SL, TP = 10_000.0, 0.0006, 0.02, 0.04
 
-CONFIG = SimConfig(
+CONFIG = AccountConfig(
     capital=CAPITAL, leverage=1.0, taker_fee=FEE, slippage=0.0, sizing="equity", equity_fraction=1.0,
     stop_mode="percent", stop_loss=SL, take_profit=TP, trailing_stop=0.0, funding=False, cooldown_bars=0,
     max_daily_loss=1.0, max_drawdown=1.0, lot_size=1.0, min_qty=1.0, min_notional=0.0, tick_size=1e-9,

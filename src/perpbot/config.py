@@ -40,7 +40,8 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
-from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, read_toml
+from perpbot.config_derived import DerivedValues
+from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml
 from perpbot.config_sources import format_validation_error as _format_error
 from perpbot.masking import mask_url, redact_text, remember
 
@@ -54,7 +55,7 @@ OPTIONAL_FILES = ("funding_file", "mark_file", "intrabar_file", "model_path")
 ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble", "lstm"]
 
 
-class Settings(BaseSettings):
+class Settings(DerivedValues, BaseSettings):
     """All perpbot settings. Units are in each field's description."""
 
     model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="forbid", validate_default=True,
@@ -282,22 +283,7 @@ class Settings(BaseSettings):
     @classmethod
     def _chat_ids(cls, value: Any) -> Any:
         """A list of integers; from the environment "123,-456", "[123, -456]" or "123"."""
-        if isinstance(value, str):
-            text = value.strip().removeprefix("[").removesuffix("]")
-            value = [p.strip() for p in text.split(",") if p.strip()]
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = [value]
-        if not isinstance(value, (list, tuple)):
-            raise ValueError("expected a list of integer chat ids like [123456789, -1001234567890]")
-        out = []
-        for item in value:
-            if isinstance(item, str) and item.strip().lstrip("+-").isdigit():
-                item = int(item)
-            if not isinstance(item, int) or isinstance(item, bool):
-                raise ValueError(f"chat id {str(item)[:40]!r} is not an integer (Telegram chat ids look like "
-                                 "123456789, groups -1001234567890)")
-            out.append(item)
-        return out
+        return parse_chat_ids(value)
 
     @field_validator("pairs_weights")
     @classmethod
@@ -359,40 +345,6 @@ class Settings(BaseSettings):
         if not self.symbol.count("/") == 1 or ":" not in self.symbol:
             raise ValueError(f"symbol {self.symbol!r} is not a ccxt linear perpetual symbol like 'SOL/USDT:USDT'")
         return self
-
-    # ------------------------------------------------------------------ derived values --
-    @property
-    def ev_margin_frac(self) -> float:
-        return self.ev_margin / 100.0
-
-    @property
-    def ev_margin_grid_frac(self) -> list[float]:
-        return [m / 100.0 for m in self.ev_margin_grid]
-
-    @property
-    def risk_frac(self) -> float:
-        return self.risk_per_trade / 100.0
-
-    @property
-    def taker_fee_frac(self) -> float:
-        return self.taker_fee / 100.0
-
-    @property
-    def slippage_frac(self) -> float:
-        return self.slippage / 100.0
-
-    @property
-    def ledger(self) -> str:
-        return self.ledger_url or f"sqlite:///{self.output_dir / 'perpbot.db'}"
-
-    @property
-    def ledger_display(self) -> str:
-        """:attr:`ledger` with its password masked: what banners, messages and logs show."""
-        return mask_url(self.ledger)
-
-    @property
-    def model_file(self) -> Path:
-        return self.model_path or self.output_dir / "models" / f"{self.model}.joblib"
 
     def public_dict(self) -> dict[str, Any]:
         """Settings as JSON-safe values for logs, the ledger, the API and reports: secrets left

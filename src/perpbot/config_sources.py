@@ -197,3 +197,23 @@ def format_validation_error(exc: ValidationError, model_fields: Mapping[str, Any
     if field is not None:
         text += f" (PERPBOT_{name.upper()} or '{name}' in the config file)"
     return redact_text(text)
+
+
+def parse_chat_ids(value: Any) -> list[int]:
+    """A list of integers; from the environment "123,-456", "[123, -456]" or "123"."""
+    if isinstance(value, str):
+        text = value.strip().removeprefix("[").removesuffix("]")
+        value = [p.strip() for p in text.split(",") if p.strip()]
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = [value]
+    if not isinstance(value, (list, tuple)):
+        raise ValueError("expected a list of integer chat ids like [123456789, -1001234567890]")
+    out = []
+    for item in value:
+        if isinstance(item, str) and item.strip().lstrip("+-").isdigit():
+            item = int(item)
+        if not isinstance(item, int) or isinstance(item, bool):
+            raise ValueError(f"chat id {str(item)[:40]!r} is not an integer (Telegram chat ids look like "
+                             "123456789, groups -1001234567890)")
+        out.append(item)
+    return out

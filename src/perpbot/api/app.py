@@ -62,7 +62,7 @@ def create_app(ctx, token: str, *, max_body_bytes: int = MAX_BODY_BYTES, platfor
             :data:`perpbot.api.auth.MIN_TOKEN_LENGTH` ("... is too short ...").
     """
     token = _token_text(token)
-    ctx.ledger  # open + migrate the ledger once here: first-time migrations from many threads would race
+    _ = ctx.ledger  # open + migrate the ledger once here: first-time migrations from many threads would race
     jobs = BacktestJobs(ctx)
 
     @asynccontextmanager

@@ -2,7 +2,7 @@
 
 ``POST /api/v1/backtests`` queues a job; the worker loads the market from the settings
 (:func:`perpbot.data.market.load_market_for`), keeps the last ``last_bars`` candles when
-given, runs :func:`perpbot.cli.jobs.backtest_job` (recording to the ledger) and writes the
+given, runs :func:`perpbot.app.jobs.backtest_job` (recording to the ledger) and writes the
 HTML report to ``<output_dir>/reports/<job_id>.html``. A failure (missing data, no saved
 model for ``ai``: the :class:`perpbot.ml.registry.ModelError` message, a ledger that stayed
 locked past its retries ...) marks the job ``failed`` with a one-line message in ``error``;
@@ -162,7 +162,7 @@ class BacktestJobs:
             log.info("backtest_finished", job_id=job.job_id, strategy=job.strategy, run_ids=run_ids)
 
     def _run(self, job: Job) -> tuple[dict[str, int], dict[str, dict], Path]:
-        from perpbot.cli.jobs import backtest_job
+        from perpbot.app.jobs import backtest_job
         from perpbot.data.market import load_market_for
 
         settings = self.ctx.settings

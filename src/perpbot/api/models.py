@@ -166,7 +166,7 @@ class RunInfo(BaseModel):
 
 class MetricsOut(BaseModel):
     run_id: int
-    metrics: dict[str, Any] = Field(description="the run's metrics (perpbot.backtest.metrics.trading_metrics)")
+    metrics: dict[str, Any] = Field(description="the run's metrics (perpbot.ml.trading_metrics.trading_metrics)")
     run: RunInfo
 
 

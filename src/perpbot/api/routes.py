@@ -44,7 +44,7 @@ def downsample_index(n: int, max_points: int, keep: tuple[int, ...] = ()) -> np.
 
 def drawdown(equity: np.ndarray, starting_capital: float | None) -> np.ndarray:
     """``equity / running peak - 1`` (fraction <= 0); the starting capital is the first peak, as in
-    :func:`perpbot.backtest.metrics.drawdown_series` (so its minimum is the metrics' max_drawdown)."""
+    :func:`perpbot.ml.trading_metrics.drawdown_series` (so its minimum is the metrics' max_drawdown)."""
     peak = np.maximum.accumulate(equity)
     if starting_capital is not None:
         peak = np.maximum(peak, float(starting_capital))

@@ -1,6 +1,6 @@
 """perpbot.backtest: simulate strategies on history, measure them, report them."""
 
-from perpbot.backtest.metrics import (
+from perpbot.ml.trading_metrics import (
     drawdown_series,
     format_metrics_table,
     metrics_table,

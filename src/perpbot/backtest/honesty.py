@@ -16,26 +16,16 @@ import pandas as pd
 
 from perpbot.data.market import MarketData
 from perpbot.ml.honesty.block import HonestyReport, honesty_block
+from perpbot.ml.labels import label_barriers
 from perpbot.strategy.signals import BASELINES
 
 __all__ = ["ai_model_metrics", "honesty_for_runs", "label_barriers_for"]
 
 
 def label_barriers_for(settings, candles: pd.DataFrame):
-    """Take-profit / stop-loss widths (fractions of the close) of the labels, as training uses them.
-
-    Must equal ``perpbot.cli.jobs.label_barriers`` (a test checks it): ATR multiples ->
-    per-bar fractions with ``stop_mode == "atr"``, else the percent settings / 100.
-    """
-    if settings.stop_mode == "atr":
-        import talib
-
-        from perpbot.ml.labels import atr_barriers
-
-        h, lo, c = (candles[k].to_numpy(np.float64) for k in ("high", "low", "close"))
-        atr = talib.ATR(h, lo, c, timeperiod=settings.atr_period)
-        return atr_barriers(atr, c, settings.take_profit_atr, settings.stop_loss_atr)
-    return settings.take_profit / 100.0, settings.stop_loss / 100.0
+    """Take-profit / stop-loss widths (fractions of the close) of the labels, as training uses them
+    (:func:`perpbot.ml.labels.label_barriers`)."""
+    return label_barriers(settings, candles)
 
 
 def ai_model_metrics(settings, market: MarketData, proba: np.ndarray) -> dict:

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from perpbot.backtest.metrics import format_metrics_table
+from perpbot.ml.trading_metrics import format_metrics_table
 from perpbot.backtest.report_figures import (TEMPLATE, auto_rule, calibration_figure, calls_figure, candles_frame,
                                              drawdown_figure, equity_figure, importance_figure, price_figure,
                                              rolling_sharpe_figure)

@@ -1,6 +1,6 @@
 """The calibration section of the HTML report: out-of-sample reliability curves and ECE.
 
-Input is a model's ``calibration`` metadata (:func:`perpbot.cli.jobs.train_job`):
+Input is a model's ``calibration`` metadata (:func:`perpbot.app.jobs.train_job`):
 ``{"method", "fraction", "reliability": {class: {"prob_pred", "prob_true", "count", "ece", "n"}},
 "reliability_uncalibrated": {...}}`` computed on the walk-forward test folds only
 (:func:`perpbot.ml.calibration.reliability`).

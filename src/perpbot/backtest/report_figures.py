@@ -15,7 +15,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from perpbot.backtest.metrics import daily_returns, drawdown_series
+from perpbot.ml.trading_metrics import daily_returns, drawdown_series
 from perpbot.backtest.report_tables import halt_events, reason_labels, side_sign
 
 __all__ = ["TEMPLATE", "auto_rule", "calibration_figure", "calls_figure", "drawdown_figure", "equity_figure",
@@ -216,7 +216,7 @@ def drawdown_figure(results: dict[str, dict], *, rule: str = "1h") -> go.Figure:
 
 def rolling_sharpe_figure(results: dict[str, dict], *, window_days: int = 30) -> go.Figure:
     """Rolling Sharpe ratio of each strategy: mean / std (ddof 1) of the last ``window_days`` daily
-    returns (:func:`perpbot.backtest.metrics.daily_returns`) times sqrt(365), plotted at each UTC
+    returns (:func:`perpbot.ml.trading_metrics.daily_returns`) times sqrt(365), plotted at each UTC
     day end; NaN (a gap) while the window is incomplete or the returns do not vary."""
     fig = go.Figure()
     for name, res in results.items():

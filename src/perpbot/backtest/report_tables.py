@@ -91,7 +91,9 @@ def _group_stats(pnl: np.ndarray, notional: np.ndarray, fees: np.ndarray, fundin
 
 
 def _arrays(trades: pd.DataFrame):
-    f = (lambda c: trades[c].to_numpy(dtype=np.float64) if c in trades else np.zeros(len(trades)))
+    def f(c):
+        return trades[c].to_numpy(dtype=np.float64) if c in trades else np.zeros(len(trades))
+
     notional = np.abs(f("qty") * f("entry_price"))
     return f("pnl"), notional, f("fees"), f("funding")
 

@@ -17,10 +17,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from perpbot.backtest.engine import BacktestResult, MarketArrays, SimConfig, run_backtest
-from perpbot.backtest.metrics import metrics_table, trading_metrics
+from perpbot.sim.config import AccountConfig
+from perpbot.sim.engine import BacktestResult, MarketArrays, run_backtest
+from perpbot.ml.trading_metrics import metrics_table, trading_metrics
 from perpbot.data.market import MarketData
-from perpbot.strategy.signals import BASELINES, baseline_overrides, is_model_strategy, model_signals, rule_signals
+from perpbot.strategy.signals import BASELINES, is_model_strategy, model_signals, rule_signals
 
 
 @dataclass
@@ -41,11 +42,11 @@ def market_arrays(settings, market: MarketData) -> MarketArrays:
                               intrabar=market.intrabar, atr_period=settings.atr_period)
 
 
-def simulate(name: str, signal: np.ndarray, arrays: MarketArrays, config: SimConfig,
+def simulate(name: str, signal: np.ndarray, arrays: MarketArrays, config: AccountConfig,
              proba: np.ndarray | None = None, size: np.ndarray | None = None) -> StrategyRun:
     """Run one strategy's signals (and optional per-bar size scales) through the engine and compute its metrics."""
     if name in BASELINES:
-        config = SimConfig(**{**config.__dict__, **baseline_overrides(name)})
+        config = config.with_baseline(name)
     result = run_backtest(arrays, signal, config, size=size)
     metrics = trading_metrics(result.equity, result.trades, config.capital, position=result.position)
     return StrategyRun(name=name, signal=signal, result=result, metrics=metrics, proba=proba)
@@ -64,7 +65,7 @@ def run_strategies(settings, market: MarketData, strategies: list[str], *, proba
             ``decision = "ev"``, or an unknown strategy.
     """
     arrays = arrays or market_arrays(settings, market)
-    config = SimConfig.from_settings(settings)
+    config = AccountConfig.from_settings(settings)
     models = dict(models or {})
     if proba is not None:
         models.setdefault("ai", (model, proba))

@@ -3,7 +3,7 @@
 QuantStats (https://github.com/ranaroussi/quantstats) draws its standard HTML tearsheet —
 cumulative returns, drawdowns, monthly heat map, rolling ratios, ~60 metrics — from a series of
 periodic returns. Here the returns are the strategy's DAILY returns exactly as perpbot's metrics
-define them (:func:`perpbot.backtest.metrics.daily_returns`: equity at each UTC day end, the
+define them (:func:`perpbot.ml.trading_metrics.daily_returns`: equity at each UTC day end, the
 initial capital before the first day), annualised with 365 periods per year (crypto trades every
 day), risk-free rate 0; the benchmark (default buy-and-hold) is treated the same way. No ticker
 is ever downloaded: the benchmark is a returns series, never a symbol; the page's remote favicon
@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from perpbot.backtest.metrics import daily_returns
+from perpbot.ml.trading_metrics import daily_returns
 
 __all__ = ["daily_return_series", "tearsheet_for_runs", "write_tearsheet"]
 
@@ -29,7 +29,7 @@ _EXTERNAL_ICON = re.compile(r'<link rel="shortcut icon" href="https?://[^"]*"[^>
 
 
 def daily_return_series(equity: pd.Series, initial_capital: float) -> pd.Series:
-    """:func:`perpbot.backtest.metrics.daily_returns` (fractions) indexed by the UTC day they
+    """:func:`perpbot.ml.trading_metrics.daily_returns` (fractions) indexed by the UTC day they
     cover (tz-naive midnight dates, as QuantStats expects). Raises like ``daily_returns``."""
     values = daily_returns(equity, initial_capital)
     ends = equity.resample("1D", closed="right", label="right").last()

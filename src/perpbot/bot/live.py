@@ -1,10 +1,10 @@
 """The bot loop in live mode: closed candles from the venue, one decision per candle, real orders.
 
-:class:`LiveBot` is woken by :class:`~perpbot.data.feed.CandleFeed` at each candle close (made
+:class:`LiveBot` is woken by :class:`~perpbot.exchange.feed.CandleFeed` at each candle close (made
 for 1-5 minute timeframes). Each cycle:
 
 1. the candle joins the trailing window and the decision code shared with the paper loop
-   (:class:`~perpbot.bot.paper.SignalEngine`: features -> model -> threshold, or a baseline
+   (:class:`~perpbot.strategy.engine.SignalEngine`: features -> model -> threshold, or a baseline
    rule) computes the signal, while position and balance are fetched concurrently;
 2. the exchange's state is taken in, in memory only: the last entry's fill (a partial fill
    makes a trade of the filled size), a trade the venue closed (its TP/SL; the PnL sign for
@@ -54,17 +54,22 @@ from typing import Callable
 import pandas as pd
 
 from perpbot.bot.control import BotControl
-from perpbot.bot.live_risk import EntryPlan, LiveRisk, levels, live_config
-from perpbot.bot.live_trades import OpenTrade, Pending, TradeRecords
-from perpbot.bot.paper import SignalEngine
+from perpbot.bot.live_risk import LiveRisk, live_config
+from perpbot.bot.live_orders import LiveOrders
+from perpbot.bot.recorder import RiskHaltEvent, publish
+from perpbot.bot.live_trades import OpenTrade, Pending
+from perpbot.strategy.engine import SignalEngine
 from perpbot.data import timeframe_to_ms
+from perpbot.exchange import bitget
 from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.exchange.clock import is_timestamp_error
 from perpbot.exchange.reconcile import ReconcileReport, reconcile
 from perpbot.logs import get_logger
+from perpbot.sim.accounting import trade_fee
+from perpbot.types import RiskEvent
 
 log = get_logger("perpbot.live")
-class LiveBot(TradeRecords):
+class LiveBot(LiveOrders):
     """Live trading loop of one symbol (module docstring).
 
     Args:
@@ -113,7 +118,7 @@ class LiveBot(TradeRecords):
         clock = self.clock or self._feed_clock
         if clock is not None:
             return int(clock())
-        return int(time.time() * 1000) - int(self.ex.ex.options.get("timeDifference") or 0)
+        return int(time.time() * 1000) - self.ex.time_difference_ms()
 
     def _now(self) -> pd.Timestamp:
         """Exchange time of the loop: the close of the last candle (its open + timeframe), at
@@ -135,7 +140,7 @@ class LiveBot(TradeRecords):
                 self.risk.restore(self.ledger, self.run_id)
             done = self.ledger.trades(self.run_id)
             self.next_trade_no = int(done["trade_id"].max()) + 1 if len(done) else 1
-        now = await self.ex.ex.fetch_time()
+        now = await self.ex.server_time()
         for row in await self._history(int(now)):
             self.signals.push(pd.Timestamp(row[0], unit="ms", tz="UTC"), *map(float, row[1:6]))
             self.last_ts = int(row[0])
@@ -148,30 +153,21 @@ class LiveBot(TradeRecords):
             self._adopt(self.report.position)
             await self._adopt_levels(self.trade)
         self.control.update_status(running=True, run_id=self.run_id, mode="live", reconcile=self.report.summary(),
-                                   demo=not getattr(self.ex.ex, "perpbot_real_money", False))
+                                   demo=not self.ex.real_money)
         log.info("live_started", run_id=self.run_id, candles=len(self.signals.window), reconcile=self.report.summary())
         return self.report
 
     async def _history(self, now_ms: int) -> list:
         """Closed candles of the last ``live_window`` bars (REST pages, oldest first)."""
-        need, since, out = self.settings.live_window, now_ms - (self.settings.live_window + 1) * self.tf_ms, {}
-        while True:
-            page = await self.ex.ex.fetch_ohlcv(self.ex.symbol, self.settings.timeframe, since, 200)
-            page = [r for r in page if r[0] + self.tf_ms <= now_ms]
-            for r in page:
-                out[int(r[0])] = r
-            if not page or page[-1][0] + 2 * self.tf_ms > now_ms:
-                break
-            since = int(page[-1][0]) + self.tf_ms
-        return [out[k] for k in sorted(out)][-need:]
+        return await self.ex.closed_candles(self.settings.timeframe, self.tf_ms, now_ms, self.settings.live_window)
 
     async def _refresh_funding(self, now_ms: int) -> None:
         if self.signals.funding is None and not (self.settings.funding and self.strategy != "buy-and-hold"
                                                  and self.bundle is not None):
             return
-        if now_ms < self._funding_next_ms or not self.ex.ex.has.get("fetchFundingRateHistory"):
+        if now_ms < self._funding_next_ms:
             return
-        rows = await self.ex.ex.fetch_funding_rate_history(self.ex.symbol, None, 100)
+        rows = await self.ex.funding_rates(100)
         if rows:
             self.signals.funding = pd.DataFrame({
                 "timestamp": pd.to_datetime([r["timestamp"] for r in rows], unit="ms", utc=True),
@@ -185,7 +181,7 @@ class LiveBot(TradeRecords):
             return
         opened = int(pos.opened_ms or time.time() * 1000)
         self.trade = OpenTrade(self.next_trade_no, pos.side, pos.qty, pos.entry_price, opened, self.ex.bar_of(opened),
-                               pos.qty * pos.entry_price * self.cfg.taker_fee, math.nan, math.nan,
+                               trade_fee(pos.qty, pos.entry_price, self.cfg.taker_fee), math.nan, math.nan,
                                liquidation_price=pos.liquidation_price, margin=pos.margin, adopted=True)
         self.next_trade_no += 1
         log.warning("position_adopted", side=pos.side, qty=pos.qty, entry=pos.entry_price)
@@ -195,12 +191,12 @@ class LiveBot(TradeRecords):
         close_side = "sell" if trade.side > 0 else "buy"
         plans = (await self.ex.open_orders())[1]
         trig = {p["info"].get("planType"): p.get("triggerPrice") for p in plans if p.get("side") == close_side}
-        trade.stop_loss = float(trig.get("pos_loss") or math.nan)
-        trade.take_profit = float(trig.get("pos_profit") or math.nan)
+        trade.stop_loss = float(trig.get(bitget.STOP_LOSS_PLAN) or math.nan)
+        trade.take_profit = float(trig.get(bitget.TAKE_PROFIT_PLAN) or math.nan)
 
     # ------------------------------------------------------------------ the cycle
     async def on_candle(self, candle) -> dict | None:
-        """One cycle for a closed :class:`~perpbot.data.feed.Candle`; returns the cycle record
+        """One cycle for a closed :class:`~perpbot.exchange.feed.Candle`; returns the cycle record
         (None for a candle already processed). Never raises for exchange trouble: the cycle is
         skipped, an ``error`` event published and the error counted."""
         t0 = time.perf_counter()
@@ -230,8 +226,8 @@ class LiveBot(TradeRecords):
                 f"row go through (check the machine's clock / NTP); last error: {msg}")
         log.error("clock_skew_halt", cycles=n, error=msg)
         self.flush()
-        self.ex.risk_event("clock_skew_halt", float(n), json.dumps({
-            "cycles": n, "time_difference_ms": self.ex.ex.options.get("timeDifference"), "error": msg}), bar)
+        self.ex.risk_event(RiskEvent.CLOCK_SKEW_HALT.label, float(n), json.dumps({
+            "cycles": n, "time_difference_ms": self.ex.time_difference_ms(), "error": msg}), bar)
         self.events.publish("error", message=text)
         self.control.update_status(clock_skew_halt=True)
 
@@ -276,7 +272,7 @@ class LiveBot(TradeRecords):
             self.risk.on_trade_closed(bar, estimates[t.trade_no])
         for event, value in self.risk.on_close(candle.timestamp, snap.equity):
             rows.append((event, value, None))
-            self.events.publish("risk_halt", event=event, value=float(value))
+            publish(self.events, RiskHaltEvent(event, float(value)))
         lifted = self.risk.on_cycle_ok()
         if lifted is not None:
             rows.append(("clock_skew_cleared", float(lifted), None))
@@ -329,107 +325,9 @@ class LiveBot(TradeRecords):
                  orders=len(sent), reconcile=rec)
         return out
 
-    async def _pre(self):
-        """Position + balance, and the pending entry's order, concurrently."""
-        if self.pending is None:
-            return await self.ex.snapshot(), None
-        return await asyncio.gather(self.ex.snapshot(), self.ex.lookup(self.pending.cid))
-
-    def _take_fill(self, order) -> tuple[OpenTrade | None, Pending, dict | None] | None:
-        """The pending entry's state (in memory): (the new trade or None, the pending entry, the
-        order or None when the venue does not have it); None while it is still unfilled or the
-        venue could not be asked. A partial fill makes a trade of the filled size."""
-        p = self.pending
-        if p is None or (order is not None and not isinstance(order, dict)):
-            return None
-        if order is None:  # the venue does not have it: it never reached it
-            self.pending = None
-            log.error("entry_lost", cid=p.cid)
-            return None, p, None
-        filled = float(order.get("filled") or 0.0)
-        if order.get("status") == "open" and filled <= 0:
-            return None  # not filled yet (a market order fills at the next trade)
-        self.pending = None
-        if filled <= 0:
-            return None, p, order
-        price = float(order.get("average") or order.get("price"))
-        ts = int(order.get("lastTradeTimestamp") or order.get("timestamp") or self.last_ts)
-        sl, tp, _ = levels(self.cfg, p.plan.side, price, p.plan.atr)  # the kernel's levels, from the real fill
-        self.trade = OpenTrade(p.trade_no, p.plan.side, filled, price, ts, self.ex.bar_of(ts),
-                               abs(float((order.get("fee") or {}).get("cost") or 0.0)), sl, tp, order.get("id"),
-                               equity_before=p.equity_before)
-        return self.trade, p, order
-
-    async def _settle_entry(self, trade: OpenTrade | None, p: Pending, order: dict | None) -> None:
-        """Ledger side of :meth:`_take_fill`: a partial fill's rest is cancelled first, then the
-        order is settled (status, fill) and the entry published."""
-        if order is not None and order.get("status") == "open":
-            await self.ex.cancel(order)
-            again = await self.ex.lookup(p.cid)
-            order = again if isinstance(again, dict) else order
-        row = self.ex.unsettled.get(p.cid)
-        if row is not None:
-            self.ex.settle(row, order)
-        if trade is not None:
-            self.events.publish("entry", side="long" if trade.side > 0 else "short", qty=trade.qty,
-                                price=trade.entry_price, stop_loss=trade.stop_loss, take_profit=trade.take_profit,
-                                liquidation_price=None)
-            log.info("entry_filled", trade=trade.trade_no, qty=trade.qty, ordered=p.plan.qty, price=trade.entry_price,
-                     stop_loss=trade.stop_loss, take_profit=trade.take_profit)
-
-    async def _protect_fill(self, trade: OpenTrade, bar: int) -> None:
-        """Stop / take-profit from the actual fill (replacing the presets), and the trailing stop."""
-        await self.ex.protect(trade.side, trade.qty, stop_loss=trade.stop_loss, take_profit=trade.take_profit,
-                              bar=bar, trade_no=trade.trade_no)
-        if self.cfg.trailing_stop > 0:
-            await self.ex.trailing_stop(trade.side, trade.qty, trade.entry_price, self.cfg.trailing_stop, bar=bar,
-                                        trade_no=trade.trade_no)
-        snap = await self.ex.snapshot()
-        if snap.position is not None:
-            trade.liquidation_price, trade.margin = snap.position.liquidation_price, snap.position.margin
-            self._snapshot(snap.position, trade)
-
-    async def _orders(self, signal: int, force: bool, bar: int, close: float, equity: float, rows: list,
-                      close_lag: float = 0.0) -> list:
-        t, sent = self.trade, []
-        if t is not None and (force or signal == -t.side):
-            reason = "manual" if force else "signal"
-            res = await self.ex.close_position(reason, side=t.side, qty=t.qty, bar=bar, trade_no=t.trade_no)
-            sent.append(res)
-            if res.ok:
-                t.exit_cid, t.exit_reason = res.cid, reason
-            if force or not res.ok:
-                return sent
-            # the kernel sizes the reversal from the balance after this exit, and a losing exit
-            # starts the cooldown before the entry: both estimated at the last close
-            exit_fee = t.qty * close * self.cfg.taker_fee
-            est = t.side * t.qty * (close - t.entry_price) - t.entry_fee - exit_fee
-            equity -= exit_fee
-            if est < 0 and self.cfg.cooldown_bars > 0:
-                rows.append(("cooldown", float(bar + 1 + self.cfg.cooldown_bars), "estimated loss of the signal exit"))
-                return sent
-        elif t is not None or signal == 0 or self.pending is not None or force:
-            return sent
-        if close_lag > self.max_lag_ms:  # a candle caught up late: its signal is no entry any more
-            rows.append(("stale_candle", close_lag / self.tf_ms, json.dumps(
-                {"close_lag_ms": round(close_lag, 1), "max_entry_lag": self.settings.max_entry_lag})))
-            log.warning("stale_candle_entry_vetoed", bar=bar, close_lag_ms=round(close_lag, 1), signal=signal)
-            return sent
-        plan = self.risk.plan_entry(bar + 1, signal, close, self.atr, equity, self.signals.size)
-        if not isinstance(plan, EntryPlan):
-            rows.append((plan[0], plan[1], None))
-            return sent
-        res = await self.ex.open_position(plan.side, plan.qty, plan.stop_loss, plan.take_profit, "entry", bar=bar,
-                                          ref_price=close, trade_no=self.next_trade_no)
-        sent.append(res)
-        if res.ok:
-            self.pending = Pending(res.cid, plan, self.next_trade_no, bar, equity if self.trade is None else None)
-            self.next_trade_no += 1
-        return sent
-
     # ------------------------------------------------------------------ running
     async def run(self, feed) -> None:
-        """Process candles from ``feed`` (a :class:`~perpbot.data.feed.CandleFeed` starting after
+        """Process candles from ``feed`` (a :class:`~perpbot.exchange.feed.CandleFeed` starting after
         the history, ``last_timestamp=bot.last_ts``) until it stops; then flush the ledger rows.
         Without an explicit ``clock`` the feed's exchange clock measures the candles' close lag."""
         self._feed_clock = feed.now_ms

@@ -1,9 +1,9 @@
 """Risk rules of the live loop: the backtest kernel's entry rules, applied to live equity.
 
-The rules and their order are those of :mod:`perpbot.exchange.kernel` (``_try_entry`` and the
+The rules and their order are those of :mod:`perpbot.sim.kernel` (``_try_entry`` and the
 close of ``run_bars``), computed with the same compiled functions
-(:func:`~perpbot.risk.sizing.position_size`, :func:`~perpbot.risk.sizing.protective_levels`,
-:func:`~perpbot.exchange.accounting.slipped_price`) on a :class:`~perpbot.backtest.engine.SimConfig`
+(:func:`~perpbot.sim.sizing.position_size`, :func:`~perpbot.sim.sizing.protective_levels`,
+:func:`~perpbot.sim.accounting.slipped_price`) on a :class:`~perpbot.sim.engine.AccountConfig`
 built from the settings (and the venue's lot / tick / minimums / taker fee when known):
 
 * at each candle close: the equity peak is updated, the max-drawdown halt (equity <= peak x
@@ -31,40 +31,28 @@ clock afresh).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import pandas as pd
 
-from perpbot.backtest.engine import SimConfig
-from perpbot.exchange import kernel as K
-from perpbot.exchange.accounting import slipped_price
-from perpbot.risk.sizing import position_size, protective_levels
-from perpbot.strategy.signals import BASELINES, baseline_overrides
+from perpbot.sim.config import AccountConfig
+from perpbot.sim import kernel as K
+from perpbot.sim.accounting import slipped_price
+from perpbot.sim.sizing import position_size
+from perpbot.risk import rules as R
 from perpbot.types import RiskEvent
 
 DAY_MS = 86_400_000
 
 
-def live_config(settings, strategy: str, rules=None) -> SimConfig:
-    """The risk/market configuration of a live run (fractions); the venue's ``rules``
-    (:class:`~perpbot.exchange.executor.MarketRules`) replace the settings' lot, tick, minimums
-    and taker fee. Raises ValueError when the strategy trades without a stop-loss."""
-    cfg = SimConfig.from_settings(settings)
-    if strategy in BASELINES:
-        cfg = replace(cfg, **baseline_overrides(strategy))
-    if rules is not None:
-        cfg = replace(cfg, lot_size=rules.lot, tick_size=rules.tick, min_qty=rules.min_qty,
-                      min_notional=rules.min_notional, taker_fee=rules.taker)
-    if not cfg.stop_loss > 0:
-        raise ValueError(f"live trading needs a stop-loss on every entry; strategy {strategy!r} trades without one")
-    return cfg
+def live_config(settings, strategy: str, rules=None) -> AccountConfig:
+    """The risk/market configuration of a live run (:meth:`AccountConfig.for_live`)."""
+    return AccountConfig.for_live(settings, strategy, rules)
 
 
-def levels(cfg: SimConfig, side: int, price: float, atr: float) -> tuple[float, float, float]:
+def levels(cfg: AccountConfig, side: int, price: float, atr: float) -> tuple[float, float, float]:
     """(stop-loss, take-profit, stop distance) in USDT for an entry at ``price`` (kernel rule)."""
-    p = cfg.params()
-    return protective_levels(int(side), float(price), int(p[K.P_STOP_MODE]), cfg.stop_loss, cfg.take_profit,
-                             float(atr), cfg.tick_size)
+    return cfg.levels(side, price, atr)
 
 
 @dataclass
@@ -83,7 +71,7 @@ class EntryPlan:
 class LiveRisk:
     """Halts, cooldown and sizing of the live loop (module docstring). All money USDT."""
 
-    def __init__(self, cfg: SimConfig, tf_ms: int, clock_halt_cycles: int = 3) -> None:
+    def __init__(self, cfg: AccountConfig, tf_ms: int, clock_halt_cycles: int = 3) -> None:
         self.cfg = cfg
         self.clock_halt_cycles = max(1, int(clock_halt_cycles))
         self.clock_refusals = 0  # consecutive cycles failed on a refused timestamp
@@ -97,6 +85,9 @@ class LiveRisk:
         self.halt_dd = False
         self.halt_clock = False
         self.cooldown_until = -1
+        # compile the risk engine's functions for the live argument types now, not in a cycle
+        R.drawdown_halt(1.0, 1.0, 0.5), R.daily_loss_halt(1.0, 1.0, 0.5), R.next_utc_midnight(0)
+        R.cooldown_after(0.0, 0.0, 0.0, -1.0), R.entry_veto(False, False, 0, 0.0, -1.0, 1.0)
 
     def on_close(self, candle_open_ms: int, equity: float) -> list[tuple[str, float]]:
         """Account for the equity at a candle's close; returns new halt events (label, value)."""
@@ -104,18 +95,18 @@ class LiveRisk:
             self.peak = equity
         if self.day_start is None:
             self.day_start = equity
-            self.next_day_ms = (candle_open_ms // DAY_MS + 1) * DAY_MS
+            self.next_day_ms = int(R.next_utc_midnight(candle_open_ms))
         events = []
         self.peak = max(self.peak, equity)
-        if not self.halt_dd and equity <= self.peak * (1.0 - self.cfg.max_drawdown):
+        if not self.halt_dd and R.drawdown_halt(equity, self.peak, self.cfg.max_drawdown):
             self.halt_dd = True
-            events.append(("max_drawdown_halt", equity / self.peak - 1.0))
-        if not self.halt_day and equity <= self.day_start * (1.0 - self.cfg.max_daily_loss):
+            events.append((RiskEvent.MAX_DRAWDOWN_HALT.label, equity / self.peak - 1.0))
+        if not self.halt_day and R.daily_loss_halt(equity, self.day_start, self.cfg.max_daily_loss):
             self.halt_day = True
-            events.append(("daily_loss_halt", equity / self.day_start - 1.0))
+            events.append((RiskEvent.DAILY_LOSS_HALT.label, equity / self.day_start - 1.0))
         nxt = candle_open_ms + self.tf_ms
         if nxt >= self.next_day_ms:  # the next candle opens on a new UTC day
-            self.next_day_ms = (nxt // DAY_MS + 1) * DAY_MS
+            self.next_day_ms = int(R.next_utc_midnight(nxt))
             self.day_start = equity
             self.halt_day = False
         return events
@@ -144,31 +135,25 @@ class LiveRisk:
 
     def on_trade_closed(self, exit_bar: int, pnl: float) -> None:
         """A losing trade starts the cooldown (no entry while entry bar <= exit bar + cooldown_bars)."""
-        if pnl < 0.0 and self.cfg.cooldown_bars > 0:
-            self.cooldown_until = exit_bar + self.cfg.cooldown_bars
+        self.cooldown_until = int(R.cooldown_after(float(pnl), float(exit_bar), float(self.cfg.cooldown_bars),
+                                                   float(self.cooldown_until)))
 
     def plan_entry(self, bar: int, side: int, price: float, atr: float, equity: float,
                    scale: float = 1.0) -> EntryPlan | tuple[str, float]:
         """The entry at bar ``bar`` (the next candle) if the rules allow it, else the veto
         (risk-event label, value) exactly as the kernel's ``_try_entry`` records it. ``scale``:
         the decision's size scale (the kernel's per-bar ``size``; 1.0 = the configured size)."""
-        if self.halt_dd:
-            return "halted", float(K.EV_MAX_DD_HALT)
-        if self.halt_day:
-            return "halted", float(K.EV_DAILY_LOSS_HALT)
-        if self.halt_clock:
-            return "halted", float(RiskEvent.CLOCK_SKEW_HALT)
-        if bar <= self.cooldown_until:
-            return "cooldown", float(self.cooldown_until)
-        if equity <= 0.0:
-            return "no_equity", float(equity)
+        code, value = R.entry_veto(self.halt_dd, self.halt_day, R.EV_CLOCK_SKEW_HALT if self.halt_clock else 0,
+                                   float(bar), float(self.cooldown_until), float(equity))
+        if code != R.ALLOWED:
+            return RiskEvent(code).label, float(value)
         p, cfg = self.params, self.cfg
         fill = slipped_price(float(price), side > 0, cfg.slippage)
         sl, tp, dist = levels(cfg, side, fill, atr)
         qty = position_size(int(p[K.P_SIZING]), float(equity), fill, dist, float(atr), cfg.risk * scale,
                             cfg.equity_fraction * scale, cfg.sizing_atr_mult, cfg.leverage, cfg.taker_fee, cfg.lot_size)
-        if qty <= 0.0 or qty < cfg.min_qty or qty * fill < cfg.min_notional:
-            return "below_min_size", float(qty)
+        if R.below_min_size(qty, fill, cfg.min_qty, cfg.min_notional):
+            return RiskEvent.BELOW_MIN_SIZE.label, float(qty)
         return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr))
 
     def restore(self, ledger, run_id: int, now: pd.Timestamp | None = None) -> None:
@@ -184,8 +169,8 @@ class LiveRisk:
             self.next_day_ms = int(midnight.value // 1_000_000) + DAY_MS
         ev = ledger.risk_events(run_id)
         if len(ev):
-            self.halt_dd = bool((ev["event"] == "max_drawdown_halt").any())
-            self.halt_day = bool(((ev["event"] == "daily_loss_halt") & (ev["time"] >= midnight)).any())
+            self.halt_dd = bool((ev["event"] == RiskEvent.MAX_DRAWDOWN_HALT.label).any())
+            self.halt_day = bool(((ev["event"] == RiskEvent.DAILY_LOSS_HALT.label) & (ev["time"] >= midnight)).any())
         trades = ledger.trades(run_id)
         if len(trades):
             last = trades.iloc[-1]

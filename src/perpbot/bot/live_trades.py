@@ -19,13 +19,15 @@ import numpy as np
 import pandas as pd
 
 from perpbot.bot.live_risk import EntryPlan
+from perpbot.bot.recorder import ExitEvent, cycle_status, last_signal, publish, publish_cycle, side_label
+from perpbot.exchange import bitget
 from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.logs import get_logger
+from perpbot.types import ExitReason
+from perpbot.sim.accounting import initial_margin, trade_fee, unrealized_pnl
 
 log = get_logger("perpbot.live")
-_REASONS = {"pos_loss_market": "stop_loss", "loss_plan_market": "stop_loss", "moving_plan_market": "trailing_stop",
-            "track_plan_market": "trailing_stop", "pos_profit_market": "take_profit",
-            "profit_plan_market": "take_profit", "liquidation": "liquidation"}
+_REASONS = {**bitget.EXIT_REASONS, "liquidation": ExitReason.LIQUIDATION.label}
 
 
 @dataclass
@@ -70,13 +72,13 @@ class TradeRecords:
         since its entry when the account is flat, else an exit at this candle's open."""
         if pos is None and t.equity_before is not None:
             return equity - t.equity_before
-        return (t.side * t.qty * (candle_open - t.entry_price) - t.entry_fee
-                - t.qty * candle_open * self.cfg.taker_fee)
+        return (unrealized_pnl(t.side, t.qty, t.entry_price, candle_open) - t.entry_fee
+                - trade_fee(t.qty, candle_open, self.cfg.taker_fee))
 
     async def _finish_trade(self, t: OpenTrade, exclude: str | None) -> None:
         """A position the venue no longer holds: exit fills (the first ``t.qty`` closing the side
         after the entry, not order ``exclude``), fees, funding -> ledger trade, cooldown."""
-        fills = await self.ex.ex.fetch_my_trades(self.ex.symbol, t.entry_ms)
+        fills = await self.ex.my_fills(t.entry_ms)
         close_side = "sell" if t.side > 0 else "buy"
         exits, qty = [], 0.0
         for f in sorted(fills, key=lambda f: (f["timestamp"], str(f.get("id")))):
@@ -94,11 +96,11 @@ class TradeRecords:
         last_close = float(self.signals.window[-1][4])
         price = sum(f["amount"] * f["price"] for f in exits) / qty if qty else last_close
         exit_fee = sum(abs((f.get("fee") or {}).get("cost") or 0.0) for f in exits)
-        gross = t.side * qty * (price - t.entry_price) if qty else 0.0  # linear contract: side x qty x (exit - entry)
+        gross = unrealized_pnl(t.side, qty, t.entry_price, price) if qty else 0.0  # linear: side x qty x (exit - entry)
         exit_ms = max((f["timestamp"] for f in exits), default=(self.last_ts or t.entry_ms))
         funding = 0.0  # > 0 paid: the venue's funding bills while the trade was open
-        if self.ex.ex.has.get("fetchFundingHistory"):
-            bills = await self.ex.ex.fetch_funding_history(self.ex.symbol, t.entry_ms)
+        bills = await self.ex.funding_bills(t.entry_ms)
+        if bills is not None:
             funding = -sum(float(f["amount"]) for f in bills if f["timestamp"] is None or f["timestamp"] <= exit_ms)
         reason = await self._exit_reason(t, exits, price)
         pnl = gross - t.entry_fee - exit_fee - funding
@@ -110,13 +112,13 @@ class TradeRecords:
                        entry_price=t.entry_price, exit_time=pd.Timestamp(exit_ms, unit="ms", tz="UTC"), exit_price=price,
                        exit_reason=reason, gross_pnl=gross, fees=t.entry_fee + exit_fee, funding=funding, pnl=pnl,
                        entry_bar=t.entry_bar, exit_bar=exit_bar, leverage=self.cfg.leverage,
-                       margin=t.qty * t.entry_price / self.cfg.leverage, stop_loss=t.stop_loss,
+                       margin=initial_margin(t.qty, t.entry_price, self.cfg.leverage), stop_loss=t.stop_loss,
                        take_profit=t.take_profit, liquidation_price=t.liquidation_price, entry_fee=t.entry_fee,
                        exit_fee=exit_fee)
             self.ledger.record_run_bulk(self.run_id, trades=pd.DataFrame([row]), derive_orders=False)  # real orders are recorded
             self.ex.record_position(0, 0.0)
-        self.events.publish("exit", trade_id=t.trade_no, side="long" if t.side > 0 else "short", qty=t.qty,
-                            entry_price=t.entry_price, exit_price=price, reason=reason, pnl=pnl)
+        publish(self.events, ExitEvent(t.trade_no, side_label(t.side), t.qty, t.entry_price, price, reason, pnl,
+                                       t.entry_fee + exit_fee, funding))
         log.info("trade", trade_id=t.trade_no, side=t.side, qty=t.qty, entry=t.entry_price, exit=price, reason=reason,
                  pnl=round(pnl, 6), funding=funding)
 
@@ -129,15 +131,16 @@ class TradeRecords:
                 return t.exit_reason
         for f in exits[-1:]:
             try:
-                o = await self.ex.ex.fetch_order(f["order"], self.ex.symbol)
+                o = await self.ex.order_by_id(f["order"])
                 src = (o.get("info") or {}).get("orderSource")
                 if src in _REASONS:
                     return _REASONS[src]
             except Exception as exc:
                 log.warning("exit_order_unknown", error=describe_error(exc))
         if math.isfinite(t.take_profit) and t.side * (price - t.take_profit) >= 0:
-            return "take_profit"
-        return "stop_loss" if math.isfinite(t.stop_loss) and t.side * (price - t.stop_loss) <= 0 else "unknown"
+            return ExitReason.TAKE_PROFIT.label
+        return (ExitReason.STOP_LOSS.label if math.isfinite(t.stop_loss) and t.side * (price - t.stop_loss) <= 0
+                else "unknown")
 
     def _settle_protection(self, t: OpenTrade, reason: str) -> None:
         """The trade's TP/SL orders in the ledger: the one that closed it ``triggered``, the rest ``canceled``."""
@@ -182,20 +185,15 @@ class TradeRecords:
             v.clear()
 
     def _publish(self, candle, signal: int, proba, snap, latency: float, rec: str) -> None:
-        p = proba
-        last = {"signal": signal, "time": candle.time.isoformat(), "p_down": None if p is None else float(p[0]),
-                "p_flat": None if p is None else float(p[1]), "p_up": None if p is None else float(p[2])}
+        last = last_signal(signal, candle.time, proba)
         t = self.trade
         pos = None if t is None else {"side": t.side, "qty": t.qty, "entry_price": t.entry_price,
                                       "stop_loss": t.stop_loss, "take_profit": t.take_profit,
                                       "liquidation_price": t.liquidation_price, "margin": t.margin}
-        self.events.publish("cycle", bar=self.ex.bar_of(candle.timestamp), candle_time=candle.time.isoformat(),
-                            equity=snap.equity, position=0.0 if t is None else t.side * t.qty,
-                            **{k: v for k, v in last.items() if k != "time"})
+        publish_cycle(self.events, self.ex.bar_of(candle.timestamp), candle.time, snap.equity,
+                      0.0 if t is None else t.side * t.qty, last)
         lat = np.fromiter(self.latency_ms, dtype=np.float64)
-        self.control.update_status(position=pos, equity=snap.equity, last_signal=last,
-                                   last_candle_time=candle.time.isoformat(),
-                                   last_cycle_time=pd.Timestamp.now(tz="UTC").isoformat(), cycles=self.cycles,
-                                   reconcile=rec, latency_ms=round(latency, 3),
-                                   latency_p50_ms=float(np.percentile(lat, 50)), latency_p99_ms=float(np.percentile(lat, 99)))
+        cycle_status(self.control, position=pos, equity=snap.equity, last=last, candle_time=candle.time,
+                     cycles=self.cycles, reconcile=rec, latency_ms=round(latency, 3),
+                     latency_p50_ms=float(np.percentile(lat, 50)), latency_p99_ms=float(np.percentile(lat, 99)))
 

@@ -28,16 +28,16 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from perpbot.backtest.engine import SimConfig
+from perpbot.sim.config import AccountConfig
 from perpbot.bot.control import BotControl
+from perpbot.bot.recorder import (
+    HALT_EVENTS, EntryEvent, ExitEvent, RiskHaltEvent, cycle_status, last_signal, publish, publish_cycle, side_label,
+)
 from perpbot.bot.paper_ledger import CHECKPOINT_VERSION, PaperRecorder, decode_floats, make_checkpoint, signal_settings
 from perpbot.data import timeframe_to_ms
-from perpbot.exchange.simulated import SimulatedExchange, trailing_atr
+from perpbot.exchange.simulated import SimulatedExchange
 from perpbot.logs import get_logger
-from perpbot.strategy.signals import (
-    BASELINES, baseline_overrides, check_model_decision, is_model_strategy, meta_primary, model_signals,
-    rule_signals,
-)
+from perpbot.strategy.engine import SignalEngine
 
 log = get_logger("perpbot.bot")
 
@@ -45,69 +45,6 @@ log = get_logger("perpbot.bot")
 class ReplayInterrupted(Exception):
     """Raised from a replay's progress callback to stop it early; the run is left ``abandoned``
     (resumable with ``perpbot run --mode paper --resume``), not ``failed``."""
-
-
-class SignalEngine:
-    """The decision code shared by the paper and the live loop: a trailing window of closed
-    candles -> features -> model -> decision rule (strategies "ai" and "meta:<rule>", through
-    :func:`perpbot.strategy.signals.model_signals`, as the backtest), or a rule's signal.
-
-    Args:
-        settings: :class:`perpbot.config.Settings` (live_window, atr_period, timeframe,
-            decision, confidence_threshold, costs, kelly_fraction, risk_per_trade, funding).
-        strategy: "ai" / "meta:<rule>" (need ``bundle``) or a rule name.
-        bundle: a loaded :class:`perpbot.ml.registry.ModelBundle` of that strategy.
-        funding: funding-rate events for the features (ignored when ``settings.funding`` is off).
-    Raises ValueError for a model strategy without a model.
-    After :meth:`decide`, ``size`` is the decision's entry size scale (1.0 = the configured size).
-    """
-
-    COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
-
-    def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None) -> None:
-        if is_model_strategy(strategy) and bundle is None:
-            raise ValueError(f"strategy {strategy!r} needs a trained model (perpbot train --strategy {strategy})")
-        if bundle is not None:
-            check_model_decision(settings, bundle)
-        self.settings, self.strategy, self.bundle = settings, strategy, bundle
-        self.funding = funding if settings.funding else None
-        self.window: deque = deque(maxlen=settings.live_window)
-        self.size = 1.0
-
-    def push(self, ts: pd.Timestamp, o: float, h: float, lo: float, c: float, v: float) -> pd.DataFrame:
-        """Append a closed candle (UTC open time, USDT prices, base volume); the window as a frame."""
-        self.window.append((ts, o, h, lo, c, v))
-        frame = pd.DataFrame(list(self.window), columns=self.COLUMNS)
-        frame.attrs["timeframe"] = self.settings.timeframe
-        return frame
-
-    def atr(self, frame: pd.DataFrame) -> float:
-        """ATR (USDT, TA-Lib, ``atr_period``) at the last candle of the window; NaN while too short."""
-        if len(frame) <= self.settings.atr_period:
-            return float("nan")
-        highs, lows, closes = (frame[k].to_numpy(np.float64) for k in ("high", "low", "close"))
-        return trailing_atr(highs, lows, closes, self.settings.atr_period)
-
-    def decide(self, frame: pd.DataFrame) -> tuple[int, np.ndarray | None]:
-        """(signal -1/0/+1, probabilities (p_down, p_flat, p_up) or None) at the window's last candle;
-        sets ``size`` (entry size scale of the decision)."""
-        self.size = 1.0
-        if not is_model_strategy(self.strategy):
-            return int(rule_signals(self.strategy, frame)[-1]), None
-        from perpbot.features.build import compute_features
-        from perpbot.strategy.meta import meta_frame
-
-        feats = compute_features(frame, self.funding)
-        rule = meta_primary(self.strategy)
-        if rule is not None:
-            feats = meta_frame(feats, rule_signals(rule, frame))
-        last = self.bundle.predict_proba(feats.iloc[[-1]], frame["timestamp"].iloc[[-1]])[0]
-        proba = np.full((len(frame), 3), np.nan)
-        proba[-1] = last
-        signal, size, _ = model_signals(self.settings, self.strategy, frame, proba, self.bundle, self.funding)
-        if size is not None:
-            self.size = float(size[-1])
-        return int(signal[-1]), last
 
 
 @dataclass
@@ -142,9 +79,7 @@ class PaperBot:
         self.strategy = strategy
         self.bundle = bundle
         self.funding = self.signals.funding
-        config = SimConfig.from_settings(settings)
-        if strategy in BASELINES:
-            config = SimConfig(**{**config.__dict__, **baseline_overrides(strategy)})
+        config = AccountConfig.for_strategy(settings, strategy)
         self.exchange = SimulatedExchange(config, settings.timeframe, self.funding, mark)
         self.window: deque = self.signals.window
         self.ledger = ledger
@@ -191,31 +126,21 @@ class PaperBot:
         ev = self.events
         for t in (update.trades.itertuples() if len(update.trades) else ()):
             if t.entry_bar == decision.bar:  # opened (and closed) within this candle: its entry comes first
-                ev.publish("entry", side="long" if t.side > 0 else "short", qty=float(t.qty),
-                           price=float(t.entry_price), stop_loss=float(t.stop_loss),
-                           take_profit=float(t.take_profit), liquidation_price=float(t.liquidation_price))
-            ev.publish("exit", trade_id=int(t.trade_id), side="long" if t.side > 0 else "short", qty=float(t.qty),
-                       entry_price=float(t.entry_price), exit_price=float(t.exit_price), reason=t.exit_reason,
-                       pnl=float(t.pnl), fees=float(t.fees), funding=float(t.funding))
+                publish(ev, EntryEvent(side_label(t.side), float(t.qty), float(t.entry_price), float(t.stop_loss),
+                                       float(t.take_profit), float(t.liquidation_price)))
+            publish(ev, ExitEvent(int(t.trade_id), side_label(t.side), float(t.qty), float(t.entry_price),
+                                  float(t.exit_price), t.exit_reason, float(t.pnl), float(t.fees), float(t.funding)))
         pos = self.exchange.position
         if pos["side"] != 0 and pos["entry_bar"] == decision.bar:
-            ev.publish("entry", side="long" if pos["side"] > 0 else "short", qty=pos["qty"],
-                       price=pos["entry_price"], stop_loss=pos["stop_loss"], take_profit=pos["take_profit"],
-                       liquidation_price=pos["liquidation_price"])
+            publish(ev, EntryEvent(side_label(pos["side"]), pos["qty"], pos["entry_price"], pos["stop_loss"],
+                                   pos["take_profit"], pos["liquidation_price"]))
         for e in (update.risk_events.itertuples() if len(update.risk_events) else ()):
-            if e.event in ("daily_loss_halt", "max_drawdown_halt"):
-                ev.publish("risk_halt", event=e.event, value=float(e.value))
-        p = decision.proba
-        last = {"signal": decision.signal, "time": decision.time.isoformat(),
-                "p_down": None if p is None else float(p[0]), "p_flat": None if p is None else float(p[1]),
-                "p_up": None if p is None else float(p[2])}
-        ev.publish("cycle", bar=decision.bar, candle_time=decision.time.isoformat(), equity=update.equity,
-                   position=update.position, **{k: v for k, v in last.items() if k != "time"})
-        st = self.control.status()
-        self.control.update_status(position=pos if pos["side"] != 0 else None, equity=update.equity,
-                                   last_signal=last, last_candle_time=decision.time.isoformat(),
-                                   last_cycle_time=pd.Timestamp.now(tz="UTC").isoformat(),
-                                   cycles=st.get("cycles", 0) + 1)
+            if e.event in HALT_EVENTS:
+                publish(ev, RiskHaltEvent(e.event, float(e.value)))
+        last = last_signal(decision.signal, decision.time, decision.proba)
+        publish_cycle(ev, decision.bar, decision.time, update.equity, update.position, last)
+        cycle_status(self.control, position=pos if pos["side"] != 0 else None, equity=update.equity, last=last,
+                     candle_time=decision.time, cycles=self.control.status().get("cycles", 0) + 1)
 
     def _decide(self, frame: pd.DataFrame) -> tuple[int, np.ndarray | None]:
         return self.signals.decide(frame)

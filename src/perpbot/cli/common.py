@@ -191,7 +191,7 @@ def open_ledger(settings: Settings):
 
 # ------------------------------------------------------------------------------------ printing
 def metrics_rich_table(table, title: str) -> Table:
-    from perpbot.backtest.metrics import format_metrics_table
+    from perpbot.ml.trading_metrics import format_metrics_table
 
     shown = format_metrics_table(table)
     t = Table(title=title, show_lines=False)

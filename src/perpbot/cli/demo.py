@@ -45,7 +45,8 @@ def demo(config: Optional[Path] = cli.ConfigOpt,
          report: Path = typer.Option(Path("runs/report.html"), help="HTML report path")) -> None:
     """The main job: train -> backtest vs baselines -> paper replay (parity check) -> report + ledger."""
     from perpbot.backtest.runner import comparison_table, write_report
-    from perpbot.cli.jobs import backtest_job, paper_job, train_job
+    from perpbot.app.jobs import backtest_job, train_job
+    from perpbot.app.paper import paper_job
     from perpbot.data.market import load_market_for
     from perpbot.strategy.signals import BASELINES
 

@@ -40,9 +40,9 @@ def public_exchange(exchange_id: str, api_url: str | None = None, timeout_ms: in
         close = difflib.get_close_matches(exchange_id, ccxt_async.exchanges, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise cli.UsageError(f"unknown exchange {exchange_id!r}: not a ccxt exchange id{hint}")
-    opts: dict[str, Any] = {"defaultType": "swap"}
-    if exchange_id == "bitget":
-        opts.update({"uta": False, "fetchMarkets": {"types": ["swap"]}})
+    from perpbot.exchange.clients import swap_options
+
+    opts = swap_options(exchange_id)
     ex = getattr(ccxt_async, exchange_id)({"enableRateLimit": True, "timeout": timeout_ms, "options": opts})
     if api_url:
         api = ex.urls.get("api")

@@ -84,7 +84,7 @@ def pairs_table(ranking: Any, top: int) -> Table:
 
 
 def history_table(result: dict) -> Table:
-    """Rich table of :func:`perpbot.intel.pairs_history.evaluate_selector`'s result (percent)."""
+    """Rich table of :func:`perpbot.backtest.pairs_history.evaluate_selector`'s result (percent)."""
     t = Table(title=f"selector on history, {result['weeks']} weeks from {result['period'][0][:10]}",
               title_justify="left", pad_edge=False, padding=(0, 1))
     t.add_column("selection", no_wrap=True)
@@ -151,7 +151,7 @@ async def _rank(s: Any, api_url: str | None):
 
 def _history(s: Any, data_dir: Path, coins: list[str], seeds: int) -> dict:
     from perpbot.data import load_candles, load_funding
-    from perpbot.intel.pairs_history import evaluate_selector
+    from perpbot.backtest.pairs_history import evaluate_selector
 
     if len(coins) < 2:
         raise cli.UsageError("--coins needs at least two coins")

@@ -60,7 +60,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     """
     from perpbot.bot.live import LiveBot
     from perpbot.bot.live_risk import live_config
-    from perpbot.data.feed import CandleFeed
+    from perpbot.exchange.feed import CandleFeed
     from perpbot.exchange.ccxt_adapter import ExchangeSetupError, banner, check_real_money, make_exchange
     from perpbot.exchange.executor import Executor
     from perpbot.exchange.reconcile import account_identity, resumable_run
@@ -69,7 +69,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
 
     out = out or console
     try:
-        from perpbot.cli.jobs import check_strategies
+        from perpbot.app.jobs import check_strategies
 
         check_strategies([strategy])  # before anything is built, sent or written
         check_real_money(real_money, environ)
@@ -81,7 +81,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     from perpbot.strategy.signals import is_model_strategy
 
     if is_model_strategy(strategy):
-        from perpbot.cli.jobs import load_model_for
+        from perpbot.app.jobs import load_model_for
 
         bundle = load_model_for(settings, model_path, strategy)
     ledger = Ledger(settings.ledger)

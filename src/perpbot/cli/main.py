@@ -52,7 +52,7 @@ def train(config: Optional[Path] = ConfigOpt,
                                                   "meta:scoring (meta-labelling of a rule)"),
           candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)")) -> None:
     """Walk-forward train the model on the candles and save it with its metadata."""
-    from perpbot.cli.jobs import model_file_for, train_job
+    from perpbot.app.jobs import model_file_for, train_job
 
     with handled():
         _check_strategy(strategy, model_only=True)
@@ -74,7 +74,7 @@ def backtest(config: Optional[Path] = ConfigOpt,
              report: Optional[Path] = typer.Option(None, help="write the HTML report here"),
              ledger: bool = typer.Option(True, help="record the runs in the ledger")) -> None:
     """Backtest a strategy beside the baselines, after fees, slippage and funding."""
-    from perpbot.cli.jobs import backtest_job
+    from perpbot.app.jobs import backtest_job
     from perpbot.backtest.runner import comparison_table
     from perpbot.strategy.signals import BASELINES, meta_primary
 
@@ -108,7 +108,8 @@ def run(config: Optional[Path] = ConfigOpt,
                                          "last recorded candle (same file, --last, settings and model)")) -> None:
     """Run the bot loop: paper mode over recorded candles (--replay FILE), or live on the exchange
     (Bitget demo trading unless --real-money)."""
-    from perpbot.cli.jobs import check_resumable, load_model_for, paper_job, resumable_paper_run
+    from perpbot.app.jobs import load_model_for
+    from perpbot.app.paper import check_resumable, paper_job, resumable_paper_run
     from perpbot.data.market import check_enough_candles, load_market_for
     from perpbot.strategy.signals import is_model_strategy
 
@@ -180,7 +181,7 @@ def report(config: Optional[Path] = ConfigOpt,
            output: Path = typer.Option(Path("runs/report.html"), help="HTML file to write"),
            model_path: Optional[Path] = typer.Option(None, "--model-path")) -> None:
     """Backtest the AI model and the baselines and write the HTML report (no ledger writes)."""
-    from perpbot.cli.jobs import backtest_job, load_model_for
+    from perpbot.app.jobs import backtest_job, load_model_for
     from perpbot.strategy.signals import BASELINES
 
     with handled():

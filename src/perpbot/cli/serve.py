@@ -2,7 +2,7 @@
 
 Serves :func:`perpbot.api.create_app` with uvicorn over the existing ledger, on
 ``settings.api_host:api_port`` unless ``--host`` / ``--port`` say otherwise. With
-``--replay FILE`` the paper bot (:func:`perpbot.cli.jobs.paper_job`) runs over that file in
+``--replay FILE`` the paper bot (:func:`perpbot.app.paper.paper_job`) runs over that file in
 a background thread with the API's own :class:`perpbot.bot.control.BotControl`, so the API,
 the dashboard and the WebSocket see its live events and can pause / resume / force-exit it;
 ``--speed N`` paces it at N candles per second (0 = as fast as possible). The replay starts
@@ -48,10 +48,10 @@ def replay_candles(market, control):
 
 
 def run_paper(settings, market, strategy: str, *, bundle, ledger, control, progress):
-    """:func:`perpbot.cli.jobs.paper_job` driven by ``control``; returns (bot, run_id)."""
-    from perpbot.cli import jobs
+    """:func:`perpbot.app.paper.paper_job` driven by ``control``; returns (bot, run_id)."""
+    from perpbot.app import paper
 
-    return jobs.paper_job(settings, market, strategy, bundle=bundle, ledger=ledger, progress=progress,
+    return paper.paper_job(settings, market, strategy, bundle=bundle, ledger=ledger, progress=progress,
                           control=control)
 
 
@@ -129,7 +129,7 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
     from perpbot.api.auth import token_problem
     from perpbot.bot.context import BotContext
     from perpbot.bot.control import BotControl
-    from perpbot.cli.jobs import load_model_for
+    from perpbot.app.jobs import load_model_for
     from perpbot.data.market import check_enough_candles, load_market_for
 
     with cli.handled():

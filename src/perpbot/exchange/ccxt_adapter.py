@@ -30,6 +30,8 @@ import re
 import time
 from typing import Any
 
+from perpbot.exchange.clients import swap_options
+
 REAL_MONEY_ENV = "PERPBOT_CONFIRM_REAL_MONEY"
 
 _TIMED_CLASSES: dict[type, type] = {}
@@ -106,10 +108,7 @@ def make_exchange(settings, *, real_money: bool = False, environ: dict | None = 
         close = difflib.get_close_matches(exchange_id, ccxt_async.exchanges, n=3)
         hint = f" (did you mean {', '.join(close)}?)" if close else ""
         raise ExchangeSetupError(f"unknown exchange {exchange_id!r}: not a ccxt exchange id{hint}")
-    options: dict[str, Any] = {"defaultType": "swap"}
-    if exchange_id == "bitget":
-        options.update({"uta": False, "fetchMarkets": {"types": ["swap"]}})
-    cfg: dict[str, Any] = {"enableRateLimit": True, "options": options}
+    cfg: dict[str, Any] = {"enableRateLimit": True, "options": swap_options(exchange_id)}
 
     def secret(name: str) -> str | None:
         value = getattr(settings, name, None)

@@ -38,10 +38,13 @@ from typing import Any, Awaitable, Callable
 
 import pandas as pd
 
-from perpbot.exchange.accounting import floor_to_step, round_to_step
+from perpbot.sim.accounting import floor_to_step, round_to_step
 from perpbot.exchange.ccxt_adapter import describe_error, error_code
 from perpbot.exchange.clock import sync_clock
+from perpbot.exchange import bitget
+from perpbot.exchange.clients import capabilities
 from perpbot.exchange.order_ledger import OrderLedger, OrderRow  # noqa: F401  (OrderRow re-exported)
+from perpbot.exchange.reads import VenueReads
 from perpbot.exchange.venue import (  # noqa: F401  (re-exported: the executor's public types)
     AccountSnapshot, LiveStartupError, MarketRules, PositionInfo, check_venue, parse_snapshot, setup_account,
 )
@@ -50,8 +53,6 @@ from perpbot.logs import get_logger
 log = get_logger("perpbot.live")
 
 _UNKNOWN = object()  # a look-up that could not reach the venue
-LOSS_PLANS = ("pos_loss", "loss_plan", "moving_plan", "track_plan")
-PROFIT_PLANS = ("pos_profit", "profit_plan")
 
 
 @dataclass(frozen=True)
@@ -89,7 +90,7 @@ class OrderResult:
         return None if self.order is None else self.order.get("id")
 
 
-class Executor(OrderLedger):
+class Executor(OrderLedger, VenueReads):
     """Sends and tracks the orders of one symbol (see the module docstring).
 
     Args:
@@ -198,7 +199,7 @@ class Executor(OrderLedger):
         for k in range(self.retry.lookup_attempts):
             try:
                 if plan:
-                    plans = await self.ex.fetch_open_orders(self.symbol, params={"planType": "profit_loss"})
+                    plans = await self.ex.fetch_open_orders(self.symbol, params=dict(bitget.PLAN_ORDERS_QUERY))
                     return next((p for p in plans if p.get("clientOrderId") == cid), None)
                 return await self.ex.fetch_order(None, self.symbol, {"clientOrderId": cid})
             except ccxt.OrderNotFound:
@@ -337,7 +338,7 @@ class Executor(OrderLedger):
         return out
 
     async def _cancel_older_plans(self, kind: str, keep_id: str | None, side: int) -> None:
-        types = ("pos_loss",) if kind == "stop_loss" else ("pos_profit",)
+        types = (bitget.STOP_LOSS_PLAN,) if kind == "stop_loss" else (bitget.TAKE_PROFIT_PLAN,)
         for p in (await self.open_orders())[1]:
             if p["info"].get("planType") in types and p.get("id") != keep_id:
                 await self.cancel(p, plan=True)
@@ -346,7 +347,8 @@ class Executor(OrderLedger):
                             trade_no: int | None = None) -> OrderResult:
         """Bitget trailing stop (place-tpsl-order ``moving_plan``): active once the price reaches
         ``activation`` (USDT), then trails ``rate`` (fraction, e.g. 0.005) behind the best price."""
-        if self.ex.id != "bitget":
+        caps = capabilities(self.ex.id)
+        if caps is None or not caps.trailing_stop:
             log.warning("trailing_stop_unsupported", exchange=self.ex.id)
             return OrderResult("", "skipped", error=f"trailing stops are implemented for bitget only, not {self.ex.id}")
         qty = self.round_qty(qty)
@@ -355,7 +357,7 @@ class Executor(OrderLedger):
         cid = self._record(bar, close_side, "stop", qty, price, True, "trailing_stop", trade_no)
         m = self.market
         request = {"symbol": m["id"], "productType": f"{m['settleId']}-FUTURES", "marginCoin": m["settleId"],
-                   "planType": "moving_plan", "triggerPrice": self.ex.price_to_precision(self.symbol, price),
+                   "planType": bitget.TRAILING_PLAN, "triggerPrice": self.ex.price_to_precision(self.symbol, price),
                    "rangeRate": f"{rate * 100:.2f}", "holdSide": "buy" if side > 0 else "sell",
                    "size": self.ex.amount_to_precision(self.symbol, qty), "triggerType": "mark_price", "clientOid": cid}
 
@@ -390,7 +392,7 @@ class Executor(OrderLedger):
         """(open normal orders, open TP/SL plan orders) of the symbol (clock re-synced once on a
         refused timestamp)."""
         normal, plans = await self._synced(lambda: asyncio.gather(
-            self.ex.fetch_open_orders(self.symbol), self.ex.fetch_open_orders(self.symbol, params={"planType": "profit_loss"})))
+            self.ex.fetch_open_orders(self.symbol), self.ex.fetch_open_orders(self.symbol, params=dict(bitget.PLAN_ORDERS_QUERY))))
         return normal, plans
 
     async def close(self) -> None:

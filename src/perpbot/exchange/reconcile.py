@@ -42,8 +42,10 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from perpbot.exchange.executor import _UNKNOWN, LOSS_PLANS, PROFIT_PLANS, PositionInfo
+from perpbot.exchange.bitget import LOSS_PLANS, PROFIT_PLANS
+from perpbot.exchange.executor import _UNKNOWN, PositionInfo
 from perpbot.logs import get_logger
+from perpbot.sim.config import AccountConfig
 from perpbot.storage.lifecycle import RESUMABLE_STATUSES
 
 log = get_logger("perpbot.live")
@@ -181,14 +183,12 @@ def ledger_position(ledger, run_id: int) -> tuple[int, float]:
 async def reconcile(executor, ledger, run_id: int, *, atr: float = math.nan, cfg=None, bar: int | None = None,
                     record: str = "changes", scan_ledger: bool = True, snapshot=None) -> ReconcileReport:
     """Compare and repair (module docstring). ``cfg``: the run's
-    :class:`~perpbot.backtest.engine.SimConfig` (stop distance; default from the executor's
+    :class:`~perpbot.sim.engine.AccountConfig` (stop distance; default from the executor's
     settings); ``atr`` (USDT) for ATR stops; ``record``: "changes" (risk event only when
     something was done or is wrong), "always" or "never"; ``scan_ledger``: read the unsettled
     orders and the position from the ledger (start-up) rather than from what the executor
     tracked since (every cycle); ``snapshot``: an :class:`~perpbot.exchange.executor.AccountSnapshot`
     just taken (not fetched again). Exchange errors propagate (ccxt)."""
-    from perpbot.bot.live_risk import levels, live_config
-
     if snapshot is None:
         snap, (normal, plans) = await asyncio.gather(executor.snapshot(), executor.open_orders())
     else:
@@ -233,8 +233,8 @@ async def reconcile(executor, ledger, run_id: int, *, atr: float = math.nan, cfg
         rep.has_stop = any(p["info"].get("planType") in LOSS_PLANS for p in mine)
         has_tp = any(p["info"].get("planType") in PROFIT_PLANS for p in mine)
         if not rep.has_stop:
-            cfg = cfg or live_config(executor.settings, "ai", executor.rules)
-            sl, tp, _ = levels(cfg, pos.side, pos.entry_price, atr)
+            cfg = cfg or AccountConfig.for_live(executor.settings, "ai", executor.rules)
+            sl, tp, _ = cfg.levels(pos.side, pos.entry_price, atr)
             if not math.isfinite(sl):  # ATR stop without an ATR: the percent distance of the settings
                 sl = executor.round_price(pos.entry_price * (1 - pos.side * executor.settings.stop_loss / 100))
             mark = pos.mark_price or pos.entry_price

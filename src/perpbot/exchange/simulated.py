@@ -1,6 +1,6 @@
 """Simulated exchange for paper trading: one account, fed one closed candle at a time.
 
-It runs the same compiled loop as the backtester (:func:`perpbot.exchange.kernel.run_bars`)
+It runs the same compiled loop as the backtester (:func:`perpbot.sim.kernel.run_bars`)
 on one bar per call, over buffers that grow as candles arrive, so paper fills, fees,
 funding, stops and liquidations are exactly the backtester's. The bot sets the signal of the
 latest closed candle with :meth:`SimulatedExchange.set_signal`; it is acted on at the next
@@ -13,13 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import talib
 
-from perpbot.backtest.engine import (
-    BacktestResult, MarketArrays, SimConfig, collect_result, events_frame, funding_frame, trades_frame,
-)
+from perpbot.sim.config import AccountConfig
+from perpbot.sim.engine import BacktestResult, MarketArrays, collect_result, events_frame, funding_frame, trades_frame
 from perpbot.data import align_funding, timeframe_to_ms
-from perpbot.exchange import kernel as K
+from perpbot.sim import kernel as K
 
 
 @dataclass
@@ -45,7 +43,7 @@ class SimulatedExchange:
         capacity: initial number of bars the buffers hold (they double when full).
     """
 
-    def __init__(self, config: SimConfig, timeframe: str, funding: pd.DataFrame | None = None,
+    def __init__(self, config: AccountConfig, timeframe: str, funding: pd.DataFrame | None = None,
                  mark: pd.DataFrame | None = None, capacity: int = 4096) -> None:
         self.config = config
         self.timeframe = timeframe
@@ -229,8 +227,3 @@ class SimulatedExchange:
                 "stop_loss": float(s[K.S_SL]), "take_profit": float(s[K.S_TP]),
                 "liquidation_price": float(s[K.S_LIQ]), "margin": float(s[K.S_MARGIN]),
                 "entry_bar": int(s[K.S_ENTRY_BAR]) if s[K.S_SIDE] != 0 else None}
-
-
-def trailing_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> float:
-    """ATR (USDT) of the last bar of a trailing window, as the batch TA-Lib ATR computes it."""
-    return float(talib.ATR(high, low, close, timeperiod=period)[-1])

@@ -17,8 +17,9 @@ Prices in quote currency (USDT for linear perpetuals); results in the same unit.
 from __future__ import annotations
 
 import numpy as np
+import talib
 
-__all__ = ["atr_wilder", "true_range", "true_range_one"]
+__all__ = ["atr_wilder", "trailing_atr", "true_range", "true_range_one"]
 
 
 def _array(name: str, values) -> np.ndarray:
@@ -85,3 +86,8 @@ def atr_wilder(tr, period: int) -> float:
     for x in arr[period:]:
         atr = (atr * (period - 1) + float(x)) / period
     return atr
+
+
+def trailing_atr(high: np.ndarray, low: np.ndarray, close: np.ndarray, period: int) -> float:
+    """ATR (USDT) of the last bar of a trailing window, as the batch TA-Lib ATR computes it."""
+    return float(talib.ATR(high, low, close, timeperiod=period)[-1])

@@ -249,3 +249,16 @@ def atr_barriers(atr, close, tp_mult: float, sl_mult: float) -> tuple[np.ndarray
         raise ValueError(f"tp_mult and sl_mult must be > 0, got {tp_mult}, {sl_mult}")
     frac = a / c
     return tp_mult * frac, sl_mult * frac
+
+
+def label_barriers(settings, candles):
+    """Take-profit / stop-loss barrier widths (fractions of the close) matching the risk settings:
+    per-bar fractions from ATR multiples (TA-Lib ATR over ``atr_period``) with ``stop_mode == "atr"``,
+    else the percent settings as fractions (floats). The one rule training and evaluation share."""
+    if settings.stop_mode == "atr":
+        import talib
+
+        h, lo, c = (candles[k].to_numpy(np.float64) for k in ("high", "low", "close"))
+        atr = talib.ATR(h, lo, c, timeperiod=settings.atr_period)
+        return atr_barriers(atr, c, settings.take_profit_atr, settings.stop_loss_atr)
+    return settings.take_profit_frac, settings.stop_loss_frac

@@ -17,6 +17,7 @@ below ``alpha`` (default 0.01) is a drift warning.
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -101,7 +102,7 @@ def scorecard(predictions: pd.DataFrame, oos_metrics: dict | None = None, *, min
     calls = df[df["signal"].fillna(0) != 0] if len(df) else df
     labelled = calls[calls["realised_label"].notna()] if len(calls) and "realised_label" in calls else calls.iloc[:0]
     nan = float("nan")
-    out = {"n_calls": int(len(calls)), "n_labelled": int(len(labelled)), "n_pending": int(len(calls) - len(labelled)),
+    out: dict[str, Any] = {"n_calls": int(len(calls)), "n_labelled": int(len(labelled)), "n_pending": int(len(calls) - len(labelled)),
            "precision": nan, "mean_confidence": nan, "ece": nan,
            "oos_precision": float(oos.get("precision", nan) if oos.get("precision") is not None else nan),
            "oos_precision_base": float(oos.get("precision_base", nan) if oos.get("precision_base") is not None else nan),

@@ -13,7 +13,6 @@ files can run code when loaded.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -27,6 +26,7 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from perpbot.features.build import features_hash
 from perpbot.ml.metadata import ModelError, ModelMismatchError, mismatch_message  # noqa: F401 (re-exported)
 from perpbot.ml.train import FoldModel, WalkForwardResult, feature_matrix, timestamps_ns
 
@@ -34,13 +34,6 @@ __all__ = ["ModelError", "ModelMismatchError", "ModelBundle", "features_hash", "
            "save_bundle", "load_bundle", "library_versions", "LABEL_SETTING_KEYS"]
 
 LABEL_SETTING_KEYS = ("take_profit", "stop_loss", "horizon", "barrier_mode")
-
-
-def features_hash(feature_names, config: dict | None = None) -> str:
-    """SHA-256 hex digest of the ordered feature names (and an optional JSON-able feature config)."""
-    payload = json.dumps({"features": [str(c) for c in feature_names], "config": config},
-                         sort_keys=True, default=str)
-    return hashlib.sha256(payload.encode()).hexdigest()
 
 
 _hash_features = features_hash

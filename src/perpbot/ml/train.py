@@ -260,7 +260,7 @@ def walk_forward_train(X: pd.DataFrame, y: np.ndarray, timestamps: pd.Series, *,
             if progress is not None:
                 progress(done, total)
     else:
-        for done, (k, rows, test) in enumerate(tasks, start=1):
+        for done, (k, _rows, test) in enumerate(tasks, start=1):
             outputs[k] = _fit_task(*job_args(k, test))[1:]
             if progress is not None:
                 progress(done, total)

@@ -149,7 +149,7 @@ class Commands:
         """The run's recorded metrics, else computed now from its ledger equity and trades."""
         if run.get("metrics"):
             return run["metrics"]
-        from perpbot.backtest.metrics import trading_metrics
+        from perpbot.ml.trading_metrics import trading_metrics
 
         eq = self.ctx.ledger.equity(run["id"])
         if not len(eq):

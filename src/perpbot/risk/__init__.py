@@ -1,1 +1,2 @@
-"""perpbot.risk"""
+"""perpbot.risk: the one risk engine (:mod:`perpbot.risk.rules`) — entry vetoes, halts,
+cooldown, minimum size and the leverage cap, shared by the account loop and the live loop."""

@@ -13,10 +13,10 @@ from datetime import datetime, timedelta, timezone
 
 import sqlalchemy as sa
 
-from perpbot.storage.models import Position, Prediction
+from perpbot.storage.models import TABLES
 
 #: the per-cycle tables that :func:`prune_ledger` thins (everything else is kept)
-PRUNED_TABLES = (Prediction.__table__, Position.__table__)
+PRUNED_TABLES: tuple[sa.Table, ...] = (TABLES["predictions"], TABLES["positions"])
 
 
 def prune_cutoff(keep_days: int, now: datetime | None = None) -> datetime:

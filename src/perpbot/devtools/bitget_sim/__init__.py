@@ -1,7 +1,7 @@
 """A local Bitget-compatible exchange for tests: Bitget v2 USDT-futures REST + websocket on 127.0.0.1.
 
 It replays real candles (a replay clock advanced by :meth:`BitgetSim.advance`), matches orders
-against them with the accounting of :mod:`perpbot.exchange.accounting` (so its fees, funding
+against them with the accounting of :mod:`perpbot.sim.accounting` (so its fees, funding
 and liquidation equal the paper exchange's), and answers what the real, unpatched ccxt 4.5
 ``bitget`` and ``ccxt.pro.bitget`` clients send and parse. Faults (timeouts after accepting an
 order, 429, 5xx, dropped websockets, partial fills, rejections, clock skew) are injected via ``sim.faults``.
@@ -13,7 +13,7 @@ Design decisions (details in each module's docstring):
 * **Fill timing**: a market order fills at the OPEN of the next candle ``advance()`` closes, like
   the backtester (``market_fill="next_open"``, default), or at once at the last close
   (``"last_close"``). Optional ``slippage`` moves taker fills against the taker.
-* **Triggers**: TP / SL / liquidation use :func:`~perpbot.exchange.accounting.candle_trigger`
+* **Triggers**: TP / SL / liquidation use :func:`~perpbot.sim.accounting.candle_trigger`
   (losing side first when one candle touches both); TP/SL execute as market orders at the level.
 * **Mark / index price** = the trade candles (the data has no finer mark series); the 8h mark
   file gives the funding mark price, as in the backtester. Funding at 00/08/16 UTC:

@@ -1,7 +1,7 @@
 """Account engine of the Bitget simulator: balance, leverage / margin / position mode, orders,
 TP/SL plan orders, executions and the one-way isolated position.
 
-All money math calls :mod:`perpbot.exchange.accounting` (trade_fee, initial_margin,
+All money math calls :mod:`perpbot.sim.accounting` (trade_fee, initial_margin,
 unrealized_pnl, liquidation_price, maintenance_margin_rate, slipped_price), the functions the
 backtester's loop and the paper exchange use, so equal inputs give equal fees, margins and
 liquidation prices. Per-candle matching is in :mod:`perpbot.devtools.bitget_sim.matching`.
@@ -29,12 +29,13 @@ import math
 
 import numpy as np
 
+from perpbot.devtools.bitget_sim.account import AccountSettingsMixin
 from perpbot.devtools.bitget_sim.errors import SimError, bad_param, parse_price as _price
-from perpbot.devtools.bitget_sim.market import TIERS, MarketData, num
+from perpbot.devtools.bitget_sim.market import TIERS, ReplayMarket, num
 from perpbot.devtools.bitget_sim.matching import close_next_candle, fill_market
 from perpbot.devtools.bitget_sim.models import Fill, Order, Plan, Position
 from perpbot.devtools.bitget_sim.plans import PlansMixin
-from perpbot.exchange.accounting import (
+from perpbot.sim.accounting import (
     initial_margin, liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
 
@@ -43,7 +44,7 @@ _TIER_UPPER = np.array([t[0] for t in TIERS], dtype=np.float64)
 _TIER_MMR = np.array([t[1] for t in TIERS], dtype=np.float64)
 
 
-class Engine(PlansMixin):
+class Engine(AccountSettingsMixin, PlansMixin):
     """One USDT-futures account trading ``market.symbol``.
 
     Args:
@@ -55,7 +56,7 @@ class Engine(PlansMixin):
     Raises ValueError for a bad ``market_fill``, capital <= 0 or slippage < 0.
     """
 
-    def __init__(self, market: MarketData, capital: float = 1000.0, slippage: float = 0.0,
+    def __init__(self, market: ReplayMarket, capital: float = 1000.0, slippage: float = 0.0,
                  market_fill: str = "next_open", leverage: int = 10) -> None:
         if market_fill not in ("next_open", "last_close"):
             raise ValueError(f"market_fill must be 'next_open' or 'last_close', got {market_fill!r}")
@@ -121,55 +122,6 @@ class Engine(PlansMixin):
 
     def _on_grid(self, x: float, step: float) -> bool:
         return abs(x / step - round(x / step)) < 1e-6
-
-    # ---- account settings ------------------------------------------------------------------------------
-    def set_leverage(self, params: dict) -> dict:
-        self.check_symbol(params)
-        try:
-            lev = int(float(params.get("leverage", "")))
-        except ValueError:
-            raise bad_param(f"leverage={params.get('leverage')!r} is not a number") from None
-        if not 1 <= lev <= self.max_lever:
-            raise SimError("40797", f"Exceeded the maximum settable leverage {self.max_lever}")
-        self.leverage = lev
-        return {"symbol": self.symbol, "marginCoin": "USDT", "longLeverage": str(lev), "shortLeverage": str(lev),
-                "crossMarginLeverage": str(lev), "marginMode": self.margin_mode}
-
-    def set_margin_mode(self, params: dict) -> dict:
-        self.check_symbol(params)
-        mode = params.get("marginMode")
-        if mode not in ("isolated", "crossed"):
-            raise bad_param(f"marginMode={mode!r} is not isolated or crossed")
-        if self.position is not None or any(o.open for o in self.orders.values()):
-            raise SimError("45117", "Currently holding positions or orders, the margin mode cannot be adjusted")
-        self.margin_mode = mode
-        return {"symbol": self.symbol, "marginCoin": "USDT", "longLeverage": str(self.leverage),
-                "shortLeverage": str(self.leverage), "marginMode": mode}
-
-    def set_position_mode(self, params: dict) -> dict:
-        mode = params.get("posMode")
-        if mode not in ("one_way_mode", "hedge_mode"):
-            raise bad_param(f"posMode={mode!r} is not one_way_mode or hedge_mode")
-        if mode == "hedge_mode":
-            raise SimError("40017", "Parameter verification failed: hedge_mode is not simulated (one-way only)")
-        if self.position is not None or any(o.open for o in self.orders.values()):
-            raise SimError("40920", "Position or order exists, the position mode cannot be switched")
-        self.pos_mode = mode
-        return {"posMode": mode}
-
-    def account_row(self) -> dict:
-        avail = self.available()
-        upnl = self.upnl()
-        eq = self.balance + upnl
-        return {
-            "marginCoin": "USDT", "locked": num(self.frozen()), "available": num(self.balance - self.frozen()),
-            "crossedMaxAvailable": num(avail), "isolatedMaxAvailable": num(avail), "maxTransferOut": num(max(avail, 0.0)),
-            "accountEquity": num(eq), "usdtEquity": num(eq), "btcEquity": "0", "crossedRiskRate": "0",
-            "crossedMarginLeverage": str(self.leverage), "isolatedLongLever": str(self.leverage),
-            "isolatedShortLever": str(self.leverage), "marginMode": self.margin_mode, "posMode": self.pos_mode,
-            "unrealizedPL": num(upnl), "coupon": "0", "crossedUnrealizedPL": "0", "isolatedUnrealizedPL": num(upnl),
-            "assetMode": "single", "symbol": self.symbol.lower(),
-        }
 
     # ---- orders ---------------------------------------------------------------------------------------
     def _client_oid(self, params: dict) -> str:

@@ -1,7 +1,7 @@
 """Per-candle matching of the Bitget simulator: what happens when the replay clock closes a candle.
 
 Order of events inside candle ``i`` (the same as the backtester's loop,
-:mod:`perpbot.exchange.kernel`):
+:mod:`perpbot.sim.kernel`):
 
 1. funding: a position held at the open of a candle that carries a funding event (00/08/16 UTC)
    pays ``funding_payment(side, qty, mark, rate)`` (mark from the mark file at the event time,
@@ -13,7 +13,7 @@ Order of events inside candle ``i`` (the same as the backtester's loop,
 4. limit orders: marketable at the open -> filled at the open (taker); else filled at their
    price when the candle trades through it (low <= buy price / high >= sell price; maker fee);
    ioc / fok limits not filled in their first candle are cancelled;
-5. intrabar TP/SL/liquidation with :func:`perpbot.exchange.accounting.candle_trigger` (the
+5. intrabar TP/SL/liquidation with :func:`perpbot.sim.accounting.candle_trigger` (the
    losing side first when both are touched; levels crossed at the open fill at the open);
    TP/SL orders execute as market orders at their trigger level (+ slippage) whatever their
    executePrice; liquidation loses the whole isolated margin (the backtester's clearance rule);
@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 
 from perpbot.devtools.bitget_sim.models import LOSS_TYPES, PROFIT_TYPES, Fill, Order, Plan
-from perpbot.exchange.accounting import (
+from perpbot.sim.accounting import (
     NO_TRIGGER, TRIGGER_LIQ, TRIGGER_SL, candle_trigger, floor_to_step, funding_payment, unrealized_pnl,
 )
 

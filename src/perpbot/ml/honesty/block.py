@@ -137,7 +137,7 @@ def honesty_block(
         trades: the run's trades (``TRADE_COLUMNS``; uses ``pnl``, net USDT, in exit order).
         initial_capital: USDT at the start (> 0).
         equity: equity curve (USDT, tz-aware UTC bar-close index) -> daily returns by
-            :func:`perpbot.backtest.metrics.daily_returns`; or give ``daily_returns``
+            :func:`perpbot.ml.trading_metrics.daily_returns`; or give ``daily_returns``
             ((d,) fractions) directly. One of the two is required.
         strategy: name shown in the report.
         strategy_metrics: the run's ``trading_metrics`` dict (computed from ``equity`` when None).
@@ -158,7 +158,7 @@ def honesty_block(
         ValueError: neither or both of ``equity`` / ``daily_returns``; no trades ``pnl``
         column; ``n_trials < 1``; bad capital; inputs the underlying functions refuse.
     """
-    from perpbot.backtest.metrics import daily_returns as _daily, trading_metrics
+    from perpbot.ml.trading_metrics import daily_returns as _daily, trading_metrics
 
     if (equity is None) == (daily_returns is None):
         raise ValueError("give exactly one of equity or daily_returns")

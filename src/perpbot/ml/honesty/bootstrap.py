@@ -13,7 +13,7 @@ Resamples where a statistic is undefined (NaN, e.g. a Sharpe ratio of a resample
 variance) are left out and counted in ``n_undefined``.
 
 Units: ``sharpe`` is ANNUALISED (per-period Sharpe x sqrt(periods_per_year), 365 for daily
-crypto returns, as in :mod:`perpbot.backtest.metrics`); ``max_drawdown`` is a NEGATIVE
+crypto returns, as in :mod:`perpbot.ml.trading_metrics`); ``max_drawdown`` is a NEGATIVE
 fraction of the running peak of the compounded returns (starting at 1.0); ``profit_factor``
 is gross profit / gross loss of the trade PnLs (USDT), inf when no trade lost.
 Every function is reproducible: the same ``seed`` gives the same numbers.
@@ -97,7 +97,7 @@ def block_size(x) -> float:
 def max_drawdown_of_returns(returns) -> float:
     """Max drawdown (a fraction <= 0) of the equity ``cumprod(1 + r)`` started at 1.0.
 
-    The start value is the first peak, as in :func:`perpbot.backtest.metrics.trading_metrics`.
+    The start value is the first peak, as in :func:`perpbot.ml.trading_metrics.trading_metrics`.
     """
     r = np.asarray(returns, dtype=np.float64)
     equity = np.cumprod(1.0 + r)

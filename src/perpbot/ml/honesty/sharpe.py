@@ -67,7 +67,7 @@ def sharpe_stats(returns) -> SharpeStats:
 
     ``returns``: 1-D array-like of simple returns as fractions (e.g. daily ``e[d]/e[d-1] - 1``).
     The Sharpe ratio uses ``std(ddof=1)`` and a zero risk-free rate, like
-    :func:`perpbot.backtest.metrics.trading_metrics` (which then multiplies by ``sqrt(365)``).
+    :func:`perpbot.ml.trading_metrics.trading_metrics` (which then multiplies by ``sqrt(365)``).
     Skewness and kurtosis are ``scipy.stats.skew`` / ``scipy.stats.kurtosis(fisher=False)``
     (population moment estimates, as in the paper). A series with zero variance gives NaN
     for all three. Raises ``ValueError`` on a non-1-D input, fewer than 2 values or a

@@ -2,7 +2,7 @@
 
 | target | metric (source) | pass when |
 |---|---|---|
-| Sharpe ratio > 1.5 | ``sharpe``, annualised daily Sharpe (:func:`perpbot.backtest.metrics.trading_metrics`) | value > 1.5 |
+| Sharpe ratio > 1.5 | ``sharpe``, annualised daily Sharpe (:func:`perpbot.ml.trading_metrics.trading_metrics`) | value > 1.5 |
 | max drawdown < 15 % | ``max_drawdown`` (trading_metrics, a negative fraction) | ``abs(value) < 0.15`` |
 | win rate > 55 % | ``win_rate`` (trading_metrics, fraction) | value > 0.55 |
 | profit factor > 1.3 | ``profit_factor`` (trading_metrics) | value > 1.3 |

@@ -1,116 +1,22 @@
-"""Backtest engine: prepares arrays, runs the compiled account loop over all bars, returns frames.
+"""Simulation engine: prepares arrays, runs the compiled account loop over all bars, returns frames.
 
-The loop itself is :func:`perpbot.exchange.kernel.run_bars` (shared with the paper exchange).
-This module turns settings into the loop's parameter array (:class:`SimConfig`), candles and
-funding into aligned arrays (:class:`MarketArrays`), and the loop's row buffers into the
-trades / risk-events / funding tables of :class:`BacktestResult`.
+The loop itself is :func:`perpbot.sim.kernel.run_bars` (shared with the paper exchange).
+This module turns candles and funding into aligned arrays (:class:`MarketArrays`), runs the loop
+with the parameter array of an :class:`~perpbot.sim.config.AccountConfig`, and turns the loop's
+row buffers into the trades / risk-events / funding tables of :class:`BacktestResult`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 import talib
 
-from perpbot.exchange import kernel as K
-from perpbot.risk.sizing import SIZING_ATR, SIZING_EQUITY, SIZING_FIXED_FRACTION, STOP_ATR, STOP_PERCENT
+from perpbot.sim import kernel as K
+from perpbot.sim.config import AccountConfig
 from perpbot.types import TRADE_COLUMNS, ExitReason, RiskEvent
-
-# Bitget SOLUSDT USDT-M position tiers (upper notional bound in USDT, maintenance margin rate),
-# announcement Sep 2025 (shared/reference/bitget.md). Read from the exchange when online.
-SOLUSDT_TIERS = ((50_000.0, 0.005), (100_000.0, 0.008), (1_000_000.0, 0.01), (5_000_000.0, 0.02),
-                 (10_000_000.0, 0.03), (30_000_000.0, 0.05), (60_000_000.0, 0.12))
-
-_SIZING = {"fixed_fraction": SIZING_FIXED_FRACTION, "atr": SIZING_ATR, "equity": SIZING_EQUITY}
-_STOP = {"percent": STOP_PERCENT, "atr": STOP_ATR}
-
-
-@dataclass(frozen=True)
-class SimConfig:
-    """Account, risk and market-rule settings of one simulation (fractions, not percents).
-
-    ``stop_loss`` / ``take_profit``: fractions of the entry price (stop_mode "percent") or ATR
-    multiples (stop_mode "atr"); 0 disables the level (buy-and-hold baseline only).
-    """
-
-    capital: float = 1000.0
-    leverage: float = 3.0
-    taker_fee: float = 0.0006
-    slippage: float = 0.0002
-    sizing: str = "fixed_fraction"
-    risk: float = 0.01
-    equity_fraction: float = 1.0
-    sizing_atr_mult: float = 2.0
-    stop_mode: str = "percent"
-    stop_loss: float = 0.01
-    take_profit: float = 0.02
-    trailing_stop: float = 0.0
-    max_daily_loss: float = 0.05
-    max_drawdown: float = 0.20
-    cooldown_bars: int = 6
-    lot_size: float = 0.1
-    tick_size: float = 0.001
-    min_qty: float = 0.1
-    min_notional: float = 5.0
-    funding: bool = True
-    warmup_bars: int = 0
-    atr_period: int = 14
-    tiers: tuple = field(default=SOLUSDT_TIERS)
-
-    @classmethod
-    def from_settings(cls, s, **overrides) -> "SimConfig":
-        """Build from :class:`perpbot.config.Settings` (percent fields converted to fractions)."""
-        atr_mode = s.stop_mode == "atr"
-        values = dict(
-            capital=s.starting_capital, leverage=s.leverage, taker_fee=s.taker_fee / 100,
-            slippage=s.slippage / 100, sizing=s.sizing, risk=s.risk_per_trade / 100,
-            equity_fraction=s.equity_fraction, sizing_atr_mult=s.sizing_atr_mult, stop_mode=s.stop_mode,
-            stop_loss=s.stop_loss_atr if atr_mode else s.stop_loss / 100,
-            take_profit=s.take_profit_atr if atr_mode else s.take_profit / 100,
-            trailing_stop=(s.trailing_stop or 0.0) / 100, max_daily_loss=s.max_daily_loss / 100,
-            max_drawdown=s.max_drawdown / 100, cooldown_bars=s.cooldown_bars, lot_size=s.lot_size,
-            tick_size=s.tick_size, min_qty=s.min_qty, min_notional=s.min_notional, funding=s.funding,
-            warmup_bars=s.warmup_bars, atr_period=s.atr_period,
-        )
-        values.update(overrides)
-        return cls(**values)
-
-    def params(self) -> np.ndarray:
-        """The float64 parameter array of :func:`perpbot.exchange.kernel.run_bars`."""
-        if self.sizing not in _SIZING:
-            raise ValueError(f"sizing {self.sizing!r} is not one of {sorted(_SIZING)}")
-        if self.stop_mode not in _STOP:
-            raise ValueError(f"stop_mode {self.stop_mode!r} is not one of {sorted(_STOP)}")
-        p = np.zeros(K.N_PARAMS, dtype=np.float64)
-        p[K.P_LEVERAGE] = self.leverage
-        p[K.P_TAKER_FEE] = self.taker_fee
-        p[K.P_SLIPPAGE] = self.slippage
-        p[K.P_SIZING] = _SIZING[self.sizing]
-        p[K.P_RISK] = self.risk
-        p[K.P_EQUITY_FRAC] = self.equity_fraction
-        p[K.P_SIZING_ATR_MULT] = self.sizing_atr_mult
-        p[K.P_STOP_MODE] = _STOP[self.stop_mode]
-        p[K.P_SL] = self.stop_loss
-        p[K.P_TP] = self.take_profit
-        p[K.P_TRAIL] = self.trailing_stop
-        p[K.P_MAX_DAILY_LOSS] = self.max_daily_loss
-        p[K.P_MAX_DD] = self.max_drawdown
-        p[K.P_COOLDOWN] = self.cooldown_bars
-        p[K.P_LOT] = self.lot_size
-        p[K.P_TICK] = self.tick_size
-        p[K.P_MIN_QTY] = self.min_qty
-        p[K.P_MIN_NOTIONAL] = self.min_notional
-        p[K.P_FUNDING_ON] = 1.0 if self.funding else 0.0
-        p[K.P_WARMUP] = self.warmup_bars
-        return p
-
-    def tier_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        upper = np.array([t[0] for t in self.tiers], dtype=np.float64)
-        mmr = np.array([t[1] for t in self.tiers], dtype=np.float64)
-        return upper, mmr
-
 
 @dataclass
 class MarketArrays:
@@ -198,7 +104,7 @@ class BacktestResult:
     risk_events: pd.DataFrame
     funding: pd.DataFrame
     state: np.ndarray
-    config: SimConfig
+    config: AccountConfig
 
 
 def allocate_outputs(n: int):
@@ -221,7 +127,7 @@ def run_kernel(m: MarketArrays, signal: np.ndarray, params: np.ndarray, tiers, s
         K.run_bars(*args, size)
 
 
-def run_backtest(market: MarketArrays, signal: np.ndarray, config: SimConfig,
+def run_backtest(market: MarketArrays, signal: np.ndarray, config: AccountConfig,
                  close_at_end: bool = True, size: np.ndarray | None = None) -> BacktestResult:
     """Simulate ``signal`` (int8 per bar, acted on at the next open) over ``market``.
 
@@ -254,7 +160,7 @@ def run_backtest(market: MarketArrays, signal: np.ndarray, config: SimConfig,
     return collect_result(market, state, outs, config, n)
 
 
-def collect_result(market: MarketArrays, state: np.ndarray, outs, config: SimConfig, n: int) -> BacktestResult:
+def collect_result(market: MarketArrays, state: np.ndarray, outs, config: AccountConfig, n: int) -> BacktestResult:
     """Turn the loop's buffers (first ``n`` bars) into frames."""
     equity, position, trades, events, fundings = outs
     times = market.timestamps.iloc[:n]

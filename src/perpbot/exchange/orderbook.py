@@ -96,7 +96,7 @@ def orderbook_features(book: Mapping[str, Any], bps: Iterable[float] = (5, 10, 2
 class BookTickerWatcher:
     """Keeps the latest order book, its :func:`orderbook_features` and the ticker of one symbol.
 
-    Used by :class:`perpbot.data.feed.CandleFeed`; runs one asyncio task per stream. Each
+    Used by :class:`perpbot.exchange.feed.CandleFeed`; runs one asyncio task per stream. Each
     stream uses ccxt.pro ``watch_order_book`` / ``watch_ticker`` and falls back to REST
     ``fetch_order_book`` / ``fetch_ticker`` every ``poll_interval`` s after
     ``ws_failures_before_polling`` consecutive websocket failures (retrying the websocket every

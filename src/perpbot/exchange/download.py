@@ -22,11 +22,10 @@ Venue specifics, from ccxt 4.5's implementations:
 
 from __future__ import annotations
 
-import difflib
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Callable, Iterable
 
 import numpy as np
 import pandas as pd
@@ -40,9 +39,13 @@ from perpbot.data.store import (
     rows_to_frame,
     store_path,
 )
-from perpbot.data.validate import TIMEFRAMES, timeframe_to_ms, timestamps_to_ms
+from perpbot.data.validate import timeframe_to_ms, timestamps_to_ms
+from perpbot.exchange.clients import VENUES
+from perpbot.exchange.download_request import (
+    DownloadError, _one_line, check_request, make_sync_exchange, parse_time, resolve_market,
+)
 
-__all__ = ["DownloadError", "DownloadResult", "KindResult", "check_request", "download", "make_exchange",
+__all__ = ["DownloadError", "DownloadResult", "KindResult", "check_request", "download", "make_sync_exchange",
            "parse_time", "resolve_market"]
 
 #: Progress callback: (kind, done, total or None). Candles count candles, funding pages.
@@ -51,11 +54,8 @@ Progress = Callable[[str, int, "int | None"], None]
 DEFAULT_DAYS = 30
 _DAY_MS = 86_400_000
 #: Venues whose funding history is paged newest-first by page number (param name).
-_FUNDING_PAGE_PARAM = {"bitget": "pageNo"}
-
-
-class DownloadError(RuntimeError):
-    """A download cannot be done or was stopped; the message is one line for the user."""
+_FUNDING_PAGE_PARAM = {k: v.CAPABILITIES.funding_page_param for k, v in VENUES.items()
+                       if v.CAPABILITIES.funding_page_param}
 
 
 @dataclass
@@ -80,96 +80,6 @@ class DownloadResult:
     symbol_id: str
     timeframe: str
     kinds: dict[str, KindResult] = field(default_factory=dict)
-
-
-def _one_line(exc: BaseException, limit: int = 160) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def parse_time(text: str | int | None, name: str = "time") -> int | None:
-    """ISO date/time (``2025-06-01``, ``2025-06-01T12:00``, naive = UTC) or epoch ms -> ms UTC.
-
-    Raises DownloadError naming ``name`` when the text is not a date.
-    """
-    if text is None or text == "":
-        return None
-    if isinstance(text, (int, np.integer)):
-        return int(text)
-    try:
-        ts = pd.Timestamp(text)
-    except (ValueError, TypeError):
-        raise DownloadError(f"{name} {text!r} is not an ISO date such as 2025-06-01 or 2025-06-01T12:00") from None
-    if ts is pd.NaT:
-        raise DownloadError(f"{name} {text!r} is not an ISO date such as 2025-06-01")
-    ts = ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
-    return int(ts.value // 1_000_000)
-
-
-def make_exchange(exchange_id: str, api_url: str | None = None, timeout_ms: int = 15_000,
-                  options: dict | None = None):
-    """A synchronous ccxt client with ``enableRateLimit`` for the swap markets of ``exchange_id``.
-
-    ``api_url`` replaces every REST base url (a local simulator or proxy). Bitget gets
-    ``{"defaultType": "swap", "uta": False, "fetchMarkets": {"types": ["swap"]}}``.
-    Raises DownloadError for an id that is not a ccxt exchange.
-    """
-    import ccxt
-
-    if exchange_id not in ccxt.exchanges:
-        close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise DownloadError(f"unknown exchange {exchange_id!r}: not a ccxt exchange id{hint}")
-    opts: dict[str, Any] = {"defaultType": "swap"}
-    if exchange_id == "bitget":
-        opts.update({"uta": False, "fetchMarkets": {"types": ["swap"]}})
-    opts.update(options or {})
-    ex = getattr(ccxt, exchange_id)({"enableRateLimit": True, "timeout": timeout_ms, "options": opts})
-    if api_url:
-        api = ex.urls.get("api")
-        ex.urls["api"] = {k: api_url.rstrip("/") for k in api} if isinstance(api, dict) else api_url.rstrip("/")
-    return ex
-
-
-def check_request(kinds: Iterable[str], since=None, until=None) -> tuple[list[str], int | None, int | None]:
-    """Validate the kinds and the time bounds of a download: (kinds, since ms, until ms).
-
-    Raises DownloadError for an unknown or empty kind list, a bound that is not a date, or
-    ``since >= until``."""
-    kinds = list(kinds)
-    bad = [k for k in kinds if k not in KINDS]
-    if bad or not kinds:
-        raise DownloadError(f"unknown data kind(s) {', '.join(bad) or '(none given)'}; allowed: {', '.join(KINDS)}")
-    since_ms, until_ms = parse_time(since, "--since"), parse_time(until, "--until")
-    if since_ms is not None and until_ms is not None and since_ms >= until_ms:
-        raise DownloadError(f"--since ({since}) must be before --until ({until})")
-    return kinds, since_ms, until_ms
-
-
-def resolve_market(ex, symbol: str, timeframe: str) -> dict:
-    """Load the markets and check ``symbol`` and ``timeframe``; return the ccxt market.
-
-    Raises DownloadError for a symbol the venue does not list, a timeframe the venue or the
-    store does not support, or a network failure while loading the markets.
-    """
-    import ccxt
-
-    if timeframe not in TIMEFRAMES:
-        raise DownloadError(f"timeframe {timeframe!r} is not supported by the store; allowed: {', '.join(TIMEFRAMES)}")
-    if ex.timeframes and timeframe not in ex.timeframes:
-        raise DownloadError(f"{ex.id} does not offer timeframe {timeframe!r}; it offers {', '.join(ex.timeframes)}")
-    try:
-        ex.load_markets()
-    except ccxt.NetworkError as exc:
-        raise DownloadError(f"{ex.id}: network error while loading markets (is the venue reachable?): "
-                            f"{_one_line(exc)}") from None
-    except ccxt.BaseError as exc:
-        raise DownloadError(f"{ex.id}: cannot load markets: {_one_line(exc)}") from None
-    if symbol not in ex.markets:
-        close = difflib.get_close_matches(symbol, list(ex.markets), n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise DownloadError(f"{ex.id}: symbol {symbol!r} is not listed{hint}")
-    return ex.market(symbol)
 
 
 class _Downloader:
@@ -363,7 +273,7 @@ def download(ex, symbol: str, timeframe: str, data_dir: str | Path, kinds: Itera
     """Download ``kinds`` of ``symbol`` / ``timeframe`` from the ccxt client ``ex`` into the store.
 
     Args:
-        ex: a synchronous ccxt exchange (see :func:`make_exchange`), rate-limited.
+        ex: a synchronous ccxt exchange (see :func:`make_sync_exchange`), rate-limited.
         symbol: ccxt unified symbol, e.g. ``"SOL/USDT:USDT"``.
         timeframe: candle timeframe (``"5m"``), one of :data:`~perpbot.data.TIMEFRAMES`
             that the venue offers.

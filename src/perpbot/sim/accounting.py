@@ -14,7 +14,7 @@ more than its isolated margin. The entry fee is paid from the available balance 
 (Bitget futures guide "Trading fee", futures/introduction/trading-fee: "deducted from the
 account balance, not affecting the initial margin"), so one trade loses at most its initial
 margin + entry fee, and an account whose entry sizing keeps initial margin + entry fee within
-equity (:mod:`perpbot.risk.sizing`) never has negative equity. Three rules enforce the cap:
+equity (:mod:`perpbot.sim.sizing`) never has negative equity. Three rules enforce the cap:
 
 * funding is taken from the margin only down to the liquidation level (:func:`funding_charge`);
 * a bar that opens beyond the liquidation price is a liquidation, whatever stop lies before it

@@ -2,14 +2,14 @@
 
 Shared by the backtester (all bars in one call) and the simulated exchange of the paper
 loop (one call per new candle), so both produce the same fills by construction. All
-arithmetic is done by :mod:`perpbot.exchange.accounting` and :mod:`perpbot.risk.sizing`.
+arithmetic is done by :mod:`perpbot.sim.accounting` and :mod:`perpbot.sim.sizing`.
 
 Order of events inside bar ``i`` (timestamps mark the candle open, UTC):
 
 1. new UTC day: the day's starting equity is reset and a daily-loss halt lifted;
 2. funding: a position held at the open of a bar that carries a funding event pays
    ``side * qty * mark * rate`` out of its isolated margin, at most down to the liquidation
-   level (:func:`~perpbot.exchange.accounting.funding_charge`); liquidation price updated;
+   level (:func:`~perpbot.sim.accounting.funding_charge`); liquidation price updated;
 3. the open: a stop / liquidation already crossed fills at the open (gap; a bar opening beyond the
    liquidation price liquidates even if it also gapped through the stop); then the signal of
    bar ``i-1`` acts at the open: an opposite signal closes the position, and a flat account
@@ -18,7 +18,7 @@ Order of events inside bar ``i`` (timestamps mark the candle open, UTC):
    when both are touched, unless 1m candles of the bar resolve the order;
 5. the close: equity marked at the close, trailing stop moved, drawdown / daily-loss limits checked.
 
-Every close goes through :func:`~perpbot.exchange.accounting.close_settlement`: a liquidation loses
+Every close goes through :func:`~perpbot.sim.accounting.close_settlement`: a liquidation loses
 exactly the position margin, and a close that would lose more is settled as one, so under
 isolated margin no trade loses more than its initial margin + entry fee and equity stays >= 0.
 
@@ -32,11 +32,15 @@ import math
 import numpy as np
 from numba import njit
 
-from perpbot.exchange.accounting import (
+from perpbot.sim.accounting import (
     NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, funding_charge, initial_margin, is_ambiguous,
     liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
-from perpbot.risk.sizing import position_size, protective_levels
+from perpbot.risk.rules import (  # noqa: F401  (EV_* and MS_PER_DAY re-exported: the loop's codes)
+    ALLOWED, EV_BELOW_MIN, EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_HALTED, EV_MAX_DD_HALT, EV_NO_EQUITY, MS_PER_DAY,
+    below_min_size, cooldown_after, daily_loss_halt, drawdown_halt, entry_veto, next_utc_midnight,
+)
+from perpbot.sim.sizing import position_size, protective_levels
 
 # ---- params layout (float64 array) ---------------------------------------------------------
 P_LEVERAGE, P_TAKER_FEE, P_SLIPPAGE, P_SIZING, P_RISK, P_EQUITY_FRAC, P_SIZING_ATR_MULT = range(7)
@@ -59,12 +63,10 @@ N_EVENT_COLS = 3
 F_BAR, F_RATE, F_MARK, F_QTY, F_AMOUNT = range(5)
 N_FUNDING_COLS = 5
 
-# event codes (perpbot.types.RiskEvent)
-EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_MAX_DD_HALT, EV_BELOW_MIN, EV_NO_EQUITY, EV_HALTED = 1, 2, 3, 4, 5, 6
+# event codes (perpbot.types.RiskEvent), from the risk engine
 # exit codes (perpbot.types.ExitReason)
 X_TP, X_SL, X_SIGNAL, X_LIQ, X_END, X_TRAIL, X_MANUAL = 1, 2, 3, 4, 5, 6, 7
 
-MS_PER_DAY = 86_400_000
 
 
 def new_state(capital: float) -> np.ndarray:
@@ -96,7 +98,7 @@ def _close(state, params, trades, bar, price, reason):
     """Close the open position at ``price`` (before slippage) and write the trade row.
 
     ``reason`` X_LIQ settles a liquidation; any close that would cost more than the position
-    margin becomes one (:func:`~perpbot.exchange.accounting.close_settlement`)."""
+    margin becomes one (:func:`~perpbot.sim.accounting.close_settlement`)."""
     side = int(state[S_SIDE])
     qty = state[S_QTY]
     entry = state[S_ENTRY]
@@ -126,8 +128,7 @@ def _close(state, params, trades, bar, price, reason):
     trades[k, T_ENTRY_FEE] = state[S_ENTRY_FEE]
     trades[k, T_EXIT_FEE] = exit_fee
     state[S_NTRADES] = k + 1
-    if pnl < 0.0 and params[P_COOLDOWN] > 0:
-        state[S_COOLDOWN_UNTIL] = bar + params[P_COOLDOWN]
+    state[S_COOLDOWN_UNTIL] = cooldown_after(pnl, bar, params[P_COOLDOWN], state[S_COOLDOWN_UNTIL])
     state[S_SIDE] = 0.0
     state[S_QTY] = 0.0
     state[S_MARGIN] = 0.0
@@ -144,18 +145,10 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     """Open a position at the bar's open if the risk rules allow; else record the veto.
 
     ``scale`` multiplies the sizing mode's risk / equity fraction (1.0 = the configured size)."""
-    if state[S_HALT_DD] > 0:
-        _event(state, events, bar, EV_HALTED, EV_MAX_DD_HALT)
-        return
-    if state[S_HALT_DAY] > 0:
-        _event(state, events, bar, EV_HALTED, EV_DAILY_LOSS_HALT)
-        return
-    if bar <= state[S_COOLDOWN_UNTIL]:
-        _event(state, events, bar, EV_COOLDOWN, state[S_COOLDOWN_UNTIL])
-        return
     equity = state[S_BALANCE]
-    if equity <= 0.0:
-        _event(state, events, bar, EV_NO_EQUITY, equity)
+    code, value = entry_veto(state[S_HALT_DD] > 0, state[S_HALT_DAY] > 0, 0, bar, state[S_COOLDOWN_UNTIL], equity)
+    if code != ALLOWED:
+        _event(state, events, bar, code, value)
         return
     fill = slipped_price(price, side > 0, params[P_SLIPPAGE])
     sl, tp, dist = protective_levels(side, fill, int(params[P_STOP_MODE]), params[P_SL], params[P_TP],
@@ -164,7 +157,7 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     fee_rate = params[P_TAKER_FEE]
     qty = position_size(int(params[P_SIZING]), equity, fill, dist, atr, params[P_RISK] * scale,
                         params[P_EQUITY_FRAC] * scale, params[P_SIZING_ATR_MULT], lev, fee_rate, params[P_LOT])
-    if qty <= 0.0 or qty < params[P_MIN_QTY] or qty * fill < params[P_MIN_NOTIONAL]:
+    if below_min_size(qty, fill, params[P_MIN_QTY], params[P_MIN_NOTIONAL]):
         _event(state, events, bar, EV_BELOW_MIN, qty)
         return
     margin = initial_margin(qty, fill, lev)
@@ -184,6 +177,31 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     state[S_MMR] = mmr
     state[S_LIQ] = liquidation_price(side, qty, fill, margin, mmr, fee_rate)
     state[S_TRAILED] = 0.0
+
+
+@njit(cache=True)
+def _new_day(state, ts_ms):
+    """Step 1 of a bar opening at ``ts_ms``: on a new UTC day the day's starting equity is the
+    last close's and a daily-loss halt is lifted."""
+    if ts_ms >= state[S_NEXT_DAY_MS]:
+        state[S_NEXT_DAY_MS] = next_utc_midnight(ts_ms)
+        state[S_DAY_START] = state[S_EQUITY]
+        state[S_HALT_DAY] = 0.0
+
+
+@njit(cache=True)
+def _limits_at_close(state, events, bar, equity, max_dd, max_daily):
+    """Step 5 of a bar: mark ``equity`` (USDT) at the close, update the peak, start the
+    max-drawdown / daily-loss halts (risk events with the drawdown / day loss as a fraction)."""
+    state[S_EQUITY] = equity
+    if equity > state[S_PEAK]:
+        state[S_PEAK] = equity
+    if state[S_HALT_DD] == 0.0 and drawdown_halt(equity, state[S_PEAK], max_dd):
+        state[S_HALT_DD] = 1.0
+        _event(state, events, bar, EV_MAX_DD_HALT, equity / state[S_PEAK] - 1.0)
+    if state[S_HALT_DAY] == 0.0 and daily_loss_halt(equity, state[S_DAY_START], max_daily):
+        state[S_HALT_DAY] = 1.0
+        _event(state, events, bar, EV_DAILY_LOSS_HALT, equity / state[S_DAY_START] - 1.0)
 
 
 @njit(cache=True)
@@ -229,10 +247,7 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
     trail = params[P_TRAIL]
     for i in range(i0, i1):
         # 1. new UTC day
-        if ts[i] >= state[S_NEXT_DAY_MS]:  # a new UTC day
-            state[S_NEXT_DAY_MS] = (ts[i] // MS_PER_DAY + 1) * MS_PER_DAY
-            state[S_DAY_START] = state[S_EQUITY]
-            state[S_HALT_DAY] = 0.0
+        _new_day(state, ts[i])
         side = int(state[S_SIDE])
         # 2. funding at the open
         if side != 0 and params[P_FUNDING_ON] > 0 and funding_rate[i] != 0.0:
@@ -290,15 +305,7 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
                     if math.isnan(state[S_SL]) or new_sl < state[S_SL]:
                         state[S_SL] = new_sl
                         state[S_TRAILED] = 1.0
-        state[S_EQUITY] = equity
-        if equity > state[S_PEAK]:
-            state[S_PEAK] = equity
-        if state[S_HALT_DD] == 0.0 and equity <= state[S_PEAK] * (1.0 - max_dd):
-            state[S_HALT_DD] = 1.0
-            _event(state, events, i, EV_MAX_DD_HALT, equity / state[S_PEAK] - 1.0)
-        if state[S_HALT_DAY] == 0.0 and equity <= state[S_DAY_START] * (1.0 - max_daily):
-            state[S_HALT_DAY] = 1.0
-            _event(state, events, i, EV_DAILY_LOSS_HALT, equity / state[S_DAY_START] - 1.0)
+        _limits_at_close(state, events, i, equity, max_dd, max_daily)
         equity_out[i] = equity
         position_out[i] = side * state[S_QTY]
         state[S_NEXT_BAR] = i + 1

@@ -19,7 +19,7 @@
   time (``fetch_time``), re-measured every 10 minutes; a replay passes its own ``clock``.
 
 With ``watch_book`` / ``watch_ticker`` the feed also keeps :attr:`CandleFeed.book`,
-:attr:`CandleFeed.book_features` (see :func:`perpbot.data.orderbook.orderbook_features`) and
+:attr:`CandleFeed.book_features` (see :func:`perpbot.exchange.orderbook.orderbook_features`) and
 :attr:`CandleFeed.ticker` up to date (websocket, REST polling as fallback).
 """
 
@@ -33,8 +33,10 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 
 import pandas as pd
 
-from perpbot.data.orderbook import BookTickerWatcher
 from perpbot.data.validate import timeframe_to_ms
+from perpbot.exchange.clients import make_async_exchange
+from perpbot.exchange.feed_rest import FeedRest, _short
+from perpbot.exchange.orderbook import BookTickerWatcher
 
 __all__ = ["Candle", "CandleFeed", "make_async_exchange"]
 
@@ -64,31 +66,7 @@ class Candle:
         return pd.Timestamp(self.timestamp, unit="ms", tz="UTC")
 
 
-def make_async_exchange(exchange_id: str, api_url: str | None = None, config: dict | None = None):
-    """An asyncio ccxt client for ``exchange_id``: the ccxt.pro class (websockets + REST) when the
-    venue has one, else ccxt.async_support (REST only). Swap markets; Bitget with
-    ``uta: False`` and swap-only market loading. ``api_url`` replaces every REST base url.
-    Raises ValueError for an unknown exchange id. The caller closes it (``await ex.close()``)."""
-    import ccxt.async_support as ccxt_async
-    import ccxt.pro as ccxt_pro
-
-    cls = getattr(ccxt_pro, exchange_id, None) or getattr(ccxt_async, exchange_id, None)
-    if cls is None or exchange_id not in ccxt_async.exchanges:
-        raise ValueError(f"unknown exchange {exchange_id!r}: not a ccxt exchange id")
-    opts: dict[str, Any] = {"defaultType": "swap"}
-    if exchange_id == "bitget":
-        opts.update({"uta": False, "fetchMarkets": {"types": ["swap"]}})
-    cfg = {"enableRateLimit": True, "options": opts}
-    cfg.update(config or {})
-    ex = cls(cfg)
-    if api_url:
-        api = ex.urls.get("api")
-        ex.urls["api"] = {k: (v if k == "ws" else api_url) for k, v in api.items()} if isinstance(api, dict) \
-            else api_url
-    return ex
-
-
-class CandleFeed:
+class CandleFeed(FeedRest):
     """Closed candles of ``symbol`` / ``timeframe`` from an asyncio ccxt client (module docstring).
 
     Args:
@@ -158,7 +136,7 @@ class CandleFeed:
 
     @property
     def book_features(self) -> dict[str, float]:
-        """Latest :func:`~perpbot.data.orderbook.orderbook_features` of :attr:`book` ({} before)."""
+        """Latest :func:`~perpbot.exchange.orderbook.orderbook_features` of :attr:`book` ({} before)."""
         return self.watcher.features if self.watcher else {}
 
     @property
@@ -344,54 +322,6 @@ class CandleFeed:
             self._pending = None
             await self._emit(Candle.from_ccxt(p))
 
-    # ---- REST ----------------------------------------------------------------------------------
-    def _closed_rows(self, rows: list) -> list:
-        """Rows followed by a later row, or whose close time + grace has passed, sorted."""
-        rows = sorted((r for r in rows or [] if r and r[0] is not None), key=lambda r: int(r[0]))
-        horizon = self.now_ms() - self.tf_ms - self.close_grace_ms
-        return [r for i, r in enumerate(rows) if i < len(rows) - 1 or int(r[0]) <= horizon]
-
-    async def _catch_up(self, until: int | None = None, source: str = "backfill", confirm: int | None = None) -> int:
-        """Fetch by REST and deliver every closed candle after the last delivered one (up to
-        ``until``, exclusive), page by page; returns the number delivered. The candle opened
-        at ``confirm`` counts as source "rest", the others as ``source``."""
-        delivered = 0
-        limit = self._page_limit()
-        cursor = None if self.last_timestamp is None else self.last_timestamp + self.tf_ms
-        while cursor is not None and not self._stop.is_set():
-            if until is not None and cursor >= until:
-                break
-            rows = await self.ex.fetch_ohlcv(self.symbol, self.timeframe, cursor, limit)
-            closed = [r for r in self._closed_rows(rows)
-                      if int(r[0]) >= cursor and (until is None or int(r[0]) < until)]
-            if not closed:
-                if not rows and cursor + limit * self.tf_ms <= self.now_ms() - self.tf_ms:
-                    cursor += limit * self.tf_ms  # a hole in the venue's data: look further
-                    continue
-                break
-            for r in closed:
-                await self._deliver(Candle.from_ccxt(r), "rest" if int(r[0]) == confirm else source)
-                delivered += 1
-            cursor = int(closed[-1][0]) + self.tf_ms
-        return delivered
-
-    async def _catch_up_safely(self, until: int | None = None, source: str = "backfill",
-                               confirm: int | None = None) -> bool:
-        try:
-            return await self._catch_up(until, source, confirm) > 0
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            self._event("rest_failed", error=_short(exc))
-            return False
-
-    def _page_limit(self) -> int:
-        try:
-            m = self.ex.market(self.symbol)
-            return int(self.ex.features[m["type"]]["linear" if m.get("linear") else "inverse"]["fetchOHLCV"]["limit"])
-        except Exception:
-            return 200
-
     async def _emit(self, candle: Candle) -> None:
         """Deliver ``candle`` after back-filling any gap before it; drop it when already delivered."""
         last = self.last_timestamp
@@ -426,32 +356,6 @@ class CandleFeed:
             if inspect.isawaitable(out):
                 await out
 
-    # ---- helpers -------------------------------------------------------------------------------
-    async def _retry(self, fn: Callable, *args):
-        backoff = self.reconnect_base
-        import ccxt
-
-        while True:
-            try:
-                return await fn(*args)
-            except ccxt.NetworkError as exc:
-                if self._stop.is_set():
-                    raise
-                self._event("startup_retry", error=_short(exc), retry_in=backoff)
-                await self._sleep(backoff)
-                backoff = min(backoff * 2, self.reconnect_max)
-
-    async def _sleep(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stop.wait(), timeout=max(0.0, seconds))
-        except asyncio.TimeoutError:
-            pass
-
     def _event(self, name: str, **kw) -> None:
         if self.log is not None:
             self.log.warning(name, feed=f"{self.symbol} {self.timeframe}", mode=self.mode, **kw)
-
-
-def _short(exc: BaseException) -> str:
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    return f"{type(exc).__name__}: {text[:160]}"

@@ -15,7 +15,7 @@ Every mode is capped so that initial margin + entry fee never exceed equity (lev
 then rounded down to the lot size, and one more lot is dropped if float rounding would still
 leave ``equity - entry fee`` below the initial margin (both computed as the account loop does).
 This is what keeps equity >= 0 under isolated margin: a trade loses at most its initial margin
-plus its entry fee (:mod:`perpbot.exchange.accounting`). Units: equity USDT, price USDT, qty base asset.
+plus its entry fee (:mod:`perpbot.sim.accounting`). Units: equity USDT, price USDT, qty base asset.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ import math
 
 from numba import njit
 
-from perpbot.exchange.accounting import floor_to_step, initial_margin, round_to_step, trade_fee
+from perpbot.risk.rules import max_qty_for_equity
+from perpbot.sim.accounting import floor_to_step, initial_margin, round_to_step, trade_fee
 
 SIZING_FIXED_FRACTION = 0
 SIZING_ATR = 1
@@ -32,12 +33,6 @@ SIZING_EQUITY = 2
 
 STOP_PERCENT = 0
 STOP_ATR = 1
-
-
-@njit(cache=True)
-def max_qty_for_equity(equity: float, price: float, leverage: float, fee_rate: float) -> float:
-    """Largest qty whose initial margin plus entry fee fits in ``equity`` (before lot rounding)."""
-    return equity / (price * (1.0 / leverage + fee_rate))
 
 
 @njit(cache=True)

@@ -1,0 +1,119 @@
+"""Orders of the live loop (a part of :class:`~perpbot.bot.live.LiveBot`): the pending entry's
+fill taken over as a trade, its stop-loss / take-profit re-placed from the actual fill, and the
+orders of one cycle's decision (exit on an opposite signal or a forced exit, then the entry the
+risk rules allow)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from perpbot.bot.live_risk import EntryPlan, levels
+from perpbot.bot.recorder import EntryEvent, publish, side_label
+from perpbot.bot.live_trades import OpenTrade, Pending, TradeRecords
+from perpbot.logs import get_logger
+from perpbot.sim.accounting import trade_fee, unrealized_pnl
+from perpbot.types import ExitReason, RiskEvent
+
+log = get_logger("perpbot.live")
+
+
+class LiveOrders(TradeRecords):
+    """Order placement and fill handling of the live loop (reads the loop's state)."""
+
+    async def _pre(self):
+        """Position + balance, and the pending entry's order, concurrently."""
+        if self.pending is None:
+            return await self.ex.snapshot(), None
+        return await asyncio.gather(self.ex.snapshot(), self.ex.lookup(self.pending.cid))
+
+    def _take_fill(self, order) -> tuple[OpenTrade | None, Pending, dict | None] | None:
+        """The pending entry's state (in memory): (the new trade or None, the pending entry, the
+        order or None when the venue does not have it); None while it is still unfilled or the
+        venue could not be asked. A partial fill makes a trade of the filled size."""
+        p = self.pending
+        if p is None or (order is not None and not isinstance(order, dict)):
+            return None
+        if order is None:  # the venue does not have it: it never reached it
+            self.pending = None
+            log.error("entry_lost", cid=p.cid)
+            return None, p, None
+        filled = float(order.get("filled") or 0.0)
+        if order.get("status") == "open" and filled <= 0:
+            return None  # not filled yet (a market order fills at the next trade)
+        self.pending = None
+        if filled <= 0:
+            return None, p, order
+        price = float(order.get("average") or order.get("price"))
+        ts = int(order.get("lastTradeTimestamp") or order.get("timestamp") or self.last_ts)
+        sl, tp, _ = levels(self.cfg, p.plan.side, price, p.plan.atr)  # the kernel's levels, from the real fill
+        self.trade = OpenTrade(p.trade_no, p.plan.side, filled, price, ts, self.ex.bar_of(ts),
+                               abs(float((order.get("fee") or {}).get("cost") or 0.0)), sl, tp, order.get("id"),
+                               equity_before=p.equity_before)
+        return self.trade, p, order
+
+    async def _settle_entry(self, trade: OpenTrade | None, p: Pending, order: dict | None) -> None:
+        """Ledger side of :meth:`_take_fill`: a partial fill's rest is cancelled first, then the
+        order is settled (status, fill) and the entry published."""
+        if order is not None and order.get("status") == "open":
+            await self.ex.cancel(order)
+            again = await self.ex.lookup(p.cid)
+            order = again if isinstance(again, dict) else order
+        row = self.ex.unsettled.get(p.cid)
+        if row is not None:
+            self.ex.settle(row, order)
+        if trade is not None:
+            publish(self.events, EntryEvent(side_label(trade.side), trade.qty, trade.entry_price, trade.stop_loss,
+                                            trade.take_profit, None))
+            log.info("entry_filled", trade=trade.trade_no, qty=trade.qty, ordered=p.plan.qty, price=trade.entry_price,
+                     stop_loss=trade.stop_loss, take_profit=trade.take_profit)
+
+    async def _protect_fill(self, trade: OpenTrade, bar: int) -> None:
+        """Stop / take-profit from the actual fill (replacing the presets), and the trailing stop."""
+        await self.ex.protect(trade.side, trade.qty, stop_loss=trade.stop_loss, take_profit=trade.take_profit,
+                              bar=bar, trade_no=trade.trade_no)
+        if self.cfg.trailing_stop > 0:
+            await self.ex.trailing_stop(trade.side, trade.qty, trade.entry_price, self.cfg.trailing_stop, bar=bar,
+                                        trade_no=trade.trade_no)
+        snap = await self.ex.snapshot()
+        if snap.position is not None:
+            trade.liquidation_price, trade.margin = snap.position.liquidation_price, snap.position.margin
+            self._snapshot(snap.position, trade)
+
+    async def _orders(self, signal: int, force: bool, bar: int, close: float, equity: float, rows: list,
+                      close_lag: float = 0.0) -> list:
+        t, sent = self.trade, []
+        if t is not None and (force or signal == -t.side):
+            reason = ExitReason.MANUAL.label if force else ExitReason.SIGNAL.label
+            res = await self.ex.close_position(reason, side=t.side, qty=t.qty, bar=bar, trade_no=t.trade_no)
+            sent.append(res)
+            if res.ok:
+                t.exit_cid, t.exit_reason = res.cid, reason
+            if force or not res.ok:
+                return sent
+            # the kernel sizes the reversal from the balance after this exit, and a losing exit
+            # starts the cooldown before the entry: both estimated at the last close
+            exit_fee = trade_fee(t.qty, close, self.cfg.taker_fee)
+            est = unrealized_pnl(t.side, t.qty, t.entry_price, close) - t.entry_fee - exit_fee
+            equity -= exit_fee
+            if est < 0 and self.cfg.cooldown_bars > 0:
+                rows.append((RiskEvent.COOLDOWN.label, float(bar + 1 + self.cfg.cooldown_bars), "estimated loss of the signal exit"))
+                return sent
+        elif t is not None or signal == 0 or self.pending is not None or force:
+            return sent
+        if close_lag > self.max_lag_ms:  # a candle caught up late: its signal is no entry any more
+            rows.append((RiskEvent.STALE_CANDLE.label, close_lag / self.tf_ms, json.dumps(
+                {"close_lag_ms": round(close_lag, 1), "max_entry_lag": self.settings.max_entry_lag})))
+            log.warning("stale_candle_entry_vetoed", bar=bar, close_lag_ms=round(close_lag, 1), signal=signal)
+            return sent
+        plan = self.risk.plan_entry(bar + 1, signal, close, self.atr, equity, self.signals.size)
+        if not isinstance(plan, EntryPlan):
+            rows.append((plan[0], plan[1], None))
+            return sent
+        res = await self.ex.open_position(plan.side, plan.qty, plan.stop_loss, plan.take_profit, "entry", bar=bar,
+                                          ref_price=close, trade_no=self.next_trade_no)
+        sent.append(res)
+        if res.ok:
+            self.pending = Pending(res.cid, plan, self.next_trade_no, bar, equity if self.trade is None else None)
+            self.next_trade_no += 1
+        return sent

@@ -1,0 +1,96 @@
+"""What a trading cycle tells the world, written once for paper and live: the typed payloads of
+the bot's events (:mod:`perpbot.bot.events` documents their keys) and their publication, and the
+operator status of a cycle. The API, its WebSocket, Telegram and e-mail read these payloads.
+
+Units: qty base asset, prices / money USDT, probabilities in [0, 1], times ISO 8601 UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import pandas as pd
+
+from perpbot.types import RiskEvent
+
+#: Risk events that halt entries (published as ``risk_halt``).
+HALT_EVENTS = (RiskEvent.DAILY_LOSS_HALT.label, RiskEvent.MAX_DRAWDOWN_HALT.label)
+
+
+def side_label(side: int) -> str:
+    """"long" for side +1, "short" for -1."""
+    return "long" if side > 0 else "short"
+
+
+@dataclass(frozen=True)
+class EntryEvent:
+    KIND: ClassVar[str] = "entry"
+    side: str
+    qty: float
+    price: float
+    stop_loss: float
+    take_profit: float
+    liquidation_price: float | None
+
+
+@dataclass(frozen=True)
+class ExitEvent:
+    KIND: ClassVar[str] = "exit"
+    trade_id: int
+    side: str
+    qty: float
+    entry_price: float
+    exit_price: float
+    reason: str
+    pnl: float      # net: gross - fees - funding
+    fees: float     # entry + exit fee
+    funding: float  # > 0 paid
+
+
+@dataclass(frozen=True)
+class RiskHaltEvent:
+    KIND: ClassVar[str] = "risk_halt"
+    event: str
+    value: float
+
+
+@dataclass(frozen=True)
+class CycleEvent:
+    KIND: ClassVar[str] = "cycle"
+    bar: int
+    candle_time: str
+    equity: float
+    position: float  # signed qty
+    signal: int
+    p_down: float | None
+    p_flat: float | None
+    p_up: float | None
+
+
+Payload = EntryEvent | ExitEvent | RiskHaltEvent | CycleEvent
+
+
+def publish(bus, payload: Payload):
+    """Publish ``payload`` on the event bus as its kind with its fields as data."""
+    return bus.publish(payload.KIND, **asdict(payload))
+
+
+def last_signal(signal: int, candle_time: pd.Timestamp, proba) -> dict[str, Any]:
+    """The operator status' last signal: signal, candle time, probabilities (None without a model)."""
+    return {"signal": int(signal), "time": candle_time.isoformat(),
+            "p_down": None if proba is None else float(proba[0]), "p_flat": None if proba is None else float(proba[1]),
+            "p_up": None if proba is None else float(proba[2])}
+
+
+def publish_cycle(bus, bar: int, candle_time: pd.Timestamp, equity: float, position: float, last: dict) -> None:
+    """The ``cycle`` event of a candle (``last``: :func:`last_signal`)."""
+    publish(bus, CycleEvent(bar=bar, candle_time=candle_time.isoformat(), equity=equity, position=position,
+                            signal=last["signal"], p_down=last["p_down"], p_flat=last["p_flat"], p_up=last["p_up"]))
+
+
+def cycle_status(control, *, position, equity: float, last: dict, candle_time: pd.Timestamp, cycles: int,
+                 **extra: Any) -> None:
+    """The operator status after a cycle (position dict or None, equity, last signal, times, counters)."""
+    control.update_status(position=position, equity=equity, last_signal=last, last_candle_time=candle_time.isoformat(),
+                          last_cycle_time=pd.Timestamp.now(tz="UTC").isoformat(), cycles=cycles, **extra)

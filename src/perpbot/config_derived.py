@@ -1,0 +1,89 @@
+"""Values derived from :class:`perpbot.config.Settings`: the fractions the engine uses (the
+settings hold percents), the ledger URL and the model file. One place for every percent ->
+fraction conversion of the risk settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, cast
+
+from perpbot.masking import mask_url
+
+
+class DerivedValues:
+    """Mixin of :class:`~perpbot.config.Settings` (reads its fields)."""
+
+    if TYPE_CHECKING:  # fields of Settings
+        stop_mode: str
+        stop_loss: float
+        take_profit: float
+        stop_loss_atr: float
+        take_profit_atr: float
+        trailing_stop: float | None
+        max_daily_loss: float
+        max_drawdown: float
+        ev_margin: float
+        ev_margin_grid: list[float]
+        risk_per_trade: float
+        taker_fee: float
+        slippage: float
+        ledger_url: str | None
+        output_dir: Path
+        model_path: Path | None
+        model: Any
+
+    @property
+    def ev_margin_frac(self) -> float:
+        return self.ev_margin / 100.0
+
+    @property
+    def ev_margin_grid_frac(self) -> list[float]:
+        return [m / 100.0 for m in self.ev_margin_grid]
+
+    @property
+    def risk_frac(self) -> float:
+        return self.risk_per_trade / 100.0
+
+    @property
+    def taker_fee_frac(self) -> float:
+        return self.taker_fee / 100.0
+
+    @property
+    def slippage_frac(self) -> float:
+        return self.slippage / 100.0
+
+    @property
+    def ledger(self) -> str:
+        return self.ledger_url or f"sqlite:///{self.output_dir / 'perpbot.db'}"
+
+    @property
+    def ledger_display(self) -> str:
+        """:attr:`ledger` with its password masked: what banners, messages and logs show."""
+        return cast(str, mask_url(self.ledger))
+
+    @property
+    def model_file(self) -> Path:
+        return self.model_path or self.output_dir / "models" / f"{self.model}.joblib"
+
+
+    @property
+    def stop_loss_frac(self) -> float:
+        """Stop-loss distance: a fraction of the entry price (stop_mode "percent") or an ATR multiple."""
+        return self.stop_loss_atr if self.stop_mode == "atr" else self.stop_loss / 100.0
+
+    @property
+    def take_profit_frac(self) -> float:
+        """Take-profit distance: a fraction of the entry price (stop_mode "percent") or an ATR multiple."""
+        return self.take_profit_atr if self.stop_mode == "atr" else self.take_profit / 100.0
+
+    @property
+    def trailing_stop_frac(self) -> float:
+        return (self.trailing_stop or 0.0) / 100.0
+
+    @property
+    def max_daily_loss_frac(self) -> float:
+        return self.max_daily_loss / 100.0
+
+    @property
+    def max_drawdown_frac(self) -> float:
+        return self.max_drawdown / 100.0

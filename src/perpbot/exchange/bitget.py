@@ -1,0 +1,55 @@
+"""Bitget, the default venue: what it can do and its quirks, in one place (Bitget v2 USDT-M
+futures API through ccxt; shared/reference/bitget.md).
+
+* ccxt options: swap markets, the classic (non-UTA) account, swap-only market loading;
+* capabilities (:data:`CAPABILITIES`): stop-loss / take-profit preset on the entry order,
+  position-wide plan orders (``pos_loss`` / ``pos_profit``), a trailing stop (``moving_plan``),
+  demo trading (ccxt sandbox mode: the ``paptrading: 1`` header with the normal symbols), one-way
+  position mode, funding every 8 h, page sizes of the candle and funding-history endpoints;
+* plan types: which plan orders protect a position, and the exit reason each one means.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from perpbot.types import ExitReason
+
+ID = "bitget"
+
+#: ccxt ``options`` of a Bitget USDT-M client (``defaultType`` swap is added by every factory).
+CCXT_OPTIONS = {"uta": False, "fetchMarkets": {"types": ["swap"]}}
+
+#: Plan types of position protection: stop side (incl. trailing stops) and take-profit side.
+LOSS_PLANS = ("pos_loss", "loss_plan", "moving_plan", "track_plan")
+PROFIT_PLANS = ("pos_profit", "profit_plan")
+STOP_LOSS_PLAN = "pos_loss"
+TAKE_PROFIT_PLAN = "pos_profit"
+TRAILING_PLAN = "moving_plan"
+#: ``params`` of ``fetch_open_orders`` listing the stop-loss / take-profit plan orders.
+PLAN_ORDERS_QUERY = {"planType": "profit_loss"}
+
+#: ``info.planType`` of a triggered plan's market order -> exit reason (:class:`perpbot.types.ExitReason` label).
+EXIT_REASONS = {"pos_loss_market": ExitReason.STOP_LOSS.label, "loss_plan_market": ExitReason.STOP_LOSS.label,
+                "moving_plan_market": ExitReason.TRAILING_STOP.label, "track_plan_market": ExitReason.TRAILING_STOP.label,
+                "pos_profit_market": ExitReason.TAKE_PROFIT.label, "profit_plan_market": ExitReason.TAKE_PROFIT.label}
+
+
+@dataclass(frozen=True)
+class VenueCapabilities:
+    """What a venue offers the bot (one instance per venue module)."""
+
+    preset_tpsl_at_entry: bool   # stop-loss / take-profit attached to the entry order
+    plan_orders: bool            # position-wide trigger (plan) orders for stop-loss / take-profit
+    trailing_stop: bool          # a venue-side trailing stop order
+    demo: bool                   # a demo / sandbox account reachable with ccxt's sandbox mode
+    position_mode: str           # the mode the bot sets: "one_way"
+    funding_interval_hours: int  # hours between funding payments
+    candle_page: int             # candles per OHLCV request
+    funding_page: int            # funding-rate events per history request
+    funding_page_param: str | None  # the request parameter that pages funding history (None: ``since``)
+
+
+CAPABILITIES = VenueCapabilities(preset_tpsl_at_entry=True, plan_orders=True, trailing_stop=True, demo=True,
+                                 position_mode="one_way", funding_interval_hours=8, candle_page=200,
+                                 funding_page=100, funding_page_param="pageNo")

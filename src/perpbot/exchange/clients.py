@@ -1,0 +1,55 @@
+"""The ccxt client factories of market data and the venue registry (one module per venue).
+
+:func:`swap_options` gives the ccxt ``options`` of a venue's USDT-M swap markets (its quirks from
+the venue module, e.g. :mod:`perpbot.exchange.bitget`); :func:`capabilities` its
+:class:`~perpbot.exchange.bitget.VenueCapabilities` (None for a venue without a module).
+:func:`make_async_exchange` builds the asyncio client of the candle feed; the synchronous one of
+the downloader is :func:`perpbot.exchange.download.make_sync_exchange`, the trading one
+:func:`perpbot.exchange.ccxt_adapter.make_exchange` (both use :func:`swap_options`).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from perpbot.exchange import bitget
+from perpbot.exchange.bitget import VenueCapabilities
+
+#: Venue modules by ccxt id: a new venue is one module with ``ID``, ``CCXT_OPTIONS`` and ``CAPABILITIES``.
+VENUES = {bitget.ID: bitget}
+
+
+def swap_options(exchange_id: str) -> dict[str, Any]:
+    """ccxt ``options`` for the USDT-M swap markets of ``exchange_id`` (a fresh dict)."""
+    opts: dict[str, Any] = {"defaultType": "swap"}
+    venue = VENUES.get(exchange_id)
+    if venue is not None:
+        opts.update(venue.CCXT_OPTIONS)
+    return opts
+
+
+def capabilities(exchange_id: str) -> VenueCapabilities | None:
+    """The venue's capabilities, or None when perpbot has no module for it."""
+    venue = VENUES.get(exchange_id)
+    return venue.CAPABILITIES if venue is not None else None
+
+
+def make_async_exchange(exchange_id: str, api_url: str | None = None, config: dict | None = None):
+    """An asyncio ccxt client for ``exchange_id``: the ccxt.pro class (websockets + REST) when the
+    venue has one, else ccxt.async_support (REST only). Swap markets; Bitget with
+    ``uta: False`` and swap-only market loading. ``api_url`` replaces every REST base url.
+    Raises ValueError for an unknown exchange id. The caller closes it (``await ex.close()``)."""
+    import ccxt.async_support as ccxt_async
+    import ccxt.pro as ccxt_pro
+
+    cls = getattr(ccxt_pro, exchange_id, None) or getattr(ccxt_async, exchange_id, None)
+    if cls is None or exchange_id not in ccxt_async.exchanges:
+        raise ValueError(f"unknown exchange {exchange_id!r}: not a ccxt exchange id")
+    cfg = {"enableRateLimit": True, "options": swap_options(exchange_id)}
+    cfg.update(config or {})
+    ex = cls(cfg)
+    if api_url:
+        api = ex.urls.get("api")
+        ex.urls["api"] = {k: (v if k == "ws" else api_url) for k, v in api.items()} if isinstance(api, dict) \
+            else api_url
+    return ex

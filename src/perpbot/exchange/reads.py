@@ -1,0 +1,63 @@
+"""Read-only venue requests of the live loop (a part of :class:`~perpbot.exchange.executor.Executor`):
+server time, the candle history of the trailing window, funding rates, the account's fills and
+funding bills, one order by id. The bot asks the executor; nothing outside ``exchange/`` touches
+the ccxt client. Times ms UTC, prices USDT, amounts base asset; ccxt's unified structures."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class VenueReads:
+    """Read requests on ``self.ex`` (an asyncio ccxt client) for ``self.symbol``."""
+
+    ex: Any
+    symbol: str
+
+    def time_difference_ms(self) -> int:
+        """ccxt's measured clock difference (local - venue), ms; 0 before a sync."""
+        return int(self.ex.options.get("timeDifference") or 0)
+
+    @property
+    def real_money(self) -> bool:
+        """True when the client trades the real account (not the venue's demo)."""
+        return bool(getattr(self.ex, "perpbot_real_money", False))
+
+    async def server_time(self) -> int:
+        """The venue's clock, ms UTC."""
+        return int(await self.ex.fetch_time())
+
+    async def closed_candles(self, timeframe: str, tf_ms: int, now_ms: int, count: int, page: int = 200) -> list:
+        """The last ``count`` candles closed at ``now_ms`` (ccxt OHLCV rows, oldest first), fetched
+        by REST pages of ``page`` rows from ``count + 1`` bars back."""
+        since, out = now_ms - (count + 1) * tf_ms, {}
+        while True:
+            rows = await self.ex.fetch_ohlcv(self.symbol, timeframe, since, page)
+            rows = [r for r in rows if r[0] + tf_ms <= now_ms]
+            for r in rows:
+                out[int(r[0])] = r
+            if not rows or rows[-1][0] + 2 * tf_ms > now_ms:
+                break
+            since = int(rows[-1][0]) + tf_ms
+        return [out[k] for k in sorted(out)][-count:]
+
+    async def funding_rates(self, limit: int = 100) -> list[dict] | None:
+        """The latest funding-rate events (ccxt funding-rate history), None when the venue has no such endpoint."""
+        if not self.ex.has.get("fetchFundingRateHistory"):
+            return None
+        return await self.ex.fetch_funding_rate_history(self.symbol, None, limit)
+
+    async def my_fills(self, since_ms: int) -> list[dict]:
+        """The account's fills (ccxt trades) on the symbol since ``since_ms``."""
+        return await self.ex.fetch_my_trades(self.symbol, since_ms)
+
+    async def funding_bills(self, since_ms: int) -> list[dict] | None:
+        """The account's funding payments (ccxt funding history; amount < 0 = paid) since
+        ``since_ms``; None when the venue has no such endpoint."""
+        if not self.ex.has.get("fetchFundingHistory"):
+            return None
+        return await self.ex.fetch_funding_history(self.symbol, since_ms)
+
+    async def order_by_id(self, order_id: str) -> dict:
+        """One order (ccxt order structure) by the venue's id."""
+        return await self.ex.fetch_order(order_id, self.symbol)

@@ -1,0 +1,75 @@
+"""The decision code shared by the paper and the live loop (:class:`SignalEngine`): a trailing
+window of closed candles -> features -> model -> decision rule, or a rule's signal."""
+
+from __future__ import annotations
+
+from collections import deque
+
+import numpy as np
+import pandas as pd
+
+from perpbot.features.true_range import trailing_atr
+from perpbot.strategy.signals import check_model_decision, is_model_strategy, meta_primary, model_signals, rule_signals
+
+
+class SignalEngine:
+    """The decision code shared by the paper and the live loop: a trailing window of closed
+    candles -> features -> model -> decision rule (strategies "ai" and "meta:<rule>", through
+    :func:`perpbot.strategy.signals.model_signals`, as the backtest), or a rule's signal.
+
+    Args:
+        settings: :class:`perpbot.config.Settings` (live_window, atr_period, timeframe,
+            decision, confidence_threshold, costs, kelly_fraction, risk_per_trade, funding).
+        strategy: "ai" / "meta:<rule>" (need ``bundle``) or a rule name.
+        bundle: a loaded :class:`perpbot.ml.registry.ModelBundle` of that strategy.
+        funding: funding-rate events for the features (ignored when ``settings.funding`` is off).
+    Raises ValueError for a model strategy without a model.
+    After :meth:`decide`, ``size`` is the decision's entry size scale (1.0 = the configured size).
+    """
+
+    COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
+
+    def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None) -> None:
+        if is_model_strategy(strategy) and bundle is None:
+            raise ValueError(f"strategy {strategy!r} needs a trained model (perpbot train --strategy {strategy})")
+        if bundle is not None:
+            check_model_decision(settings, bundle)
+        self.settings, self.strategy, self.bundle = settings, strategy, bundle
+        self.funding = funding if settings.funding else None
+        self.window: deque = deque(maxlen=settings.live_window)
+        self.size = 1.0
+
+    def push(self, ts: pd.Timestamp, o: float, h: float, lo: float, c: float, v: float) -> pd.DataFrame:
+        """Append a closed candle (UTC open time, USDT prices, base volume); the window as a frame."""
+        self.window.append((ts, o, h, lo, c, v))
+        frame = pd.DataFrame(list(self.window), columns=self.COLUMNS)
+        frame.attrs["timeframe"] = self.settings.timeframe
+        return frame
+
+    def atr(self, frame: pd.DataFrame) -> float:
+        """ATR (USDT, TA-Lib, ``atr_period``) at the last candle of the window; NaN while too short."""
+        if len(frame) <= self.settings.atr_period:
+            return float("nan")
+        highs, lows, closes = (frame[k].to_numpy(np.float64) for k in ("high", "low", "close"))
+        return trailing_atr(highs, lows, closes, self.settings.atr_period)
+
+    def decide(self, frame: pd.DataFrame) -> tuple[int, np.ndarray | None]:
+        """(signal -1/0/+1, probabilities (p_down, p_flat, p_up) or None) at the window's last candle;
+        sets ``size`` (entry size scale of the decision)."""
+        self.size = 1.0
+        if not is_model_strategy(self.strategy):
+            return int(rule_signals(self.strategy, frame)[-1]), None
+        from perpbot.features.build import compute_features
+        from perpbot.strategy.meta import meta_frame
+
+        feats = compute_features(frame, self.funding)
+        rule = meta_primary(self.strategy)
+        if rule is not None:
+            feats = meta_frame(feats, rule_signals(rule, frame))
+        last = self.bundle.predict_proba(feats.iloc[[-1]], frame["timestamp"].iloc[[-1]])[0]
+        proba = np.full((len(frame), 3), np.nan)
+        proba[-1] = last
+        signal, size, _ = model_signals(self.settings, self.strategy, frame, proba, self.bundle, self.funding)
+        if size is not None:
+            self.size = float(size[-1])
+        return int(signal[-1]), last
