@@ -136,7 +136,11 @@ def daily_summary(ctx: Any, day: Any, book: DayBook | None = None, run_id: int |
     n = len(items)
     wins = sum(1 for x in items if x["pnl"] > 0)
     fees = None if rid is None else float(sum(x["fees"] for x in items))  # events carry no fees
-    return {"day": day, "trades": n, "wins": wins, "win_rate": wins / n if n else None,
+    unproven = None
+    if rid is not None:  # a live run started with --accept-unproven-model says so every day
+        cfg = (ctx.ledger.get_run(rid) or {}).get("config")
+        unproven = cfg.get("unproven_model_accepted") if isinstance(cfg, dict) else None
+    return {"day": day, "trades": n, "wins": wins, "win_rate": wins / n if n else None, "unproven_model": unproven,
             "pnl": float(sum(x["pnl"] for x in items)), "fees": fees,
             "max_drawdown": max_drawdown(eq, eq_start), "equity": float(eq[-1]) if len(eq) else None,
             "run_id": rid, "trade_list": items[-20:]}
