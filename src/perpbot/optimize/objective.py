@@ -135,8 +135,6 @@ def oos_metrics(settings, run, start: pd.Timestamp, end: pd.Timestamp | None = N
     """(annualised Sharpe, daily returns by UTC date, trading metrics) of ``run`` (a
     :class:`perpbot.backtest.runner.StrategyRun`) restricted to bars opening in ``[start, end)``,
     the account starting at the equity it had just before ``start``. Sharpe 0 when undefined."""
-    from perpbot.backtest.metrics import trading_metrics
-
     eq = run.result.equity
     before = eq[eq.index <= start]
     base = float(before.iloc[-1]) if len(before) else float(settings.starting_capital)
@@ -148,14 +146,26 @@ def oos_metrics(settings, run, start: pd.Timestamp, end: pd.Timestamp | None = N
         tr = tr[t_in]
     if len(part) < 2:
         return 0.0, pd.Series(dtype=np.float64), {"trades": int(len(tr)), "total_return": 0.0}
-    m = trading_metrics(part, tr, base)
-    daily = part.resample("1D", closed="right", label="right").last().ffill()
+    m = _metrics(part, tr, base)
+    daily = part.resample("1D", closed="right", label="right").last()
+    daily = daily.loc[daily.first_valid_index():daily.last_valid_index()].ffill()  # pandas may add empty end bins
     rets = daily.pct_change()
     rets.iloc[0] = daily.iloc[0] / base - 1.0
     std = float(rets.std(ddof=1)) if len(rets) > 1 else 0.0
     sharpe = float(rets.mean()) / std * math.sqrt(PPY) if std > 0 and math.isfinite(std) else 0.0
     rets.index = rets.index.normalize() - pd.Timedelta(days=1)  # the UTC day the return was earned on
     return sharpe, rets, m
+
+
+def _metrics(equity: pd.Series, trades: pd.DataFrame, base: float) -> dict:
+    """total_return, max_drawdown (fractions <= 0), trades, win_rate, profit_factor of an equity
+    slice that started at ``base`` USDT and the trades entered in it (net ``pnl``)."""
+    eq = np.concatenate([[base], equity.to_numpy(np.float64)])
+    pnl = trades["pnl"].to_numpy(np.float64) if len(trades) else np.empty(0)
+    gains, losses = pnl[pnl > 0].sum(), -pnl[pnl < 0].sum()
+    return {"total_return": float(eq[-1] / base - 1.0), "max_drawdown": float(np.min(eq / np.maximum.accumulate(eq) - 1)),
+            "trades": int(pnl.size), "win_rate": float((pnl > 0).mean()) if pnl.size else None,
+            "profit_factor": float(gains / losses) if losses > 0 else None}
 
 
 def evaluate(settings, market: MarketData, cfg: TrialConfig, *,

@@ -55,24 +55,35 @@ def open_storage(url: str):
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
+    import warnings
+
+    def make(kwargs):
+        with warnings.catch_warnings():  # heartbeats: a killed worker's trial is marked failed, not left running
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=60, grace_period=180)
+
     backend = make_url(url).get_backend_name()
-    kwargs: dict = {}
     if backend == "postgresql":
+        # workers starting together would race to create Optuna's tables: serialise that step
+        # with a session advisory lock (released when the connection closes)
         eng = create_engine(url)
         try:
-            with eng.begin() as conn:
+            with eng.connect() as conn:
+                conn.execute(text("SELECT pg_advisory_lock(hashtext('perpbot-optuna-schema'))"))
                 conn.execute(text(f"CREATE SCHEMA IF NOT EXISTS {OPTUNA_SCHEMA}"))
-        except Exception:  # noqa: BLE001 - a concurrent worker created it first
-            pass
+                conn.commit()
+                storage = make({"connect_args": {"options": f"-csearch_path={OPTUNA_SCHEMA}"}, "pool_pre_ping": True})
+                conn.execute(text("SELECT pg_advisory_unlock(hashtext('perpbot-optuna-schema'))"))
+                conn.commit()
         finally:
             eng.dispose()
-        kwargs = {"connect_args": {"options": f"-csearch_path={OPTUNA_SCHEMA}"}, "pool_pre_ping": True}
-    elif backend == "sqlite":
+        return storage
+    if backend == "sqlite":
         db = make_url(url).database
         if db:
             Path(db).parent.mkdir(parents=True, exist_ok=True)
-        kwargs = {"connect_args": {"timeout": 60}}
-    return optuna.storages.RDBStorage(url, engine_kwargs=kwargs, heartbeat_interval=60, grace_period=180)
+        return make({"connect_args": {"timeout": 60}})
+    return make({})
 
 
 def open_study(name: str, storage, *, seed: int = 0, holdout_start: pd.Timestamp | None = None):
