@@ -28,7 +28,7 @@ import pandas as pd
 from perpbot.data.market import MarketData
 from perpbot.optimize.space import TrialConfig
 
-__all__ = ["TrialOutcome", "split_holdout", "at_timeframe", "evaluate", "fit_final", "oos_metrics"]
+__all__ = ["FinalFit", "TrialOutcome", "split_holdout", "at_timeframe", "evaluate", "fit_final", "oos_metrics"]
 
 PPY = 365.0
 
@@ -223,9 +223,7 @@ def fit_final(settings, market: MarketData, cfg: TrialConfig, holdout_start: pd.
     """Train ``cfg`` walk-forward on all of ``market`` (search + hold-out), save the model at
     ``path`` (``save_bundle``: joblib + ``.json`` metadata) and score the hold-out once.
 
-    Returns (bundle, settings of the configuration, hold-out Sharpe, hold-out daily returns,
-    hold-out trading metrics, the hold-out's :class:`~perpbot.backtest.runner.StrategyRun`, which
-    starts with a fresh account of ``starting_capital`` at the first hold-out candle).
+    Returns a :class:`FinalFit`.
     """
     from perpbot.backtest.runner import market_arrays
     from perpbot.data import timeframe_to_ms
@@ -256,4 +254,21 @@ def fit_final(settings, market: MarketData, cfg: TrialConfig, holdout_start: pd.
     hs = s.model_copy(update={"warmup_bars": 0})
     run = _simulate(hs, hm, market_arrays(hs, hm), wf.oos_proba[i0:], decision)
     sharpe, daily, metrics = oos_metrics(hs, run, hm.candles["timestamp"].iloc[0] - pd.Timedelta(microseconds=1))
-    return bundle, s, sharpe, daily, metrics, run
+    return FinalFit(bundle=bundle, settings=hs, sharpe=sharpe, daily=daily, metrics=metrics, run=run, market=hm)
+
+
+@dataclass
+class FinalFit:
+    """:func:`fit_final`'s output: the saved ``bundle``; ``settings`` of the configuration (warm-up
+    0); the hold-out's annualised ``sharpe``, ``daily`` returns, ``metrics`` and ``run`` (a
+    :class:`~perpbot.backtest.runner.StrategyRun` on a fresh account of ``starting_capital`` from
+    the first hold-out candle, its ``proba`` the fold models' out-of-sample probabilities);
+    ``market``: the hold-out candles at the configuration's timeframe."""
+
+    bundle: object
+    settings: object
+    sharpe: float
+    daily: pd.Series
+    metrics: dict
+    run: object
+    market: MarketData

@@ -75,17 +75,22 @@ def finalize(settings, market, study, model_path: Path, *, progress=None) -> Opt
     best = stats.best
     hstart = pd.Timestamp(study.user_attrs["holdout_start"])
     cfg = trial_config(best.params)
-    bundle, s, h_sharpe, _, h_metrics, h_run = fit_final(settings, market, cfg, hstart, Path(model_path),
-                                                          progress=progress)
+    fit = fit_final(settings, market, cfg, hstart, Path(model_path), progress=progress)
+    bundle, h_sharpe, h_metrics, h_run = fit.bundle, fit.sharpe, fit.metrics, fit.run
     daily = pd.Series(best.user_attrs.get("daily", {}), dtype=float).sort_index()
     pbo = pbo_of(stats.returns)
     h_ret = float(h_metrics.get("total_return", 0.0))
     trades = h_run.result.trades
+    h_trading, baselines, model_scores = _holdout_references(fit)
     rep = honesty_block(trades=trades, initial_capital=float(settings.starting_capital),
                         daily_returns=daily.to_numpy(), strategy=f"optimised ai (trial {best.number})",
+                        strategy_metrics=h_trading, model_metrics=model_scores, baseline_metrics=baselines,
                         n_trials=max(1, stats.n_trials), trials_sharpe_variance=stats.sharpe_variance,
                         pbo=pbo, holdout_return=h_ret)
-    # the verdict judges the hold-out's trade count too: a search-period edge needs hold-out trades
+    rep.notes.append(f"PSR/DSR, skew and kurtosis: the chosen trial's out-of-sample days of the search period "
+                     f"({daily.size} days); seed targets, trades, bootstrap and Monte Carlo: the inner hold-out "
+                     f"from {hstart:%Y-%m-%d} (fresh account), beside the rules on the same candles")
+    # the verdict counts the hold-out's trades: a search-period edge must trade where no trial looked
     summary = {"study": study.study_name, "trial": best.number, "search_sharpe": best.value,
                "holdout_return": h_ret, "holdout_trades": int(len(trades)), "n_trials": stats.n_trials,
                "timeframe": cfg.timeframe, "settings": cfg.settings_update()}
@@ -96,6 +101,23 @@ def finalize(settings, market, study, model_path: Path, *, progress=None) -> Opt
                           holdout=h_metrics, holdout_sharpe=h_sharpe, honesty=rep, model_path=Path(model_path),
                           model_version=bundle.version, trials=trial_rows(study),
                           settings_update=cfg.settings_update())
+
+
+def _holdout_references(fit):
+    """(trading metrics of the chosen model on the hold-out, the rule baselines' metrics on the same
+    candles, the model's accuracy metrics there) for the seed-target table."""
+    from perpbot.backtest.engine import SimConfig
+    from perpbot.backtest.honesty import ai_model_metrics
+    from perpbot.backtest.metrics import trading_metrics
+    from perpbot.backtest.runner import market_arrays, simulate
+    from perpbot.strategy.signals import BASELINES, rule_signals
+
+    s, m, run = fit.settings, fit.market, fit.run
+    cap = float(s.starting_capital)
+    ai = trading_metrics(run.result.equity, run.result.trades, cap, position=run.result.position)
+    arrays, config = market_arrays(s, m), SimConfig.from_settings(s)
+    base = {b: simulate(b, rule_signals(b, m.candles), arrays, config).metrics for b in BASELINES}
+    return ai, base, ai_model_metrics(s, m, run.proba)
 
 
 def _f(v, fmt="{:.2f}") -> str:
