@@ -21,6 +21,18 @@ import typer
 from perpbot.cli import common as cli
 
 
+def _spawn(study: str, n: int, seed: int, holdout: float, timeframes: str, storage: str, config, candles):
+    """Start one extra ``perpbot optimize --no-final`` worker process on the same study."""
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "perpbot", "optimize", "--study", study, "--trials", str(n), "--seed", str(seed),
+           "--holdout", str(holdout), "--timeframes", timeframes, "--storage", storage, "--no-final"]
+    cmd += ["--config", str(config)] if config else []
+    cmd += ["--candles", str(candles)] if candles else []
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+
+
 def optimize(config: Optional[Path] = cli.ConfigOpt,
              study: str = typer.Option("perpbot", "--study", help="study name (shared by workers)"),
              trials: int = typer.Option(50, "--trials", help="trials to run in this process (0: only finish)"),
@@ -32,6 +44,9 @@ def optimize(config: Optional[Path] = cli.ConfigOpt,
                                                                            "ledger database)"),
              final: bool = typer.Option(True, "--final/--no-final", help="after the trials: choose, score the "
                                                                           "hold-out, save the model and report"),
+             workers: int = typer.Option(1, "--workers", help="processes running trials at once on this machine "
+                                                                "(extra ones are started as --no-final workers with "
+                                                                "seeds --seed+1, ...)"),
              candles: Optional[Path] = typer.Option(None, help="5m candles Parquet (default from settings)"),
              model_path: Optional[Path] = typer.Option(None, "--model-path", help="where to save the chosen model "
                                                        "(default <output_dir>/models/optimized-<study>.joblib)")) -> None:
@@ -39,6 +54,8 @@ def optimize(config: Optional[Path] = cli.ConfigOpt,
     with cli.handled():
         if trials < 0:
             raise cli.UsageError(f"--trials must be >= 0, got {trials}")
+        if workers < 1:
+            raise cli.UsageError(f"--workers must be >= 1, got {workers}")
         if not 0.0 < holdout <= 0.9:
             raise cli.UsageError(f"--holdout must be in (0, 0.9], got {holdout}")
         from perpbot.optimize.space import TIMEFRAMES
@@ -64,16 +81,32 @@ def optimize(config: Optional[Path] = cli.ConfigOpt,
             from perpbot.masking import mask_url
 
             raise cli.UserError(f"cannot open the study storage {mask_url(url)}: {type(exc).__name__}") from None
+        shares = [trials // workers + (1 if i < trials % workers else 0) for i in range(workers)]
+        procs = []
+        if workers > 1 and trials > 0:
+            from perpbot.optimize.objective import split_holdout
+            from perpbot.optimize.study import open_study
+
+            open_study(study, store, seed=seed, holdout_start=split_holdout(market, holdout)[1])  # create it once
+            for i, n in enumerate(shares[1:], start=1):
+                if n:
+                    procs.append(_spawn(study, n, seed + i, holdout, timeframes, url, config, candles))
         with cli.progress_bar(f"optimize {study}") as bar:
-            task = bar.add_task(f"trials ({study})", total=trials)
+            task = bar.add_task(f"trials ({study}, this process)", total=shares[0])
 
             def on_trial(st, ft) -> None:
                 best = f"best {st.best_value:.2f}" if any(t.value is not None for t in st.get_trials(deepcopy=False)
                                                           if t.state.name == "COMPLETE") else "no complete trial"
                 bar.update(task, advance=1, description=f"trial {ft.number} {ft.state.name.lower()}, {best}")
 
-            st = run_worker(s, market, study, store, trials, holdout_fraction=holdout, seed=seed, timeframes=tfs,
-                            on_trial=on_trial)
+            try:
+                st = run_worker(s, market, study, store, shares[0], holdout_fraction=holdout, seed=seed, timeframes=tfs,
+                                on_trial=on_trial)
+            finally:
+                codes = [p.wait() for p in procs]
+        if any(codes):
+            raise cli.UserError(f"{sum(c != 0 for c in codes)} of the {len(procs)} extra worker(s) failed (exit codes "
+                                f"{codes}); the trials they finished stay in the study")
         from perpbot.optimize.study import study_stats
 
         stats = study_stats(st)
