@@ -147,3 +147,27 @@ def test_confirmed_verdict_passes_the_gate(world, tmp_path):
         code, out = _start_and_stop(LIVE, _env(world, sim, tmp_path / "ledger.db"), "reconciled:")
     assert code == 0, out
     assert "REAL MONEY" in out and "UNPROVEN" not in out and "reconciled:" in out
+
+
+def test_backtest_prints_and_saves_its_verdict_which_the_gate_reads(world, tmp_path):
+    """``perpbot backtest`` shows the verdict and the seed-target table in the terminal and saves the
+    verdict beside the model (source "backtest"); a plain backtest can never confirm an edge, so the
+    gate then refuses with that verdict."""
+    from perpbot.ml.honesty.saved import load_verdict, verdict_path
+
+    verdict_path(world.model).unlink(missing_ok=True)
+    env = {**world.env, "PERPBOT_LEDGER_URL": f"sqlite:///{tmp_path / 'bt.db'}", "COLUMNS": "200"}
+    res = subprocess.run([sys.executable, "-m", "perpbot", "backtest"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert res.returncode == 0, res.stdout + res.stderr
+    assert "Verdict: " in res.stdout and "Seed targets (ai)" in res.stdout and "directional accuracy > 65 %" in res.stdout
+    saved = load_verdict(world.model)
+    assert list(saved) == ["backtest"] and saved["backtest"]["model_version"] == world.version
+    verdict = saved["backtest"]["verdict"]["verdict"]
+    assert verdict in ("no edge shown", "too few trades to judge")
+    assert "probability of backtest overfitting not available" in " ".join(saved["backtest"]["verdict"]["reasons"])
+    assert f"Verdict: {verdict}" in res.stdout
+    with running_sim(world.data, start_bar=N_ROWS - 200) as sim:
+        res = subprocess.run(LIVE, env=_env(world, sim, tmp_path / "ledger.db"), capture_output=True, text=True,
+                             timeout=120)
+    assert res.returncode == 2 and f"verdict (backtest): {verdict}" in res.stderr

@@ -126,7 +126,11 @@ def run_worker(settings, market, study_name: str, storage, n_trials: int, *, hol
             pruned["yes"] = trial.should_prune()
             return pruned["yes"]
 
-        out = evaluate(settings, search, cfg, report=report)
+        try:
+            out = evaluate(settings, search, cfg, report=report)
+        except Exception as exc:  # recorded, then counted as a failed trial (still a trial of the DSR's N)
+            trial.set_user_attr("error", f"{type(exc).__name__}: {exc}"[:500])
+            raise
         trial.set_user_attr("max_timestamp", out.max_timestamp.isoformat())
         trial.set_user_attr("oos_start", out.oos_start.isoformat())
         trial.set_user_attr("fold_sharpes", [float(v) for v in out.fold_sharpes])
@@ -200,11 +204,12 @@ def pbo_of(returns: pd.DataFrame, max_splits: int = 16):
 
 
 def trial_rows(study) -> list[dict]:
-    """One JSON-able dict per trial: number, state, value, configuration, trades, max_timestamp."""
+    """One JSON-able dict per trial: number, state, value, configuration, trades, max_timestamp, error."""
     rows = []
     for t in study.get_trials(deepcopy=False):
         rows.append({"number": t.number, "state": t.state.name, "value": t.value,
                      "sharpe": t.user_attrs.get("sharpe"), "trades": t.user_attrs.get("trades"),
                      "config": t.user_attrs.get("config"), "max_timestamp": t.user_attrs.get("max_timestamp"),
+                     "error": t.user_attrs.get("error"),
                      "worker_params": json.loads(json.dumps(t.params))})
     return rows
