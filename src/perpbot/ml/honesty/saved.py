@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from perpbot.ml.honesty.verdict import Verdict
+from perpbot.ml.honesty.verdict import Verdict, json_safe
 
 __all__ = ["model_verdict", "load_verdict", "save_verdict", "verdict_path"]
 
@@ -47,7 +47,8 @@ def load_verdict(model_path) -> dict:
 
 def save_verdict(model_path, verdict: Verdict, *, source: str, model_version: str | None,
                  summary: dict | None = None) -> Path:
-    """Write (atomically) the ``source`` entry of the model's verdict file, keeping the other entries."""
+    """Write (atomically) the ``source`` entry of the model's verdict file, keeping the other entries
+    (``summary``: JSON-able figures; NaN/inf are stored as null)."""
     if source not in SOURCES:
         raise ValueError(f"source: one of {SOURCES}, got {source!r}")
     p = verdict_path(model_path)
@@ -56,13 +57,22 @@ def save_verdict(model_path, verdict: Verdict, *, source: str, model_version: st
     except ValueError:
         data = {}
     data[source] = {"model_version": model_version, "time": pd.Timestamp.now(tz="UTC").isoformat(),
-                    "verdict": verdict.to_dict(), "summary": summary or {}}
+                    "verdict": verdict.to_dict(), "summary": _clean(summary or {})}
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=p.parent)
     with os.fdopen(fd, "w") as fh:
         json.dump(data, fh, indent=2, sort_keys=True, allow_nan=False)
     os.replace(tmp, p)
     return p
+
+
+def _clean(v):
+    """JSON-safe copy: NaN/inf -> None, numpy scalars -> Python numbers, nested dicts/lists cleaned."""
+    if isinstance(v, dict):
+        return {str(k): _clean(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_clean(x) for x in v]
+    return json_safe(v) if v is None or isinstance(v, (bool, str, int, float)) or hasattr(v, "dtype") else str(v)
 
 
 def model_verdict(model_path, model_version: str | None) -> tuple[Verdict | None, str | None]:
