@@ -192,3 +192,19 @@ def test_two_workers_share_one_postgres_study(tmp_path, slice_file):
         assert model.exists() and Path(str(model) + ".verdict.json").exists()
     finally:
         optuna.delete_study(study_name=name, storage=storage)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--trials", "-1"], "--trials must be >= 0, got -1"),
+    (["--holdout", "0"], "--holdout must be in (0, 0.9], got 0.0"),
+    (["--workers", "0"], "--workers must be >= 1, got 0"),
+    (["--timeframes", "5m,2m"], "--timeframes '5m,2m': choose among 5m, 15m, 1h"),
+])
+def test_bad_options_are_one_line_usage_errors(tmp_path, args, message):
+    from typer.testing import CliRunner
+
+    from perpbot.cli.main import app
+
+    res = CliRunner().invoke(app, ["optimize", *args], env={"PERPBOT_OUTPUT_DIR": str(tmp_path)})
+    assert res.exit_code == 2 and res.output.strip() == f"error: {message}", res.output
+    assert not (tmp_path / "perpbot-optuna.db").exists()
