@@ -208,3 +208,21 @@ def test_bad_options_are_one_line_usage_errors(tmp_path, args, message):
     res = CliRunner().invoke(app, ["optimize", *args], env={"PERPBOT_OUTPUT_DIR": str(tmp_path)})
     assert res.exit_code == 2 and res.output.strip() == f"error: {message}", res.output
     assert not (tmp_path / "perpbot-optuna.db").exists()
+
+
+def test_a_backtest_of_an_optimised_model_is_deflated_by_its_trials(tmp_path):
+    """The optimisation's saved verdict carries N and the trials' Sharpe variance; a later backtest of
+    the same model version reads them (another version, or a verdict without them: one trial)."""
+    from perpbot.cli.verdicts import _optimisation_trials
+    from perpbot.ml.honesty.saved import save_verdict
+    from perpbot.ml.honesty.verdict import Verdict
+
+    model = tmp_path / "m.joblib"
+    assert _optimisation_trials(model, "v1") is None
+    save_verdict(model, Verdict("no edge shown", ["x"]), source="optimize", model_version="v1",
+                 summary={"n_trials": 50, "trials_sharpe_variance": 3.4771})
+    assert _optimisation_trials(model, "v1") == (50, 3.4771)
+    assert _optimisation_trials(model, "v2") is None
+    save_verdict(model, Verdict("no edge shown", ["x"]), source="optimize", model_version="v1",
+                 summary={"n_trials": 50, "trials_sharpe_variance": float("nan")})
+    assert _optimisation_trials(model, "v1") is None

@@ -119,5 +119,6 @@ def optimize(config: Optional[Path] = cli.ConfigOpt,
         with cli.progress_callback("chosen trial: walk-forward on all data + hold-out") as cb:
             res = finalize(s, market, st, path, progress=cb)
         cli.console.print(report_rich(res))
-        out = write_report(res, s.output_dir / "optimize" / study)
-        cli.console.print(f"report: [bold]{out / 'report.txt'}[/] and result.json; model {res.model_path}")
+        out = write_report(res, s.output_dir / "optimize" / study, market)
+        cli.console.print(f"report: [bold]{out / 'report.txt'}[/] and result.json; model {res.model_path}; backtest "
+                          f"it with: perpbot backtest --config {out / 'settings.toml'}")

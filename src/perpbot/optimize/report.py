@@ -8,7 +8,7 @@ finished trial and the variance of the trials' Sharpe ratios, the PBO by CSCV ov
 trials' daily returns, the hold-out's return after costs, and its trade count. The verdict is
 saved beside the model (:mod:`perpbot.ml.honesty.saved`). :func:`report_rich` /
 :func:`write_report` show it (terminal tables; ``report.txt`` + ``result.json`` in the
-study's run directory).
+study's run directory, with ``settings.toml`` to backtest or run the chosen model).
 """
 
 from __future__ import annotations
@@ -93,6 +93,7 @@ def finalize(settings, market, study, model_path: Path, *, progress=None) -> Opt
     # the verdict counts the hold-out's trades: a search-period edge must trade where no trial looked
     summary = {"study": study.study_name, "trial": best.number, "search_sharpe": best.value,
                "holdout_return": h_ret, "holdout_trades": int(len(trades)), "n_trials": stats.n_trials,
+               "trials_sharpe_variance": stats.sharpe_variance,
                "timeframe": cfg.timeframe, "settings": cfg.settings_update()}
     save_verdict(model_path, rep.verdict, source="optimize", model_version=bundle.version, summary=summary)
     chosen = {"number": best.number, "value": best.value, "config": cfg.to_dict(),
@@ -168,14 +169,33 @@ def report_rich(res: OptimizeResult) -> Group:
                  honesty_rich(res.honesty))
 
 
-def write_report(res: OptimizeResult, directory: Path) -> Path:
-    """Write ``report.txt`` (the terminal report, plain) and ``result.json`` into ``directory``; returns it."""
+def write_report(res: OptimizeResult, directory: Path, market=None) -> Path:
+    """Write ``report.txt`` (the terminal report, plain), ``result.json`` and ``settings.toml`` into
+    ``directory``; with ``market`` (the 5m data) at another timeframe than the chosen one, also the
+    candles resampled to it (``candles-<tf>.parquet``, named by ``settings.toml``). Returns ``directory``."""
     import io
 
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    tf = res.settings_update.get("timeframe")
+    if market is not None and tf and tf != market.timeframe:
+        from perpbot.optimize.objective import at_timeframe
+
+        at_timeframe(market, tf).candles.to_parquet(directory / f"candles-{tf}.parquet")
+        res.settings_update = {**res.settings_update,
+                               "candles_file": str((directory / f"candles-{tf}.parquet").resolve())}
     buf = io.StringIO()
     Console(file=buf, width=160, no_color=True, color_system=None, highlight=False).print(report_rich(res))
     (directory / "report.txt").write_text(buf.getvalue())
     (directory / "result.json").write_text(json.dumps(res.to_dict(), indent=2, default=str, allow_nan=False))
+    (directory / "settings.toml").write_text(settings_toml(res))
     return directory
+
+
+def settings_toml(res: OptimizeResult) -> str:
+    """Settings file of the chosen model (``perpbot backtest --config <dir>/settings.toml``): its
+    timeframe, barriers, horizon, decision margin and model path (JSON scalars and lists are TOML)."""
+    lines = [f"# chosen trial {res.chosen['number']} of study {res.study_name}; verdict: {res.honesty.verdict.verdict}",
+             f"model_path = {json.dumps(str(Path(res.model_path).resolve()))}"]
+    lines += [f"{k} = {json.dumps(v)}" for k, v in res.settings_update.items()]
+    return "\n".join(lines) + "\n"
