@@ -28,6 +28,7 @@ LAYERS: list[set[str]] = [
     {"sim"},
     {"exchange"},
     {"backtest"},
+    {"optimize"},
     {"bot"},
     {"platform"},
     {"notify"},

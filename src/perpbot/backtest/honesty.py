@@ -43,7 +43,7 @@ def ai_model_metrics(settings, market: MarketData, proba: np.ndarray) -> dict:
 
 
 def honesty_for_runs(settings, market: MarketData, runs: dict, *, model_scores: dict | None = None,
-                     seed: int = 0, reps: int = 2000) -> HonestyReport:
+                     seed: int = 0, reps: int = 2000, trials: tuple[int, float] | None = None) -> HonestyReport:
     """Honesty block of the first run in ``runs`` (``{name: StrategyRun}``) beside the baselines among the rest.
 
     Args:
@@ -53,6 +53,8 @@ def honesty_for_runs(settings, market: MarketData, runs: dict, *, model_scores: 
         model_scores: the model's ``model_metrics`` dict; when None and the judged run has
             probabilities (the AI), they are computed by :func:`ai_model_metrics`.
         seed, reps: bootstrap / Monte Carlo seed and resamples.
+        trials: (number of trials, variance of their annualised Sharpe ratios) of the search that
+            chose the judged model (``perpbot optimize``); None = one trial.
 
     Raises:
         ValueError: ``runs`` is empty.
@@ -65,4 +67,5 @@ def honesty_for_runs(settings, market: MarketData, runs: dict, *, model_scores: 
     baselines = {k: r.metrics for k, r in runs.items() if k != name and k in BASELINES}
     return honesty_block(trades=run.result.trades, initial_capital=float(settings.starting_capital),
                          equity=run.result.equity, strategy=name, strategy_metrics=run.metrics,
-                         model_metrics=model_scores, baseline_metrics=baselines, seed=seed, reps=reps)
+                         model_metrics=model_scores, baseline_metrics=baselines, seed=seed, reps=reps,
+                         n_trials=trials[0] if trials else 1, trials_sharpe_variance=trials[1] if trials else None)

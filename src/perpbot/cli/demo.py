@@ -67,6 +67,9 @@ def demo(config: Optional[Path] = cli.ConfigOpt,
         ledger = cli.open_ledger(s)
         bt = backtest_job(s, ["ai", *BASELINES], market=market, bundle=trained.bundle, ledger=ledger)
         cli.console.print(cli.metrics_rich_table(comparison_table(bt.runs), f"{s.symbol} {s.timeframe}"))
+        from perpbot.cli.verdicts import show_verdict
+
+        honesty = show_verdict(s, market, bt.runs, strategy="ai", model=trained.bundle)
 
         start, end = replay_window(len(market.candles), bt.runs["ai"].result.trades, replay_bars)
         stamps = market.candles["timestamp"]
@@ -86,7 +89,7 @@ def demo(config: Optional[Path] = cli.ConfigOpt,
 
         cli.console.rule("[bold]4/4 report[/]")
         out = write_report(report, s, market, bt.runs, model_metrics=cli.model_metrics_frame(trained.model_metrics),
-                           notes=cli.notes_for(s, trained.bundle))
+                           notes=cli.notes_for(s, trained.bundle), honesty=honesty)
         ledger_runs = ", ".join(f"{k}={v}" for k, v in bt.run_ids.items())
         cli.console.print(f"report: [bold]{out}[/]\nledger: {s.ledger_display} (backtest runs {ledger_runs}; paper run "
                           f"{paper_run})\nlogs: {s.output_dir / 'logs' / 'perpbot.jsonl'}")

@@ -44,7 +44,8 @@ def _fail(message: str) -> None:
 
 def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Path | None = None,
              resume: bool = True, out: Console | None = None, environ: dict | None = None, exchange=None,
-             feed_options: dict | None = None, on_start: Callable | None = None) -> int:
+             feed_options: dict | None = None, on_start: Callable | None = None,
+             accept_unproven_model: bool = False) -> int:
     """Trade ``settings.symbol`` live until stopped; returns the ledger run id.
 
     Args:
@@ -56,7 +57,11 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
             environment (tests and the simulator).
         on_start: called as ``on_start(bot, feed)`` inside the event loop once trading starts
             (embedding: ``feed.stop()`` ends the run).
-    Exits (typer.Exit 1) with one line on a start-up error; nothing is sent then.
+        accept_unproven_model: with ``real_money``, trade a model whose saved verdict is not
+            "edge confirmed" (:func:`perpbot.cli.live_gate.check_model_verdict`); logged, and shown in
+            the banner, ``perpbot status`` and the daily summary.
+    Exits (typer.Exit 1) with one line on a start-up error, (typer.Exit 2) when the real-money
+    gate refuses the model; nothing is sent then.
     """
     from perpbot.bot.live import LiveBot
     from perpbot.bot.live_risk import live_config
@@ -84,6 +89,11 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
         from perpbot.app.jobs import load_model_for
 
         bundle = load_model_for(settings, model_path, strategy)
+    unproven = None
+    if real_money and bundle is not None:
+        from perpbot.cli.live_gate import check_model_verdict
+
+        unproven = check_model_verdict(settings, strategy, model_path, bundle, accept_unproven_model)
     ledger = Ledger(settings.ledger)
     executor = Executor(ex, settings, ledger=ledger)
     state: dict = {}
@@ -92,6 +102,9 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
         lock = None
         try:
             out.print(banner(settings, real_money, strategy=strategy))
+            if unproven is not None:
+                out.print(f"[bold red]UNPROVEN MODEL ACCEPTED[/] (--accept-unproven-model): {unproven}",
+                          highlight=False)
             identity = account_identity(ex)
             # one node per account and symbol, before any setting is sent, run resumed or order placed
             lock = InstanceLock(settings.ledger, lock_key(ex.id, identity, settings.symbol)).acquire()
@@ -102,10 +115,11 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
                 ledger.resume_run(int(last["id"]))
             run_id = int(last["id"]) if resumed else ledger.start_run(
                 "live", strategy, settings.symbol, settings.timeframe, exchange=ex.id,
-                config={**settings.public_dict(), "live_account": identity},
+                config={**settings.public_dict(), "live_account": identity,
+                        **({"unproven_model_accepted": unproven} if unproven is not None else {})},
                 model_version=getattr(bundle, "version", None),
                 features_hash=getattr(bundle, "features_hash", None),
-                note="REAL MONEY" if real_money else "DEMO")
+                note=("REAL MONEY" + (" (unproven model)" if unproven is not None else "")) if real_money else "DEMO")
             state["run_id"] = executor.run_id = run_id
             out.print(f"ledger run {run_id} ({'resumed after an unfinished run' if resumed else 'new'}): {settings.ledger_display}")
             bot = LiveBot(settings, executor, strategy, bundle=bundle, ledger=ledger, run_id=run_id)
@@ -148,13 +162,17 @@ def live_run(config: Optional[Path] = typer.Option(None, "--config", "-c", help=
              model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
              real_money: bool = typer.Option(False, "--real-money",
                                              help="trade the REAL account (also needs PERPBOT_CONFIRM_REAL_MONEY=yes)"),
-             new_run: bool = typer.Option(False, "--new-run", help="do not resume an unfinished live run")) -> None:
+             new_run: bool = typer.Option(False, "--new-run", help="do not resume an unfinished live run"),
+             accept_unproven_model: bool = typer.Option(False, "--accept-unproven-model",
+                                                        help="real money: trade a model whose saved verdict is not "
+                                                             "'edge confirmed' (logged and shown)")) -> None:
     """Trade live on every candle close (Bitget demo trading unless --real-money)."""
     from perpbot.cli.common import handled, settings_for
 
     with handled():
         s = settings_for(config, mode="live")
-        run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run)
+        run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run,
+                 accept_unproven_model=accept_unproven_model)
 
 
 # ------------------------------------------------------------------------------------------ status
@@ -201,7 +219,9 @@ def status_report(settings, ledger, run_id: int | None = None, account: dict | N
                    "strategy": run["strategy"], "symbol": run["symbol"]},
            "last_cycle": None, "latency": None, "last_signal": None,
            "reconcile": json.loads(rec["detail"].iloc[-1]).get("summary") if len(rec) else None,
-           "errors": int((ev["event"] == "order_failed").sum())}
+           "errors": int((ev["event"] == "order_failed").sum()),
+           "unproven_model": (run.get("config") or {}).get("unproven_model_accepted")
+           if isinstance(run.get("config"), dict) else None}
     if len(cyc):
         t = cyc["time"].iloc[-1]
         out["last_cycle"] = {"time": t.isoformat(), "age_s": (now - t).total_seconds(), "bar": int(cyc["bar"].iloc[-1])}
@@ -325,4 +345,6 @@ def render_status(rep: dict) -> Table:
     t.add_row("failed orders", str(rep["errors"]))
     if "outcomes" in rep:
         t.add_row("live calls vs model", outcomes_line(rep["outcomes"]))
+    if rep.get("unproven_model"):
+        t.add_row("model verdict", f"[bold red]UNPROVEN MODEL ACCEPTED[/] (--accept-unproven-model): {rep['unproven_model']}")
     return t

@@ -27,6 +27,7 @@ from perpbot.cli.intel_commands import register as register_intel_commands
 from perpbot.cli.ledger_commands import ledger_app
 from perpbot.cli.platform_commands import journal_app, platform_app
 from perpbot.cli.live import status
+from perpbot.cli.optimize import optimize
 from perpbot.cli.serve import serve
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
@@ -85,8 +86,13 @@ def backtest(config: Optional[Path] = ConfigOpt,
         names = [strategy] + ([primary] if primary and baselines else [])
         names += [b for b in BASELINES if b not in names] if baselines else []
         led = (lambda: open_ledger(s)) if ledger else None
-        out = backtest_job(s, names, model_path=model_path, ledger=led, report=report)
+        from perpbot.cli.verdicts import show_verdict
+        from perpbot.data.market import load_market_for
+
+        market = load_market_for(s)
+        out = backtest_job(s, names, market=market, model_path=model_path, ledger=led, report=report)
         console.print(metrics_rich_table(comparison_table(out.runs), f"Backtest {s.symbol} {s.timeframe}"))
+        show_verdict(s, market, out.runs, strategy=strategy, model=out.bundle, model_path=model_path)
         if out.run_ids:
             console.print("ledger runs: " + ", ".join(f"{k}={v}" for k, v in out.run_ids.items()) + f" ({s.ledger_display})")
         if out.report:
@@ -103,6 +109,9 @@ def run(config: Optional[Path] = ConfigOpt,
         real_money: bool = typer.Option(False, "--real-money",
                                         help="live: trade the REAL account (also needs PERPBOT_CONFIRM_REAL_MONEY=yes)"),
         new_run: bool = typer.Option(False, "--new-run", help="live: do not resume an unfinished live run"),
+        accept_unproven_model: bool = typer.Option(False, "--accept-unproven-model",
+                                                   help="live --real-money: trade a model whose saved verdict is not "
+                                                        "'edge confirmed' (logged, shown in banner/status/summary)"),
         resume: bool = typer.Option(False, "--resume",
                                     help="paper: continue the latest abandoned replay of this strategy from its "
                                          "last recorded candle (same file, --last, settings and model)")) -> None:
@@ -126,7 +135,8 @@ def run(config: Optional[Path] = ConfigOpt,
                 raise UsageError("--resume is for paper mode; live mode resumes an unfinished run unless --new-run")
             from perpbot.cli.live import run_live
 
-            run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run)
+            run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run,
+                     accept_unproven_model=accept_unproven_model)
             return
         if replay is None:
             raise UsageError("paper mode needs --replay FILE (recorded candles replayed through the simulated exchange)")
@@ -196,6 +206,7 @@ def report(config: Optional[Path] = ConfigOpt,
 
 app.command()(demo)
 app.command()(download)
+app.command()(optimize)
 app.command()(serve)
 app.command("status")(status)
 app.add_typer(ledger_app, name="ledger")

@@ -165,6 +165,8 @@ def render_summary(d: dict, settings: Any, lang: str) -> Note:
              f"{t['fees']}: {fmt.usdt(d.get('fees'), lang)}",
              f"{t['max_dd']}: {fmt.pct(d.get('max_drawdown'), lang)}",
              f"{t['equity']}: {fmt.usdt(d.get('equity'), lang)}"]
+    if d.get("unproven_model"):
+        lines.append(f"UNPROVEN MODEL ACCEPTED (--accept-unproven-model): {d['unproven_model']}")
     items = d.get("trade_list") or []
     if items:
         lines.append("")

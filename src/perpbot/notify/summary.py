@@ -143,7 +143,11 @@ def daily_summary(ctx: Any, day: Any, book: DayBook | None = None, run_id: int |
 
         card = scorecard(ctx.ledger.predictions(rid), getattr(ctx.bundle, "oos_metrics", None))
         model_live = card if card["n_calls"] else None
-    return {"day": day, "trades": n, "wins": wins, "win_rate": wins / n if n else None,
+    unproven = None
+    if rid is not None:  # a live run started with --accept-unproven-model says so every day
+        cfg = (ctx.ledger.get_run(rid) or {}).get("config")
+        unproven = cfg.get("unproven_model_accepted") if isinstance(cfg, dict) else None
+    return {"day": day, "trades": n, "wins": wins, "win_rate": wins / n if n else None, "unproven_model": unproven,
             "pnl": float(sum(x["pnl"] for x in items)), "fees": fees,
             "max_drawdown": max_drawdown(eq, eq_start), "equity": float(eq[-1]) if len(eq) else None,
             "run_id": rid, "trade_list": items[-20:], "model_live": model_live}

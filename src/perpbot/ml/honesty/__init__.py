@@ -11,6 +11,7 @@
 - :mod:`.targets`: the seed targets as a pass/fail table beside base rates and baselines.
 - :mod:`.verdict`: "edge confirmed" / "no edge shown" / "too few trades to judge".
 - :mod:`.block`: all of it for one backtest run (:func:`honesty_block`); :mod:`.render`: tables.
+- :mod:`.saved`: the verdict saved beside a model (``<model>.verdict.json``), read by the real-money gate.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ _EXPORTS = {
     "TOO_FEW_TRADES": "verdict",
     "HonestyReport": "block", "honesty_block": "block",
     "honesty_rich": "render", "honesty_tables": "render", "honesty_text": "render",
+    "load_verdict": "saved", "model_verdict": "saved", "save_verdict": "saved", "verdict_path": "saved",
 }
 __all__ = sorted(_EXPORTS)
 
