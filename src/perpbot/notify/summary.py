@@ -141,7 +141,7 @@ def daily_summary(ctx: Any, day: Any, book: DayBook | None = None, run_id: int |
     if rid is not None:  # the run's recorded calls so far against what the market did (issue 9, item 7)
         from perpbot.ml.outcomes import scorecard
 
-        card = scorecard(ctx.ledger.predictions(rid), getattr(ctx.bundle, "oos_metrics", None))
+        card = scorecard(ctx.ledger.predictions(rid), getattr(getattr(ctx, "bundle", None), "oos_metrics", None))
         model_live = card if card["n_calls"] else None
     unproven = None
     if rid is not None:  # a live run started with --accept-unproven-model says so every day
