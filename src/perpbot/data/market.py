@@ -7,7 +7,7 @@ candles for intrabar stop/take-profit resolution (all optional). Every file is v
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -30,12 +30,14 @@ class MarketData:
     mark: pd.DataFrame | None = None
     intrabar: pd.DataFrame | None = None
     source: Path | None = None
+    series: dict = field(default_factory=dict)  # other assets' candles ("btc", "eth"), loaded on demand
+
 
     def slice(self, start: int, stop: int | None = None) -> "MarketData":
         """Candles ``[start, stop)`` (reindexed from 0); the other frames are shared."""
         c = self.candles.iloc[start:stop].reset_index(drop=True)
         c.attrs = dict(self.candles.attrs)
-        return MarketData(c, self.timeframe, self.funding, self.mark, self.intrabar, self.source)
+        return MarketData(c, self.timeframe, self.funding, self.mark, self.intrabar, self.source, self.series)
 
 
 def check_enough_candles(market: "MarketData", warmup_bars: int) -> None:
@@ -67,14 +69,25 @@ def load_market(candles_file: str | Path, timeframe: str | None = None, *, fundi
 
     Args:
         candles_file: OHLCV Parquet (UTC candle opens, USDT prices, base-asset volume).
-        timeframe: expected timeframe ("5m" ...); None infers it. A mismatch raises DataError.
+        timeframe: expected timeframe ("5m" ...); None infers it. A file of a finer timeframe that
+            divides it is resampled to it (5m -> 15m / 1h, complete buckets only); a coarser or
+            non-dividing one raises DataError.
         funding_file / mark_file / intrabar_file: optional Parquet files (None = not used).
 
     Raises:
         DataError: a named file is missing, unreadable or fails validation.
     """
     path = Path(candles_file)
-    candles = load_candles(path, timeframe)
+    candles = load_candles(path)
+    have = candles.attrs.get("timeframe")
+    if timeframe is not None and have != timeframe:
+        from perpbot.data.resample import resample_candles
+        from perpbot.data.validate import timeframe_to_ms
+
+        want_ms, have_ms = timeframe_to_ms(timeframe), timeframe_to_ms(have)
+        if want_ms <= have_ms or want_ms % have_ms:
+            load_candles(path, timeframe)  # raises the loader's own timeframe-mismatch error
+        candles = resample_candles(candles, timeframe)
     tf = candles.attrs.get("timeframe", timeframe)
     funding = _optional(funding_file, load_funding, "funding-rate", "funding_file")
     mark = _optional(mark_file, load_candles, "mark-price candle", "mark_file")

@@ -23,7 +23,7 @@ import pandas as pd
 
 from perpbot.data.validate import DataError
 
-__all__ = ["DEFAULT_GROUPS", "GROUP_NAMES", "GROUP_INPUTS", "FeatureInputs", "compute_groups", "group_of",
+__all__ = ["DEFAULT_GROUPS", "GROUP_NAMES", "GROUP_INPUTS", "FeatureInputs", "check_loop_inputs", "compute_groups", "group_of",
            "group_feature_names", "groups_hash", "load_inputs", "missing_inputs", "normalize_groups",
            "window_bars"]
 
@@ -119,6 +119,25 @@ def window_bars(groups, timeframe: str, other_timeframe: str = "1h") -> int:
     need += [cross_window_bars(timeframe, other_timeframe)] if "cross_asset" in g else []
     need += [regime_window_bars(timeframe)] if "regime" in g else []
     return max(need)
+
+
+def check_loop_inputs(groups, timeframe: str, live_window: int, *, mark=None, series: dict | None = None) -> None:
+    """Refuse (ValueError) a model the paper/live loop cannot feed: its groups need mark-price or
+    BTC/ETH candles the loop was not given, or more trailing candles than ``live_window``.
+    (Funding events are not checked here: the live loop fetches them after it starts.)"""
+    g = normalize_groups(groups)
+    inputs = FeatureInputs(funding=pd.DataFrame(), mark=mark, series=dict(series or {}))
+    lacking = missing_inputs(g, inputs)
+    if lacking:
+        users = [x for x in g if set(GROUP_INPUTS[x]) & set(lacking)]
+        raise ValueError(f"the model uses feature group(s) {', '.join(users)}, which need {', '.join(lacking)} data "
+                         "that this loop does not supply (live mode has no BTC/ETH or mark-price candle feed); "
+                         "retrain with --features from candles, htf, regime")
+    extra = [x for x in g if x != "candles"]  # the candles group's window is the setting's own business
+    need = window_bars(extra, timeframe) if extra else 0
+    if live_window < need:
+        raise ValueError(f"feature groups {', '.join(g)} need {need} trailing candles at {timeframe}; "
+                         f"live_window is {live_window}")
 
 
 def compute_groups(candles: pd.DataFrame, groups, inputs: FeatureInputs | None = None,
