@@ -143,7 +143,7 @@ def permutation_table(model, top: int = 20) -> tuple[pd.DataFrame | None, str]:
     imp = model.get("importance") if isinstance(model, dict) else getattr(model, "importance", None)
     feats = (imp or {}).get("features") or {}
     if not feats:
-        return None, "the model was saved without permutation importance (importance_rows = 0, or an older model)"
+        return None, "importance_rows = 0 at training, or a model from before it was computed"
     df = pd.DataFrame.from_dict(feats, orient="index")[["mean", "std"]]
     df.insert(0, "group", [group_of(str(n)) for n in df.index])
     df.index.name = "feature"
