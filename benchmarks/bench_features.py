@@ -33,6 +33,6 @@ if __name__ == "__main__":
         X, y, ts = dataset(s, market)
         wf = walk_forward_train(X, y, ts, horizon=s.label_horizon, n_jobs=s.n_jobs, calibration=s.calibration)
         t = time.perf_counter()
-        imp = fold_permutation_importance(wf.folds, X, y, ts, rows=s.importance_rows, n_jobs=s.n_jobs)
+        imp = fold_permutation_importance(wf.folds, X, y, ts, rows=s.importance_rows)
         print(f"permutation importance: {imp['n_folds']} folds x {X.shape[1]} features x {imp['repeats']} shuffles "
               f"x {s.importance_rows} rows: {time.perf_counter() - t:.1f} s")

@@ -140,7 +140,7 @@ class Settings(BaseSettings):
                            description="BTC candles Parquet (feature group cross_asset)")
     eth_file: Path = Field(Path("../shared/data/binance-usdm/ETHUSDT-1h.parquet"),
                            description="ETH candles Parquet (feature group cross_asset)")
-    importance_rows: int = Field(1000, ge=0, le=1_000_000, description="test rows per walk-forward fold scored "
+    importance_rows: int = Field(500, ge=0, le=1_000_000, description="test rows per walk-forward fold scored "
                                                                       "by permutation importance (0: off)")
 
     # --- live trading safety ---------------------------------------------------------------

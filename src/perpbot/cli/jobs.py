@@ -156,8 +156,7 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
         raise ValueError(f"feature columns {list(wf.feature_names)[:3]}... differ from feature_names()")
     from perpbot.ml.importance import fold_permutation_importance
 
-    importance = fold_permutation_importance(wf.folds, X, y, ts, rows=settings.importance_rows,
-                                             n_jobs=settings.n_jobs)
+    importance = fold_permutation_importance(wf.folds, X, y, ts, rows=settings.importance_rows)
     bundle = make_bundle(wf, label_settings=labels, features_hash=fhash, oos_metrics=metrics, strategy=strategy,
                          decision=decision, calibration=calibration, feature_groups=settings.features,
                          importance=importance)
