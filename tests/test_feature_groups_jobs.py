@@ -125,7 +125,11 @@ def test_signal_engine_builds_groups_from_its_window_and_refuses_what_it_cannot_
     bundle.feature_groups = ["candles", "cross_asset"]
     with pytest.raises(ValueError, match="cross_asset, which need btc, eth"):
         SignalEngine(s, "ai", bundle=bundle, funding=market.funding)
+    from perpbot.features.groups import load_inputs
+    SignalEngine(s, "ai", bundle=bundle, funding=market.funding,  # paper: the replay's files feed it
+                 series=load_inputs(s, market, bundle.feature_groups).series)
     bundle.feature_groups = ["candles", "funding_basis"]
+    SignalEngine(s, "ai", bundle=bundle, funding=market.funding, mark=market.mark)
     with pytest.raises(ValueError, match="funding_basis, which need mark"):
         SignalEngine(s, "ai", bundle=bundle, funding=market.funding)  # live: no mark-price candles
     bundle.feature_groups = ["candles", "regime"]
