@@ -63,6 +63,23 @@ def _optional(path: Path | None, loader, what: str, setting: str):
     return loader(p)
 
 
+def _finer_resampled(path: Path, timeframe: str | None, exc: DataError) -> pd.DataFrame:
+    """Candles of a finer timeframe that divides ``timeframe``, resampled to it; else raise ``exc``."""
+    from perpbot.data.resample import resample_candles
+    from perpbot.data.validate import timeframe_to_ms
+
+    if timeframe is None:
+        raise exc
+    try:
+        candles = load_candles(path)
+    except DataError:
+        raise exc from None
+    have_ms, want_ms = timeframe_to_ms(candles.attrs["timeframe"]), timeframe_to_ms(timeframe)
+    if want_ms <= have_ms or want_ms % have_ms:
+        raise exc
+    return resample_candles(candles, timeframe)
+
+
 def load_market(candles_file: str | Path, timeframe: str | None = None, *, funding_file: str | Path | None = None,
                 mark_file: str | Path | None = None, intrabar_file: str | Path | None = None) -> MarketData:
     """Load and validate a run's market data.
@@ -78,16 +95,10 @@ def load_market(candles_file: str | Path, timeframe: str | None = None, *, fundi
         DataError: a named file is missing, unreadable or fails validation.
     """
     path = Path(candles_file)
-    candles = load_candles(path)
-    have = candles.attrs.get("timeframe")
-    if timeframe is not None and have != timeframe:
-        from perpbot.data.resample import resample_candles
-        from perpbot.data.validate import timeframe_to_ms
-
-        want_ms, have_ms = timeframe_to_ms(timeframe), timeframe_to_ms(have)
-        if want_ms <= have_ms or want_ms % have_ms:
-            load_candles(path, timeframe)  # raises the loader's own timeframe-mismatch error
-        candles = resample_candles(candles, timeframe)
+    try:
+        candles = load_candles(path, timeframe)
+    except DataError as exc:  # a finer file (5m for --timeframe 1h) is resampled; anything else re-raises
+        candles = _finer_resampled(path, timeframe, exc)
     tf = candles.attrs.get("timeframe", timeframe)
     funding = _optional(funding_file, load_funding, "funding-rate", "funding_file")
     mark = _optional(mark_file, load_candles, "mark-price candle", "mark_file")
