@@ -205,3 +205,15 @@ def test_groups_at_higher_timeframes_are_causal(c5, inputs, tf):
     assert lookahead_violations(fn, bars, [n // 3, n // 2, n - 2], perturb=_perturb_inputs(inputs)) == []
     assert recursive_violations(lambda d: compute_groups(d, ALL, inputs), bars, window_bars(ALL, tf),
                                 [n - 301, n - 1]) == []
+
+
+def test_inputs_digest_keys_the_probability_cache_to_the_extra_series(inputs):
+    from perpbot.features.groups import inputs_digest
+
+    assert inputs_digest(["candles", "htf", "regime"], inputs) == ""  # today's cache keys unchanged
+    d = inputs_digest(["candles", "cross_asset"], inputs)
+    assert d.startswith(":") and len(d) == 17 and d != inputs_digest(["funding_basis"], inputs)
+    btc = inputs.series["btc"].copy()
+    btc.loc[btc.index[-1], "close"] *= 1.001
+    other = FeatureInputs(inputs.funding, inputs.mark, {"btc": btc, "eth": inputs.series["eth"]})
+    assert inputs_digest(["cross_asset"], other) != inputs_digest(["cross_asset"], inputs)

@@ -167,8 +167,12 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
     from perpbot.ml import proba_cache
 
     funding = market.funding if settings.funding else None
-    proba_cache.save(path, proba_cache.data_key(proba_cache.model_digest(path), bundle.version, bundle.features_hash,
-                                                market.candles, funding), bundle.predict_proba(X, ts))
+    from perpbot.features.groups import inputs_digest, load_inputs
+
+    extra = inputs_digest(settings.features, load_inputs(settings, market, settings.features))
+    proba_cache.save(path, proba_cache.data_key(proba_cache.model_digest(path), bundle.version,
+                                                bundle.features_hash + extra, market.candles, funding),
+                     bundle.predict_proba(X, ts))
     log.info("model_saved", path=str(path), version=bundle.version, strategy=strategy, folds=len(wf.folds), **{
         k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     return TrainOutcome(bundle=bundle, path=Path(path), model_metrics=metrics, n_folds=len(wf.folds))
@@ -255,7 +259,11 @@ def model_probabilities(settings, market: MarketData, bundle=None, model_path: P
             digest = proba_cache.model_digest(path)
         except OSError as exc:
             raise ModelError(f"model file {path} is unreadable ({type(exc).__name__})") from None
-        key = proba_cache.data_key(digest, meta["version"], meta["features_hash"], market.candles, funding)
+        from perpbot.features.groups import inputs_digest, load_inputs
+
+        groups = meta.get("feature_groups") or ["candles"]
+        extra = inputs_digest(groups, load_inputs(settings, market, groups))  # BTC/ETH/mark bytes, when used
+        key = proba_cache.data_key(digest, meta["version"], meta["features_hash"] + extra, market.candles, funding)
         proba = proba_cache.load(path, key, len(market.candles))
         if proba is not None:
             log.info("model_probabilities_cached", model=meta["version"], path=str(proba_cache.cache_path(path)))

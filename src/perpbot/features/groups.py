@@ -23,9 +23,9 @@ import pandas as pd
 
 from perpbot.data.validate import DataError
 
-__all__ = ["DEFAULT_GROUPS", "GROUP_NAMES", "GROUP_INPUTS", "FeatureInputs", "check_loop_inputs", "compute_groups", "group_of",
-           "group_feature_names", "groups_hash", "load_inputs", "missing_inputs", "normalize_groups",
-           "window_bars"]
+__all__ = ["DEFAULT_GROUPS", "GROUP_NAMES", "GROUP_INPUTS", "FeatureInputs", "check_loop_inputs", "compute_groups",
+           "group_of", "group_feature_names", "groups_hash", "inputs_digest", "load_inputs", "missing_inputs",
+           "normalize_groups", "window_bars"]
 
 GROUP_NAMES = ("candles", "htf", "cross_asset", "funding_basis", "regime")
 DEFAULT_GROUPS = ("candles",)
@@ -178,6 +178,27 @@ def compute_groups(candles: pd.DataFrame, groups, inputs: FeatureInputs | None =
             from perpbot.features.regime import regime_features
             parts.append(regime_features(c))
     return parts[0] if len(parts) == 1 else pd.concat(parts, axis=1)
+
+
+def inputs_digest(groups, inputs: FeatureInputs) -> str:
+    """":" + SHA-256 (first 16 hex) of the mark / BTC / ETH candles the groups read, for cache keys
+    (the candles and funding are keyed by the caller); "" when the groups read none of them."""
+    import hashlib
+
+    import numpy as np
+
+    need = [i for g in normalize_groups(groups) for i in GROUP_INPUTS[g] if i in ("mark", "btc", "eth")]
+    if not need:
+        return ""
+    h = hashlib.sha256()
+    for key in dict.fromkeys(need):
+        frame = inputs.mark if key == "mark" else inputs.series.get(key)
+        if frame is None:
+            continue
+        h.update(key.encode())
+        h.update(frame["timestamp"].astype("datetime64[ms, UTC]").astype("int64").to_numpy().tobytes())
+        h.update(np.ascontiguousarray(frame["close"].to_numpy(np.float64)).tobytes())
+    return ":" + h.hexdigest()[:16]
 
 
 def load_inputs(settings, market, groups) -> FeatureInputs:
