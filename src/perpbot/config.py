@@ -52,6 +52,9 @@ DEFAULT_CONFIG_FILE = "perpbot.toml"
 #: Optional file settings for which the string "none" (or "") means "not used".
 OPTIONAL_FILES = ("funding_file", "mark_file", "intrabar_file", "model_path")
 
+#: Feature groups (perpbot.features.groups.GROUP_NAMES, in its order; a test keeps them equal).
+FEATURE_GROUPS = ("candles", "htf", "cross_asset", "funding_basis", "regime")
+
 ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble", "lstm"]
 
 
@@ -131,6 +134,15 @@ class Settings(DerivedValues, BaseSettings):
     n_jobs: int = Field(2, ge=1, le=64, description="CPU threads for model training")
     warmup_bars: int = Field(300, ge=0, le=100_000, description="bars before the first trade (feature warm-up)")
     live_window: int = Field(1000, ge=100, le=100_000, description="trailing bars the live/paper loop computes on")
+    features: Annotated[list[str], NoDecode] = Field(
+        ["candles"], description="feature groups: candles, htf, cross_asset, funding_basis, regime "
+                                 "(perpbot.features.groups); from the environment 'candles,htf'")
+    btc_file: Path = Field(Path("../shared/data/binance-usdm/BTCUSDT-1h.parquet"),
+                           description="BTC candles Parquet (feature group cross_asset)")
+    eth_file: Path = Field(Path("../shared/data/binance-usdm/ETHUSDT-1h.parquet"),
+                           description="ETH candles Parquet (feature group cross_asset)")
+    importance_rows: int = Field(500, ge=0, le=1_000_000, description="test rows per walk-forward fold scored "
+                                                                      "by permutation importance (0: off)")
 
     # --- live trading safety ---------------------------------------------------------------
     max_entry_lag: float = Field(0.5, gt=0, le=100, description="live: no entry on a candle that closed more than "
@@ -278,6 +290,21 @@ class Settings(DerivedValues, BaseSettings):
         if isinstance(value, str) and value.strip().lower() in ("", "none"):
             return None
         return value
+
+    @field_validator("features", mode="before")
+    @classmethod
+    def _feature_groups(cls, value: Any) -> Any:
+        """Group names (a list, or "candles,htf" from the environment), in :data:`FEATURE_GROUPS` order."""
+        if isinstance(value, str):
+            value = value.strip().removeprefix("[").removesuffix("]").replace('"', "").replace("'", "").split(",")
+        if not isinstance(value, (list, tuple)):
+            raise ValueError(f"expected a list of feature groups from {', '.join(FEATURE_GROUPS)}")
+        wanted = [str(v).strip() for v in value if str(v).strip()]
+        bad = [v for v in wanted if v not in FEATURE_GROUPS]
+        if bad or not wanted:
+            what = f"unknown feature group {bad[0]!r}" if bad else "no feature group selected"
+            raise ValueError(f"{what}; choose from {', '.join(FEATURE_GROUPS)}")
+        return [g for g in FEATURE_GROUPS if g in wanted]
 
     @field_validator("telegram_chat_ids", "signal_chat_ids", mode="before")
     @classmethod

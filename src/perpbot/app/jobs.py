@@ -26,13 +26,21 @@ Progress = Callable[[int, int], None] | None
 
 
 # ------------------------------------------------------------------------------------ training
-def dataset(settings, market: MarketData):
-    """Features X (n, k) float64, triple-barrier labels y (n,) and the candle open times."""
-    from perpbot.features.build import compute_features
+def model_features(settings, market: MarketData, groups=None) -> pd.DataFrame:
+    """The columns of the feature ``groups`` (default ``settings.features``) over ``market.candles``."""
+    from perpbot.features.groups import compute_groups, load_inputs
+
+    groups = settings.features if groups is None else groups
+    return compute_groups(market.candles, groups, load_inputs(settings, market, groups), with_funding=settings.funding)
+
+
+def dataset(settings, market: MarketData, groups=None):
+    """Features X (n, k) float64 of the feature ``groups`` (default ``settings.features``),
+    triple-barrier labels y (n,) and the candle open times."""
     from perpbot.ml.labels import triple_barrier_labels
 
     candles = market.candles
-    X = compute_features(candles, market.funding if settings.funding else None)
+    X = model_features(settings, market, groups)
     tp, sl = label_barriers(settings, candles)
     y = triple_barrier_labels(candles["high"].to_numpy(np.float64), candles["low"].to_numpy(np.float64),
                               candles["close"].to_numpy(np.float64), tp, sl, settings.label_horizon)
@@ -59,16 +67,18 @@ def model_file_for(settings, strategy: str = "ai", path: Path | None = None) -> 
     return base if rule is None else base.with_name(f"meta-{rule}-{base.name}")
 
 
-def expected_features(settings, strategy: str = "ai") -> tuple[list[str], str]:
-    """(feature names, features hash) a model of ``strategy`` must have been trained on."""
-    from perpbot.features.build import feature_names, features_hash
+def expected_features(settings, strategy: str = "ai", groups=None) -> tuple[list[str], str]:
+    """(feature names, features hash) a model of ``strategy`` on feature ``groups`` (default
+    ``settings.features``) must have been trained on."""
+    from perpbot.features.groups import group_feature_names, groups_hash
     from perpbot.strategy.meta import meta_feature_names, meta_features_hash
     from perpbot.strategy.signals import meta_primary
 
-    names = feature_names(with_funding=settings.funding)
+    groups = settings.features if groups is None else groups
+    names = group_feature_names(groups, settings.timeframe, with_funding=settings.funding)
     rule = meta_primary(strategy)
     if rule is None:
-        return names, features_hash(names)
+        return names, groups_hash(groups, names)
     return meta_feature_names(names), meta_features_hash(names, rule)
 
 
@@ -132,8 +142,12 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
     names, fhash = expected_features(settings, strategy)
     if list(wf.feature_names) != names:
         raise ValueError(f"feature columns {list(wf.feature_names)[:3]}... differ from feature_names()")
+    from perpbot.ml.importance import fold_permutation_importance
+
+    importance = fold_permutation_importance(wf.folds, X, y, ts, rows=settings.importance_rows)
     bundle = make_bundle(wf, label_settings=labels, features_hash=fhash, oos_metrics=metrics, strategy=strategy,
-                         decision=decision, calibration=calibration)
+                         decision=decision, calibration=calibration, feature_groups=settings.features,
+                         importance=importance)
     path = save_bundle(bundle, model_file_for(settings, strategy))
     # the saved model's probabilities over these candles (out of sample, as a backtest computes
     # them): cached, keyed to the bytes just written, so the next backtest of the same candles
@@ -141,8 +155,12 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
     from perpbot.ml import proba_cache
 
     funding = market.funding if settings.funding else None
-    proba_cache.save(path, proba_cache.data_key(proba_cache.model_digest(path), bundle.version, bundle.features_hash,
-                                                market.candles, funding), bundle.predict_proba(X, ts))
+    from perpbot.features.groups import inputs_digest, load_inputs
+
+    extra = inputs_digest(settings.features, load_inputs(settings, market, settings.features))
+    proba_cache.save(path, proba_cache.data_key(proba_cache.model_digest(path), bundle.version,
+                                                bundle.features_hash + extra, market.candles, funding),
+                     bundle.predict_proba(X, ts))
     log.info("model_saved", path=str(path), version=bundle.version, strategy=strategy, folds=len(wf.folds), **{
         k: v for k, v in metrics.items() if isinstance(v, (int, float))})
     return TrainOutcome(bundle=bundle, path=Path(path), model_metrics=metrics, n_folds=len(wf.folds))
@@ -166,9 +184,11 @@ def load_model_for(settings, path: Path | None = None, strategy: str = "ai"):
     from perpbot.ml.metadata import ModelError
     from perpbot.strategy.signals import check_model_decision
 
-    names, fhash = expected_features(settings, strategy)
-    bundle = load_bundle(model_file_for(settings, strategy, path), expected_features_hash=fhash,
-                         expected_feature_names=names)
+    from perpbot.ml.metadata import model_groups
+
+    path = model_file_for(settings, strategy, path)
+    names, fhash = expected_features(settings, strategy, model_groups(settings, path))
+    bundle = load_bundle(path, expected_features_hash=fhash, expected_feature_names=names)
     try:
         check_model_decision(settings, bundle)
     except ValueError as exc:
@@ -176,20 +196,20 @@ def load_model_for(settings, path: Path | None = None, strategy: str = "ai"):
     return bundle
 
 
-def model_inputs(settings, market: MarketData, strategy: str = "ai") -> pd.DataFrame:
-    """The feature frame a model of ``strategy`` predicts from (meta: with ``primary_side``)."""
-    from perpbot.features.build import compute_features
+def model_inputs(settings, market: MarketData, strategy: str = "ai", groups=None) -> pd.DataFrame:
+    """The feature frame a model of ``strategy`` on ``groups`` predicts from (meta: with ``primary_side``)."""
     from perpbot.strategy.meta import meta_frame
     from perpbot.strategy.signals import meta_primary, rule_signals
 
-    X = compute_features(market.candles, market.funding if settings.funding else None)
+    X = model_features(settings, market, groups)
     rule = meta_primary(strategy)
     return X if rule is None else meta_frame(X, rule_signals(rule, market.candles))
 
 
 def ai_probabilities(settings, market: MarketData, bundle, strategy: str = "ai") -> np.ndarray:
     """Model probabilities (n, 3) over the candles: out of sample where the folds cover them."""
-    return bundle.predict_proba(model_inputs(settings, market, strategy), market.candles["timestamp"])
+    groups = getattr(bundle, "feature_groups", None) or ["candles"]
+    return bundle.predict_proba(model_inputs(settings, market, strategy, groups), market.candles["timestamp"])
 
 
 def model_probabilities(settings, market: MarketData, bundle=None, model_path: Path | None = None,
@@ -213,7 +233,9 @@ def model_probabilities(settings, market: MarketData, bundle=None, model_path: P
     funding = market.funding if settings.funding else None
     path = model_file_for(settings, strategy, model_path)
     if bundle is None:
-        names, fhash = expected_features(settings, strategy)
+        from perpbot.ml.metadata import model_groups
+
+        names, fhash = expected_features(settings, strategy, model_groups(settings, path))
         try:
             meta = load_metadata(path, expected_features_hash=fhash, expected_feature_names=names)
         except ModelMismatchError:
@@ -225,14 +247,20 @@ def model_probabilities(settings, market: MarketData, bundle=None, model_path: P
             digest = proba_cache.model_digest(path)
         except OSError as exc:
             raise ModelError(f"model file {path} is unreadable ({type(exc).__name__})") from None
-        key = proba_cache.data_key(digest, meta["version"], meta["features_hash"], market.candles, funding)
+        from perpbot.features.groups import inputs_digest, load_inputs
+
+        groups = meta.get("feature_groups") or ["candles"]
+        extra = inputs_digest(groups, load_inputs(settings, market, groups))  # BTC/ETH/mark bytes, when used
+        key = proba_cache.data_key(digest, meta["version"], meta["features_hash"] + extra, market.candles, funding)
         proba = proba_cache.load(path, key, len(market.candles))
         if proba is not None:
             log.info("model_probabilities_cached", model=meta["version"], path=str(proba_cache.cache_path(path)))
             return SimpleNamespace(version=meta["version"], features_hash=meta["features_hash"],
                                    oos_metrics=meta.get("oos_metrics", {}), decision=meta.get("decision", {}),
                                    label_settings=meta.get("label_settings", {}),
-                                   calibration=meta.get("calibration", {})), proba
+                                   calibration=meta.get("calibration", {}),
+                                   feature_groups=meta.get("feature_groups", ["candles"]),
+                                   importance=meta.get("importance", {})), proba
         bundle = load_model_for(settings, path, strategy)
         proba = ai_probabilities(settings, market, bundle, strategy)
         if proba_cache.model_digest(path) == digest:  # the bytes that were loaded

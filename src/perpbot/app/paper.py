@@ -55,7 +55,8 @@ def paper_job(settings, market: MarketData, strategy: str, *, bundle=None, ledge
                                   features_hash=getattr(bundle, "features_hash", None) if model else None,
                                   data_range=(ts.iloc[0], ts.iloc[-1]), note=f"replay of {market.source}")
     bot = PaperBot(settings, strategy, bundle=bundle, funding=market.funding, mark=market.mark,
-                   ledger=ledger, run_id=run_id, flush_every=flush_every, control=control)
+                   ledger=ledger, run_id=run_id, flush_every=flush_every, control=control,
+                   series=loop_series(settings, market, bundle if model else None))
     start = 0
     if resume_run is not None:
         start = bot.restore(ledger.get_run(run_id)["checkpoint"], c)  # checks it all before the claim
@@ -88,6 +89,14 @@ def paper_job(settings, market: MarketData, strategy: str, *, bundle=None, ledge
         ledger.finish_run(run_id, status="finished",
                           metrics=trading_metrics(equity, trades, settings.starting_capital, position=position))
     return bot, run_id
+
+
+def loop_series(settings, market: MarketData, bundle) -> dict:
+    """Other assets' candles a model's feature groups need in a paper replay (from the files)."""
+    from perpbot.features.groups import load_inputs
+
+    groups = getattr(bundle, "feature_groups", None) or ["candles"]
+    return load_inputs(settings, market, groups).series if bundle is not None else {}
 
 
 def _end_interrupted_run(ledger, bot, run_id: int | None, exc: BaseException, *, interrupted: bool) -> None:
@@ -129,7 +138,8 @@ def check_resumable(run: dict, settings, market: MarketData, strategy: str, bund
     if not run.get("checkpoint"):
         raise ValueError(f"run {rid} has no checkpoint to continue from (nothing recorded yet, or written by an "
                          f"older version): start a new run")
-    trial = PaperBot(settings, strategy, bundle=bundle, funding=market.funding, mark=market.mark)
+    trial = PaperBot(settings, strategy, bundle=bundle, funding=market.funding, mark=market.mark,
+                     series=loop_series(settings, market, bundle))
     try:
         trial.restore(run["checkpoint"], market.candles)
     except ValueError as exc:

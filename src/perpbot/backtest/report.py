@@ -183,6 +183,13 @@ def _model_html(panel: ModelPanel | None, model_metrics: pd.DataFrame | None) ->
         out.append(figure_html("importance", importance_figure(panel.importance, panel.importance_method)))
     else:
         out.append(na("Feature importance", panel.missing.get("importance", "no fitted model")))
+    if panel.permutation is not None:
+        out += ["<h3>Permutation importance (test folds)</h3>"
+                f"<p class='meta'>{esc(panel.permutation_method)}. Above 0: the feature helped out of sample.</p>",
+                f'<div id="permutation">{html_table(panel.permutation.round(6), index_label="feature")}</div>']
+    elif "permutation" in panel.missing:  # older models and importance_rows = 0 have none: a note, not a gap
+        out.append(f"<p class='meta'>Permutation importance: none saved with this model "
+                   f"({esc(panel.missing['permutation'])}).</p>")
     if panel.calls is not None:
         out.append(figure_html("calls", calls_figure(panel.calls)))
     return "\n".join(out)

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["ModelPanel", "calibration_table", "calls_per_month", "feature_importance", "fold_metrics",
-           "fold_windows", "model_panel"]
+           "fold_windows", "model_panel", "permutation_table"]
 
 
 @dataclass
@@ -30,6 +30,8 @@ class ModelPanel:
     calibration: pd.DataFrame | None = None
     importance: pd.DataFrame | None = None
     importance_method: str = ""
+    permutation: pd.DataFrame | None = None   # permutation importance on the test folds (model metadata)
+    permutation_method: str = ""
     folds: pd.DataFrame | None = None
     calls: pd.DataFrame | None = None
     missing: dict[str, str] = field(default_factory=dict)
@@ -131,6 +133,30 @@ def feature_importance(model, top: int = 20) -> tuple[pd.DataFrame | None, str]:
     return df, f"{method}, share of each model's total, mean over {len(vecs)} {scope}"
 
 
+def permutation_table(model, top: int = 20) -> tuple[pd.DataFrame | None, str]:
+    """The permutation importance saved with a model (:func:`perpbot.ml.importance.fold_permutation_importance`,
+    in a ModelBundle's ``importance`` or its metadata dict's ``"importance"``): the ``top`` features
+    (columns group, mean, std, in nats of log-loss per row; descending) and, as a last block, each
+    feature group's sum; (None, reason) when the model has none."""
+    from perpbot.features.groups import group_of
+
+    imp = model.get("importance") if isinstance(model, dict) else getattr(model, "importance", None)
+    feats = (imp or {}).get("features") or {}
+    if not feats:
+        return None, "importance_rows = 0 at training, or a model from before it was computed"
+    df = pd.DataFrame.from_dict(feats, orient="index")[["mean", "std"]]
+    df.insert(0, "group", [group_of(str(n)) for n in df.index])
+    df.index.name = "feature"
+    sums = df.groupby("group", sort=False)["mean"].sum().sort_values(ascending=False)
+    groups = pd.DataFrame({"group": sums.index, "mean": sums.to_numpy(), "std": np.nan},
+                          index=pd.Index([f"[group] {g}" for g in sums.index], name="feature"))
+    out = pd.concat([df.sort_values("mean", ascending=False, kind="stable").head(top), groups])
+    method = (f"{imp.get('method', 'permutation importance')}: {imp.get('unit', '')}, mean and std over "
+              f"{imp.get('n_folds', '?')} test folds ({imp.get('rows_per_fold', '?')} rows each, "
+              f"{imp.get('repeats', '?')} shuffles); group rows sum their features' means")
+    return out, method
+
+
 def fold_windows(model) -> pd.DataFrame | None:
     """The walk-forward test windows of a bundle (``folds[i]``) or of its metadata dict (``"folds"``):
     columns test_start, test_end (tz-aware UTC, end exclusive), n_train; plus a last row "final"
@@ -229,6 +255,11 @@ def model_panel(strategy: str, *, proba, y, timestamps, signal, threshold: float
         why = "no model was given to the report (pass the model bundle or its metadata)"
         panel.missing.update(importance=why, folds=why)
         return panel
+    panel.permutation, method = permutation_table(model)
+    if panel.permutation is None:
+        panel.missing["permutation"] = method
+    else:
+        panel.permutation_method = method
     if isinstance(model, dict):
         panel.missing["importance"] = "only the model's metadata was given (importance needs the fitted models)"
     else:

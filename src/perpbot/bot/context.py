@@ -89,11 +89,13 @@ class BotContext:
         features {name: value} of a few headline features}. Raises ValueError without a model."""
         if self.bundle is None:
             raise ValueError("no trained model is loaded (run perpbot train)")
-        from perpbot.features.build import compute_features
+        from perpbot.features.groups import FeatureInputs, compute_groups
         from perpbot.ml.signals import proba_to_signal
 
         c = self.candles(symbol).iloc[-(window or self.settings.live_window):].reset_index(drop=True)
-        feats = compute_features(c, None if not self.settings.funding else self._funding())
+        funding = None if not self.settings.funding else self._funding()
+        groups = getattr(self.bundle, "feature_groups", None) or ["candles"]  # the model's own groups
+        feats = compute_groups(c, groups, FeatureInputs(funding=funding), with_funding=funding is not None)
         row = feats.iloc[[-1]]
         proba = self.bundle.predict_proba(row, c["timestamp"].iloc[[-1]])[0]
         decision = getattr(self.bundle, "decision", None) or {}

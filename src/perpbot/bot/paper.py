@@ -73,8 +73,8 @@ class PaperBot:
 
     def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None,
                  mark: pd.DataFrame | None = None, ledger=None, run_id: int | None = None,
-                 flush_every: int = 100, control: BotControl | None = None) -> None:
-        self.signals = SignalEngine(settings, strategy, bundle=bundle, funding=funding)
+                 flush_every: int = 100, control: BotControl | None = None, series: dict | None = None) -> None:
+        self.signals = SignalEngine(settings, strategy, bundle=bundle, funding=funding, mark=mark, series=series)
         self.settings = settings
         self.strategy = strategy
         self.bundle = bundle

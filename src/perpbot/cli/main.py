@@ -34,6 +34,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="perpbot: AI-driven trading bot for crypto perpetual futures (Bitget SOL/USDT first).")
 
 # ------------------------------------------------------------------------------------ commands
+FeaturesOpt = typer.Option(None, help="feature groups, comma-separated: candles, htf, cross_asset, funding_basis, "
+                                      "regime (default from settings: candles)")
+TimeframeOpt = typer.Option(None, help="5m | 15m | 1h: candle timeframe (a finer candles file is resampled)")
 _STRATEGY_HELP = "ai | meta:ema-cross | meta:donchian | meta:scoring | ema-cross | donchian | scoring | buy-and-hold"
 
 
@@ -51,13 +54,14 @@ def train(config: Optional[Path] = ConfigOpt,
           model: Optional[str] = typer.Option(None, help="logreg | random_forest | xgboost | lightgbm | ensemble"),
           strategy: str = typer.Option("ai", help="ai (three-class model) | meta:ema-cross | meta:donchian | "
                                                   "meta:scoring (meta-labelling of a rule)"),
-          candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)")) -> None:
+          candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)"),
+          features: Optional[str] = FeaturesOpt, timeframe: Optional[str] = TimeframeOpt) -> None:
     """Walk-forward train the model on the candles and save it with its metadata."""
     from perpbot.app.jobs import model_file_for, train_job
 
     with handled():
         _check_strategy(strategy, model_only=True)
-        s = settings_for(config, model=model, candles_file=candles)
+        s = settings_for(config, model=model, candles_file=candles, features=features, timeframe=timeframe)
         check_output_file(model_file_for(s, strategy), "model file (model_path)")
         with progress_callback(f"walk-forward {s.model} ({strategy})") as cb:
             out = train_job(s, progress=cb, strategy=strategy)
@@ -73,14 +77,17 @@ def backtest(config: Optional[Path] = ConfigOpt,
              candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)"),
              model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
              report: Optional[Path] = typer.Option(None, help="write the HTML report here"),
-             ledger: bool = typer.Option(True, help="record the runs in the ledger")) -> None:
+             ledger: bool = typer.Option(True, help="record the runs in the ledger"),
+             features: Optional[str] = typer.Option(None, help="feature groups the model must have been trained "
+                                                               "on (default: the model's own, from its metadata)"),
+             timeframe: Optional[str] = TimeframeOpt) -> None:
     """Backtest a strategy beside the baselines, after fees, slippage and funding."""
     from perpbot.app.jobs import backtest_job
     from perpbot.backtest.runner import comparison_table
     from perpbot.strategy.signals import BASELINES, meta_primary
 
     with handled():
-        s = settings_for(config, candles_file=candles)
+        s = settings_for(config, candles_file=candles, features=features, timeframe=timeframe)
         check_output_file(report, "--report")
         primary = meta_primary(strategy)
         names = [strategy] + ([primary] if primary and baselines else [])

@@ -7,7 +7,7 @@ candles for intrabar stop/take-profit resolution (all optional). Every file is v
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
@@ -30,12 +30,14 @@ class MarketData:
     mark: pd.DataFrame | None = None
     intrabar: pd.DataFrame | None = None
     source: Path | None = None
+    series: dict = field(default_factory=dict)  # other assets' candles ("btc", "eth"), loaded on demand
+
 
     def slice(self, start: int, stop: int | None = None) -> "MarketData":
         """Candles ``[start, stop)`` (reindexed from 0); the other frames are shared."""
         c = self.candles.iloc[start:stop].reset_index(drop=True)
         c.attrs = dict(self.candles.attrs)
-        return MarketData(c, self.timeframe, self.funding, self.mark, self.intrabar, self.source)
+        return MarketData(c, self.timeframe, self.funding, self.mark, self.intrabar, self.source, self.series)
 
 
 def check_enough_candles(market: "MarketData", warmup_bars: int) -> None:
@@ -61,20 +63,42 @@ def _optional(path: Path | None, loader, what: str, setting: str):
     return loader(p)
 
 
+def _finer_resampled(path: Path, timeframe: str | None, exc: DataError) -> pd.DataFrame:
+    """Candles of a finer timeframe that divides ``timeframe``, resampled to it; else raise ``exc``."""
+    from perpbot.data.resample import resample_candles
+    from perpbot.data.validate import timeframe_to_ms
+
+    if timeframe is None:
+        raise exc
+    try:
+        candles = load_candles(path)
+    except DataError:
+        raise exc from None
+    have_ms, want_ms = timeframe_to_ms(candles.attrs["timeframe"]), timeframe_to_ms(timeframe)
+    if want_ms <= have_ms or want_ms % have_ms:
+        raise exc
+    return resample_candles(candles, timeframe)
+
+
 def load_market(candles_file: str | Path, timeframe: str | None = None, *, funding_file: str | Path | None = None,
                 mark_file: str | Path | None = None, intrabar_file: str | Path | None = None) -> MarketData:
     """Load and validate a run's market data.
 
     Args:
         candles_file: OHLCV Parquet (UTC candle opens, USDT prices, base-asset volume).
-        timeframe: expected timeframe ("5m" ...); None infers it. A mismatch raises DataError.
+        timeframe: expected timeframe ("5m" ...); None infers it. A file of a finer timeframe that
+            divides it is resampled to it (5m -> 15m / 1h, complete buckets only); a coarser or
+            non-dividing one raises DataError.
         funding_file / mark_file / intrabar_file: optional Parquet files (None = not used).
 
     Raises:
         DataError: a named file is missing, unreadable or fails validation.
     """
     path = Path(candles_file)
-    candles = load_candles(path, timeframe)
+    try:
+        candles = load_candles(path, timeframe)
+    except DataError as exc:  # a finer file (5m for --timeframe 1h) is resampled; anything else re-raises
+        candles = _finer_resampled(path, timeframe, exc)
     tf = candles.attrs.get("timeframe", timeframe)
     funding = _optional(funding_file, load_funding, "funding-rate", "funding_file")
     mark = _optional(mark_file, load_candles, "mark-price candle", "mark_file")

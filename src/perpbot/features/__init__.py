@@ -1,5 +1,8 @@
 """perpbot.features: causal feature matrix (TA-Lib) from candles + funding, and causality checks.
 
+Feature groups selectable by name (``candles``, ``htf``, ``cross_asset``, ``funding_basis``,
+``regime``) live in :mod:`perpbot.features.groups` (one module per group beside it).
+
 Re-exports :func:`compute_features`, :func:`compute_latest`, :func:`feature_names`,
 :func:`features_hash`, :data:`FEATURE_SET_VERSION`, :data:`WARMUP_BARS`,
 :data:`RECOMMENDED_WINDOW` (from :mod:`.build`) and :func:`lookahead_violations`,

@@ -63,3 +63,22 @@ def load_metadata(path, expected_features_hash: str | None = None,
     if expected_features_hash is not None and info.features_hash != expected_features_hash:
         raise ModelMismatchError(mismatch_message(info, expected_features_hash, expected_feature_names))
     return meta
+
+
+def model_groups(settings, path) -> list[str]:
+    """The feature groups of the saved model at ``path`` (its metadata; ``["candles"]`` for models
+    saved before groups existed; ``settings.features`` when there is no readable metadata).
+
+    Raises ModelMismatchError when the settings name other groups explicitly (``--features``,
+    the config file or the environment): the model is refused rather than fed other columns.
+    """
+    try:
+        meta = json.loads(Path(str(path) + ".json").read_text())
+        saved = list(meta.get("feature_groups") or ["candles"])
+    except (OSError, ValueError, AttributeError):
+        return list(settings.features)
+    if "features" in settings.model_fields_set and list(settings.features) != saved:
+        raise ModelMismatchError(f"model {path} was trained on feature groups {','.join(saved)}, but the settings "
+                                 f"ask for {','.join(settings.features)}; retrain with --features "
+                                 f"{','.join(settings.features)} or drop the features setting")
+    return saved

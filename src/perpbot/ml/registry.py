@@ -85,6 +85,8 @@ class ModelBundle:
     strategy: str = "ai"                                   # "ai" or "meta:<rule>"
     decision: dict = field(default_factory=dict)           # EV tables (perpbot.ml.decision.fit_decision)
     calibration: dict = field(default_factory=dict)        # method, out-of-sample ECE and reliability curves
+    feature_groups: list = field(default_factory=lambda: ["candles"])  # perpbot.features.groups names
+    importance: dict = field(default_factory=dict)         # permutation importance on the test folds
 
     def __post_init__(self) -> None:
         if not self.version:
@@ -135,6 +137,8 @@ class ModelBundle:
             "versions": self.versions, "oos_metrics": self.oos_metrics,
             "strategy": getattr(self, "strategy", "ai"), "decision": getattr(self, "decision", {}),
             "calibration": getattr(self, "calibration", {}),
+            "feature_groups": list(getattr(self, "feature_groups", ["candles"])),
+            "importance": getattr(self, "importance", {}),
             "folds": [{"test_start_time": f.test_start_time, "test_end_time": f.test_end_time,
                        "train_start_time": f.train_start_time, "train_end_time": f.train_end_time,
                        "n_train": f.n_train, "n_test": f.n_test,
@@ -168,7 +172,8 @@ def _jsonable(obj):
 
 def make_bundle(result: WalkForwardResult, *, label_settings: dict, features_hash: str | None = None,
                 oos_metrics: dict | None = None, created_at: pd.Timestamp | None = None, strategy: str = "ai",
-                decision: dict | None = None, calibration: dict | None = None) -> ModelBundle:
+                decision: dict | None = None, calibration: dict | None = None, feature_groups=("candles",),
+                importance: dict | None = None) -> ModelBundle:
     """Build a :class:`ModelBundle` from a walk-forward result.
 
     Args:
@@ -179,7 +184,7 @@ def make_bundle(result: WalkForwardResult, *, label_settings: dict, features_has
             :func:`features_hash` of the result's feature names).
         oos_metrics: e.g. :func:`perpbot.ml.metrics.model_metrics` of the OOS probabilities.
         created_at: creation time (default now, UTC).
-        strategy, decision, calibration: see :class:`ModelBundle`.
+        strategy, decision, calibration, feature_groups, importance: see :class:`ModelBundle`.
 
     Raises:
         ValueError: missing label settings or a horizon that differs from the result's.
@@ -200,7 +205,8 @@ def make_bundle(result: WalkForwardResult, *, label_settings: dict, features_has
         walk_forward={"train_size": result.train_size, "test_size": result.test_size, "embargo": result.embargo,
                       "expanding": result.expanding, "bar_interval": result.bar_interval,
                       "n_train_final": result.n_train_final},
-        strategy=strategy, decision=dict(decision or {}), calibration=dict(calibration or {}))
+        strategy=strategy, decision=dict(decision or {}), calibration=dict(calibration or {}),
+        feature_groups=list(feature_groups), importance=dict(importance or {}))
 
 
 def _atomic_write(path: Path, write) -> None:

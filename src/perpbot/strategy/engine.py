@@ -23,19 +23,30 @@ class SignalEngine:
         strategy: "ai" / "meta:<rule>" (need ``bundle``) or a rule name.
         bundle: a loaded :class:`perpbot.ml.registry.ModelBundle` of that strategy.
         funding: funding-rate events for the features (ignored when ``settings.funding`` is off).
-    Raises ValueError for a model strategy without a model.
+        mark, series: mark-price candles and other assets' candles (``{"btc": ..., "eth": ...}``)
+            for a model whose feature groups need them (:mod:`perpbot.features.groups`).
+    Raises ValueError for a model strategy without a model, or a model whose feature groups need
+    series the loop does not supply (e.g. ``cross_asset`` in live mode: there is no BTC/ETH feed)
+    or more candles than ``live_window``.
     After :meth:`decide`, ``size`` is the decision's entry size scale (1.0 = the configured size).
     """
 
     COLUMNS = ["timestamp", "open", "high", "low", "close", "volume"]
 
-    def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None) -> None:
+    def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None,
+                 mark: pd.DataFrame | None = None, series: dict | None = None) -> None:
+        from perpbot.features.groups import check_loop_inputs
+
         if is_model_strategy(strategy) and bundle is None:
             raise ValueError(f"strategy {strategy!r} needs a trained model (perpbot train --strategy {strategy})")
         if bundle is not None:
             check_model_decision(settings, bundle)
         self.settings, self.strategy, self.bundle = settings, strategy, bundle
         self.funding = funding if settings.funding else None
+        self.groups = list(getattr(bundle, "feature_groups", None) or ["candles"]) if bundle is not None else []
+        self.mark, self.series = mark, dict(series or {})
+        if is_model_strategy(strategy):
+            check_loop_inputs(self.groups, settings.timeframe, settings.live_window, mark=mark, series=self.series)
         self.window: deque = deque(maxlen=settings.live_window)
         self.size = 1.0
 
@@ -59,10 +70,12 @@ class SignalEngine:
         self.size = 1.0
         if not is_model_strategy(self.strategy):
             return int(rule_signals(self.strategy, frame)[-1]), None
-        from perpbot.features.build import compute_features
+        from perpbot.features.groups import FeatureInputs, compute_groups
         from perpbot.strategy.meta import meta_frame
 
-        feats = compute_features(frame, self.funding)
+        frame.attrs["timeframe"] = self.settings.timeframe
+        feats = compute_groups(frame, self.groups, FeatureInputs(self.funding, self.mark, self.series),
+                               with_funding=self.funding is not None)
         rule = meta_primary(self.strategy)
         if rule is not None:
             feats = meta_frame(feats, rule_signals(rule, frame))
