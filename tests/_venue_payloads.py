@@ -4,6 +4,8 @@ Bybit v5, OKX v5, MEXC contract v1). Values are test values, not live market dat
 
 from __future__ import annotations
 
+import time
+
 from fake_venues import _binance_info, _okx_instrument
 
 SYMBOL = "SOL/USDT:USDT"
@@ -91,7 +93,7 @@ OKX = {
 
 MEXC_CONTRACT = {
     "symbol": "SOL_USDT", "displayName": "SOL_USDT PERPETUAL", "displayNameEn": "SOL_USDT PERPETUAL",
-    "positionOpenType": 3, "baseCoin": "SOL", "quoteCoin": "USDT", "settleCoin": "USDT", "contractSize": 0.1,
+    "positionOpenType": 3, "baseCoin": "SOL", "quoteCoin": "USDT", "settleCoin": "USDT", "contractSize": 1,
     "minLeverage": 1, "maxLeverage": 200, "priceScale": 2, "volScale": 0, "amountScale": 4, "priceUnit": 0.01,
     "volUnit": 1, "minVol": 1, "maxVol": 1000000, "bidLimitPriceRate": 0.1, "askLimitPriceRate": 0.1,
     "takerFeeRate": 0.0002, "makerFeeRate": 0, "maintenanceMarginRate": 0.004, "initialMarginRate": 0.005,
@@ -112,7 +114,7 @@ def mexc_order(cid: str) -> dict:
 MEXC = {
     ("GET", "/api/v1/contract/detail"): mexc_ok([MEXC_CONTRACT]),
     ("POST", "/api/v1/private/position/change_leverage"): mexc_ok(None),
-    ("POST", "/api/v1/private/order/submit"): mexc_ok({"orderId": "m-4242", "ts": NOW_MS}),
+    ("POST", "/api/v1/private/order/create"): mexc_ok({"orderId": "m-4242", "ts": NOW_MS}),
     ("POST", "/api/v1/private/order/cancel"): mexc_ok([{"orderId": "m-123", "errorCode": 0, "errorMsg": "success"}]),
     ("GET", "/api/v1/private/position/open_positions"): mexc_ok([{
         "positionId": 77, "symbol": "SOL_USDT", "positionType": 1, "openType": 1, "state": 1, "holdVol": 20,
@@ -120,6 +122,66 @@ MEXC = {
         "liquidatePrice": 121.5, "oim": 60.0, "im": 60.0, "holdFee": 0, "realised": 0, "leverage": 5,
         "createTime": NOW_MS, "updateTime": NOW_MS}]),
 }
+
+# -- answers that depend on the request or on the test's state ------------------------------------
+_POSITIONS = {"binanceusdm": ("GET", "/fapi/v3/positionRisk"), "bybit": ("GET", "/v5/position/list"),
+              "okx": ("GET", "/api/v5/account/positions"), "mexc": ("GET", "/api/v1/private/position/open_positions")}
+_FLAT = {"binanceusdm": [], "bybit": bybit_ok({"category": "linear", "list": [], "nextPageCursor": ""}),
+         "okx": okx_ok([]), "mexc": mexc_ok([])}
+
+
+def _now(_r=None) -> int:
+    return int(time.time() * 1000)
+
+
+def _created(venue: str):
+    """The create-order answer echoing the request's client order id."""
+    def answer(r):
+        if venue == "binanceusdm":
+            q = r.form
+            return binance_order(q.get("newClientOrderId", ""), "NEW", q.get("side", "BUY"), q.get("reduceOnly") == "true")
+        if venue == "bybit":
+            return bybit_ok({"orderId": "b-4242", "orderLinkId": r.json.get("orderLinkId")})
+        if venue == "okx":
+            return okx_ok([{"ordId": "o-4242", "clOrdId": r.json[0].get("clOrdId"), "sCode": "0", "sMsg": ""}])
+        return mexc_ok({"orderId": "m-4242", "ts": NOW_MS})
+    return answer
+
+
+def routes(venue: str, state: dict) -> dict:
+    """The stub's routes for ``venue``: markets, server time, margin / leverage, orders (created
+    orders echo their client id; a look-up by client id finds the order when ``state["has"]``
+    holds that id), cancel, and the position (open when ``state["open"]``)."""
+    out = dict(ROUTES[venue])
+    pos_key = _POSITIONS[venue]
+    pos_open = out[pos_key]
+    out[pos_key] = lambda r: pos_open if state.get("open") else _FLAT[venue]
+    has = state.setdefault("has", set())
+    if venue == "binanceusdm":
+        out[("GET", "/fapi/v1/time")] = lambda r: {"serverTime": _now()}
+        out[("POST", "/fapi/v1/order")] = out[("POST", "/fapi/v1/algoOrder")] = _created(venue)
+        out[("GET", "/fapi/v1/order")] = lambda r: (binance_order(r.query["origClientOrderId"])
+                                                    if r.query.get("origClientOrderId") in has
+                                                    else {"code": -2013, "msg": "Order does not exist."})
+        out[("DELETE", "/fapi/v1/order")] = lambda r: binance_order("pb-any", "CANCELED")
+    elif venue == "bybit":
+        out[("GET", "/v5/market/time")] = lambda r: bybit_ok({"timeSecond": str(_now() // 1000),
+                                                              "timeNano": str(_now() * 1_000_000)})
+        out[("POST", "/v5/order/create")] = _created(venue)
+        out[("GET", "/v5/order/realtime")] = lambda r: bybit_ok({"category": "linear", "nextPageCursor": "", "list": [
+            bybit_order(r.query["orderLinkId"])] if r.query.get("orderLinkId") in has else []})
+    elif venue == "okx":
+        out[("GET", "/api/v5/public/time")] = lambda r: okx_ok([{"ts": str(_now())}])
+        out[("POST", "/api/v5/trade/batch-orders")] = _created(venue)
+        out[("GET", "/api/v5/trade/order")] = lambda r: (okx_ok([okx_order(r.query["clOrdId"])])
+                                                         if r.query.get("clOrdId") in has else
+                                                         {"code": "51603", "msg": "Order does not exist", "data": []})
+    else:
+        out[("GET", "/api/v1/contract/ping")] = lambda r: mexc_ok(_now())
+        out[("GET", "/api/v1/private/order/external/SOL_USDT/*")] = lambda r: (
+            mexc_ok(mexc_order(r.path.rsplit("/", 1)[1])) if r.path.rsplit("/", 1)[1] in has else mexc_ok(None))
+    return out
+
 
 FALLBACK = {"binanceusdm": {}, "bybit": bybit_ok({}), "okx": okx_ok([]), "mexc": mexc_ok([])}
 ROUTES = {"binanceusdm": BINANCE, "bybit": BYBIT, "okx": OKX, "mexc": MEXC}

@@ -1,8 +1,8 @@
 """A recording HTTP stub on 127.0.0.1 for the venue request tests (stdlib server in a thread).
 
 Every request is recorded as a :class:`Seen` (method, path, query, body, headers); the answer
-comes from ``routes[(method, path)]`` (a JSON-able object, or a callable ``(Seen) -> object``),
-else ``fallback``. ``delays[(method, path)]`` holds an answer back that many seconds (the
+comes from ``routes[(method, path)]`` (a JSON-able object, or a callable ``(Seen) -> object``;
+a path ending in ``*`` matches every path it prefixes), else ``fallback``. ``delays[(method, path)]`` holds an answer back that many seconds (the
 timeout tests), once. The real ccxt clients are pointed here by :func:`point_at`.
 """
 
@@ -50,6 +50,7 @@ class VenueStub:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            disable_nagle_algorithm = True  # headers and body leave at once (no delayed-ACK stall)
 
             def log_message(self, *_args):
                 pass
@@ -64,7 +65,11 @@ class VenueStub:
                 delay = stub.delays.pop(key, 0.0)
                 if delay:
                     time.sleep(delay)
-                answer = stub.routes.get(key, stub.fallback)
+                answer = stub.routes.get(key)
+                if answer is None:  # a route ending in "*" answers every path it prefixes
+                    answer = next((v for (m, pth), v in stub.routes.items()
+                                   if m == self.command and pth.endswith("*") and url.path.startswith(pth[:-1])),
+                                  stub.fallback)
                 if callable(answer):
                     answer = answer(seen)
                 data = json.dumps(answer).encode()
@@ -81,7 +86,7 @@ class VenueStub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.05,), daemon=True)
 
     @property
     def base_url(self) -> str:
