@@ -152,3 +152,33 @@ def test_a_refused_leverage_stops_the_startup_with_one_line(tmp_path):
         "retCode": 10001, "retMsg": "leverage invalid", "result": {}, "retExtInfo": {}, "time": 0}})
     assert isinstance(out, LiveStartupError) and "account set-up" in str(out) and "\n" not in str(out)
     assert bybit_ok({})["retCode"] == 0
+
+
+@pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx", "mexc"])
+def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, capsys):
+    """Reconciliation and stop management read Bitget plan orders: ``perpbot run --mode live`` and
+    :meth:`LiveBot.start` refuse the other venues with one line, before any request."""
+    import typer
+
+    from perpbot.bot.live import LiveBot
+    from perpbot.cli.live import run_live
+
+    with VenueStub(routes(venue, {}), FALLBACK[venue]) as stub:
+        s = venue_settings(venue, tmp_path, ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}")
+        env = {"PERPBOT_CONFIRM_REAL_MONEY": "yes"}
+        ex = venue_client(s, stub, real_money=venue == "mexc", environ=env)
+        with pytest.raises(typer.Exit):
+            run_live(s, real_money=venue == "mexc", strategy="ema-cross", environ=env, exchange=ex)
+        err = capsys.readouterr().err
+        assert "live trading runs on bitget only for now" in err and f"not {venue}'s" in err
+        assert "nothing was sent" in err
+
+        async def start():
+            try:
+                await LiveBot(s, Executor(ex, s), "ema-cross").start()
+            finally:
+                await ex.close()
+        with pytest.raises(LiveStartupError, match=f"not {venue}'s \\(its order calls are wired in the executor"):
+            asyncio.run(start())
+    assert stub.seen == []
+    venue_params.check_live("bitget")  # Bitget passes

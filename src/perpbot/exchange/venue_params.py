@@ -5,7 +5,8 @@ one (:data:`perpbot.exchange.clients.VENUES`), else Bitget's (the executor's ori
   take-profit attached) and of the reduce-only exit;
 * :func:`lookup`: the order with perpbot's client order id (the look-up before any resend);
 * :func:`setup_isolated`: isolated margin and leverage (:func:`perpbot.exchange.venue_orders.setup_isolated`);
-* :func:`enable_demo`, :func:`demo_line`, :func:`real_money_warning`: demo mode and the banner's words.
+* :func:`enable_demo`, :func:`demo_line`, :func:`real_money_warning`: demo mode and the banner's words;
+* :func:`check_live`: the live bot trades only on :data:`LIVE_VENUES`.
 """
 
 from __future__ import annotations
@@ -92,3 +93,24 @@ def real_money_warning(exchange_id: str) -> str | None:
     mod = VENUES.get(exchange_id)
     fn = getattr(mod, "real_money_warning", None)
     return fn() if fn is not None else None
+
+
+#: Venues the live bot trades on. Reconciliation (every cycle), stop replacement (``protect``), the
+#: trailing stop and the exit reasons read and write Bitget's plan orders (``planType``); on another
+#: venue they would not see the stops attached at entry and would place new ones every cycle.
+LIVE_VENUES = ("bitget",)
+
+
+def check_live(exchange_id: str) -> None:
+    """Refuse live trading on a venue outside :data:`LIVE_VENUES`, before anything is built or sent.
+
+    Raises:
+        perpbot.exchange.venue.LiveStartupError: one line naming the venue and why.
+    """
+    if exchange_id in LIVE_VENUES:
+        return
+    from perpbot.exchange.venue import LiveStartupError
+
+    wired = " (its order calls are wired in the executor; see README, 'Other venues')" if exchange_id in VENUES else ""
+    raise LiveStartupError(f"live trading runs on {', '.join(LIVE_VENUES)} only for now: reconciliation and stop "
+                           f"management read Bitget's plan orders, not {exchange_id}'s{wired}; nothing was sent")
