@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 
+import pandas as pd
 import pytest
 from rich.console import Console
 
@@ -182,3 +183,39 @@ def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, 
             asyncio.run(start())
     assert stub.seen == []
     venue_params.check_live("bitget")  # Bitget passes
+
+
+def test_mexc_funding_history_is_paged_back_by_page_num(funding, tmp_path):
+    """MEXC's ``funding_page_param`` ("page_num"): the downloader pages newest-first (as in ccxt's
+    sample answer) until it passes ``since``; the store then holds exactly the served rows from
+    ``since`` on. The venue serves the last 250 real SOLUSDT settlements of ``../shared/data``."""
+    from perpbot.data import load_funding
+    from perpbot.exchange.download import download, make_exchange as data_client
+
+    rows = funding.tail(250).reset_index(drop=True)
+    newest_first = [{"symbol": "SOL_USDT", "fundingRate": float(r.funding_rate),
+                     "settleTime": int(r.timestamp.value // 1_000_000)} for r in rows.iloc[::-1].itertuples()]
+
+    def history(r):
+        size, page = int(r.query["page_size"]), int(r.query["page_num"])
+        part = newest_first[(page - 1) * size: page * size]
+        return mexc_ok({"pageSize": size, "totalCount": len(newest_first), "totalPage": -(-len(newest_first) // size),
+                        "currentPage": page, "resultList": part})
+
+    table = {("GET", "/api/v1/contract/detail"): mexc_ok([MEXC_CONTRACT]),
+             ("GET", "/api/v1/contract/ping"): mexc_ok(int(rows.timestamp.iloc[-1].value // 1_000_000) + 3_600_000),
+             ("GET", "/api/v1/contract/funding_rate/history"): history}
+    since = rows.timestamp[60]
+    with VenueStub(table, FALLBACK["mexc"]) as stub:
+        ex = data_client("mexc")
+        ex.rateLimit = 1
+        from _venue_stub import point_at
+
+        point_at(ex, stub.base_url)
+        res = download(ex, "SOL/USDT:USDT", "5m", tmp_path, kinds=["funding"], since=since.isoformat())
+    pages = [r.query for r in stub.requests("/api/v1/contract/funding_rate/history")]
+    assert pages == [{"symbol": "SOL_USDT", "page_size": "100", "page_num": str(n)} for n in (1, 2)]
+    got = load_funding(tmp_path / "mexc" / "SOL_USDT-funding.parquet")  # named by the market id
+    want = rows.iloc[60:].reset_index(drop=True)
+    assert res.kinds["funding"].added == 190
+    pd.testing.assert_frame_equal(got, want, check_exact=True)

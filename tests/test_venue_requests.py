@@ -252,11 +252,11 @@ LOOKUP = {"binanceusdm": ("/fapi/v1/order", {"symbol": "SOLUSDT", "origClientOrd
 
 @pytest.mark.parametrize("venue", VENUES)
 def test_timeout_is_looked_up_by_client_id_before_any_resend(venue, tmp_path):
-    """The venue accepts the exit but answers after the 0.3 s client timeout: the executor looks the
+    """The venue accepts the exit but answers after the 0.5 s client timeout: the executor looks the
     order up by its client id, finds it and sends no second create-order."""
     state = {"has": {"pb0-101-0", "pb0x101x0"}}  # the venue has the order (it was accepted)
     res, stub = drive(venue, tmp_path, lambda exe, stub: exe.close_position("signal", side=1, qty=2.0, bar=101),
-                      state, timeout_ms=300, delays={CREATE[venue]: 0.6})
+                      state, timeout_ms=500, delays={CREATE[venue]: 1.5})
     assert res.ok and res.attempts == 1 and res.cid == "pb0-101-0"
     seen = private(stub, venue)
     path, query = LOOKUP[venue]
@@ -268,7 +268,7 @@ def test_timeout_is_looked_up_by_client_id_before_any_resend(venue, tmp_path):
 def test_timeout_of_an_order_the_venue_does_not_have_is_resent_once_with_the_same_id(venue, tmp_path):
     """Not found on look-up: resent (same client id), and the second answer arrives in time."""
     res, stub = drive(venue, tmp_path, lambda exe, stub: exe.close_position("signal", side=1, qty=2.0, bar=101),
-                      {}, timeout_ms=300, delays={CREATE[venue]: 0.6})
+                      {}, timeout_ms=500, delays={CREATE[venue]: 1.5})
     seen = private(stub, venue)
     path, _ = LOOKUP[venue]
     assert [(r.method, r.path) for r in seen] == [CREATE[venue], ("GET", path), CREATE[venue]]
