@@ -219,3 +219,19 @@ def test_mexc_funding_history_is_paged_back_by_page_num(funding, tmp_path):
     want = rows.iloc[60:].reset_index(drop=True)
     assert res.kinds["funding"].added == 190
     pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx"])
+def test_trailing_stop_is_skipped_where_only_bitgets_is_implemented(venue, tmp_path):
+    """These venues offer trailing stops, but the executor's is Bitget's ``moving_plan``: skipped, nothing sent."""
+    with VenueStub(routes(venue, {}), FALLBACK[venue]) as stub:
+        async def go():
+            s = venue_settings(venue, tmp_path)
+            exe = Executor(venue_client(s, stub), s)
+            try:
+                return await exe.trailing_stop(1, 2.0, 150.0, 0.005, bar=1)
+            finally:
+                await exe.close()
+        res = asyncio.run(go())
+    assert res.status == "skipped" and res.error == f"trailing stops are implemented for bitget only, not {venue}"
+    assert stub.seen == [] and capabilities(venue).trailing_stop

@@ -12,8 +12,8 @@ One :class:`Executor` per symbol, on an asyncio ccxt client (:func:`~perpbot.exc
   Bitget's clientOid allows) that is written to the ledger (status ``new``) BEFORE the request.
 * Retries (:class:`RetryPolicy`): 429 / DDoSProtection -> exponential backoff and resend (the
   venue refused it unprocessed); a timeout, 5xx or connection error may hide an accepted order,
-  so the order is first looked up by client id (``fetch_order(None, symbol, {"clientOrderId":
-  cid})``, or the open plan orders for TP/SL) and resent only when the venue does not have it
+  so the order is first looked up by client id (:func:`perpbot.exchange.venue_params.lookup`,
+  or the open plan orders for TP/SL) and resent only when the venue does not have it
   (a resend carries the same client id, which the venue refuses as a duplicate: 40786). After
   the last attempt nothing is forced: the order is marked ``failed`` in the ledger, an
   ``order_failed`` event is published and one clear line is logged. When even the look-up fails
@@ -42,7 +42,7 @@ from perpbot.sim.accounting import floor_to_step, round_to_step
 from perpbot.exchange.ccxt_adapter import describe_error, error_code
 from perpbot.exchange.clock import sync_clock
 from perpbot.exchange import bitget, venue_params
-from perpbot.exchange.clients import capabilities
+from perpbot.exchange.clients import VENUES, capabilities
 from perpbot.exchange.order_ledger import OrderLedger, OrderRow  # noqa: F401  (OrderRow re-exported)
 from perpbot.exchange.reads import VenueReads
 from perpbot.exchange.venue import (  # noqa: F401  (re-exported: the executor's public types)
@@ -347,7 +347,7 @@ class Executor(OrderLedger, VenueReads):
         """Bitget trailing stop (place-tpsl-order ``moving_plan``): active once the price reaches
         ``activation`` (USDT), then trails ``rate`` (fraction, e.g. 0.005) behind the best price."""
         caps = capabilities(self.ex.id)
-        if caps is None or not caps.trailing_stop or self.ex.id != bitget.ID:  # Bitget's moving_plan only
+        if caps is None or not caps.trailing_stop or not hasattr(VENUES[self.ex.id], "TRAILING_PLAN"):
             log.warning("trailing_stop_unsupported", exchange=self.ex.id)
             return OrderResult("", "skipped", error=f"trailing stops are implemented for bitget only, not {self.ex.id}")
         qty = self.round_qty(qty)
