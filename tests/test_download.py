@@ -13,7 +13,8 @@ import typer
 from typer.testing import CliRunner
 
 from perpbot.data import load_candles, load_funding
-from perpbot.exchange.download import DownloadError, download, make_exchange, parse_time
+from perpbot.exchange.download import DownloadError, download, parse_time
+from perpbot.exchange.download import make_sync_exchange as make_exchange
 from perpbot.data.store import append_rows, read_store, rows_to_frame, store_path, write_parquet_atomic
 
 SYMBOL = "SOL/USDT:USDT"

@@ -32,7 +32,7 @@ def download(config: Optional[Path] = ConfigOpt,
              retries: int = typer.Option(3, min=0, max=20, help="retries of a failed request (timeouts, 5xx, 429)")
              ) -> None:
     """Download candles, mark/index candles, funding and open interest into the Parquet store (resumable)."""
-    from perpbot.exchange.download import DownloadError, check_request, make_exchange, resolve_market
+    from perpbot.exchange.download import DownloadError, check_request, make_sync_exchange, resolve_market
     from perpbot.exchange.download import download as run_download
 
     with cli.handled():
@@ -43,7 +43,7 @@ def download(config: Optional[Path] = ConfigOpt,
         wanted = [k.strip() for k in kinds.split(",") if k.strip()]
         try:
             check_request(wanted, since, until)
-            ex = make_exchange(ex_id, api_url=api_url)
+            ex = make_sync_exchange(ex_id, api_url=api_url)
             resolve_market(ex, sym, tf)  # fail with one line before the progress bar starts
             with cli.progress_bar("download") as bar:
                 tasks: dict[str, int] = {}

@@ -4,7 +4,7 @@
 the venue module, e.g. :mod:`perpbot.exchange.bitget`); :func:`capabilities` its
 :class:`~perpbot.exchange.bitget.VenueCapabilities` (None for a venue without a module).
 :func:`make_async_exchange` builds the asyncio client of the candle feed; the synchronous one of
-the downloader is :func:`perpbot.exchange.download.make_exchange`, the trading one
+the downloader is :func:`perpbot.exchange.download.make_sync_exchange`, the trading one
 :func:`perpbot.exchange.ccxt_adapter.make_exchange` (both use :func:`swap_options`).
 """
 

@@ -42,10 +42,10 @@ from perpbot.data.store import (
 from perpbot.data.validate import timeframe_to_ms, timestamps_to_ms
 from perpbot.exchange.clients import VENUES
 from perpbot.exchange.download_request import (
-    DownloadError, _one_line, check_request, make_exchange, parse_time, resolve_market,
+    DownloadError, _one_line, check_request, make_sync_exchange, parse_time, resolve_market,
 )
 
-__all__ = ["DownloadError", "DownloadResult", "KindResult", "check_request", "download", "make_exchange",
+__all__ = ["DownloadError", "DownloadResult", "KindResult", "check_request", "download", "make_sync_exchange",
            "parse_time", "resolve_market"]
 
 #: Progress callback: (kind, done, total or None). Candles count candles, funding pages.
@@ -273,7 +273,7 @@ def download(ex, symbol: str, timeframe: str, data_dir: str | Path, kinds: Itera
     """Download ``kinds`` of ``symbol`` / ``timeframe`` from the ccxt client ``ex`` into the store.
 
     Args:
-        ex: a synchronous ccxt exchange (see :func:`make_exchange`), rate-limited.
+        ex: a synchronous ccxt exchange (see :func:`make_sync_exchange`), rate-limited.
         symbol: ccxt unified symbol, e.g. ``"SOL/USDT:USDT"``.
         timeframe: candle timeframe (``"5m"``), one of :data:`~perpbot.data.TIMEFRAMES`
             that the venue offers.

@@ -42,7 +42,7 @@ def parse_time(text: str | int | None, name: str = "time") -> int | None:
     return int(ts.value // 1_000_000)
 
 
-def make_exchange(exchange_id: str, api_url: str | None = None, timeout_ms: int = 15_000,
+def make_sync_exchange(exchange_id: str, api_url: str | None = None, timeout_ms: int = 15_000,
                   options: dict | None = None):
     """A synchronous ccxt client with ``enableRateLimit`` for the swap markets of ``exchange_id``.
 

@@ -246,7 +246,7 @@ def frame_to_rows(df: Any, cols: Sequence[Col], what: str, fixed: Mapping[str, A
     return [dict(zip(keys, vals)) for vals in zip(*arrays)]
 
 
-def rows_to_frame(rows: Sequence[Sequence[Any]], cols: Sequence[tuple[str, str]]) -> pd.DataFrame:
+def db_rows_to_frame(rows: Sequence[Sequence[Any]], cols: Sequence[tuple[str, str]]) -> pd.DataFrame:
     """Build a frame from result rows; ``cols`` gives (name, kind) per row position.
 
     dtypes: time -> ``datetime64[us, UTC]``; float -> float64 (NULL -> NaN); int -> int64, or

@@ -247,7 +247,7 @@ def bulk_insert(conn: sa.Connection, table: str, columns: dict[str, Any], run_id
 def read_rows(conn: sa.Connection, table: str, run_id: int, cols: list[tuple[str, str]],
               order_by: str = "time") -> list[Any]:
     """Rows of one run, ordered by ``order_by`` then id. Time columns come back raw (SQLite's
-    text / the driver's datetimes) for ``convert.rows_to_frame`` to parse all at once."""
+    text / the driver's datetimes) for ``convert.db_rows_to_frame`` to parse all at once."""
     t = TABLES[table]
     raw = sa.String() if conn.dialect.name == "sqlite" else sa.DateTime(timezone=True)
     stmt = (sa.select(*(sa.type_coerce(t.c[n], raw).label(n) if k == "time" else t.c[n] for n, k in cols))

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import sqlalchemy as sa
 
-from perpbot.storage.convert import rows_to_frame
+from perpbot.storage.convert import db_rows_to_frame
 from perpbot.storage.db import read_rows, reader_cols
 from perpbot.storage.models import TABLES
 from perpbot.types import TRADE_COLUMNS
@@ -28,7 +28,7 @@ class LedgerReaders:
         owner_started: the process that writes the run; status_detail: why abandoned / when resumed)."""
         runs = TABLES["runs"]
         rows = self._read_txn(lambda conn: conn.execute(sa.select(runs).order_by(runs.c.id)).all())
-        return rows_to_frame(rows, reader_cols("runs", with_id=True))
+        return db_rows_to_frame(rows, reader_cols("runs", with_id=True))
 
     def get_run(self, run_id: int) -> dict[str, Any]:
         """One run as a dict (timestamps as tz-aware UTC ``pd.Timestamp``); UnknownRunError if absent."""
@@ -89,7 +89,7 @@ class LedgerReaders:
     def _read(self, table: str, run_id: int, order_by: str = "time", with_id: bool = False) -> pd.DataFrame:
         cols = reader_cols(table, with_id)
         rows = self._read_txn(lambda conn: read_rows(conn, table, self._check_run(conn, run_id), cols, order_by))
-        return rows_to_frame(rows, cols)
+        return db_rows_to_frame(rows, cols)
 
     def _run_dict(self, stmt: sa.Select) -> dict[str, Any] | None:
         row = self._read_txn(lambda conn: conn.execute(stmt).mappings().first())

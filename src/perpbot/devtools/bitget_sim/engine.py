@@ -31,7 +31,7 @@ import numpy as np
 
 from perpbot.devtools.bitget_sim.account import AccountSettingsMixin
 from perpbot.devtools.bitget_sim.errors import SimError, bad_param, parse_price as _price
-from perpbot.devtools.bitget_sim.market import TIERS, MarketData, num
+from perpbot.devtools.bitget_sim.market import TIERS, ReplayMarket, num
 from perpbot.devtools.bitget_sim.matching import close_next_candle, fill_market
 from perpbot.devtools.bitget_sim.models import Fill, Order, Plan, Position
 from perpbot.devtools.bitget_sim.plans import PlansMixin
@@ -56,7 +56,7 @@ class Engine(AccountSettingsMixin, PlansMixin):
     Raises ValueError for a bad ``market_fill``, capital <= 0 or slippage < 0.
     """
 
-    def __init__(self, market: MarketData, capital: float = 1000.0, slippage: float = 0.0,
+    def __init__(self, market: ReplayMarket, capital: float = 1000.0, slippage: float = 0.0,
                  market_fill: str = "next_open", leverage: int = 10) -> None:
         if market_fill not in ("next_open", "last_close"):
             raise ValueError(f"market_fill must be 'next_open' or 'last_close', got {market_fill!r}")

@@ -1,7 +1,7 @@
 """Public market data of the Bitget simulator: contracts, candles, funding, ticker, book, tiers.
 
 Everything is computed from the replayed real candles and only from candles already CLOSED
-by the replay clock (no future data). The clock is :attr:`MarketData.closed`: the number of
+by the replay clock (no future data). The clock is :attr:`ReplayMarket.closed`: the number of
 base candles closed so far; "now" is the close time of the last closed candle.
 
 Models (documented because Bitget's own data is not available offline):
@@ -109,7 +109,7 @@ def _month_bucket(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return b, nxt
 
 
-class MarketData:
+class ReplayMarket:
     """Candles, funding and derived public data of one replayed symbol.
 
     Args:

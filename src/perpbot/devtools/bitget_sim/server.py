@@ -31,7 +31,7 @@ from perpbot.devtools.bitget_sim.auth import AuthError, Credentials, verify_rest
 from perpbot.devtools.bitget_sim.engine import Engine
 from perpbot.devtools.bitget_sim.errors import SimError
 from perpbot.devtools.bitget_sim.faults import Faults
-from perpbot.devtools.bitget_sim.market import MarketData
+from perpbot.devtools.bitget_sim.market import ReplayMarket
 from perpbot.devtools.bitget_sim.private import PRIVATE
 from perpbot.devtools.bitget_sim.routes import PUBLIC
 from perpbot.devtools.bitget_sim.ws import WsHub
@@ -62,10 +62,10 @@ class BitgetSim:
             on the same replay clock (a candle of theirs is served once it closed by ``symbol``'s
             clock); not tradable, no websocket.
 
-    Attributes: ``market`` (:class:`MarketData`), ``engine`` (:class:`Engine`), ``faults``
+    Attributes: ``market`` (:class:`ReplayMarket`), ``engine`` (:class:`Engine`), ``faults``
     (:class:`Faults`), ``requests`` (list of dicts: time, method, path, query, body, status,
     demo), ``state`` (a snapshot dict, see :meth:`Engine.snapshot`).
-    Raises ValueError for bad arguments (see MarketData / Engine).
+    Raises ValueError for bad arguments (see ReplayMarket / Engine).
     """
 
     def __init__(self, candles: pd.DataFrame, funding: pd.DataFrame | None = None, mark: pd.DataFrame | None = None,
@@ -78,11 +78,11 @@ class BitgetSim:
         if not 1 <= start_bar < len(candles):
             raise ValueError(f"start_bar must be in [1, {len(candles) - 1}], got {start_bar}")
         self.creds = Credentials(api_key, api_secret, passphrase)
-        self.market = MarketData(candles, symbol, funding, mark, closed=start_bar)
-        self.others: dict[str, MarketData] = {}
+        self.market = ReplayMarket(candles, symbol, funding, mark, closed=start_bar)
+        self.others: dict[str, ReplayMarket] = {}
         for sym, data in (others or {}).items():
             c, f = data if isinstance(data, tuple) else (data, None)
-            self.others[sym] = MarketData(c, sym, f, None, closed=1)
+            self.others[sym] = ReplayMarket(c, sym, f, None, closed=1)
         self._sync_others()
         self.engine = Engine(self.market, capital=capital, slippage=slippage, market_fill=market_fill,
                              leverage=leverage)
@@ -139,7 +139,7 @@ class BitgetSim:
         exchange.urls["api"] = api
 
     @property
-    def markets(self) -> dict[str, MarketData]:
+    def markets(self) -> dict[str, ReplayMarket]:
         """Every served symbol's market data: the traded one first, then ``others``."""
         return {self.market.symbol: self.market, **self.others}
 
