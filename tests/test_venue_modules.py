@@ -190,7 +190,7 @@ def test_mexc_funding_history_is_paged_back_by_page_num(funding, tmp_path):
     sample answer) until it passes ``since``; the store then holds exactly the served rows from
     ``since`` on. The venue serves the last 250 real SOLUSDT settlements of ``../shared/data``."""
     from perpbot.data import load_funding
-    from perpbot.exchange.download import download, make_exchange as data_client
+    from perpbot.exchange.download import download, make_sync_exchange
 
     rows = funding.tail(250).reset_index(drop=True)
     newest_first = [{"symbol": "SOL_USDT", "fundingRate": float(r.funding_rate),
@@ -207,7 +207,7 @@ def test_mexc_funding_history_is_paged_back_by_page_num(funding, tmp_path):
              ("GET", "/api/v1/contract/funding_rate/history"): history}
     since = rows.timestamp[60]
     with VenueStub(table, FALLBACK["mexc"]) as stub:
-        ex = data_client("mexc")
+        ex = make_sync_exchange("mexc")
         ex.rateLimit = 1
         from _venue_stub import point_at
 
