@@ -60,7 +60,7 @@ from perpbot.bot.recorder import RiskHaltEvent, publish
 from perpbot.bot.live_trades import OpenTrade, Pending
 from perpbot.strategy.engine import SignalEngine
 from perpbot.data import timeframe_to_ms
-from perpbot.exchange import bitget
+from perpbot.exchange import bitget, venue_params
 from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.exchange.clock import is_timestamp_error
 from perpbot.exchange.reconcile import ReconcileReport, reconcile
@@ -131,6 +131,7 @@ class LiveBot(LiveOrders):
     async def start(self, resume: bool = False) -> ReconcileReport:
         """Start the executor (checks, margin, leverage), load the candle history of the window,
         restore the risk state of a resumed run, reconcile and adopt any open position."""
+        venue_params.check_live(self.ex.ex.id)  # stops are read as Bitget plan orders (reconcile, protect)
         rules = self.ex.rules or await self.ex.startup()
         self.cfg = live_config(self.settings, self.strategy, rules)
         self.risk = LiveRisk(self.cfg, self.tf_ms, self.settings.clock_skew_halt_cycles)

@@ -67,6 +67,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     from perpbot.bot.live_risk import live_config
     from perpbot.exchange.feed import CandleFeed
     from perpbot.exchange.ccxt_adapter import ExchangeSetupError, banner, check_real_money, make_exchange
+    from perpbot.exchange import venue_params
     from perpbot.exchange.executor import Executor
     from perpbot.exchange.reconcile import account_identity, resumable_run
     from perpbot.storage.instance_lock import InstanceLock, InstanceLockedError, lock_key
@@ -78,6 +79,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
 
         check_strategies([strategy])  # before anything is built, sent or written
         check_real_money(real_money, environ)
+        venue_params.check_live(settings.exchange)  # before any client exists
         live_config(settings, strategy)
         ex = exchange or make_exchange(settings, real_money=real_money, environ=environ)
     except (ExchangeSetupError, ValueError) as exc:

@@ -30,6 +30,7 @@ import re
 import time
 from typing import Any
 
+from perpbot.exchange import venue_params
 from perpbot.exchange.clients import swap_options
 
 REAL_MONEY_ENV = "PERPBOT_CONFIRM_REAL_MONEY"
@@ -124,7 +125,7 @@ def make_exchange(settings, *, real_money: bool = False, environ: dict | None = 
     ex.perpbot_real_money = bool(real_money)
     if not real_money:
         try:
-            ex.set_sandbox_mode(True)
+            venue_params.enable_demo(ex)  # the venue's demo trading (ccxt sandbox mode, or its own switch)
         except Exception as exc:  # ccxt raises NotSupported for venues without a sandbox
             raise ExchangeSetupError(f"{exchange_id} has no demo/sandbox mode in ccxt ({type(exc).__name__}); "
                                      "live trading there needs --real-money") from None
@@ -141,7 +142,7 @@ def banner(settings, real_money: bool, *, strategy: str = "", run_id: int | None
         line = "Orders go to your REAL account. Losses are real."
     else:
         title, style = "DEMO", "bold black on green"
-        line = "Bitget demo trading (paptrading: 1): no real money is used."
+        line = venue_params.demo_line(settings.exchange)
     body = Text()
     body.append(f" {title} ", style=style)
     body.append(f"  {line}\n")
@@ -149,6 +150,8 @@ def banner(settings, real_money: bool, *, strategy: str = "", run_id: int | None
                 f"risk {settings.risk_per_trade:g}%/trade  SL {settings.stop_loss:g}%  TP {settings.take_profit:g}%")
     if strategy:
         body.append(f"  strategy {strategy}")
+    if warning := venue_params.real_money_warning(settings.exchange):  # a venue without demo/testnet (MEXC)
+        body.append(f"\n {warning} ", style="bold white on red")
     if run_id is not None:
         body.append(f"  run {run_id}")
     return Panel(body, title=f"perpbot live: {title}", border_style="red" if real_money else "green")

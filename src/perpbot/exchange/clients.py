@@ -12,11 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from perpbot.exchange import bitget
+from perpbot.exchange import binance, bitget, bybit, mexc, okx
 from perpbot.exchange.bitget import VenueCapabilities
 
 #: Venue modules by ccxt id: a new venue is one module with ``ID``, ``CCXT_OPTIONS`` and ``CAPABILITIES``.
-VENUES = {bitget.ID: bitget}
+VENUES = {m.ID: m for m in (bitget, binance, bybit, okx, mexc)}
 
 
 def swap_options(exchange_id: str) -> dict[str, Any]:

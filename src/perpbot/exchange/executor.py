@@ -12,8 +12,8 @@ One :class:`Executor` per symbol, on an asyncio ccxt client (:func:`~perpbot.exc
   Bitget's clientOid allows) that is written to the ledger (status ``new``) BEFORE the request.
 * Retries (:class:`RetryPolicy`): 429 / DDoSProtection -> exponential backoff and resend (the
   venue refused it unprocessed); a timeout, 5xx or connection error may hide an accepted order,
-  so the order is first looked up by client id (``fetch_order(None, symbol, {"clientOrderId":
-  cid})``, or the open plan orders for TP/SL) and resent only when the venue does not have it
+  so the order is first looked up by client id (:func:`perpbot.exchange.venue_params.lookup`,
+  or the open plan orders for TP/SL) and resent only when the venue does not have it
   (a resend carries the same client id, which the venue refuses as a duplicate: 40786). After
   the last attempt nothing is forced: the order is marked ``failed`` in the ledger, an
   ``order_failed`` event is published and one clear line is logged. When even the look-up fails
@@ -41,8 +41,8 @@ import pandas as pd
 from perpbot.sim.accounting import floor_to_step, round_to_step
 from perpbot.exchange.ccxt_adapter import describe_error, error_code
 from perpbot.exchange.clock import sync_clock
-from perpbot.exchange import bitget
-from perpbot.exchange.clients import capabilities
+from perpbot.exchange import bitget, venue_params
+from perpbot.exchange.clients import VENUES, capabilities
 from perpbot.exchange.order_ledger import OrderLedger, OrderRow  # noqa: F401  (OrderRow re-exported)
 from perpbot.exchange.reads import VenueReads
 from perpbot.exchange.venue import (  # noqa: F401  (re-exported: the executor's public types)
@@ -201,7 +201,7 @@ class Executor(OrderLedger, VenueReads):
                 if plan:
                     plans = await self.ex.fetch_open_orders(self.symbol, params=dict(bitget.PLAN_ORDERS_QUERY))
                     return next((p for p in plans if p.get("clientOrderId") == cid), None)
-                return await self.ex.fetch_order(None, self.symbol, {"clientOrderId": cid})
+                return await venue_params.lookup(self.ex, self.symbol, cid)
             except ccxt.OrderNotFound:
                 return None
             except ccxt.InvalidNonce as exc:
@@ -291,13 +291,12 @@ class Executor(OrderLedger, VenueReads):
             return OrderResult("", "skipped", error=why)
         sl = None if stop_loss is None or not math.isfinite(stop_loss) else self.round_price(stop_loss)
         tp = None if take_profit is None or not math.isfinite(take_profit) else self.round_price(take_profit)
+        if why := venue_params.entry_refusal(self.ex.id, sl, tp):  # a venue without TP/SL on the entry
+            log.error("entry_not_placed", reason=why)
+            return OrderResult("", "skipped", error=why)
         order_side = "buy" if side > 0 else "sell"
         cid = self._record(bar, order_side, "market", qty, None, False, tag, trade_no)
-        params: dict[str, Any] = {"marginMode": "isolated", "clientOrderId": cid}
-        if sl is not None:
-            params["stopLoss"] = {"triggerPrice": sl}
-        if tp is not None:
-            params["takeProfit"] = {"triggerPrice": tp}
+        params = venue_params.entry_params(self.ex.id, cid, sl, tp, int(self.settings.leverage))
         res = await self._submit(cid, lambda: self.ex.create_order(self.symbol, "market", order_side, qty, None,
                                                                     dict(params)), "place-order", "entry")
         log.info("entry_sent" if res.ok else "entry_not_placed", cid=cid, side=order_side, qty=qty, stop_loss=sl,
@@ -310,7 +309,7 @@ class Executor(OrderLedger, VenueReads):
         qty = self.round_qty(qty)
         order_side = "sell" if side > 0 else "buy"
         cid = self._record(bar, order_side, "market", qty, None, True, reason, trade_no)
-        params = {"marginMode": "isolated", "reduceOnly": True, "clientOrderId": cid}
+        params = venue_params.exit_params(self.ex.id, cid, int(self.settings.leverage))
         res = await self._submit(cid, lambda: self.ex.create_order(self.symbol, "market", order_side, qty, None,
                                                                     dict(params)), "place-order", f"exit ({reason})")
         log.info("exit_sent" if res.ok else "exit_not_placed", cid=cid, reason=reason, qty=qty)
@@ -348,7 +347,7 @@ class Executor(OrderLedger, VenueReads):
         """Bitget trailing stop (place-tpsl-order ``moving_plan``): active once the price reaches
         ``activation`` (USDT), then trails ``rate`` (fraction, e.g. 0.005) behind the best price."""
         caps = capabilities(self.ex.id)
-        if caps is None or not caps.trailing_stop:
+        if caps is None or not caps.trailing_stop or not hasattr(VENUES[self.ex.id], "TRAILING_PLAN"):
             log.warning("trailing_stop_unsupported", exchange=self.ex.id)
             return OrderResult("", "skipped", error=f"trailing stops are implemented for bitget only, not {self.ex.id}")
         qty = self.round_qty(qty)

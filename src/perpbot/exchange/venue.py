@@ -16,6 +16,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from perpbot.exchange import venue_params
 from perpbot.exchange.ccxt_adapter import ExchangeSetupError, describe_error, error_code
 from perpbot.logs import get_logger
 
@@ -111,6 +112,9 @@ async def check_venue(ex, settings, symbol: str, timeframe: str) -> tuple[dict, 
     if timeframe not in (ex.timeframes or {}):
         raise LiveStartupError(f"{venue} does not offer the timeframe {timeframe!r} "
                                f"(it has {', '.join(ex.timeframes or {})}); nothing was sent")
+    if float(m.get("contractSize") or 1.0) != 1.0:  # the executor sends base-asset amounts
+        raise LiveStartupError(f"{symbol} on {venue} trades in contracts of {m['contractSize']:g} {m.get('base')}; "
+                               "perpbot's executor sends base-asset amounts (contract size 1 only); nothing was sent")
     rules = market_rules(ex, m, settings)
     if lev > rules.max_leverage:
         raise LiveStartupError(f"leverage {lev:g} is above {venue}'s maximum {rules.max_leverage:g} for {symbol}; "
@@ -153,15 +157,17 @@ async def setup_account(ex, symbol: str, balance: dict, leverage: int, position:
             await ex.set_position_mode(False, symbol)
         if position is None:
             try:
-                await ex.set_margin_mode("isolated", symbol)
+                await venue_params.setup_isolated(ex, symbol, leverage, margin=True)
             except ccxt.ExchangeError as exc:
                 if error_code(exc) not in ("45117", "40920"):  # orders open: checked by reconciliation
                     raise
                 log.warning("margin_mode_unchanged", reason=describe_error(exc))
-        elif position.margin_mode not in (None, "isolated"):
+                await ex.set_leverage(leverage, symbol)
+            return
+        if position.margin_mode not in (None, "isolated"):
             raise LiveStartupError(f"the open {symbol} position uses {position.margin_mode} margin; perpbot trades "
                                    "isolated margin only: close it or switch it on the venue first")
-        await ex.set_leverage(leverage, symbol)
+        await venue_params.setup_isolated(ex, symbol, leverage, margin=False)
     except LiveStartupError:
         raise
     except ccxt.BaseError as exc:
