@@ -80,6 +80,13 @@ def handled():
         _fail(f"data: {exc}", EXIT_RUNTIME)
     except UserError as exc:
         _fail(str(exc), EXIT_RUNTIME)
+    except ModuleNotFoundError as exc:  # an optional package: name the extra (perpbot.extras)
+        from perpbot.extras import extra_for, missing_extra_message
+
+        extra = extra_for(exc.name)
+        if extra is None:
+            _internal_error(exc)
+        _fail(missing_extra_message(exc.name, extra), EXIT_RUNTIME)
     except Exception as exc:
         name = type(exc).__name__
         if name in ("ModelError", "ModelMismatchError", "LedgerError", "LedgerInputError", "UnknownRunError",
@@ -131,9 +138,12 @@ def check_strategy(value: str) -> str:
     return value
 
 
-def strategy_option(help: str = "ai | ema-cross | scoring | buy-and-hold", default: str = "ai"):
-    """A ``--strategy`` option validated by :func:`check_strategy`."""
-    return typer.Option(default, "--strategy", help=help, callback=check_strategy)
+def strategy_option(help: str = "the strategy", default: str = "ai"):
+    """A ``--strategy`` option with the fixed choices of :func:`perpbot.cli.options.strategy_choice`
+    (listed in ``--help``; an unknown name is one ``error:`` line with a suggestion, exit 2)."""
+    from perpbot.cli.options import choice_option, strategy_choice
+
+    return choice_option(default, strategy_choice(), "--strategy", help=help)
 
 
 def check_run_id(value: Optional[int]) -> Optional[int]:
