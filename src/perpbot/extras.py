@@ -30,7 +30,8 @@ from __future__ import annotations
 import importlib
 from types import ModuleType
 
-__all__ = ["EXTRA_OF", "MissingExtraError", "extra_for", "missing_extra_message", "require"]
+__all__ = ["EXTRA_OF", "MODEL_EXTRA", "MissingExtraError", "extra_for", "missing_extra_message", "require",
+           "require_model"]
 
 #: Top-level import name -> the extra that installs it.
 EXTRA_OF = {
@@ -43,6 +44,9 @@ EXTRA_OF = {
     "pwdlib": "platform", "jwt": "platform", "cryptography": "platform", "vyper": "platform", "web3": "platform",
     "eth_tester": "platform",
 }
+
+#: Model name (:data:`perpbot.ml.models.MODEL_NAMES`) -> the module it needs beyond the core.
+MODEL_EXTRA = {"xgboost": "xgboost", "ensemble": "xgboost", "lstm": "torch"}
 
 
 class MissingExtraError(ImportError, ValueError):
@@ -70,3 +74,9 @@ def require(module: str, what: str = "") -> ModuleType:
         if extra is None:
             raise
         raise MissingExtraError(missing_extra_message(top, extra, what)) from None
+
+
+def require_model(name: str) -> None:
+    """Refuse a model whose package is not installed, before any work (MissingExtraError)."""
+    if name in MODEL_EXTRA:
+        require(MODEL_EXTRA[name], f"the {name} model")

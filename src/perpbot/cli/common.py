@@ -10,13 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from perpbot.config import ConfigError, Settings, load_settings
+
+try:  # typer >= 0.22 carries its own click; the click package may not be installed at all
+    from typer._click.exceptions import ClickException as _ClickException
+except ImportError:  # pragma: no cover - older typer, on the click package
+    from click import ClickException as _ClickException
 
 console = Console()
 err_console = Console(stderr=True)
@@ -70,7 +74,7 @@ def handled():
 
     try:
         yield
-    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+    except (typer.Exit, typer.Abort, _ClickException):
         raise
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)

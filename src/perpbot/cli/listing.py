@@ -28,10 +28,14 @@ STRATEGY_NOTES = {
     "buy-and-hold": "1x full equity long from the first tradable bar, no stops",
     "donchian": "Donchian channel breakout (20 bars)",
 }
-#: Model name -> (the pip extra it needs, or "" for the core install; the module it imports).
-MODEL_NEEDS = {"logreg": ("", "sklearn"), "random_forest": ("", "sklearn"), "xgboost": ("xgboost", "xgboost"),
-               "lightgbm": ("", "lightgbm"), "ensemble": ("xgboost", "xgboost"), "lstm": ("deep", "torch")}
 _NAME = re.compile(r"^(?P<symbol>[A-Za-z0-9_.]+?)-(?:(?P<tf>\d+[smhdwM])(?:-(?P<kind1>[a-z_]+))?|(?P<kind2>[a-z_]+))$")
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
 
 
 def _strategy_note(name: str) -> str:
@@ -56,14 +60,16 @@ def list_strategies() -> None:
 
 def list_models() -> None:
     """The models --model accepts, the extra each needs and whether it is installed here."""
+    from perpbot.extras import MODEL_EXTRA, extra_for
     from perpbot.ml.models import DEFAULT_MODEL, MODEL_NAMES
 
     t = Table(title="models", box=box.SIMPLE_HEAD)
     for col in ("name", "needs", "installed"):
         t.add_column(col, no_wrap=True)
     for name in MODEL_NAMES:
-        extra, module = MODEL_NEEDS.get(name, ("", ""))
-        ok = not module or importlib.util.find_spec(module) is not None
+        module = MODEL_EXTRA.get(name)
+        extra = extra_for(module) if module else ""
+        ok = not module or _installed(module)
         needs = f'pip install "perpbot[{extra}]"' if extra else "core"
         t.add_row(name + (" (default)" if name == DEFAULT_MODEL else ""), escape(needs), "yes" if ok else "no")
     console.print(t)

@@ -62,11 +62,13 @@ def train(config: Optional[Path] = ConfigOpt,
           timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Walk-forward train the model on the candles and save it with its metadata."""
     from perpbot.cli.jobs import model_file_for, train_job
+    from perpbot.extras import require_model
 
     with handled():
         _check_strategy(strategy, model_only=True)
         tr = parse_timerange(timerange)
         s = data_settings(config, symbol, model=model, candles_file=candles)
+        require_model(s.model)  # an extra's model (xgboost, lstm) that is not installed: one line, before any work
         check_output_file(model_file_for(s, strategy), "model file (model_path)")
         market = market_for(s, tr, warmup=False) if tr else None
         with progress_callback(f"walk-forward {s.model} ({strategy})") as cb:

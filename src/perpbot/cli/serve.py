@@ -101,7 +101,11 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
           model_path: Optional[Path] = typer.Option(None, "--model-path", help="saved model (default from settings)"),
           ) -> None:
     """Serve the REST/WebSocket API and the dashboard (needs PERPBOT_API_TOKEN); --replay also runs the paper bot."""
-    import uvicorn
+    with cli.handled():  # the api extra: one line naming it when missing
+        from perpbot.extras import require
+
+        uvicorn = require("uvicorn", "perpbot serve")
+        require("fastapi", "perpbot serve")
 
     from perpbot.api import create_app
     from perpbot.api.auth import token_problem
