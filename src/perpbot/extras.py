@@ -10,9 +10,9 @@ extra          for
 ``api``        ``perpbot serve``: REST/WebSocket API and dashboard (fastapi, uvicorn)
 ``telegram``   Telegram notifications, the operator bot and the signal bot
 ``postgres``   a PostgreSQL ledger (``ledger_url = "postgresql+psycopg://..."``)
-``exchange``   anything that talks to a venue: ``download``, ``run --mode live``, ``status``,
-               ``pairs`` (ccxt)
-``intel``      market intelligence: ``collect``, ``signal-bot`` (httpx, feeds, sentiment)
+``exchange``   anything that talks to a venue: ``download``, ``run --mode live``, ``status`` (ccxt)
+``intel``      market intelligence: ``collect``, ``signal-bot``, ``pairs`` (exchange + httpx, feeds,
+               sentiment)
 ``xgboost``    the ``xgboost`` and ``ensemble`` models (the CPU build ``xgboost-cpu``)
 ``deep``       the ``lstm`` model (PyTorch, CPU wheel)
 ``platform``   the multi-user platform (accounts, wallet, on-chain policy)
