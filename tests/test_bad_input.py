@@ -296,14 +296,12 @@ def test_missing_candles_file_is_a_data_error_exit_1(tmp_path, real):
     assert written(tmp_path) == []
 
 
-def test_version_and_bare_command():
-    from perpbot import __version__
+def test_version_and_the_choices_in_help(tmp_path):
+    from importlib.metadata import version
 
-    import subprocess
-    import sys
-
-    proc = subprocess.run([sys.executable, "-m", "perpbot", "--version"], capture_output=True, text=True)
-    assert proc.returncode == 0 and proc.stdout.strip() == f"perpbot {__version__}" and __version__ == "0.1.0"
-    proc = subprocess.run([sys.executable, "-m", "perpbot", "backtest", "--help"], capture_output=True, text=True,
-                          env={**__import__("os").environ, "COLUMNS": "200"})
-    assert proc.returncode == 0 and "meta:donchian" in proc.stdout  # the fixed choices are listed
+    proc = perpbot(["--version"], tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "perpbot 0.1.0" == f"perpbot {version('perpbot')}"
+    proc = perpbot(["backtest", "--help"], tmp_path, {"COLUMNS": "300"})
+    assert proc.returncode == 0 and "[ai|ema-cross|scoring|buy-and-hold|donchian|meta:ema-cross|" in proc.stdout
+    proc = perpbot(["train", "--help"], tmp_path, {"COLUMNS": "300"})
+    assert "[logreg|random_forest|xgboost|lightgbm|ensemble|lstm]" in proc.stdout

@@ -20,19 +20,21 @@ from perpbot.cli.common import (  # noqa: F401  (re-exported for scripts and tes
     metrics_rich_table, model_metrics_frame, model_metrics_table, notes_for, open_ledger, progress_callback,
     settings_for, strategy_option,
 )
+from perpbot.cli.catalogue import register as register_catalogue
 from perpbot.cli.demo import demo
 from perpbot.cli.download import download
 from perpbot.cli.intel_commands import register as register_intel_commands
 from perpbot.cli.live import status
-from perpbot.cli.catalogue import register as register_catalogue
 from perpbot.cli.options import (
-    OneLineErrorsGroup, choice_option, model_choice, symbol_option, timerange_option, train_strategy_choice, version_callback,
+    OneLineErrorsGroup, choice_option, model_choice, symbol_option, timerange_option, train_strategy_choice,
+    version_callback,
 )
-from perpbot.cli.timerange import data_settings, market_for, parse_timerange
 from perpbot.cli.serve import serve
+from perpbot.cli.timerange import data_settings, market_for, parse_timerange
 
 app = typer.Typer(cls=OneLineErrorsGroup, add_completion=False, no_args_is_help=True,
-                  pretty_exceptions_show_locals=False, help="perpbot: AI-driven trading bot for crypto perpetual futures (Bitget SOL/USDT first).")
+                  pretty_exceptions_show_locals=False,
+                  help="perpbot: AI-driven trading bot for crypto perpetual futures (Bitget SOL/USDT first).")
 
 # ------------------------------------------------------------------------------------ commands
 _STRATEGY_HELP = "the strategy (meta:<rule> = a model filtering the rule's calls)"
