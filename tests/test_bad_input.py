@@ -305,3 +305,22 @@ def test_version_and_the_choices_in_help(tmp_path):
     assert proc.returncode == 0 and "[ai|ema-cross|scoring|buy-and-hold|donchian|meta:ema-cross|" in proc.stdout
     proc = perpbot(["train", "--help"], tmp_path, {"COLUMNS": "300"})
     assert "[logreg|random_forest|xgboost|lightgbm|ensemble|lstm]" in proc.stdout
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("unsorted", "not sorted"), ("duplicated", "duplicate"), ("nan", "NaN"),
+])
+def test_unsorted_duplicated_or_nan_candles_are_refused(tmp_path, real, case, needle):
+    df = real["frame"].copy()
+    if case == "unsorted":
+        df.iloc[[100, 101]] = df.iloc[[101, 100]].to_numpy()
+    elif case == "duplicated":
+        df = pd.concat([df.iloc[:201], df.iloc[200:]], ignore_index=True)
+    else:
+        df.loc[200, "close"] = np.nan
+    path = tmp_path / "broken.parquet"
+    df.to_parquet(path)
+    folder(tmp_path, real, candles=path)
+    line = fails(perpbot(EMA, tmp_path), 1, "error: data: ", str(path))
+    assert needle.lower() in line.lower(), line
+    assert written(tmp_path) == []
