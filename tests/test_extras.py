@@ -94,3 +94,18 @@ def test_pyproject_core_is_lean_and_test_has_everything():
     assert all(f"perpbot[{e}]" in extras["test"] or e in extras["all"][0] for e in extras if e not in ("all", "test",
                                                                                                       "dev"))
     assert (ROOT / "LICENSE").read_text().startswith("MIT License") and meta["license"] == {"text": "MIT"}
+
+
+def test_a_missing_core_package_is_an_internal_error_line_with_the_log(tmp_path, sol5m, sol_funding_path,
+                                                                       sol_mark8h_path):
+    # a core dependency is no extra: "anything else (a bug)" of the README's table, traceback in the log
+    sol5m.iloc[:3000].to_parquet(tmp_path / "candles.parquet")
+    (tmp_path / "perpbot.toml").write_text(
+        f'candles_file = "{tmp_path / "candles.parquet"}"\nfunding_file = "{sol_funding_path}"\n'
+        f'mark_file = "{sol_mark8h_path}"\noutput_dir = "out"\ntrain_days = 5\ntest_days = 2\n')
+    proc = without(["lightgbm"], ["train", "--model", "lightgbm"], tmp_path)
+    lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-2000:]
+    assert lines[0].startswith("error: internal error (ModuleNotFoundError: No module named 'lightgbm'): this is a "
+                               "bug, please report it; the traceback is in out/logs/perpbot.jsonl"), lines
+    assert "Traceback" in (tmp_path / "out" / "logs" / "perpbot.jsonl").read_text()
