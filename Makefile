@@ -1,9 +1,13 @@
 # perpbot — `make demo` runs the main job on ../shared/data, `make test` runs the tests.
-PYTHON ?= python3
-VENV   ?= .venv
-BIN    := $(VENV)/bin
+# The demo gets its own venv with the core install only (no test tooling, no extras);
+# the tests get .venv with everything (".[test]").
+PYTHON    ?= python3
+VENV      ?= .venv
+BIN       := $(VENV)/bin
+DEMO_VENV ?= .venv-demo
+DEMO_BIN  := $(DEMO_VENV)/bin
 
-.PHONY: setup demo lint test bench clean
+.PHONY: setup setup-demo demo lint test bench clean
 
 $(BIN)/perpbot: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -11,10 +15,18 @@ $(BIN)/perpbot: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	@touch $@
 
+$(DEMO_BIN)/perpbot: pyproject.toml
+	$(PYTHON) -m venv $(DEMO_VENV)
+	$(DEMO_BIN)/pip install --quiet --upgrade pip
+	$(DEMO_BIN)/pip install --quiet -e .
+	@touch $@
+
 setup: $(BIN)/perpbot
 
-demo: setup
-	$(BIN)/perpbot demo
+setup-demo: $(DEMO_BIN)/perpbot
+
+demo: setup-demo
+	$(DEMO_BIN)/perpbot demo
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks research

@@ -255,3 +255,72 @@ def test_every_real_data_file_passes_the_sanity_limits(data_dir):
     for path in files:
         frame = load_funding(path) if "funding" in path.name else load_candles(path)
         assert len(frame) > 1000 and np.isfinite(frame.iloc[:, 1:].to_numpy()).all()
+
+
+# ---------------------------------------------------- the rest of the README's table, and the grammar
+@pytest.mark.parametrize("args, code, needles", [
+    (["backtest", "-c", "missing.toml"], 2, ["config file missing.toml not found"]),
+    (["trades", "--limit", "0"], 2, ["--limit must be >= 1, got 0"]),
+    (["run", "--replay", "candles.parquet", "--last", "0"], 2, ["--last must be >= 1, got 0"]),
+    (["run", "--mode", "dry"], 2, ["--mode 'dry'", "paper or live"]),
+    (["train", "--model", "lgbm"], 2, ["'lgbm' is not a model", "lightgbm", "logreg"]),
+    (["train", "--model", "ligthgbm"], 2, ["(did you mean 'lightgbm'?)"]),
+    (["backtest", "--strategy", "ema_cross"], 2, ["(did you mean 'ema-cross'?)"]),
+    (["train", "--strategy", "ema-cross"], 2, ["is not a model strategy", "meta:donchian"]),
+    (["backtest", "--no-such-option"], 2, ["No such option", "--no-such-option", "perpbot backtest --help"]),
+    (["bakctest"], 2, ["No such command", "bakctest"]),
+    (["trades", "--limit", "many"], 2, ["'--limit'", "valid integer"]),
+    (["backtest", "--report"], 2, ["--report", "requires an argument"]),
+])
+def test_usage_errors_are_one_line_exit_2_and_write_nothing(tmp_path, real, args, code, needles):
+    folder(tmp_path, real)
+    (tmp_path / "candles.parquet").write_bytes(real["candles"].read_bytes())
+    fails(perpbot(args, tmp_path), code, *needles)
+    assert written(tmp_path) == []
+
+
+@pytest.mark.parametrize("body, needles", [
+    ("leverage = = 3\n", ["p.toml is not valid TOML", "line 1"]),
+    ('api_key = "abc123"\n', ["contains 'api_key'", "PERPBOT_API_KEY"]),
+])
+def test_config_file_not_toml_or_holding_a_secret_is_exit_2(tmp_path, body, needles):
+    (tmp_path / "p.toml").write_text(body)
+    line = fails(perpbot(["backtest", "-c", "p.toml"], tmp_path), 2, *needles)
+    assert "abc123" not in line
+    assert written(tmp_path) == ["p.toml"]
+
+
+def test_missing_candles_file_is_a_data_error_exit_1(tmp_path, real):
+    folder(tmp_path, real, candles=tmp_path / "gone.parquet")
+    fails(perpbot(EMA, tmp_path), 1, "gone.parquet")
+    assert written(tmp_path) == []
+
+
+def test_version_and_the_choices_in_help(tmp_path):
+    from importlib.metadata import version
+
+    proc = perpbot(["--version"], tmp_path)
+    assert proc.returncode == 0 and proc.stdout.strip() == "perpbot 0.1.0" == f"perpbot {version('perpbot')}"
+    proc = perpbot(["backtest", "--help"], tmp_path, {"COLUMNS": "300"})
+    assert proc.returncode == 0 and "[ai|ema-cross|scoring|buy-and-hold|donchian|meta:ema-cross|" in proc.stdout
+    proc = perpbot(["train", "--help"], tmp_path, {"COLUMNS": "300"})
+    assert "[logreg|random_forest|xgboost|lightgbm|ensemble|lstm]" in proc.stdout
+
+
+@pytest.mark.parametrize("case, needle", [
+    ("unsorted", "not sorted"), ("duplicated", "duplicate"), ("nan", "NaN"),
+])
+def test_unsorted_duplicated_or_nan_candles_are_refused(tmp_path, real, case, needle):
+    df = real["frame"].copy()
+    if case == "unsorted":
+        df.iloc[[100, 101]] = df.iloc[[101, 100]].to_numpy()
+    elif case == "duplicated":
+        df = pd.concat([df.iloc[:201], df.iloc[200:]], ignore_index=True)
+    else:
+        df.loc[200, "close"] = np.nan
+    path = tmp_path / "broken.parquet"
+    df.to_parquet(path)
+    folder(tmp_path, real, candles=path)
+    line = fails(perpbot(EMA, tmp_path), 1, "error: data: ", str(path))
+    assert needle.lower() in line.lower(), line
+    assert written(tmp_path) == []

@@ -41,7 +41,10 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from perpbot.config_derived import DerivedValues
-from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml
+from perpbot.config_sources import (
+    ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml,
+)
+from perpbot.config_values import check_ledger_url, check_pair_weights, parse_addresses, parse_feature_groups
 from perpbot.config_sources import format_validation_error as _format_error
 from perpbot.masking import mask_url, redact_text, remember
 
@@ -294,17 +297,7 @@ class Settings(DerivedValues, BaseSettings):
     @field_validator("features", mode="before")
     @classmethod
     def _feature_groups(cls, value: Any) -> Any:
-        """Group names (a list, or "candles,htf" from the environment), in :data:`FEATURE_GROUPS` order."""
-        if isinstance(value, str):
-            value = value.strip().removeprefix("[").removesuffix("]").replace('"', "").replace("'", "").split(",")
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f"expected a list of feature groups from {', '.join(FEATURE_GROUPS)}")
-        wanted = [str(v).strip() for v in value if str(v).strip()]
-        bad = [v for v in wanted if v not in FEATURE_GROUPS]
-        if bad or not wanted:
-            what = f"unknown feature group {bad[0]!r}" if bad else "no feature group selected"
-            raise ValueError(f"{what}; choose from {', '.join(FEATURE_GROUPS)}")
-        return [g for g in FEATURE_GROUPS if g in wanted]
+        return parse_feature_groups(value, FEATURE_GROUPS)
 
     @field_validator("telegram_chat_ids", "signal_chat_ids", mode="before")
     @classmethod
@@ -315,21 +308,12 @@ class Settings(DerivedValues, BaseSettings):
     @field_validator("pairs_weights")
     @classmethod
     def _pair_weights(cls, value: dict[str, float]) -> dict[str, float]:
-        known = ("volatility", "volume", "momentum", "trend", "funding", "oi_change", "spread")
-        bad = sorted(set(value) - set(known))
-        if bad:
-            raise ValueError(f"unknown factor(s) {', '.join(bad)}; known: {', '.join(known)}")
-        if not any(w != 0 for w in value.values()):
-            raise ValueError("at least one factor needs a non-zero weight")
-        return value
+        return check_pair_weights(value)
 
     @field_validator("email_to", mode="before")
     @classmethod
     def _addresses(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            text = value.strip().removeprefix("[").removesuffix("]")
-            value = [p.strip().strip("\"'") for p in text.split(",") if p.strip()]
-        return value
+        return parse_addresses(value)
 
     @field_validator("symbol")
     @classmethod
@@ -341,23 +325,7 @@ class Settings(DerivedValues, BaseSettings):
     @field_validator("ledger_url")
     @classmethod
     def _ledger_url(cls, value: str | None) -> str | None:
-        """A SQLAlchemy URL whose dialect is installed; the message never repeats the URL."""
-        if value is None or not value.strip():
-            return None
-        from sqlalchemy.engine import make_url
-
-        try:
-            url = make_url(value)
-        except Exception:
-            raise ValueError("not a database URL; expected e.g. sqlite:///runs/perpbot.db or "
-                             "postgresql+psycopg://user@host/db") from None
-        remember(url.password if isinstance(url.password, str) else None)
-        try:
-            url.get_dialect()
-        except Exception:
-            raise ValueError(f"unknown database dialect {url.drivername!r}; use sqlite:/// or "
-                             "postgresql+psycopg://") from None
-        return value
+        return check_ledger_url(value)
 
     @model_validator(mode="after")
     def _check(self) -> "Settings":

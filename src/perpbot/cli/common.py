@@ -10,13 +10,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from perpbot.config import ConfigError, Settings, load_settings
+
+try:  # typer >= 0.22 carries its own click; the click package may not be installed at all
+    from typer._click.exceptions import ClickException as _ClickException
+except ImportError:  # pragma: no cover - older typer, on the click package
+    from click import ClickException as _ClickException  # type: ignore[assignment]
 
 console = Console()
 err_console = Console(stderr=True)
@@ -70,7 +74,7 @@ def handled():
 
     try:
         yield
-    except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+    except (typer.Exit, typer.Abort, _ClickException):
         raise
     except ConfigError as exc:
         _fail(str(exc), EXIT_USAGE)
@@ -80,6 +84,13 @@ def handled():
         _fail(f"data: {exc}", EXIT_RUNTIME)
     except UserError as exc:
         _fail(str(exc), EXIT_RUNTIME)
+    except ModuleNotFoundError as exc:  # an optional package: name the extra (perpbot.extras)
+        from perpbot.extras import extra_for, missing_extra_message
+
+        extra = extra_for(exc.name)
+        if extra is None:
+            _internal_error(exc)
+        _fail(missing_extra_message(exc.name, extra), EXIT_RUNTIME)
     except Exception as exc:
         name = type(exc).__name__
         if name in ("ModelError", "ModelMismatchError", "LedgerError", "LedgerInputError", "UnknownRunError",
@@ -131,9 +142,12 @@ def check_strategy(value: str) -> str:
     return value
 
 
-def strategy_option(help: str = "ai | ema-cross | scoring | buy-and-hold", default: str = "ai"):
-    """A ``--strategy`` option validated by :func:`check_strategy`."""
-    return typer.Option(default, "--strategy", help=help, callback=check_strategy)
+def strategy_option(help: str = "the strategy", default: str = "ai"):
+    """A ``--strategy`` option with the fixed choices of :func:`perpbot.cli.options.strategy_choice`
+    (listed in ``--help``; an unknown name is one ``error:`` line with a suggestion, exit 2)."""
+    from perpbot.cli.options import choice_option, strategy_choice
+
+    return choice_option(default, strategy_choice(), "--strategy", help=help)
 
 
 def check_run_id(value: Optional[int]) -> Optional[int]:

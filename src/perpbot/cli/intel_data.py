@@ -29,10 +29,10 @@ def collect(config: Optional[Path] = ConfigOpt, exchange: Optional[str] = Exchan
             ) -> None:
     """Record funding, open interest, long/short, liquidations, Fear & Greed, sentiment and the order
     book of some symbols into the Parquet store on a schedule (resumable, one row per symbol and slot)."""
-    from perpbot.intel.collect import Collector, context_file
-    from perpbot.intel.context import MarketContext
+    with cli.handled():  # the intel extra: one line naming it when missing
+        from perpbot.intel.collect import Collector, context_file
+        from perpbot.intel.context import MarketContext
 
-    with cli.handled():
         over: dict[str, Any] = {}
         if symbols is not None:
             over["collect_symbols"] = [s.strip() for s in symbols.split(",") if s.strip()]

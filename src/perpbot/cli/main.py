@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.table import Table
 
 from perpbot.cli.common import (  # noqa: F401  (re-exported for scripts and tests)
     ConfigOpt, UsageError, UserError, check_output_file, check_run_id, console, err_console, handled,
     metrics_rich_table, model_metrics_frame, model_metrics_table, notes_for, open_ledger, progress_callback,
     settings_for, strategy_option,
 )
+from perpbot.cli.catalogue import register as register_catalogue
 from perpbot.cli.demo import demo
 from perpbot.cli.download import download
 from perpbot.cli.intel_commands import register as register_intel_commands
@@ -28,16 +28,28 @@ from perpbot.cli.ledger_commands import ledger_app
 from perpbot.cli.platform_commands import journal_app, platform_app
 from perpbot.cli.live import status
 from perpbot.cli.optimize import optimize
+from perpbot.cli.options import (
+    OneLineErrorsGroup, choice_option, model_choice, symbol_option, timerange_option, train_strategy_choice,
+    version_callback,
+)
 from perpbot.cli.serve import serve
+from perpbot.cli.timerange import data_settings, market_for, parse_timerange
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_show_locals=False,
+app = typer.Typer(cls=OneLineErrorsGroup, add_completion=False, no_args_is_help=True,
+                  pretty_exceptions_show_locals=False,
                   help="perpbot: AI-driven trading bot for crypto perpetual futures (Bitget SOL/USDT first).")
 
 # ------------------------------------------------------------------------------------ commands
 FeaturesOpt = typer.Option(None, help="feature groups, comma-separated: candles, htf, cross_asset, funding_basis, "
                                       "regime (default from settings: candles)")
 TimeframeOpt = typer.Option(None, help="5m | 15m | 1h: candle timeframe (a finer candles file is resampled)")
-_STRATEGY_HELP = "ai | meta:ema-cross | meta:donchian | meta:scoring | ema-cross | donchian | scoring | buy-and-hold"
+_STRATEGY_HELP = "the strategy (meta:<rule> = a model filtering the rule's calls)"
+
+
+@app.callback()
+def _root(version: bool = typer.Option(False, "--version", is_eager=True, callback=version_callback,
+                                       help="print perpbot's version and exit")) -> None:
+    """perpbot: AI-driven trading bot for crypto perpetual futures (Bitget SOL/USDT first)."""
 
 
 def _check_strategy(strategy: str, model_only: bool = False) -> None:
@@ -51,20 +63,25 @@ def _check_strategy(strategy: str, model_only: bool = False) -> None:
 
 @app.command()
 def train(config: Optional[Path] = ConfigOpt,
-          model: Optional[str] = typer.Option(None, help="logreg | random_forest | xgboost | lightgbm | ensemble"),
-          strategy: str = typer.Option("ai", help="ai (three-class model) | meta:ema-cross | meta:donchian | "
-                                                  "meta:scoring (meta-labelling of a rule)"),
+          model: Optional[str] = choice_option(None, model_choice(), "--model", help="the model (default: settings)"),
+          strategy: str = choice_option("ai", train_strategy_choice(), "--strategy",
+                                        help="ai (three-class model) or meta:<rule> (meta-labelling of a rule)"),
           candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)"),
-          features: Optional[str] = FeaturesOpt, timeframe: Optional[str] = TimeframeOpt) -> None:
+          features: Optional[str] = FeaturesOpt, timeframe: Optional[str] = TimeframeOpt,
+          timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Walk-forward train the model on the candles and save it with its metadata."""
     from perpbot.app.jobs import model_file_for, train_job
+    from perpbot.extras import require_model
 
     with handled():
         _check_strategy(strategy, model_only=True)
-        s = settings_for(config, model=model, candles_file=candles, features=features, timeframe=timeframe)
+        tr = parse_timerange(timerange)
+        s = data_settings(config, symbol, model=model, candles_file=candles, features=features, timeframe=timeframe)
+        require_model(s.model)  # an extra's model (xgboost, lstm) that is not installed: one line, before any work
         check_output_file(model_file_for(s, strategy), "model file (model_path)")
+        market = market_for(s, tr, warmup=False) if tr else None
         with progress_callback(f"walk-forward {s.model} ({strategy})") as cb:
-            out = train_job(s, progress=cb, strategy=strategy)
+            out = train_job(s, progress=cb, strategy=strategy, market=market)
         console.print(model_metrics_table(out.model_metrics))
         console.print(f"model saved: [bold]{out.path}[/] (version {out.bundle.version}, {out.n_folds} folds)")
 
@@ -80,23 +97,24 @@ def backtest(config: Optional[Path] = ConfigOpt,
              ledger: bool = typer.Option(True, help="record the runs in the ledger"),
              features: Optional[str] = typer.Option(None, help="feature groups the model must have been trained "
                                                                "on (default: the model's own, from its metadata)"),
-             timeframe: Optional[str] = TimeframeOpt) -> None:
+             timeframe: Optional[str] = TimeframeOpt,
+             timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Backtest a strategy beside the baselines, after fees, slippage and funding."""
     from perpbot.app.jobs import backtest_job
     from perpbot.backtest.runner import comparison_table
     from perpbot.strategy.signals import BASELINES, meta_primary
 
     with handled():
-        s = settings_for(config, candles_file=candles, features=features, timeframe=timeframe)
+        tr = parse_timerange(timerange)
+        s = data_settings(config, symbol, candles_file=candles, features=features, timeframe=timeframe)
         check_output_file(report, "--report")
         primary = meta_primary(strategy)
         names = [strategy] + ([primary] if primary and baselines else [])
         names += [b for b in BASELINES if b not in names] if baselines else []
         led = (lambda: open_ledger(s)) if ledger else None
         from perpbot.cli.verdicts import show_verdict
-        from perpbot.data.market import load_market_for
 
-        market = load_market_for(s)
+        market = market_for(s, tr)
         out = backtest_job(s, names, market=market, model_path=model_path, ledger=led, report=report)
         console.print(metrics_rich_table(comparison_table(out.runs), f"Backtest {s.symbol} {s.timeframe}"))
         show_verdict(s, market, out.runs, strategy=strategy, model=out.bundle, model_path=model_path)
@@ -121,12 +139,14 @@ def run(config: Optional[Path] = ConfigOpt,
                                                         "'edge confirmed' (logged, shown in banner/status/summary)"),
         resume: bool = typer.Option(False, "--resume",
                                     help="paper: continue the latest abandoned replay of this strategy from its "
-                                         "last recorded candle (same file, --last, settings and model)")) -> None:
+                                         "last recorded candle (same file, --last, settings and model)"),
+        timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Run the bot loop: paper mode over recorded candles (--replay FILE), or live on the exchange
     (Bitget demo trading unless --real-money)."""
     from perpbot.app.jobs import load_model_for
     from perpbot.app.paper import check_resumable, paper_job, resumable_paper_run
-    from perpbot.data.market import check_enough_candles, load_market_for
+    from perpbot.cli.timerange import unified
+    from perpbot.data.market import check_enough_candles
     from perpbot.strategy.signals import is_model_strategy
 
     with handled():
@@ -134,8 +154,11 @@ def run(config: Optional[Path] = ConfigOpt,
             raise UsageError(f"--mode {mode!r}: choose paper or live")
         if last is not None and last < 1:
             raise UsageError(f"--last must be >= 1, got {last}")
-        s = settings_for(config, mode=mode)
+        tr = parse_timerange(timerange)
         if mode == "live":
+            s = settings_for(config, mode=mode, symbol=unified(symbol) if symbol else None)
+            if tr is not None:
+                raise UsageError("--timerange is for recorded candles (paper replay, backtest, train, report)")
             if replay is not None:
                 raise UsageError("--replay is for paper mode; live mode trades on the exchange's candles")
             if resume:
@@ -145,9 +168,12 @@ def run(config: Optional[Path] = ConfigOpt,
             run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run,
                      accept_unproven_model=accept_unproven_model)
             return
+        s = data_settings(config, symbol, mode=mode)
+        replay = replay if replay is not None or symbol is None else s.candles_file
         if replay is None:
-            raise UsageError("paper mode needs --replay FILE (recorded candles replayed through the simulated exchange)")
-        market = load_market_for(s, replay)
+            raise UsageError("paper mode needs --replay FILE or --symbol (recorded candles replayed through the "
+                             "simulated exchange)")
+        market = market_for(s, tr, candles_file=replay)
         if last is not None:
             market = market.slice(max(0, len(market.candles) - last))
         check_enough_candles(market, s.warmup_bars)
@@ -178,40 +204,38 @@ def trades(config: Optional[Path] = ConfigOpt,
             raise UsageError(f"--limit must be >= 1, got {limit}")
         s = settings_for(config)
         led = open_ledger(s)
-        run_info = led.get_run(run_id) if run_id is not None else led.last_run()
+        from perpbot.cli.runs import get_run_or_fail, trades_table
+
+        run_info = get_run_or_fail(led, s, run_id) if run_id is not None else led.last_run()
         if run_info is None:
             raise UserError(f"the ledger {s.ledger_display} has no runs yet (run perpbot backtest first)")
         df = led.trades(run_info["id"]).tail(limit)
-        t = Table(title=f"run {run_info['id']} ({run_info['kind']}, {run_info['strategy']}): last {len(df)} trades")
-        for col in ("trade", "side", "qty", "entry_time", "entry_price", "exit_time", "exit_price",
-                    "exit_reason", "pnl"):
-            t.add_column(col, justify="right")
-        for r in df.itertuples():
-            t.add_row(str(r.trade_id), "long" if r.side > 0 else "short", f"{r.qty:g}", f"{r.entry_time:%Y-%m-%d %H:%M}",
-                      f"{r.entry_price:.3f}", f"{r.exit_time:%Y-%m-%d %H:%M}", f"{r.exit_price:.3f}",
-                      str(r.exit_reason), f"{r.pnl:.2f}")
-        console.print(t)
+        console.print(trades_table(df, f"run {run_info['id']} ({run_info['kind']}, {run_info['strategy']}): "
+                                       f"last {len(df)} trades"))
 
 
 @app.command()
 def report(config: Optional[Path] = ConfigOpt,
            output: Path = typer.Option(Path("runs/report.html"), help="HTML file to write"),
-           model_path: Optional[Path] = typer.Option(None, "--model-path")) -> None:
+           model_path: Optional[Path] = typer.Option(None, "--model-path"),
+           timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Backtest the AI model and the baselines and write the HTML report (no ledger writes)."""
     from perpbot.app.jobs import backtest_job, load_model_for
     from perpbot.strategy.signals import BASELINES
 
     with handled():
-        s = settings_for(config)
+        tr = parse_timerange(timerange)
+        s = data_settings(config, symbol)
         check_output_file(output, "--output")
         bundle = load_model_for(s, model_path)
         mm = model_metrics_frame(bundle.oos_metrics) if getattr(bundle, "oos_metrics", None) else None
         out = backtest_job(s, ["ai", *BASELINES], bundle=bundle, report=output, model_metrics=mm,
-                           notes=notes_for(s, bundle))
+                           notes=notes_for(s, bundle), market=market_for(s, tr) if tr else None)
         console.print(f"report: [bold]{out.report}[/]")
 
 
 app.command()(demo)
+register_catalogue(app)
 app.command()(download)
 app.command()(optimize)
 app.command()(serve)

@@ -123,7 +123,11 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
                                              "ledger database; needs PERPBOT_JWT_SECRET and PERPBOT_MASTER_KEY"),
           ) -> None:
     """Serve the REST/WebSocket API and the dashboard (needs PERPBOT_API_TOKEN); --replay also runs the paper bot."""
-    import uvicorn
+    with cli.handled():  # the api extra: one line naming it when missing
+        from perpbot.extras import require
+
+        uvicorn = require("uvicorn", "perpbot serve")
+        require("fastapi", "perpbot serve")
 
     from perpbot.api import create_app
     from perpbot.api.auth import token_problem

@@ -104,8 +104,9 @@ def _make_classifier(name: str, merged: dict[str, Any], n_jobs: int, random_stat
 
             return RandomForestClassifier(random_state=random_state, n_jobs=n_jobs, **merged)
         if name == "xgboost":
-            from xgboost import XGBClassifier
+            from perpbot.extras import require
 
+            XGBClassifier = require("xgboost", f"the {name} model").XGBClassifier
             return XGBClassifier(random_state=random_state, n_jobs=n_jobs, **merged)
         if name == "lstm":
             from perpbot.ml.lstm import LSTMClassifier, require_torch

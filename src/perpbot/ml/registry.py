@@ -43,12 +43,17 @@ def library_versions() -> dict[str, str]:
     """Versions of python, numpy, pandas, sklearn, lightgbm, xgboost, joblib and perpbot."""
     import lightgbm
     import sklearn
-    import xgboost
 
     import perpbot
 
+    try:  # the optional xgboost extra
+        import xgboost
+
+        xgb = xgboost.__version__
+    except ModuleNotFoundError:
+        xgb = "not installed"
     return {"python": platform.python_version(), "numpy": np.__version__, "pandas": pd.__version__,
-            "sklearn": sklearn.__version__, "lightgbm": lightgbm.__version__, "xgboost": xgboost.__version__,
+            "sklearn": sklearn.__version__, "lightgbm": lightgbm.__version__, "xgboost": xgb,
             "joblib": joblib.__version__, "perpbot": perpbot.__version__}
 
 

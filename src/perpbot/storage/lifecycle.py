@@ -122,6 +122,25 @@ class RunLifecycle:
 
         self._write(txn)
 
+    def delete_runs(self, run_ids: list[int]) -> int:
+        """Delete runs and every row they own (children first, in one transaction); a run id
+        that is not in the ledger raises UnknownRunError and nothing is deleted. Returns the
+        number of runs deleted."""
+        ids = sorted({int(r) for r in run_ids})
+        runs = TABLES["runs"]
+        children = [t for t in reversed(list(TABLES.values())) if t.name != "runs" and "run_id" in t.c]
+
+        def txn(conn: sa.Connection) -> int:
+            found = set(conn.execute(sa.select(runs.c.id).where(runs.c.id.in_(ids))).scalars())
+            missing = [r for r in ids if r not in found]
+            if missing:
+                raise self._unknown(missing[0])
+            for table in children:
+                conn.execute(sa.delete(table).where(table.c.run_id.in_(ids)))
+            return conn.execute(sa.delete(runs).where(runs.c.id.in_(ids))).rowcount
+
+        return self._write(txn)
+
     def resume_run(self, run_id: int) -> dict[str, Any]:
         """Claim run ``run_id`` for this process and set it ``running`` again; return the run
         (as :meth:`get_run`, before the claim's changes to status / owner).
