@@ -101,7 +101,7 @@ def backtest(config: Optional[Path] = ConfigOpt,
              timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Backtest a strategy beside the baselines, after fees, slippage and funding."""
     from perpbot.app.jobs import backtest_job
-    from perpbot.backtest.runner import comparison_table
+    from perpbot.backtest.runner import comparison_table, veto_notes
     from perpbot.strategy.signals import BASELINES, meta_primary
 
     with handled():
@@ -117,6 +117,8 @@ def backtest(config: Optional[Path] = ConfigOpt,
         market = market_for(s, tr)
         out = backtest_job(s, names, market=market, model_path=model_path, ledger=led, report=report)
         console.print(metrics_rich_table(comparison_table(out.runs), f"Backtest {s.symbol} {s.timeframe}"))
+        for note in veto_notes(out.runs):
+            err_console.print(f"[bold yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
         show_verdict(s, market, out.runs, strategy=strategy, model=out.bundle, model_path=model_path)
         if out.run_ids:
             console.print("ledger runs: " + ", ".join(f"{k}={v}" for k, v in out.run_ids.items()) + f" ({s.ledger_display})")

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from perpbot.sim import kernel as K
+from perpbot.sim.market_rules import rules_for
 from perpbot.sim.sizing import (
     SIZING_ATR, SIZING_EQUITY, SIZING_FIXED_FRACTION, STOP_ATR, STOP_PERCENT, protective_levels,
 )
@@ -97,16 +98,17 @@ class AccountConfig:
 
     @classmethod
     def from_settings(cls, s, **overrides) -> "AccountConfig":
-        """Build from :class:`perpbot.config.Settings` (percent fields converted to fractions)."""
+        """Build from :class:`perpbot.config.Settings` (percent fields converted to fractions; lot,
+        tick and minimum quantity of the symbol, :func:`perpbot.sim.market_rules.rules_for`)."""
         values = dict(
             capital=s.starting_capital, leverage=s.leverage, taker_fee=s.taker_fee_frac,
             slippage=s.slippage_frac, sizing=s.sizing, risk=s.risk_frac,
             equity_fraction=s.equity_fraction, sizing_atr_mult=s.sizing_atr_mult, stop_mode=s.stop_mode,
             stop_loss=s.stop_loss_frac, take_profit=s.take_profit_frac,
             trailing_stop=s.trailing_stop_frac, max_daily_loss=s.max_daily_loss_frac,
-            max_drawdown=s.max_drawdown_frac, cooldown_bars=s.cooldown_bars, lot_size=s.lot_size,
-            tick_size=s.tick_size, min_qty=s.min_qty, min_notional=s.min_notional, funding=s.funding,
-            warmup_bars=s.warmup_bars, atr_period=s.atr_period,
+            max_drawdown=s.max_drawdown_frac, cooldown_bars=s.cooldown_bars, min_notional=s.min_notional,
+            funding=s.funding, warmup_bars=s.warmup_bars, atr_period=s.atr_period,
+            **rules_for(s),  # the symbol's lot, tick and minimum unless the settings set them
         )
         values.update(overrides)
         return cls(**values)
