@@ -142,9 +142,12 @@ def run(config: Optional[Path] = ConfigOpt,
         resume: bool = typer.Option(False, "--resume",
                                     help="paper: continue the latest abandoned replay of this strategy from its "
                                          "last recorded candle (same file, --last, settings and model)"),
+        api: bool = typer.Option(False, "--api", help="live: also serve the REST/WebSocket API and the dashboard "
+                                                       "(needs PERPBOT_API_TOKEN); Telegram and e-mail start when "
+                                                       "configured"),
         timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Run the bot loop: paper mode over recorded candles (--replay FILE), or live on the exchange
-    (Bitget demo trading unless --real-money)."""
+    (Bitget demo trading unless --real-money) with the operator interfaces attached."""
     from perpbot.app.jobs import load_model_for
     from perpbot.app.paper import check_resumable, paper_job, resumable_paper_run
     from perpbot.cli.timerange import unified
@@ -168,8 +171,10 @@ def run(config: Optional[Path] = ConfigOpt,
             from perpbot.cli.live import run_live
 
             run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run,
-                     accept_unproven_model=accept_unproven_model)
+                     accept_unproven_model=accept_unproven_model, api=api)
             return
+        if api:
+            raise UsageError("--api is for live mode; a paper replay with the API: perpbot serve --replay FILE")
         s = data_settings(config, symbol, mode=mode)
         replay = replay if replay is not None or symbol is None else s.candles_file
         if replay is None:

@@ -48,7 +48,7 @@ def rules_for(settings) -> dict[str, float]:
     settings set explicitly (file, environment, override) wins; otherwise the symbol's shipped
     rule; otherwise the settings' default (SOL's)."""
     shipped = shipped_rules(settings.symbol)
-    chosen = getattr(settings, "model_fields_set", set())
+    chosen: set[str] = set(getattr(settings, "model_fields_set", ()))
     out = {"lot_size": settings.lot_size, "tick_size": settings.tick_size, "min_qty": settings.min_qty}
     if shipped is not None:
         for key, value in (("lot_size", shipped.lot), ("tick_size", shipped.tick), ("min_qty", shipped.min_qty)):
