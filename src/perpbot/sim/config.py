@@ -23,6 +23,11 @@ from perpbot.sim.sizing import (
 SOLUSDT_TIERS = ((50_000.0, 0.005), (100_000.0, 0.008), (1_000_000.0, 0.01), (5_000_000.0, 0.02),
                  (10_000_000.0, 0.03), (30_000_000.0, 0.05), (60_000_000.0, 0.12))
 
+#: what a spot market changes in the account: no leverage (the coins are bought with the cash
+#: balance), no funding, no maintenance margin (a 1x long's liquidation price is 0: never reached),
+#: no short positions
+SPOT_ACCOUNT = {"leverage": 1.0, "funding": False, "tiers": ((float("inf"), 0.0),), "long_only": True}
+
 _SIZING = {"fixed_fraction": SIZING_FIXED_FRACTION, "atr": SIZING_ATR, "equity": SIZING_EQUITY}
 _STOP = {"percent": STOP_PERCENT, "atr": STOP_ATR}
 
@@ -58,6 +63,7 @@ class AccountConfig:
     warmup_bars: int = 0
     atr_period: int = 14
     tiers: tuple = field(default=SOLUSDT_TIERS)
+    long_only: bool = False  # spot: no short positions
 
     @classmethod
     def for_strategy(cls, settings, strategy: str | None = None, rules=None, **overrides) -> "AccountConfig":
@@ -110,6 +116,8 @@ class AccountConfig:
             funding=s.funding, warmup_bars=s.warmup_bars, atr_period=s.atr_period,
             **rules_for(s),  # the symbol's lot, tick and minimum unless the settings set them
         )
+        if getattr(s, "market_type", "futures") == "spot":  # a spot account: bought with cash, never short
+            values.update(SPOT_ACCOUNT)
         values.update(overrides)
         return cls(**values)
 
@@ -140,6 +148,7 @@ class AccountConfig:
         p[K.P_MIN_NOTIONAL] = self.min_notional
         p[K.P_FUNDING_ON] = 1.0 if self.funding else 0.0
         p[K.P_WARMUP] = self.warmup_bars
+        p[K.P_LONG_ONLY] = 1.0 if self.long_only else 0.0
         return p
 
     def tier_arrays(self) -> tuple[np.ndarray, np.ndarray]:
