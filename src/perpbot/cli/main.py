@@ -53,9 +53,9 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True, callba
 
 
 def _check_strategy(strategy: str, model_only: bool = False) -> None:
-    from perpbot.strategy.signals import STRATEGIES, is_model_strategy
+    from perpbot.strategy.signals import STRATEGIES, is_model_strategy, is_strategy
 
-    if strategy not in STRATEGIES or (model_only and not is_model_strategy(strategy)):
+    if not is_strategy(strategy) or (model_only and not is_model_strategy(strategy)):
         valid = [x for x in STRATEGIES if is_model_strategy(x)] if model_only else STRATEGIES
         what = "a model strategy" if model_only and strategy in STRATEGIES else "a strategy"
         raise UsageError(f"--strategy {strategy!r} is not {what}; choose one of: {', '.join(valid)}")
@@ -100,7 +100,7 @@ def backtest(config: Optional[Path] = ConfigOpt,
              timeframe: Optional[str] = TimeframeOpt,
              timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Backtest a strategy beside the baselines, after fees, slippage and funding."""
-    from perpbot.app.jobs import backtest_job
+    from perpbot.app.jobs import backtest_job, check_strategies
     from perpbot.backtest.runner import comparison_table, veto_notes
     from perpbot.strategy.signals import BASELINES, meta_primary
 
@@ -108,6 +108,10 @@ def backtest(config: Optional[Path] = ConfigOpt,
         tr = parse_timerange(timerange)
         s = data_settings(config, symbol, candles_file=candles, features=features, timeframe=timeframe)
         check_output_file(report, "--report")
+        try:
+            check_strategies([strategy])  # a missing or broken strategy file: one line, before the data
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         primary = meta_primary(strategy)
         names = [strategy] + ([primary] if primary and baselines else [])
         names += [b for b in BASELINES if b not in names] if baselines else []
