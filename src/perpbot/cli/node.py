@@ -29,7 +29,7 @@ def check_api(settings) -> str:
 
     token = settings.api_token.get_secret_value() if settings.api_token is not None else ""
     if not token.strip():
-        raise ConfigError("--api needs PERPBOT_API_TOKEN: export it (a long random string) — the API and the "
+        raise ConfigError("PERPBOT_API_TOKEN is not set: export it (a long random string) — the API and the "
                           "dashboard refuse requests without it")
     if (problem := token_problem(token)) is not None:
         raise ConfigError(problem)
