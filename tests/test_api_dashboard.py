@@ -125,3 +125,30 @@ def test_websocket_pushes_status_changes_only_when_asked(tmp_path, sol5m_path):
         assert msg["type"] == "status" and msg["status"]["running"] is False and msg["status"]["cycles"] == 6
         ctl.events.publish("error", message="only events for plain clients")
         assert recv_json(plain)["type"] == "event" and recv_json(follow)["kind"] == "error"
+
+
+def test_risk_card_carries_the_live_calls_against_the_model(tmp_path, sol5m_path):
+    """/risk's model_live: the run's recorded calls with their realised labels beside the model's
+    out-of-sample precision (40 long calls at p_up 0.7, 16 hits, out-of-sample precision 0.60: drift)."""
+    import httpx
+    from types import SimpleNamespace
+
+    from perpbot.storage.ledger import Ledger
+
+    s = settings_for(tmp_path, sol5m_path)
+    led = Ledger(s.ledger)
+    rid = led.start_run("paper", "ai", s.symbol, "5m")
+    t = pd.date_range("2025-06-01", periods=41, freq="5min", tz="UTC")
+    led.record_predictions(rid, pd.DataFrame({"time": t, "p_down": 0.1, "p_flat": 0.2, "p_up": 0.7,
+                                              "confidence": 0.7, "signal": 1, "decision": "buy"}))
+    led.record_outcomes(rid, pd.Series([1.0] * 16 + [-1.0] * 24 + [np.nan], index=t))
+    led.record_equity(rid, pd.Series([1000.0, 1001.0], index=t[:2]))
+    ctx = BotContext(s, BotControl(EventBus(), mode="paper"), bundle=SimpleNamespace(oos_metrics={"precision": 0.6}))
+    with serving(create_app(ctx, TOKEN)) as base:
+        r = httpx.get(f"{base}/api/v1/risk", params={"run_id": rid}, headers={"Authorization": f"Bearer {TOKEN}"},
+                      trust_env=False).json()
+    m = r["model_live"]
+    assert (m["n_calls"], m["n_labelled"], m["n_pending"]) == (41, 40, 1)
+    assert m["precision"] == pytest.approx(0.4) and m["oos_precision"] == pytest.approx(0.6) and m["drift"] is True
+    assert m["p_value"] == pytest.approx(0.008341770891180388, rel=1e-9)
+    led.close()

@@ -48,7 +48,7 @@ def live(tmp_path_factory, sol5m_path):
 
 def test_the_schema_lists_every_operation():
     ops = {f"{m.upper()} {p}" for p, item in SPEC["paths"].items() for m in item}
-    assert len(ops) == 17 and {"GET /health", "GET /api/v1/equity", "POST /api/v1/backtests",
+    assert len(ops) == 21 and {"GET /health", "GET /api/v1/equity", "POST /api/v1/backtests",
                                "GET /api/v1/backtests/{job_id}/report"} <= ops
     assert {"HTTPBearer", "APIKeyQuery", "APIKeyCookie"} == set(SPEC["components"]["securitySchemes"])
 
@@ -74,7 +74,7 @@ def test_the_fuzz_reached_every_operation_and_status(live):
     """Guards the fuzz itself: it ran, and it got the answers the API gives (200, 404, 422 ...)."""
     if not RESULTS:
         pytest.skip("run the whole module: the fuzz tests above fill RESULTS")
-    assert len(RESULTS) == 17, sorted(RESULTS)
+    assert len(RESULTS) == 21, sorted(RESULTS)
     seen = set().union(*RESULTS.values())
     assert {200, 404, 422} <= seen and max(seen) < 500
     assert {422} <= RESULTS["GET /api/v1/trades"] and 200 in RESULTS["GET /api/v1/equity"]

@@ -90,7 +90,9 @@ def test_model_metrics_use_the_training_labels(bt):
     atr = s.model_copy(update={"stop_mode": "atr"})
     for a, b in zip(label_barriers_for(atr, market.candles), label_barriers(atr, market.candles)):
         np.testing.assert_array_equal(a, b)
-    small = MarketData(candles=market.candles.iloc[:5000].reset_index(drop=True), timeframe="5m")
+    # (with its funding history: the settings compute the funding features)
+    small = MarketData(candles=market.candles.iloc[:5000].reset_index(drop=True), timeframe="5m",
+                       funding=market.funding)
     proba = runs["ai"].proba[:5000]
     _, y, _ = dataset(s, small)
     expected = model_metrics(y, proba, s.confidence_threshold)

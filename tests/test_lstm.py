@@ -318,7 +318,8 @@ def test_missing_torch_gives_one_clear_line(frame, fitted, tmp_path):
         """, str(tmp_path / "m.joblib"), str(n_features))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [f"MissingExtraError True {DEEP_EXTRA_MESSAGE}"] * 3
-    assert DEEP_EXTRA_MESSAGE == "the LSTM needs the deep extra: pip install 'perpbot[deep]'"
+    # the one wording of a missing extra (perpbot.extras.missing_extra_message)
+    assert DEEP_EXTRA_MESSAGE == 'torch is not installed (needed for the lstm model): pip install "perpbot[deep]"'
 
 
 def test_cli_train_without_torch_exits_1_with_the_message(c5, tmp_path):
@@ -334,3 +335,26 @@ def test_cli_train_without_torch_exits_1_with_the_message(c5, tmp_path):
     assert [line for line in lines if "error" in line] == lines[-1:]
     assert "Traceback" not in out.stderr + out.stdout
     assert not list(tmp_path.glob("**/*.joblib"))
+
+
+def test_signal_engine_feeds_the_lstm_its_sequence(frame, walk_forward):
+    """Paper and live decide from a trailing window: the LSTM gets its last seq_len rows there, so
+    its probability at the window's last bar is the batch one (one row alone would be NaN: no trade)."""
+    from perpbot.config import load_settings
+    from perpbot.strategy.engine import SignalEngine, context_rows
+
+    df, X, y = frame
+    labels = {"take_profit": BARRIER, "stop_loss": BARRIER, "horizon": HORIZON, "barrier_mode": "fixed"}
+    bundle = make_bundle(walk_forward, label_settings=labels)
+    assert context_rows(bundle) == FAST["seq_len"]
+    s = load_settings(None, decision="threshold", confidence_threshold=0.34, live_window=1000, funding=False)
+    engine = SignalEngine(s, "ai", bundle=bundle)
+    window = df.iloc[N_ROWS - 1000:N_ROWS]
+    for row in window.itertuples(index=False):
+        frame_ = engine.push(row.timestamp, row.open, row.high, row.low, row.close, row.volume)
+    signal, proba = engine.decide(frame_)
+    feats = compute_features(frame_)
+    want = bundle.predict_proba(feats, frame_["timestamp"])[-1]
+    assert np.isfinite(want).all()
+    np.testing.assert_array_equal(proba, want)
+    assert np.isnan(bundle.predict_proba(feats.iloc[[-1]], frame_["timestamp"].iloc[[-1]])).all()  # the old way

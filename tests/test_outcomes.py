@@ -143,3 +143,45 @@ def test_daily_summary_carries_the_live_scorecard_and_its_warning(tmp_path):
     assert body[-2:] == ["Model live: presisi 40,00% dari 40 sinyal berlabel (out-of-sample 60,00%)",
                          "PERINGATAN: presisi live jauh di bawah presisi out-of-sample model (p = 0.0083)"]
     led.close()
+
+
+def test_live_bot_labels_its_calls_from_its_candle_window(tmp_path, sol5m_path, sol_funding_path, sol_mark8h_path):
+    """The live loop on the local Bitget simulator: scripted calls with probabilities are recorded;
+    once 12 more candles closed, each carries the label the simulator's candles gave it."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from _live_helpers import make_bot, ms, settings, step
+    from _sim_fixtures import quiet_loggers, running_sim, sim_data
+
+    start = 1100
+    data = sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, 1200)
+    candles = data[0]
+    led = Ledger(f"sqlite:///{tmp_path / 'live.db'}")
+    rid = led.start_run("live", "ai", "SOL/USDT:USDT", "5m")
+    call_rows = [start + 2, start + 5, start + 30]  # the last one's horizon is not over after 40 candles
+    calls = {ms(candles, i): (1 if k % 2 == 0 else -1) for k, i in enumerate(call_rows)}
+    p = np.array([0.25, 0.35, 0.40])
+
+    async def go():
+        bot = await make_bot(sim, settings(sim, tmp_path), led, rid)
+        bot.bundle = SimpleNamespace(version="v-test", features_hash="h-test", label_settings=LABELS)
+
+        def decide(frame):
+            sig = calls.get(int(frame["timestamp"].iloc[-1].value // 1_000_000), 0)
+            return sig, (p if sig else None)
+
+        bot.signals.decide = decide
+        try:
+            await step(sim, bot, 40)
+            bot.flush()
+        finally:
+            await bot.ex.close()
+
+    with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot"), running_sim(data, start) as sim:
+        asyncio.run(go())
+    preds = led.predictions(rid)
+    assert list(preds["signal"]) == [1, -1, 1]
+    want = [_by_hand(candles, i, 0.01, 0.005, 12) for i in call_rows[:2]]
+    assert preds["realised_label"].tolist()[:2] == want and pd.isna(preds["realised_label"].iloc[2])
+    led.close()

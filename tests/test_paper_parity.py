@@ -154,3 +154,22 @@ def test_ai_signals_have_no_lookahead(setup):
         return ai(c2)
 
     assert lookahead_violations(leaky, candles, t_idx)
+
+
+def test_paper_run_labels_its_calls_once_their_horizon_passed(setup):
+    """Predictions meet outcomes: every call the paper bot recorded carries the triple-barrier label
+    the market then gave it (the model's own barriers), NaN only where the horizon runs past the replay."""
+    from perpbot.ml.outcomes import realised_labels, scorecard
+
+    s, bundle, replay, tmp = setup
+    ledger = Ledger(f"sqlite:///{tmp / 'outcomes.db'}")
+    _, run_id = paper_job(s, replay, "ai", bundle=bundle, ledger=ledger, flush_every=250)
+    preds = ledger.predictions(run_id)
+    assert len(preds) >= 10 and (preds["signal"] != 0).all()
+    want = realised_labels(preds["time"], replay.candles, bundle.label_settings, s.atr_period)
+    np.testing.assert_array_equal(preds["realised_label"].to_numpy(np.float64), want.to_numpy())
+    last_known = replay.candles["timestamp"].iloc[-1 - bundle.label_settings["horizon"]]
+    assert preds.loc[preds["time"] > last_known, "realised_label"].isna().all()
+    assert preds.loc[preds["time"] <= last_known, "realised_label"].notna().all()
+    card = scorecard(preds, bundle.oos_metrics)
+    assert card["n_labelled"] == int(want.notna().sum()) and 0.0 <= card["precision"] <= 1.0

@@ -69,7 +69,11 @@ class Settings(DerivedValues, BaseSettings):
 
     # --- market ---------------------------------------------------------------------------
     exchange: str = Field("bitget", description="ccxt exchange id")
-    symbol: str = Field("SOL/USDT:USDT", description="ccxt unified symbol of a linear perpetual")
+    market_type: Literal["futures", "spot"] = Field(
+        "futures", description="futures: a USDT-M perpetual (leverage, funding, shorts); spot: coins bought with "
+                               "the quote currency (1x, no funding, no shorts; e.g. Indodax SOL/IDR)")
+    symbol: str = Field("SOL/USDT:USDT", description="ccxt unified symbol: a linear perpetual (SOL/USDT:USDT) or, "
+                                                     "with market_type spot, a spot pair (SOL/IDR)")
     timeframe: Literal["1m", "5m", "15m", "1h"] = Field("5m", description="candle timeframe")
     mode: Literal["backtest", "paper", "live"] = "backtest"
 
@@ -317,8 +321,11 @@ class Settings(DerivedValues, BaseSettings):
 
     @field_validator("symbol")
     @classmethod
-    def _symbol(cls, value: str) -> str:
-        if value.count("/") != 1 or ":" not in value:
+    def _symbol(cls, value: str, info: ValidationInfo) -> str:
+        if info.data.get("market_type") == "spot":
+            if value.count("/") != 1 or ":" in value:
+                raise ValueError("not a ccxt spot symbol like 'SOL/IDR'")
+        elif value.count("/") != 1 or ":" not in value:
             raise ValueError("not a ccxt linear perpetual symbol like 'SOL/USDT:USDT'")
         return value
 
@@ -337,7 +344,7 @@ class Settings(DerivedValues, BaseSettings):
                              f"starting_capital x leverage = {largest:g} USDT: no order could ever be placed")
         if any(not 0 <= m <= 5 for m in self.ev_margin_grid):
             raise ValueError(f"ev_margin_grid values must be percents in [0, 5], got {self.ev_margin_grid}")
-        if not self.symbol.count("/") == 1 or ":" not in self.symbol:
+        if self.market_type == "futures" and (not self.symbol.count("/") == 1 or ":" not in self.symbol):
             raise ValueError(f"symbol {self.symbol!r} is not a ccxt linear perpetual symbol like 'SOL/USDT:USDT'")
         return self
 

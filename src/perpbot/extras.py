@@ -43,6 +43,7 @@ EXTRA_OF = {
     "xgboost": "xgboost", "torch": "deep",
     "pwdlib": "platform", "jwt": "platform", "cryptography": "platform", "vyper": "platform", "web3": "platform",
     "eth_tester": "platform", "optuna": "optimize", "quantstats": "tearsheet",
+    "ipywidgets": "notebook", "nbclient": "notebook",
 }
 
 #: Model name (:data:`perpbot.ml.models.MODEL_NAMES`) -> the module it needs beyond the core.

@@ -38,6 +38,9 @@ class RiskOut(BaseModel):
     notional: float = Field(0.0, description="open position qty x mark price (last close) in USDT")
     mark_price: float | None = Field(None, description="last close used for the notional (USDT)")
     leverage: float | None = Field(None, description="effective leverage: notional / equity (x)")
+    model_live: dict | None = Field(None, description="the run's recorded calls against their realised labels "
+                                                      "beside the model's out-of-sample precision "
+                                                      "(perpbot.ml.outcomes.scorecard); None without calls")
     max_leverage: float = Field(description="the settings' exchange leverage (x)")
     halts: list[HaltOut] = Field(description="risk halts of the run, oldest first (at most the last 50)")
     halt_count: int

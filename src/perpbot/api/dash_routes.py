@@ -27,6 +27,7 @@ import pandas as pd
 import talib
 from fastapi import HTTPException, Query
 
+from perpbot.ml.outcomes import scorecard
 from perpbot.api import dash_models as dm
 from perpbot.api.models import clean
 from perpbot.data import timeframe_to_ms
@@ -189,7 +190,9 @@ def register_dash_routes(route, ctx, resolve, candles) -> None:
         pos = st.get("position") if own else None
         out = risk_now(eq, capital(rid), ctx.ledger.risk_events(rid), pos, mark(st) if pos else None,
                        settings.leverage)
-        return clean({**out, "run_id": rid, "running": bool(own and st.get("running")), "mode": st.get("mode")})
+        card = scorecard(ctx.ledger.predictions(rid), getattr(ctx.bundle, "oos_metrics", None))
+        return clean({**out, "run_id": rid, "running": bool(own and st.get("running")), "mode": st.get("mode"),
+                      "model_live": card if card["n_calls"] else None})
 
     @route("get", "/daily", response_model=dm.DailyOut, summary="A run's profit per UTC day")
     def get_daily(run_id: int | None = Query(None, ge=1, le=2_147_483_647)):

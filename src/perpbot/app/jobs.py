@@ -169,11 +169,16 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
 # ------------------------------------------------------------------------------------ backtest
 def check_strategies(names: list[str]) -> None:
     """Raise ValueError naming the valid strategies when a name is not one of them."""
-    from perpbot.strategy.signals import STRATEGIES
+    from perpbot.strategy.plugin import is_plugin_ref, strategy_class
+    from perpbot.strategy.signals import STRATEGIES, is_strategy
 
-    bad = [n for n in names if n not in STRATEGIES]
+    bad = [n for n in names if not is_strategy(n)]
     if bad:
-        raise ValueError(f"unknown strategy {bad[0]!r}; choose one of: {', '.join(STRATEGIES)}")
+        raise ValueError(f"unknown strategy {bad[0]!r}; choose one of: {', '.join(STRATEGIES)} or a strategy file "
+                         "(FILE.py[:ClassName])")
+    for n in names:
+        if is_plugin_ref(n):
+            strategy_class(n)  # a missing or broken file: one line now, before any work
 
 
 def load_model_for(settings, path: Path | None = None, strategy: str = "ai"):

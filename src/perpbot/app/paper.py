@@ -80,6 +80,11 @@ def paper_job(settings, market: MarketData, strategy: str, *, bundle=None, ledge
     if ledger is not None:
         from perpbot.ml.trading_metrics import trading_metrics
 
+        if model and bundle is not None and run_id is not None:  # realised labels of the calls whose horizon passed
+            from perpbot.ml.outcomes import settle_predictions
+
+            settle_predictions(ledger, run_id, c, bundle.label_settings, settings.atr_period)
+
         if bot.resumed_at is None:
             res = bot.exchange.result()
             equity, trades, position = res.equity, res.trades, res.position

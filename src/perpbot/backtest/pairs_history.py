@@ -29,13 +29,11 @@ import pandas as pd
 
 from perpbot.intel.pairs import LOOKBACK, candle_factors, rank_table
 
-__all__ = ["CONTRACT_RULES", "WINDOW", "evaluate_selector", "history_factors", "history_ranking", "week_returns"]
+__all__ = ["WINDOW", "evaluate_selector", "history_factors", "history_ranking", "week_returns"]
 
 #: 1h candles the history factors read (ATR / ADX seeds decay long before).
 WINDOW = 400
 HOUR = pd.Timedelta(hours=1)
-#: (tick size USDT, lot size = min qty base asset) of the Bitget USDT-M contracts the backtests use.
-CONTRACT_RULES = {"SOL": (0.001, 0.1), "BTC": (0.1, 0.0001), "ETH": (0.01, 0.01)}
 
 
 def history_factors(candles: dict[str, pd.DataFrame], funding: dict[str, pd.DataFrame | None], at: pd.Timestamp,
@@ -71,9 +69,13 @@ def week_returns(settings: Any, candles: pd.DataFrame, funding: pd.DataFrame | N
     from perpbot.backtest.runner import run_strategies
     from perpbot.data.market import MarketData
 
-    tick, lot = CONTRACT_RULES.get(coin, (settings.tick_size, settings.lot_size))
+    from perpbot.sim.market_rules import shipped_rules
+
+    rules = shipped_rules(coin)
+    tick, lot, least = (rules.tick, rules.lot, rules.min_qty) if rules else (settings.tick_size, settings.lot_size,
+                                                                             settings.min_qty)
     s = settings.model_copy(update={"symbol": f"{coin}/USDT:USDT", "timeframe": "1h", "tick_size": tick,
-                                    "lot_size": lot, "min_qty": lot, "warmup_bars": warmup,
+                                    "lot_size": lot, "min_qty": least, "warmup_bars": warmup,
                                     "funding": funding is not None})
     cost = (s.taker_fee + s.slippage) / 100.0
     ts = candles["timestamp"]

@@ -91,6 +91,27 @@ def comparison_table(runs: dict[str, StrategyRun]) -> pd.DataFrame:
     return metrics_table({name: r.metrics for name, r in runs.items()})
 
 
+#: risk events that refuse one entry (halts are reported by the halt events themselves)
+ENTRY_VETOES = ("below_min_size", "no_equity", "cooldown", "halted", "stale_candle")
+
+
+def veto_notes(runs: dict[str, StrategyRun]) -> list[str]:
+    """One line per strategy that made no trade although its entries were refused: the vetoes by
+    reason and count (e.g. a minimum order size the account can never reach), so an empty result
+    is never silent."""
+    out = []
+    for name, run in runs.items():
+        ev = run.result.risk_events
+        if len(run.result.trades) or not len(ev):
+            continue
+        counts = ev["event"].astype(str).value_counts()
+        vetoes = {k: int(counts[k]) for k in ENTRY_VETOES if k in counts}
+        if vetoes:
+            why = ", ".join(f"{n} {k}" for k, n in sorted(vetoes.items(), key=lambda kv: -kv[1]))
+            out.append(f"{name}: no trade — all {sum(vetoes.values())} entry attempts were vetoed ({why})")
+    return out
+
+
 def predictions_frame(run: StrategyRun, market: MarketData, model_version: str | None,
                       features_hash: str | None, only_calls: bool = True) -> pd.DataFrame:
     """Prediction rows for the ledger (only the bars with a buy/sell call when ``only_calls``)."""

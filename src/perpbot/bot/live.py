@@ -106,6 +106,7 @@ class LiveBot(LiveOrders):
         self.cycles = 0
         self.flush_every = max(1, int(flush_every))
         self._buf: dict[str, list] = {"risk": [], "equity": [], "pred": []}
+        self._open_calls = 1  # recorded calls without a realised label (1: look once, a resumed run may have some)
         self.report: ReconcileReport | None = None
         self._funding_next_ms = 0
         self.clock = clock

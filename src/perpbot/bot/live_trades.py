@@ -164,6 +164,7 @@ class TradeRecords:
         pos = 0.0 if self.trade is None else self.trade.side * self.trade.qty
         b["equity"].append({"time": when, "equity": snap.equity, "position_qty": pos})
         if proba is not None and signal != 0:
+            self._open_calls += 1
             b["pred"].append(dict(time=candle.time, bar=bar, p_down=proba[0], p_flat=proba[1], p_up=proba[2],
                                   confidence=max(proba[0], proba[2]), signal=signal,
                                   decision="buy" if signal > 0 else "sell", model_version=self.bundle.version,
@@ -183,6 +184,27 @@ class TradeRecords:
                                     predictions=frames["pred"])
         for v in b.values():
             v.clear()
+        self.settle_outcomes()
+
+    def settle_outcomes(self) -> int:
+        """Write the realised triple-barrier label of this run's recorded calls whose horizon has
+        passed inside the bot's candle window (:func:`perpbot.ml.outcomes.settle_predictions`), so
+        ``perpbot status``, the dashboard and the daily summary can set live precision beside the
+        model's out-of-sample figures. Returns how many were labelled; a failure is logged, never
+        raised (it must not stop trading)."""
+        if self.ledger is None or self.bundle is None or self._open_calls <= 0:
+            return 0
+        from perpbot.ml.outcomes import settle_predictions
+
+        try:
+            window = pd.DataFrame(list(self.signals.window), columns=self.signals.COLUMNS)
+            n = settle_predictions(self.ledger, self.run_id, window, self.bundle.label_settings,
+                                   self.settings.atr_period)
+        except Exception as exc:  # noqa: BLE001 - bookkeeping only
+            log.error("settle_outcomes_failed", error=describe_error(exc))
+            return 0
+        self._open_calls = max(0, self._open_calls - n)
+        return n
 
     def _publish(self, candle, signal: int, proba, snap, latency: float, rec: str) -> None:
         last = last_signal(signal, candle.time, proba)

@@ -135,9 +135,9 @@ def settings_for(config: Optional[Path], **overrides) -> Settings:
 def check_strategy(value: str) -> str:
     """Typer callback of every ``--strategy`` option: an unknown name stops the command before
     anything is read, sent or written (exit 2, one line listing the valid names)."""
-    from perpbot.strategy.signals import STRATEGIES
+    from perpbot.strategy.signals import STRATEGIES, is_strategy
 
-    if value not in STRATEGIES:
+    if not is_strategy(value):
         _fail(f"--strategy {value!r} is not a strategy; choose one of: {', '.join(STRATEGIES)}", EXIT_USAGE)
     return value
 

@@ -42,10 +42,22 @@ def _fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+def _api_token(settings) -> str:
+    """``check_api`` of :mod:`perpbot.cli.node`; a missing or weak token exits 2 with one line."""
+    from perpbot.cli.node import check_api
+    from perpbot.config import ConfigError
+
+    try:
+        return check_api(settings)
+    except ConfigError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
 def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Path | None = None,
              resume: bool = True, out: Console | None = None, environ: dict | None = None, exchange=None,
              feed_options: dict | None = None, on_start: Callable | None = None,
-             accept_unproven_model: bool = False) -> int:
+             accept_unproven_model: bool = False, api: bool = False) -> int:
     """Trade ``settings.symbol`` live until stopped; returns the ledger run id.
 
     Args:
@@ -55,6 +67,9 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
             account (demo / real and API key; after a crash).
         exchange / feed_options / environ: a prepared ccxt client, CandleFeed options and the
             environment (tests and the simulator).
+        api: also serve the REST/WebSocket API and the dashboard (:mod:`perpbot.cli.node`; needs
+            ``PERPBOT_API_TOKEN``). Notifications and the Telegram command bot start whenever they
+            are configured. All of them act on this node's control: pause, resume, force-exit.
         on_start: called as ``on_start(bot, feed)`` inside the event loop once trading starts
             (embedding: ``feed.stop()`` ends the run).
         accept_unproven_model: with ``real_money``, trade a model whose saved verdict is not
@@ -80,6 +95,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
         check_strategies([strategy])  # before anything is built, sent or written
         check_real_money(real_money, environ)
         venue_params.check_live(settings.exchange)  # before any client exists
+        token = _api_token(settings) if api else None
         live_config(settings, strategy)
         ex = exchange or make_exchange(settings, real_money=real_money, environ=environ)
     except (ExchangeSetupError, ValueError) as exc:
@@ -99,6 +115,11 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     ledger = Ledger(settings.ledger)
     executor = Executor(ex, settings, ledger=ledger)
     state: dict = {}
+    from perpbot.bot.control import BotControl
+    from perpbot.cli.node import attach
+
+    control = BotControl(mode="live", strategy=strategy, symbol=settings.symbol, timeframe=settings.timeframe)
+    interfaces = attach(settings, control, bundle=bundle, api=api, token=token, out=out)
 
     async def main() -> None:
         lock = None
@@ -124,7 +145,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
                 note=("REAL MONEY" + (" (unproven model)" if unproven is not None else "")) if real_money else "DEMO")
             state["run_id"] = executor.run_id = run_id
             out.print(f"ledger run {run_id} ({'resumed after an unfinished run' if resumed else 'new'}): {settings.ledger_display}")
-            bot = LiveBot(settings, executor, strategy, bundle=bundle, ledger=ledger, run_id=run_id)
+            bot = LiveBot(settings, executor, strategy, bundle=bundle, ledger=ledger, run_id=run_id, control=control)
             report = await bot.start(resume=resumed)
             out.print(f"reconciled: {report.summary()}  equity {report.equity:.2f} USDT")
             feed = CandleFeed(ex, settings.symbol, settings.timeframe, last_timestamp=bot.last_ts, logger=log,
@@ -146,13 +167,16 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     try:
         asyncio.run(main())
     except (ExchangeSetupError, InstanceLockedError) as exc:
+        interfaces.stop()
         if "run_id" in state:
             ledger.finish_run(state["run_id"], status="failed")
         _fail(str(exc))
     except BaseException:
+        interfaces.stop()
         if "run_id" in state:
             ledger.finish_run(state["run_id"], status="failed")
         raise
+    interfaces.stop()
     ledger.finish_run(state["run_id"], status="finished")
     out.print(f"live run {state['run_id']} stopped; open positions keep their exchange-side stops")
     return state["run_id"]

@@ -53,9 +53,9 @@ def _root(version: bool = typer.Option(False, "--version", is_eager=True, callba
 
 
 def _check_strategy(strategy: str, model_only: bool = False) -> None:
-    from perpbot.strategy.signals import STRATEGIES, is_model_strategy
+    from perpbot.strategy.signals import STRATEGIES, is_model_strategy, is_strategy
 
-    if strategy not in STRATEGIES or (model_only and not is_model_strategy(strategy)):
+    if not is_strategy(strategy) or (model_only and not is_model_strategy(strategy)):
         valid = [x for x in STRATEGIES if is_model_strategy(x)] if model_only else STRATEGIES
         what = "a model strategy" if model_only and strategy in STRATEGIES else "a strategy"
         raise UsageError(f"--strategy {strategy!r} is not {what}; choose one of: {', '.join(valid)}")
@@ -100,14 +100,18 @@ def backtest(config: Optional[Path] = ConfigOpt,
              timeframe: Optional[str] = TimeframeOpt,
              timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Backtest a strategy beside the baselines, after fees, slippage and funding."""
-    from perpbot.app.jobs import backtest_job
-    from perpbot.backtest.runner import comparison_table
+    from perpbot.app.jobs import backtest_job, check_strategies
+    from perpbot.backtest.runner import comparison_table, veto_notes
     from perpbot.strategy.signals import BASELINES, meta_primary
 
     with handled():
         tr = parse_timerange(timerange)
         s = data_settings(config, symbol, candles_file=candles, features=features, timeframe=timeframe)
         check_output_file(report, "--report")
+        try:
+            check_strategies([strategy])  # a missing or broken strategy file: one line, before the data
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
         primary = meta_primary(strategy)
         names = [strategy] + ([primary] if primary and baselines else [])
         names += [b for b in BASELINES if b not in names] if baselines else []
@@ -117,6 +121,8 @@ def backtest(config: Optional[Path] = ConfigOpt,
         market = market_for(s, tr)
         out = backtest_job(s, names, market=market, model_path=model_path, ledger=led, report=report)
         console.print(metrics_rich_table(comparison_table(out.runs), f"Backtest {s.symbol} {s.timeframe}"))
+        for note in veto_notes(out.runs):
+            err_console.print(f"[bold yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
         show_verdict(s, market, out.runs, strategy=strategy, model=out.bundle, model_path=model_path)
         if out.run_ids:
             console.print("ledger runs: " + ", ".join(f"{k}={v}" for k, v in out.run_ids.items()) + f" ({s.ledger_display})")
@@ -140,9 +146,12 @@ def run(config: Optional[Path] = ConfigOpt,
         resume: bool = typer.Option(False, "--resume",
                                     help="paper: continue the latest abandoned replay of this strategy from its "
                                          "last recorded candle (same file, --last, settings and model)"),
+        api: bool = typer.Option(False, "--api", help="live: also serve the REST/WebSocket API and the dashboard "
+                                                       "(needs PERPBOT_API_TOKEN); Telegram and e-mail start when "
+                                                       "configured"),
         timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Run the bot loop: paper mode over recorded candles (--replay FILE), or live on the exchange
-    (Bitget demo trading unless --real-money)."""
+    (Bitget demo trading unless --real-money) with the operator interfaces attached."""
     from perpbot.app.jobs import load_model_for
     from perpbot.app.paper import check_resumable, paper_job, resumable_paper_run
     from perpbot.cli.timerange import unified
@@ -166,8 +175,10 @@ def run(config: Optional[Path] = ConfigOpt,
             from perpbot.cli.live import run_live
 
             run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run,
-                     accept_unproven_model=accept_unproven_model)
+                     accept_unproven_model=accept_unproven_model, api=api)
             return
+        if api:
+            raise UsageError("--api is for live mode; a paper replay with the API: perpbot serve --replay FILE")
         s = data_settings(config, symbol, mode=mode)
         replay = replay if replay is not None or symbol is None else s.candles_file
         if replay is None:

@@ -44,13 +44,15 @@ class NamedChoice:
     """A fixed set of names as a Typer ``parser``; ``what`` names the kind in the error
     ("a strategy", "a model")."""
 
-    def __init__(self, choices, what: str) -> None:
+    def __init__(self, choices, what: str, files: bool = False) -> None:
         self.choices = tuple(choices)
         self.what = what
+        self.files = files  # also a plug-in strategy file (FILE.py[:ClassName])
         self.__name__ = what  # shown by typer as the parameter type's name
 
     def __call__(self, value: Any) -> str:
-        if value in self.choices:
+        if value in self.choices or (self.files and isinstance(value, str) and value.endswith(".py")
+                                     or self.files and isinstance(value, str) and ".py:" in value):
             return str(value)
         raise typer.BadParameter(f"{value!r} is not {self.what}{did_you_mean(value, self.choices)}; choose one of: "
                                  f"{', '.join(self.choices)}")
@@ -73,7 +75,7 @@ def strategy_choice() -> NamedChoice:
     """Every strategy name of :data:`perpbot.strategy.signals.STRATEGIES`."""
     from perpbot.strategy.signals import STRATEGIES
 
-    return NamedChoice(STRATEGIES, "a strategy")
+    return NamedChoice(STRATEGIES, "a strategy (or a strategy file FILE.py[:ClassName])", files=True)
 
 
 def train_strategy_choice() -> NamedChoice:

@@ -118,7 +118,7 @@ def _info_table(run: dict) -> Table:
 
 
 def _metrics_of(runs: list[dict]):
-    from perpbot.backtest.metrics import metrics_table
+    from perpbot.ml.trading_metrics import metrics_table
 
     return metrics_table({f"{r['id']} {r['strategy']}": dict(r.get("metrics") or {}) for r in runs})
 

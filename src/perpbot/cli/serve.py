@@ -130,7 +130,7 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
         require("fastapi", "perpbot serve")
 
     from perpbot.api import create_app
-    from perpbot.api.auth import token_problem
+    from perpbot.cli.node import check_api
     from perpbot.bot.context import BotContext
     from perpbot.bot.control import BotControl
     from perpbot.app.jobs import load_model_for
@@ -138,12 +138,7 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
 
     with cli.handled():
         s = cli.settings_for(config, api_host=host, api_port=port)
-        token = s.api_token.get_secret_value() if s.api_token is not None else ""
-        if not token.strip():
-            raise ConfigError("PERPBOT_API_TOKEN is not set: export it (a long random string) — the API and the "
-                              "dashboard refuse requests without it")
-        if (problem := token_problem(token)) is not None:
-            raise ConfigError(problem)
+        token = check_api(s)
         if not speed >= 0:
             raise cli.UsageError(f"--speed must be >= 0 candles per second, got {speed}")
         if last is not None and last < 1:

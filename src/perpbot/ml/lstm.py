@@ -51,7 +51,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 
 __all__ = ["DEEP_EXTRA_MESSAGE", "MissingExtraError", "LSTMClassifier", "require_torch", "sequence_ends"]
 
-DEEP_EXTRA_MESSAGE = "the LSTM needs the deep extra: pip install 'perpbot[deep]'"
+DEEP_EXTRA_MESSAGE = 'torch is not installed (needed for the lstm model): pip install "perpbot[deep]"'
 
 
 class MissingExtraError(ImportError, ValueError):

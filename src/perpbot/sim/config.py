@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from perpbot.sim import kernel as K
+from perpbot.sim.market_rules import rules_for
 from perpbot.sim.sizing import (
     SIZING_ATR, SIZING_EQUITY, SIZING_FIXED_FRACTION, STOP_ATR, STOP_PERCENT, protective_levels,
 )
@@ -21,6 +22,11 @@ from perpbot.sim.sizing import (
 # announcement Sep 2025 (shared/reference/bitget.md). Read from the exchange when online.
 SOLUSDT_TIERS = ((50_000.0, 0.005), (100_000.0, 0.008), (1_000_000.0, 0.01), (5_000_000.0, 0.02),
                  (10_000_000.0, 0.03), (30_000_000.0, 0.05), (60_000_000.0, 0.12))
+
+#: what a spot market changes in the account: no leverage (the coins are bought with the cash
+#: balance), no funding, no maintenance margin (a 1x long's liquidation price is 0: never reached),
+#: no short positions
+SPOT_ACCOUNT = {"leverage": 1.0, "funding": False, "tiers": ((float("inf"), 0.0),), "long_only": True}
 
 _SIZING = {"fixed_fraction": SIZING_FIXED_FRACTION, "atr": SIZING_ATR, "equity": SIZING_EQUITY}
 _STOP = {"percent": STOP_PERCENT, "atr": STOP_ATR}
@@ -57,6 +63,7 @@ class AccountConfig:
     warmup_bars: int = 0
     atr_period: int = 14
     tiers: tuple = field(default=SOLUSDT_TIERS)
+    long_only: bool = False  # spot: no short positions
 
     @classmethod
     def for_strategy(cls, settings, strategy: str | None = None, rules=None, **overrides) -> "AccountConfig":
@@ -97,17 +104,20 @@ class AccountConfig:
 
     @classmethod
     def from_settings(cls, s, **overrides) -> "AccountConfig":
-        """Build from :class:`perpbot.config.Settings` (percent fields converted to fractions)."""
+        """Build from :class:`perpbot.config.Settings` (percent fields converted to fractions; lot,
+        tick and minimum quantity of the symbol, :func:`perpbot.sim.market_rules.rules_for`)."""
         values = dict(
             capital=s.starting_capital, leverage=s.leverage, taker_fee=s.taker_fee_frac,
             slippage=s.slippage_frac, sizing=s.sizing, risk=s.risk_frac,
             equity_fraction=s.equity_fraction, sizing_atr_mult=s.sizing_atr_mult, stop_mode=s.stop_mode,
             stop_loss=s.stop_loss_frac, take_profit=s.take_profit_frac,
             trailing_stop=s.trailing_stop_frac, max_daily_loss=s.max_daily_loss_frac,
-            max_drawdown=s.max_drawdown_frac, cooldown_bars=s.cooldown_bars, lot_size=s.lot_size,
-            tick_size=s.tick_size, min_qty=s.min_qty, min_notional=s.min_notional, funding=s.funding,
-            warmup_bars=s.warmup_bars, atr_period=s.atr_period,
+            max_drawdown=s.max_drawdown_frac, cooldown_bars=s.cooldown_bars, min_notional=s.min_notional,
+            funding=s.funding, warmup_bars=s.warmup_bars, atr_period=s.atr_period,
+            **rules_for(s),  # the symbol's lot, tick and minimum unless the settings set them
         )
+        if getattr(s, "market_type", "futures") == "spot":  # a spot account: bought with cash, never short
+            values.update(SPOT_ACCOUNT)
         values.update(overrides)
         return cls(**values)
 
@@ -138,6 +148,7 @@ class AccountConfig:
         p[K.P_MIN_NOTIONAL] = self.min_notional
         p[K.P_FUNDING_ON] = 1.0 if self.funding else 0.0
         p[K.P_WARMUP] = self.warmup_bars
+        p[K.P_LONG_ONLY] = 1.0 if self.long_only else 0.0
         return p
 
     def tier_arrays(self) -> tuple[np.ndarray, np.ndarray]:

@@ -46,7 +46,8 @@ from perpbot.sim.sizing import position_size, protective_levels
 P_LEVERAGE, P_TAKER_FEE, P_SLIPPAGE, P_SIZING, P_RISK, P_EQUITY_FRAC, P_SIZING_ATR_MULT = range(7)
 P_STOP_MODE, P_SL, P_TP, P_TRAIL, P_MAX_DAILY_LOSS, P_MAX_DD, P_COOLDOWN = range(7, 14)
 P_LOT, P_TICK, P_MIN_QTY, P_MIN_NOTIONAL, P_FUNDING_ON, P_WARMUP = range(14, 20)
-N_PARAMS = 20
+P_LONG_ONLY = 20  # spot: a sell signal closes the long and opens nothing
+N_PARAMS = 21
 
 # ---- state layout (float64 array) ----------------------------------------------------------
 S_BALANCE, S_SIDE, S_QTY, S_ENTRY, S_MARGIN, S_SL, S_TP, S_LIQ, S_ENTRY_FEE, S_FUNDING = range(10)
@@ -282,7 +283,7 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
             if side == -sig:
                 _close(state, params, trades, i, o[i], X_SIGNAL)
                 side = 0
-            if side == 0 and i >= warmup:
+            if side == 0 and i >= warmup and not (sig < 0 and params[P_LONG_ONLY] > 0):
                 scale = 1.0 if size is None else size[i - 1]
                 _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale)
         # 4. intrabar triggers

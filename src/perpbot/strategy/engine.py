@@ -79,10 +79,19 @@ class SignalEngine:
         rule = meta_primary(self.strategy)
         if rule is not None:
             feats = meta_frame(feats, rule_signals(rule, frame))
-        last = self.bundle.predict_proba(feats.iloc[[-1]], frame["timestamp"].iloc[[-1]])[0]
+        k = context_rows(self.bundle)  # a sequence model reads its row and the k - 1 before it
+        last = self.bundle.predict_proba(feats.iloc[-k:], frame["timestamp"].iloc[-k:])[-1]
         proba = np.full((len(frame), 3), np.nan)
         proba[-1] = last
         signal, size, _ = model_signals(self.settings, self.strategy, frame, proba, self.bundle, self.funding)
         if size is not None:
             self.size = float(size[-1])
         return int(signal[-1]), last
+
+
+def context_rows(bundle) -> int:
+    """Feature rows a prediction of the last bar needs: the LSTM's ``seq_len`` (the bar and the
+    ``seq_len - 1`` before it, :mod:`perpbot.ml.lstm`), else 1."""
+    if getattr(bundle, "model_name", None) == "lstm":
+        return max(1, int((getattr(bundle, "params", None) or {}).get("seq_len", 1)))
+    return 1

@@ -31,6 +31,13 @@ BASELINES = ("buy-and-hold", "ema-cross", "scoring")
 DONCHIAN_PERIOD = 20
 
 
+def is_strategy(name: str) -> bool:
+    """A built-in strategy name or a plug-in file reference (:mod:`perpbot.strategy.plugin`)."""
+    from perpbot.strategy.plugin import is_plugin_ref
+
+    return name in STRATEGIES or is_plugin_ref(name)
+
+
 def is_model_strategy(name: str) -> bool:
     """True for strategies that need a trained model (``ai`` and ``meta:<rule>``)."""
     return name == "ai" or name in META_STRATEGIES
@@ -52,7 +59,8 @@ def meta_primary(name: str) -> str | None:
 
 
 def rule_signals(name: str, candles: pd.DataFrame) -> np.ndarray:
-    """Signals of a rule strategy (``ema-cross``, ``donchian``, ``scoring``, ``buy-and-hold``) over ``candles``.
+    """Signals of a rule strategy (``ema-cross``, ``donchian``, ``scoring``, ``buy-and-hold``, or a
+    plug-in file, :mod:`perpbot.strategy.plugin`, with its default parameters) over ``candles``.
 
     Raises:
         ValueError: unknown strategy name (the message lists the valid ones).
@@ -69,6 +77,10 @@ def rule_signals(name: str, candles: pd.DataFrame) -> np.ndarray:
         return sig
     if name == "buy-and-hold":
         return np.ones(len(close), dtype=np.int8)
+    from perpbot.strategy.plugin import is_plugin_ref, load_strategy
+
+    if is_plugin_ref(name):
+        return load_strategy(name)(candles)
     raise ValueError(f"unknown strategy {name!r}; choose one of {', '.join(STRATEGIES)}")
 
 

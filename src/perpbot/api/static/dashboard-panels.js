@@ -27,6 +27,10 @@
     const last = (r.halts || [])[r.halts ? r.halts.length - 1 : 0];
     set("halts", !r.halt_count ? "none" : `${r.halt_count} · last ${last.event.replace(/_/g, " ")} ` +
       `${(last.time || "").slice(0, 16).replace("T", " ")}` + (r.halted ? " (in force)" : ""), r.halted ? "down" : "");
+    const m = r.model_live;  // live precision of the labelled calls vs the model's out-of-sample precision
+    set("model_live", !m ? "no model calls" : !m.n_labelled ? `${m.n_calls} calls, none labelled yet` :
+      `${fmtPct(m.precision)} of ${m.n_labelled} labelled / ${ok(m.oos_precision) ? fmtPct(m.oos_precision) : "—"}` +
+      (m.drift ? " · DRIFT" : ""), m && m.drift ? "down" : "");
     $("risk-label").textContent = r.running ? `(live · UTC day ${r.day})` : r.day ? `(last point, UTC day ${r.day})` : "";
     // the run's metrics arrive at its end: until then show the live ones
     PB.liveMetrics = { max_drawdown: r.max_drawdown, total_return: r.total_return };
