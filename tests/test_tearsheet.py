@@ -61,3 +61,18 @@ def test_without_quantstats_one_clear_error_and_nothing_written(runs, tmp_path, 
     with pytest.raises(ValueError, match="strategy 'nope'"):
         tearsheet_for_runs(tmp_path / "y.html", r, s.starting_capital, strategy="nope")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_report_command_writes_the_tearsheet_of_the_ai(tmp_path, sol5m, sol_funding_path, sol_mark8h_path):
+    from _cli_helpers import perpbot
+
+    sol5m.iloc[:8_000].to_parquet(tmp_path / "candles.parquet")
+    (tmp_path / "perpbot.toml").write_text(
+        f'candles_file = "{tmp_path / "candles.parquet"}"\nfunding_file = "{sol_funding_path}"\n'
+        f'mark_file = "{sol_mark8h_path}"\nmodel = "logreg"\ntrain_days = 7\ntest_days = 7\noutput_dir = "out"\n')
+    assert perpbot(["train"], tmp_path).returncode == 0
+    r = perpbot(["report", "--output", "out/report.html", "--tearsheet", "out/tearsheet.html"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "tearsheet: " in r.stdout and (tmp_path / "out" / "report.html").is_file()
+    html = (tmp_path / "out" / "tearsheet.html").read_text()
+    assert "perpbot — ai vs buy-and-hold" in html and "Sharpe" in html

@@ -229,6 +229,9 @@ def trades(config: Optional[Path] = ConfigOpt,
 def report(config: Optional[Path] = ConfigOpt,
            output: Path = typer.Option(Path("runs/report.html"), help="HTML file to write"),
            model_path: Optional[Path] = typer.Option(None, "--model-path"),
+           tearsheet: Optional[Path] = typer.Option(None, "--tearsheet",
+                                                    help="also write the AI's QuantStats tearsheet (HTML) here, "
+                                                         "against buy-and-hold (extra: tearsheet)"),
            timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
     """Backtest the AI model and the baselines and write the HTML report (no ledger writes)."""
     from perpbot.app.jobs import backtest_job, load_model_for
@@ -238,11 +241,21 @@ def report(config: Optional[Path] = ConfigOpt,
         tr = parse_timerange(timerange)
         s = data_settings(config, symbol)
         check_output_file(output, "--output")
+        check_output_file(tearsheet, "--tearsheet")
+        if tearsheet is not None:
+            from perpbot.extras import require
+
+            require("quantstats", "perpbot report --tearsheet")  # before any work
         bundle = load_model_for(s, model_path)
         mm = model_metrics_frame(bundle.oos_metrics) if getattr(bundle, "oos_metrics", None) else None
         out = backtest_job(s, ["ai", *BASELINES], bundle=bundle, report=output, model_metrics=mm,
                            notes=notes_for(s, bundle), market=market_for(s, tr) if tr else None)
         console.print(f"report: [bold]{out.report}[/]")
+        if tearsheet is not None:
+            from perpbot.backtest.tearsheet import tearsheet_for_runs
+
+            path = tearsheet_for_runs(tearsheet, out.runs, s.starting_capital, strategy="ai")
+            console.print(f"tearsheet: [bold]{path}[/]")
 
 
 app.command()(demo)
