@@ -91,7 +91,10 @@ def test_token_is_required_to_build_and_health_is_public(filled):
         with pytest.raises(ValueError, match="set PERPBOT_API_TOKEN"):
             create_app(filled["ctx"], bad)
     r = httpx.get(filled["base"] + "/health", trust_env=False)
-    assert r.status_code == 200 and r.json() == {"status": "ok", "version": "0.1.0"}
+    body = r.json()
+    assert r.status_code == 200 and (body["status"], body["version"]) == ("ok", "0.1.0")
+    assert set(body) == {"status", "version", "uptime_s", "running", "last_candle_time", "lag_s", "errors"}
+    assert body["uptime_s"] > 0 and body["running"] is False and body["errors"] == 0
 
 
 def _requests_for(app):

@@ -13,6 +13,7 @@ import threading
 import time
 
 import httpx
+import pandas as pd
 import pytest
 
 from perpbot.config import load_settings
@@ -109,6 +110,12 @@ def test_live_node_with_api_and_telegram_attached(tmp_path, sol5m_path, sol_fund
                 _until(lambda: not sim.state["position"] or not sim.state["position"].get("qty"), "a flat account")
                 risk = c.get("/api/v1/risk").json()
                 assert risk["running"] is True and risk["equity"] is not None
+                # /health (no token): the node's uptime, last candle, its lag behind the wall clock, errors
+                health = httpx.get(f"{base}/health", trust_env=False).json()
+                last = handles["bot"].control.status()["last_candle_time"]
+                closed = pd.Timestamp(last).timestamp() + 300
+                assert health["running"] is True and health["last_candle_time"] == last and health["errors"] == 0
+                assert health["uptime_s"] > 0 and abs(health["lag_s"] - (time.time() - closed)) < 30
         finally:
             handles["loop"].call_soon_threadsafe(handles["feed"].stop)
             th.join(60)

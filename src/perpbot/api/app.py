@@ -46,6 +46,28 @@ def _token_text(token) -> str:
     return token
 
 
+def health_payload(ctx, now: float | None = None) -> dict:
+    """``/health``: version, process uptime and the bot's liveness (running, last candle, its lag, errors)."""
+    import time
+
+    import psutil
+
+    from perpbot.data import timeframe_to_ms
+
+    now = time.time() if now is None else now
+    st = ctx.control.status()
+    last = st.get("last_candle_time")
+    lag = None
+    if last:
+        import pandas as pd
+
+        closed = pd.Timestamp(last).timestamp() + timeframe_to_ms(st.get("timeframe") or ctx.settings.timeframe) / 1000
+        lag = round(max(0.0, now - closed), 3)
+    return {"status": "ok", "version": __version__, "uptime_s": round(now - psutil.Process().create_time(), 3),
+            "running": bool(st.get("running")), "last_candle_time": last, "lag_s": lag,
+            "errors": int(st.get("errors") or 0)}
+
+
 def create_app(ctx, token: str, *, max_body_bytes: int = MAX_BODY_BYTES, platform=None) -> FastAPI:
     """The API over ``ctx`` (a :class:`perpbot.bot.context.BotContext`).
 
@@ -95,7 +117,7 @@ def create_app(ctx, token: str, *, max_body_bytes: int = MAX_BODY_BYTES, platfor
 
     @app.get("/health", response_model=m.HealthOut, summary="Liveness (no token needed)", tags=["public"])
     def health():
-        return {"status": "ok", "version": __version__}
+        return health_payload(ctx)
 
     register_routes(app, ctx, jobs, auth)
     if platform is not None:

@@ -41,8 +41,15 @@ class ErrorOut(BaseModel):
 
 
 class HealthOut(BaseModel):
+    """Liveness of the process and of the bot behind it (no secrets, no positions)."""
+
     status: Literal["ok"] = "ok"
     version: str
+    uptime_s: float = Field(description="seconds since this process started")
+    running: bool = Field(False, description="the bot loop is running")
+    last_candle_time: str | None = Field(None, description="open time (UTC) of the last candle the bot processed")
+    lag_s: float | None = Field(None, description="seconds since that candle closed (None before the first)")
+    errors: int = Field(0, description="errors the bot counted (failed cycles, ledger writes)")
 
 
 class StatusOut(BaseModel):
