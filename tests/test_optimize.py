@@ -199,6 +199,8 @@ def test_two_workers_share_one_postgres_study(tmp_path, slice_file):
     (["--holdout", "0"], "--holdout must be in (0, 0.9], got 0.0"),
     (["--workers", "0"], "--workers must be >= 1, got 0"),
     (["--timeframes", "5m,2m"], "--timeframes '5m,2m': choose among 5m, 15m, 1h"),
+    (["--feature-sets", "candles;candles,vibes"],
+     "--feature-sets 'candles;candles,vibes': groups are candles, htf, cross_asset, funding_basis, regime"),
 ])
 def test_bad_options_are_one_line_usage_errors(tmp_path, args, message):
     from typer.testing import CliRunner
@@ -226,3 +228,35 @@ def test_a_backtest_of_an_optimised_model_is_deflated_by_its_trials(tmp_path):
     save_verdict(model, Verdict("no edge shown", ["x"]), source="optimize", model_version="v1",
                  summary={"n_trials": 50, "trials_sharpe_variance": float("nan")})
     assert _optimisation_trials(model, "v1") is None
+
+
+def test_feature_groups_are_a_dimension_when_several_sets_are_given(slice_file, tmp_path):
+    """--feature-sets with two sets: the trials sample the groups and train on those columns; one set
+    (the default) adds no dimension, so a study's draws stay as they were."""
+    import optuna
+
+    from perpbot.config import load_settings
+    from perpbot.data.market import load_market_for
+    from perpbot.optimize.space import suggest, trial_config
+    from perpbot.optimize.study import open_storage, run_worker
+
+    one = optuna.create_study(sampler=optuna.samplers.TPESampler(seed=0))
+    cfg = suggest(one.ask(), ("5m",))
+    assert cfg.features == ("candles",) and "features" not in one.trials[0].params
+    assert trial_config({**one.trials[0].params, "features": "candles,regime"}).features == ("candles", "regime")
+    s = load_settings(None, candles_file=slice_file, output_dir=tmp_path, train_days=4, test_days=2, n_jobs=1,
+                      warmup_bars=50)
+    market = load_market_for(s)
+    study = run_worker(s, market, "groups", open_storage(f"sqlite:///{tmp_path / 'o.db'}"), 4, seed=5,
+                       timeframes=("5m",), feature_sets=("candles", "candles,regime"))
+    seen = {t.params["features"] for t in study.trials}
+    assert seen == {"candles", "candles,regime"} and len(study.trials) == 4
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert done and all(t.user_attrs["config"]["features"] == t.params["features"] for t in done)
+    from perpbot.ml.registry import load_bundle
+    from perpbot.optimize.report import finalize
+
+    res = finalize(s, market, study, tmp_path / "m.joblib")
+    bundle = load_bundle(tmp_path / "m.joblib")
+    assert ",".join(bundle.feature_groups) == study.best_trial.params["features"]
+    assert res.settings_update["features"] == list(bundle.feature_groups)

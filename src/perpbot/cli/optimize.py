@@ -21,13 +21,15 @@ import typer
 from perpbot.cli import common as cli
 
 
-def _spawn(study: str, n: int, seed: int, holdout: float, timeframes: str, storage: str, config, candles):
+def _spawn(study: str, n: int, seed: int, holdout: float, timeframes: str, storage: str, config, candles,
+           feature_sets: str = "candles"):
     """Start one extra ``perpbot optimize --no-final`` worker process on the same study."""
     import subprocess
     import sys
 
     cmd = [sys.executable, "-m", "perpbot", "optimize", "--study", study, "--trials", str(n), "--seed", str(seed),
-           "--holdout", str(holdout), "--timeframes", timeframes, "--storage", storage, "--no-final"]
+           "--holdout", str(holdout), "--timeframes", timeframes, "--storage", storage, "--no-final",
+           "--feature-sets", feature_sets]
     cmd += ["--config", str(config)] if config else []
     cmd += ["--candles", str(candles)] if candles else []
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
@@ -40,6 +42,10 @@ def optimize(config: Optional[Path] = cli.ConfigOpt,
                                                                   "hold-out no trial sees"),
              seed: int = typer.Option(0, "--seed", help="TPE sampler seed (give each worker its own)"),
              timeframes: str = typer.Option("5m,15m,1h", "--timeframes", help="timeframes to search (comma list)"),
+             feature_sets: str = typer.Option("candles", "--feature-sets",
+                                              help="feature-group sets to search, ';' between sets, ',' between "
+                                                   "groups, e.g. \"candles;candles,htf,regime\" (one set: not "
+                                                   "searched)"),
              storage: Optional[str] = typer.Option(None, "--storage", help="Optuna storage URL (default: the "
                                                                            "ledger database)"),
              final: bool = typer.Option(True, "--final/--no-final", help="after the trials: choose, score the "
@@ -63,6 +69,13 @@ def optimize(config: Optional[Path] = cli.ConfigOpt,
         tfs = tuple(t.strip() for t in timeframes.split(",") if t.strip())
         if not tfs or any(t not in TIMEFRAMES for t in tfs):
             raise cli.UsageError(f"--timeframes {timeframes!r}: choose among {', '.join(TIMEFRAMES)}")
+        from perpbot.config import FEATURE_GROUPS
+
+        asked = [{g.strip() for g in part.split(",") if g.strip()} for part in feature_sets.split(";") if part.strip()]
+        bad = sorted({g for part in asked for g in part if g not in FEATURE_GROUPS})
+        fsets = tuple(dict.fromkeys(",".join(g for g in FEATURE_GROUPS if g in part) for part in asked if part))
+        if not fsets or bad:
+            raise cli.UsageError(f"--feature-sets {feature_sets!r}: groups are {', '.join(FEATURE_GROUPS)}")
         s = cli.settings_for(config, candles_file=candles, timeframe="5m")
         path = Path(model_path) if model_path else s.output_dir / "models" / f"optimized-{study}.joblib"
         if final:
@@ -90,7 +103,7 @@ def optimize(config: Optional[Path] = cli.ConfigOpt,
             open_study(study, store, seed=seed, holdout_start=split_holdout(market, holdout)[1])  # create it once
             for i, n in enumerate(shares[1:], start=1):
                 if n:
-                    procs.append(_spawn(study, n, seed + i, holdout, timeframes, url, config, candles))
+                    procs.append(_spawn(study, n, seed + i, holdout, timeframes, url, config, candles, feature_sets))
         with cli.progress_bar(f"optimize {study}") as bar:
             task = bar.add_task(f"trials ({study}, this process)", total=shares[0])
 
@@ -101,6 +114,7 @@ def optimize(config: Optional[Path] = cli.ConfigOpt,
 
             try:
                 st = run_worker(s, market, study, store, shares[0], holdout_fraction=holdout, seed=seed, timeframes=tfs,
+                                feature_sets=fsets,
                                 on_trial=on_trial)
             finally:
                 codes = [p.wait() for p in procs]

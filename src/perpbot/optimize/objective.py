@@ -91,7 +91,13 @@ def _inputs(settings, market: MarketData):
     from perpbot.ml.labels import side_outcomes, triple_barrier_labels
 
     c = market.candles
-    X = compute_features(c, market.funding if settings.funding else None)
+    groups = tuple(getattr(settings, "features", None) or ("candles",))
+    if groups == ("candles",):
+        X = compute_features(c, market.funding if settings.funding else None)
+    else:
+        from perpbot.features.groups import compute_groups, load_inputs
+
+        X = compute_groups(c, groups, load_inputs(settings, market, groups), with_funding=settings.funding)
     h, lo, cl = (c[k].to_numpy(np.float64) for k in ("high", "low", "close"))
     tp, sl = settings.take_profit / 100.0, settings.stop_loss / 100.0
     y = triple_barrier_labels(h, lo, cl, tp, sl, settings.label_horizon)
@@ -242,8 +248,16 @@ def fit_final(settings, market: MarketData, cfg: TrialConfig, holdout_start: pd.
                             horizon=s.label_horizon, n_jobs=s.n_jobs, calibration=s.calibration,
                             calibration_fraction=s.calibration_fraction, progress=progress)
     decision = _decision(s, m, y, outcomes, wf.oos_proba, wf.folds, tp, sl)
-    names = feature_names(with_funding=s.funding)
-    bundle = make_bundle(wf, label_settings=_labels(s), features_hash=features_hash(names),
+    groups = tuple(s.features)
+    if groups == ("candles",):
+        names = feature_names(with_funding=s.funding)
+        fhash = features_hash(names)
+    else:
+        from perpbot.features.groups import group_feature_names, groups_hash
+
+        names = group_feature_names(groups, cfg.timeframe, with_funding=s.funding)
+        fhash = groups_hash(groups, names)
+    bundle = make_bundle(wf, label_settings=_labels(s), features_hash=fhash, feature_groups=groups,
                          oos_metrics=model_metrics(y, wf.oos_proba, s.confidence_threshold), strategy="ai",
                          decision=decision, calibration={"method": s.calibration, "fraction": s.calibration_fraction})
     save_bundle(bundle, path)

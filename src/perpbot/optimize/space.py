@@ -14,9 +14,9 @@ Dimensions (all sampled by Optuna's TPE sampler, :func:`suggest`):
 - ``timeframe``: 5m, 15m or 1h (15m and 1h resampled from the 5m candles by
   :func:`perpbot.data.resample.resample_candles`).
 
-Not searched: feature groups. :mod:`perpbot.features.build` exposes one fixed, hashed
-feature list (``feature_names()``) and a saved model is refused when its features differ
-from it, so dropping groups would produce models the rest of the bot cannot load.
+- the feature groups (:mod:`perpbot.features.groups`), when more than one set is given
+  (``perpbot optimize --feature-sets "candles;candles,htf,regime"``; default: ``candles`` only,
+  not searched). The chosen model records its groups, so backtest, paper and live rebuild them.
 
 The take-profit / stop-loss of the labels are also the trade's take-profit / stop-loss
 (``stop_mode = "percent"``), as in ``perpbot train``.
@@ -47,16 +47,19 @@ class TrialConfig:
     horizon: int
     ev_margin: float
     timeframe: str
+    features: tuple = ("candles",)
 
     def settings_update(self) -> dict:
         """Keyword overrides of :class:`perpbot.config.Settings` for this trial."""
         return {"timeframe": self.timeframe, "take_profit": self.take_profit, "stop_loss": self.stop_loss,
                 "stop_mode": "percent", "label_horizon": self.horizon, "decision": "ev",
-                "ev_margin": self.ev_margin, "ev_margin_grid": [self.ev_margin], "model": "lightgbm"}
+                "ev_margin": self.ev_margin, "ev_margin_grid": [self.ev_margin], "model": "lightgbm",
+                "features": list(self.features)}
 
     def to_dict(self) -> dict:
         return {"model_params": dict(self.model_params), "take_profit": self.take_profit, "stop_loss": self.stop_loss,
-                "horizon": self.horizon, "ev_margin": self.ev_margin, "timeframe": self.timeframe}
+                "horizon": self.horizon, "ev_margin": self.ev_margin, "timeframe": self.timeframe,
+                "features": ",".join(self.features)}
 
 
 def horizon_bars(hours: float, timeframe: str) -> int:
@@ -74,10 +77,10 @@ def trial_config(params: dict) -> TrialConfig:
                       "colsample_bytree": float(params["colsample_bytree"])},
         take_profit=float(params["take_profit"]), stop_loss=float(params["stop_loss"]),
         horizon=horizon_bars(float(params["horizon_hours"]), tf), ev_margin=float(params["ev_margin"]),
-        timeframe=tf)
+        timeframe=tf, features=tuple(str(params.get("features", "candles")).split(",")))
 
 
-def suggest(trial, timeframes=TIMEFRAMES) -> TrialConfig:
+def suggest(trial, timeframes=TIMEFRAMES, feature_sets=("candles",)) -> TrialConfig:
     """Sample every dimension of the module docstring on an ``optuna.trial.Trial``."""
     bad = [t for t in timeframes if t not in TIMEFRAMES]
     if bad or not timeframes:
@@ -94,4 +97,8 @@ def suggest(trial, timeframes=TIMEFRAMES) -> TrialConfig:
         "horizon_hours": trial.suggest_float("horizon_hours", 1.0, 12.0),
         "ev_margin": trial.suggest_float("ev_margin", 0.0, 0.5),
     }
+    if len(feature_sets) > 1:  # one set: not a dimension (the sampler's draws stay as they were)
+        p["features"] = trial.suggest_categorical("features", list(feature_sets))
+    else:
+        p["features"] = feature_sets[0] if feature_sets else "candles"
     return trial_config(p)

@@ -107,7 +107,7 @@ def open_study(name: str, storage, *, seed: int = 0, holdout_start: pd.Timestamp
 
 
 def run_worker(settings, market, study_name: str, storage, n_trials: int, *, holdout_fraction: float = 0.2,
-               seed: int = 0, timeframes=TIMEFRAMES, on_trial: Callable | None = None):
+               seed: int = 0, timeframes=TIMEFRAMES, on_trial: Callable | None = None, feature_sets=("candles",)):
     """Run ``n_trials`` trials of study ``study_name`` in this process on the search part of
     ``market`` (5m candles; the hold-out is cut off first). Returns the study.
 
@@ -119,7 +119,7 @@ def run_worker(settings, market, study_name: str, storage, n_trials: int, *, hol
     study = open_study(study_name, storage, seed=seed, holdout_start=hstart)
 
     def objective(trial):
-        cfg = suggest(trial, timeframes)
+        cfg = suggest(trial, timeframes, feature_sets)
         trial.set_user_attr("config", cfg.to_dict())
         pruned = {}
 
