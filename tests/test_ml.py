@@ -345,3 +345,24 @@ def test_save_is_atomic(tmp_path, results, monkeypatch):
         save_bundle(bundle, path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.joblib", "m.joblib.json"]
+
+
+def test_model_hyperparameters_come_from_the_settings(tmp_path, sol5m, sol_funding_path, sol_mark8h_path):
+    """``model_params`` (TOML table / PERPBOT_MODEL_PARAMS JSON) reach the model and its saved metadata;
+    a parameter the model does not take is one error line (exit 2), before any work."""
+    import json
+
+    from _cli_helpers import error_lines, perpbot
+
+    sol5m.iloc[:6_000].to_parquet(tmp_path / "candles.parquet")
+    (tmp_path / "perpbot.toml").write_text(
+        f'candles_file = "{tmp_path / "candles.parquet"}"\nfunding_file = "{sol_funding_path}"\n'
+        f'mark_file = "{sol_mark8h_path}"\nmodel = "logreg"\ntrain_days = 5\ntest_days = 5\noutput_dir = "out"\n'
+        'model_params = {C = 0.25}\n')
+    r = perpbot(["train"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    meta = json.loads((tmp_path / "out" / "models" / "logreg.joblib.json").read_text())
+    assert meta["params"]["C"] == 0.25
+    r = perpbot(["train"], tmp_path, env={"PERPBOT_MODEL_PARAMS": '{"num_leaves": 31}'})
+    assert r.returncode == 2 and len(error_lines(r)) == 1 and "num_leaves" in error_lines(r)[0], r.stderr
+    assert error_lines(r)[0].startswith("error: model_params: ")

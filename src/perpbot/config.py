@@ -119,6 +119,8 @@ class Settings(DerivedValues, BaseSettings):
 
     # --- model ----------------------------------------------------------------------------
     model: ModelName = "lightgbm"
+    model_params: dict[str, Any] = Field(default_factory=dict, description="the model's hyperparameters over its "
+                                         "defaults, e.g. {num_leaves = 31} (checked by the model at training)")
     confidence_threshold: float = Field(0.6, ge=0.34, le=1.0,
                                         description="probability a call must reach (decision=threshold)")
     decision: Literal["ev", "threshold"] = Field(

@@ -117,7 +117,8 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
         primary = rule_signals(rule, candles)
         X, y = meta_frame(X, primary), meta_labels(primary, outcomes)
     bars_per_day = 86_400_000 // timeframe_to_ms(settings.timeframe)
-    wf = walk_forward_train(X, y, ts, model_name=settings.model, train_size=int(settings.train_days * bars_per_day),
+    wf = walk_forward_train(X, y, ts, model_name=settings.model, params=settings.model_params or None,
+                            train_size=int(settings.train_days * bars_per_day),
                             test_size=int(settings.test_days * bars_per_day), horizon=settings.label_horizon,
                             n_jobs=settings.n_jobs, calibration=settings.calibration,
                             calibration_fraction=settings.calibration_fraction, progress=progress)

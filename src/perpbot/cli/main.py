@@ -78,6 +78,13 @@ def train(config: Optional[Path] = ConfigOpt,
         tr = parse_timerange(timerange)
         s = data_settings(config, symbol, model=model, candles_file=candles, features=features, timeframe=timeframe)
         require_model(s.model)  # an extra's model (xgboost, lstm) that is not installed: one line, before any work
+        if s.model_params:
+            from perpbot.ml.models import make_model
+
+            try:
+                make_model(s.model, s.model_params)  # a hyperparameter the model does not take: before any work
+            except (ValueError, TypeError) as exc:
+                raise UsageError(f"model_params: {exc}") from None
         check_output_file(model_file_for(s, strategy), "model file (model_path)")
         market = market_for(s, tr, warmup=False) if tr else None
         with progress_callback(f"walk-forward {s.model} ({strategy})") as cb:
