@@ -42,8 +42,9 @@ def leaky_proba(candles, horizon: int = 12, move: float = 0.006) -> np.ndarray:
 def bt(tmp_path_factory, sol5m_path):
     tmp = tmp_path_factory.mktemp("honesty")
     # the cheating probabilities are read by the fixed-threshold rule (no EV tables to go with them)
+    # no funding file: funding off (the model features of the candles group then have no funding columns)
     s = load_settings(None, output_dir=tmp, candles_file=sol5m_path, funding_file=None, mark_file=None,
-                      decision="threshold")
+                      decision="threshold", funding=False)
     market = load_market(sol5m_path, "5m").slice(0, 30_000)
     runs = run_strategies(s, market, ["ai", *BASELINES], proba=leaky_proba(market.candles))
     return s, market, runs, tmp
@@ -90,9 +91,7 @@ def test_model_metrics_use_the_training_labels(bt):
     atr = s.model_copy(update={"stop_mode": "atr"})
     for a, b in zip(label_barriers_for(atr, market.candles), label_barriers(atr, market.candles)):
         np.testing.assert_array_equal(a, b)
-    # (with its funding history: the settings compute the funding features)
-    small = MarketData(candles=market.candles.iloc[:5000].reset_index(drop=True), timeframe="5m",
-                       funding=market.funding)
+    small = MarketData(candles=market.candles.iloc[:5000].reset_index(drop=True), timeframe="5m")
     proba = runs["ai"].proba[:5000]
     _, y, _ = dataset(s, small)
     expected = model_metrics(y, proba, s.confidence_threshold)
