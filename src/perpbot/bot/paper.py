@@ -196,15 +196,17 @@ class PaperBot:
         """End of the replay: close any open position at the last close and write the rest to
         the ledger (raises if the ledger still refuses it; see :meth:`flush`)."""
         update = self.exchange.close_all()
-        self.control.update_status(running=False)
-        if self.recorder is None:
-            return
-        if len(update.trades):
-            self.recorder.trades.append(update.trades)
-        if len(update.trades):  # the close changed the last candle's equity (and left no position)
-            last_open = pd.Timestamp(int(self.exchange.ts[self.exchange.n - 1]), unit="ms", tz="UTC")
-            self.recorder.correct_last_equity((last_open + self._bar, update.equity, 0.0))
-        self.recorder.write(make_checkpoint(self, closed=True), final=True)
+        try:
+            if self.recorder is None:
+                return
+            if len(update.trades):
+                self.recorder.trades.append(update.trades)
+            if len(update.trades):  # the close changed the last candle's equity (and left no position)
+                last_open = pd.Timestamp(int(self.exchange.ts[self.exchange.n - 1]), unit="ms", tz="UTC")
+                self.recorder.correct_last_equity((last_open + self._bar, update.equity, 0.0))
+            self.recorder.write(make_checkpoint(self, closed=True), final=True)
+        finally:  # "stopped" only once the ledger holds every row (a reader then sees the final equity)
+            self.control.update_status(running=False, equity=update.equity, position=None)
 
     # ------------------------------------------------------------------------------------------
     def restore(self, checkpoint: dict, candles: pd.DataFrame) -> int:
