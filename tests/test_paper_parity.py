@@ -99,7 +99,10 @@ def assert_paper_equals_backtest(s, bundle, replay, tmp, strategy):
     if run.extra.get("size") is not None:
         calls = batch_signal != 0
         calls[: s.warmup_bars - 1] = False  # the paper bot decides from the warm-up on
-        np.testing.assert_allclose(bot.exchange.size[: len(calls)][calls], run.extra["size"][calls], rtol=1e-12)
+        # float noise only: the paper bot's features come from its trailing window, the batch ones from the whole
+        # file (rolling sums start elsewhere); with numpy 2.4 / pandas 3.1 one size of 1,191 differs by 3.8e-11
+        # relative (1e-12 held with the versions before). The trades, funding and equity above stay exactly equal.
+        np.testing.assert_allclose(bot.exchange.size[: len(calls)][calls], run.extra["size"][calls], rtol=1e-9)
 
     # and the ledger holds the paper run's trades, orders and fills
     stored = ledger.trades(run_id)
