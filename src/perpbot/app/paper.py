@@ -74,26 +74,32 @@ def paper_job(settings, market: MarketData, strategy: str, *, bundle=None, ledge
         bot.finish()
     except BaseException as exc:
         if ledger is not None:
-            _end_interrupted_run(ledger, bot, run_id, exc, interrupted=isinstance(exc, (KeyboardInterrupt,
+            end_interrupted_run(ledger, bot, run_id, exc, interrupted=isinstance(exc, (KeyboardInterrupt,
                                                                                          ReplayInterrupted)))
         raise
-    if ledger is not None:
-        from perpbot.ml.trading_metrics import trading_metrics
-
-        if model and bundle is not None and run_id is not None:  # realised labels of the calls whose horizon passed
-            from perpbot.ml.outcomes import settle_predictions
-
-            settle_predictions(ledger, run_id, c, bundle.label_settings, settings.atr_period)
-
-        if bot.resumed_at is None:
-            res = bot.exchange.result()
-            equity, trades, position = res.equity, res.trades, res.position
-        else:  # the whole run, as recorded (the exchange only holds the candles since the resume)
-            eq = ledger.equity(run_id, full=True)
-            equity, trades, position = eq["equity"], ledger.trades(run_id), eq["position_qty"].to_numpy()
-        ledger.finish_run(run_id, status="finished",
-                          metrics=trading_metrics(equity, trades, settings.starting_capital, position=position))
+    if ledger is not None and run_id is not None:
+        record_paper_metrics(settings, ledger, bot, run_id, c, bundle if model else None)
     return bot, run_id
+
+
+def record_paper_metrics(settings, ledger, bot, run_id: int, candles: pd.DataFrame, bundle=None) -> None:
+    """End a paper run in the ledger: the realised labels of the model's calls whose horizon passed
+    (``bundle`` given), then status ``finished`` with the run's trading metrics (the whole run as
+    recorded when it was resumed)."""
+    from perpbot.ml.trading_metrics import trading_metrics
+
+    if bundle is not None:
+        from perpbot.ml.outcomes import settle_predictions
+
+        settle_predictions(ledger, run_id, candles, bundle.label_settings, settings.atr_period)
+    if bot.resumed_at is None:
+        res = bot.exchange.result()
+        equity, trades, position = res.equity, res.trades, res.position
+    else:  # the whole run, as recorded (the exchange only holds the candles since the resume)
+        eq = ledger.equity(run_id, full=True)
+        equity, trades, position = eq["equity"], ledger.trades(run_id), eq["position_qty"].to_numpy()
+    ledger.finish_run(run_id, status="finished",
+                      metrics=trading_metrics(equity, trades, settings.starting_capital, position=position))
 
 
 def loop_series(settings, market: MarketData, bundle) -> dict:
@@ -104,7 +110,7 @@ def loop_series(settings, market: MarketData, bundle) -> dict:
     return load_inputs(settings, market, groups).series if bundle is not None else {}
 
 
-def _end_interrupted_run(ledger, bot, run_id: int | None, exc: BaseException, *, interrupted: bool) -> None:
+def end_interrupted_run(ledger, bot, run_id: int | None, exc: BaseException, *, interrupted: bool) -> None:
     """Write what the bot still holds, then mark the run abandoned (interrupted: resumable) or
     failed. A ledger that refuses even that leaves the run ``running`` (abandoned at the next
     start once this process is gone); the original error is what propagates."""

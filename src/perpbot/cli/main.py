@@ -153,12 +153,15 @@ def run(config: Optional[Path] = ConfigOpt,
         resume: bool = typer.Option(False, "--resume",
                                     help="paper: continue the latest abandoned replay of this strategy from its "
                                          "last recorded candle (same file, --last, settings and model)"),
-        api: bool = typer.Option(False, "--api", help="live: also serve the REST/WebSocket API and the dashboard "
+        api: bool = typer.Option(False, "--api", help="live / paper on live prices: also serve the REST/WebSocket "
+                                                       "API and the dashboard "
                                                        "(needs PERPBOT_API_TOKEN); Telegram and e-mail start when "
                                                        "configured"),
         timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
-    """Run the bot loop: paper mode over recorded candles (--replay FILE), or live on the exchange
-    (Bitget demo trading unless --real-money) with the operator interfaces attached."""
+    """Run the bot loop: paper mode on the venue's live prices (a dry-run: simulated account, nothing
+    sent) or over recorded candles (--replay FILE, or --timerange / --last over the symbol's file), or
+    live on the exchange (Bitget demo trading unless --real-money); Telegram, e-mail and (--api) the
+    dashboard attach to the node."""
     from perpbot.app.jobs import load_model_for
     from perpbot.app.paper import check_resumable, paper_job, resumable_paper_run
     from perpbot.cli.timerange import unified
@@ -184,13 +187,19 @@ def run(config: Optional[Path] = ConfigOpt,
             run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run,
                      accept_unproven_model=accept_unproven_model, api=api)
             return
+        if replay is None and tr is None and last is None:  # no recorded candles asked for: live prices
+            if resume:
+                raise UsageError("--resume continues a paper replay: give its --replay FILE")
+            from perpbot.cli.dry_run import run_dry_cli
+
+            run_dry_cli(settings_for(config, mode=mode, symbol=unified(symbol) if symbol else None),
+                        strategy=strategy, model_path=model_path, api=api)
+            return
         if api:
-            raise UsageError("--api is for live mode; a paper replay with the API: perpbot serve --replay FILE")
+            raise UsageError("--api is for live prices (no --replay); a replay with the API: perpbot serve --replay "
+                             "FILE")
         s = data_settings(config, symbol, mode=mode)
-        replay = replay if replay is not None or symbol is None else s.candles_file
-        if replay is None:
-            raise UsageError("paper mode needs --replay FILE or --symbol (recorded candles replayed through the "
-                             "simulated exchange)")
+        replay = replay if replay is not None else s.candles_file  # --timerange / --last: the symbol's file
         market = market_for(s, tr, candles_file=replay)
         if last is not None:
             market = market.slice(max(0, len(market.candles) - last))

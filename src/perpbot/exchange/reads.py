@@ -61,3 +61,12 @@ class VenueReads:
     async def order_by_id(self, order_id: str) -> dict:
         """One order (ccxt order structure) by the venue's id."""
         return await self.ex.fetch_order(order_id, self.symbol)
+
+
+class PublicReads(VenueReads):
+    """The public part of :class:`VenueReads` on its own (no keys, no account): server time, the
+    candle history and funding rates of ``symbol`` from the asyncio ccxt client ``ex`` (the paper
+    node on live prices reads the venue through this)."""
+
+    def __init__(self, ex: Any, symbol: str) -> None:
+        self.ex, self.symbol = ex, symbol

@@ -122,6 +122,28 @@ class SimulatedExchange:
         rate, mark = align_funding(stamps, self.timeframe, self.funding_events, self.mark, fallback)
         return float(rate[-1]), float(mark[-1])
 
+    def add_funding(self, events: pd.DataFrame) -> int:
+        """Take in funding-rate events published since the account was made (a live feed: the
+        venue's settled rates), ``timestamp`` (UTC) and ``funding_rate`` (fraction per interval).
+        Events at or before the latest processed candle's open are ignored (that candle's funding
+        is settled); the rest join the known events and are charged at the candle opening at
+        their time, as in the backtest. Returns the number of events added."""
+        if events is None or not len(events):
+            return 0
+        new = events[["timestamp", "funding_rate"]].copy()
+        new["timestamp"] = pd.to_datetime(new["timestamp"], utc=True).astype("datetime64[ms, UTC]")
+        stamps = new["timestamp"].astype("int64").to_numpy()
+        keep = ~np.isin(stamps, self._funding_ms)
+        if self.n:
+            keep &= stamps > self.ts[self.n - 1]
+        if not keep.any():
+            return 0
+        both = [f for f in (self.funding_events, new[keep]) if f is not None and len(f)]
+        merged = pd.concat(both, ignore_index=True).sort_values("timestamp", kind="stable").reset_index(drop=True)
+        self.funding_events = merged
+        self._funding_ms = merged["timestamp"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+        return int(keep.sum())
+
     def set_signal(self, signal: int, size: float = 1.0) -> None:
         """Signal (+1 buy, -1 sell, 0 hold) decided at the close of the latest candle, and the
         scale of an entry's size (1.0 = the configured size; as ``size`` of the backtester)."""

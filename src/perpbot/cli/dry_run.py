@@ -1,0 +1,76 @@
+"""``perpbot run --mode paper`` without ``--replay``: the paper node on the venue's live prices
+(:mod:`perpbot.app.dry_run`), with the operator interfaces of the live node attached
+(:mod:`perpbot.cli.node`: notifications and the Telegram command bot when configured; with
+``--api`` the REST/WebSocket API and the dashboard). No API key is needed and nothing is sent to
+the venue; Ctrl-C or SIGTERM stops it after the current candle."""
+
+from __future__ import annotations
+
+import signal
+from pathlib import Path
+from typing import Callable
+
+from rich.console import Console
+
+from perpbot.cli.common import UserError, console
+
+
+def run_dry_cli(settings, *, strategy: str, model_path: Path | None = None, api: bool = False,
+                out: Console | None = None, exchange=None, feed_options: dict | None = None,
+                on_start: Callable | None = None):
+    """Run the dry-run node until stopped; returns the :class:`perpbot.app.dry_run.DryRun`.
+
+    ``exchange`` / ``feed_options`` / ``on_start``: a prepared ccxt client, CandleFeed options and
+    a start hook (tests and the simulator; see :func:`perpbot.app.dry_run.run_dry`).
+    Raises UsageError / ConfigError (exit 2) for a bad strategy or a missing API token, UserError
+    (exit 1) when the venue cannot be read, before anything is recorded.
+    """
+    from perpbot.app.dry_run import dry_run_job
+    from perpbot.app.jobs import check_strategies, load_model_for
+    from perpbot.bot.control import BotControl
+    from perpbot.cli.node import attach, check_api
+    from perpbot.storage.ledger import Ledger
+    from perpbot.strategy.signals import is_model_strategy
+
+    out = out or console
+    check_strategies([strategy])
+    token = check_api(settings) if api else None
+    bundle = load_model_for(settings, model_path, strategy) if is_model_strategy(strategy) else None
+    ledger = Ledger(settings.ledger)
+    control = BotControl(mode="paper", strategy=strategy, symbol=settings.symbol, timeframe=settings.timeframe)
+    interfaces = attach(settings, control, bundle=bundle, api=api, token=token, out=out)
+    out.print(f"[bold]DRY-RUN[/] on {settings.exchange}'s live prices: {settings.symbol} {settings.timeframe}, "
+              f"strategy {strategy}; a simulated account of {settings.starting_capital:,.2f} USDT (nothing is "
+              f"sent to the venue). Ctrl-C stops it.", highlight=False)
+
+    def started(bot, feed) -> None:
+        import asyncio
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, feed.stop)
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+                pass
+        out.print(f"paper run {bot.run_id}: warmed up on {bot.exchange.n} closed candles; trading from the next "
+                  f"close ({settings.ledger_display})", highlight=False)
+        if on_start is not None:
+            on_start(bot, feed)
+
+    try:
+        result = dry_run_job(settings, strategy, exchange=exchange, bundle=bundle, ledger=ledger, control=control,
+                             feed_options=feed_options, on_start=started)
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] == "ccxt":
+            from perpbot.exchange.ccxt_adapter import describe_error
+
+            raise UserError(f"{settings.exchange}: cannot read the live market: {describe_error(exc)}") from None
+        raise
+    finally:
+        interfaces.stop()
+    trades = result.bot.exchange.result().trades
+    out.print(f"paper run {result.run_id} (dry-run) stopped: {len(result.candles)} candles seen, {len(trades)} trades, "
+              f"final equity {result.bot.exchange.equity:,.2f} USDT", highlight=False)
+    for name, path in result.files.items():
+        out.print(f"  {'candles seen' if name == 'candles' else 'funding rates known'}: {path}", highlight=False)
+    return result
