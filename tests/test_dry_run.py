@@ -72,7 +72,7 @@ def dry(tmp_path_factory, sol5m_path, sol_funding_path, sol_mark8h_path):
         assert bot.exchange.n == WARMUP - 1  # the warm-up history, before any live candle
         for k in range(LIVE):
             sim.advance()
-            _until(lambda: bot.exchange.n == WARMUP + k, f"live candle {k + 1}")
+            _until(lambda: len(bot.decisions) == WARMUP + k, f"live candle {k + 1}")  # its cycle is over
         handles["loop"].call_soon_threadsafe(handles["feed"].stop)
         th.join(60)
     assert "error" not in handles, (handles.get("error"), out.export_text())

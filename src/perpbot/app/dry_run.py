@@ -106,6 +106,11 @@ async def run_dry(settings, strategy: str, exchange, *, bundle=None, ledger=None
                                   note=f"dry-run on {exchange.id} live prices")
     bot = PaperBot(settings, strategy, bundle=bundle, funding=funding, ledger=ledger, run_id=run_id,
                    flush_every=flush_every, control=control)
+    if model and run_id is not None:  # `perpbot models promote FILE` swaps the model at a candle
+        from perpbot.bot.promotion import ModelInbox
+
+        bot.inbox = ModelInbox(settings.output_dir, run_id, symbol=settings.symbol, timeframe=settings.timeframe,
+                               strategy=strategy)
     seen: list[tuple] = []
     state = {"funding": funding}
 

@@ -149,6 +149,7 @@ def train_job(settings, progress: Progress = None, market: MarketData | None = N
     bundle = make_bundle(wf, label_settings=labels, features_hash=fhash, oos_metrics=metrics, strategy=strategy,
                          decision=decision, calibration=calibration, feature_groups=settings.features,
                          importance=importance)
+    bundle.market = {"symbol": settings.symbol, "timeframe": settings.timeframe}  # checked by `models promote`
     path = save_bundle(bundle, model_file_for(settings, strategy))
     # the saved model's probabilities over these candles (out of sample, as a backtest computes
     # them): cached, keyed to the bytes just written, so the next backtest of the same candles

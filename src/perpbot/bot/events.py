@@ -18,7 +18,7 @@ from typing import Any
 
 #: Event kinds the bot publishes.
 EVENT_KINDS = ("entry", "exit", "risk_halt", "order_failed", "error", "cycle", "daily_summary",
-               "paused", "resumed", "force_exit")
+               "paused", "resumed", "force_exit", "model")
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class BotEvent:
     exit {trade_id, side, qty, entry_price, exit_price, reason, pnl, fees, funding}; risk_halt {event, value};
     cycle {bar, candle_time, signal, p_down, p_flat, p_up, equity, position};
     order_failed / error {message}; daily_summary {pnl, win_rate, max_drawdown, trades};
-    paused / resumed / force_exit {by}.
+    paused / resumed / force_exit {by}; model {message} (a promoted model, :mod:`perpbot.bot.promotion`).
     """
 
     kind: str

@@ -58,6 +58,7 @@ from perpbot.bot.live_risk import LiveRisk, live_config
 from perpbot.bot.live_orders import LiveOrders
 from perpbot.bot.recorder import RiskHaltEvent, publish
 from perpbot.bot.live_trades import OpenTrade, Pending
+from perpbot.bot.promotion import promote_now
 from perpbot.strategy.engine import SignalEngine
 from perpbot.data import timeframe_to_ms
 from perpbot.exchange import bitget, venue_params
@@ -112,6 +113,7 @@ class LiveBot(LiveOrders):
         self.clock = clock
         self._feed_clock: Callable[[], int] | None = None
         self.max_lag_ms = float(settings.max_entry_lag) * self.tf_ms
+        self.inbox = None  # a perpbot.bot.promotion.ModelInbox: `perpbot models promote` swaps the model
 
     def now_ms(self) -> int:
         """Exchange time in ms UTC: ``clock()``, else the running feed's clock, else the local time
@@ -237,6 +239,7 @@ class LiveBot(LiveOrders):
         frame = self.signals.push(candle.time, candle.open, candle.high, candle.low, candle.close, candle.volume)
         self.atr = self.signals.atr(frame)
         bar = self.ex.bar_of(candle.timestamp)
+        promote_now(self, candle.time, bar)  # a promoted model decides from this candle on
         pre = asyncio.ensure_future(self._pre())
         try:
             signal, proba = (0, None)

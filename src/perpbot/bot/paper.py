@@ -33,6 +33,7 @@ from perpbot.bot.control import BotControl
 from perpbot.bot.recorder import (
     HALT_EVENTS, EntryEvent, ExitEvent, RiskHaltEvent, cycle_status, last_signal, publish, publish_cycle, side_label,
 )
+from perpbot.bot.promotion import promote_now
 from perpbot.bot.paper_ledger import CHECKPOINT_VERSION, PaperRecorder, decode_floats, make_checkpoint, signal_settings
 from perpbot.data import timeframe_to_ms
 from perpbot.exchange.simulated import SimulatedExchange
@@ -94,6 +95,7 @@ class PaperBot:
                                              timeframe=settings.timeframe)
         self.events = self.control.events
         self.recorder = PaperRecorder(ledger, run_id, self.control, flush_every) if ledger is not None else None
+        self.inbox = None  # a perpbot.bot.promotion.ModelInbox (dry-run): `perpbot models promote` swaps the model
         self.control.update_status(running=True, run_id=run_id)
 
     # ------------------------------------------------------------------------------------------
@@ -110,6 +112,7 @@ class PaperBot:
                 update.trades) else forced.trades
             update.equity, update.position = forced.equity, forced.position
         signal, proba = 0, None
+        promote_now(self, ts, bar)  # a promoted model (live prices) decides from this candle on
         if bar + 1 >= self.settings.warmup_bars:
             signal, proba = self._decide(frame)
         if self.control.paused:

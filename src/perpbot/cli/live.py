@@ -146,6 +146,11 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
             state["run_id"] = executor.run_id = run_id
             out.print(f"ledger run {run_id} ({'resumed after an unfinished run' if resumed else 'new'}): {settings.ledger_display}")
             bot = LiveBot(settings, executor, strategy, bundle=bundle, ledger=ledger, run_id=run_id, control=control)
+            if bundle is not None:  # `perpbot models promote FILE` swaps the model at a candle
+                from perpbot.bot.promotion import ModelInbox
+
+                bot.inbox = ModelInbox(settings.output_dir, run_id, symbol=settings.symbol,
+                                       timeframe=settings.timeframe, strategy=strategy)
             report = await bot.start(resume=resumed)
             out.print(f"reconciled: {report.summary()}  equity {report.equity:.2f} USDT")
             feed = CandleFeed(ex, settings.symbol, settings.timeframe, last_timestamp=bot.last_ts, logger=log,

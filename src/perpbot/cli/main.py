@@ -25,6 +25,7 @@ from perpbot.cli.demo import demo
 from perpbot.cli.download import download
 from perpbot.cli.intel_commands import register as register_intel_commands
 from perpbot.cli.ledger_commands import ledger_app
+from perpbot.cli.models_cmd import models_app
 from perpbot.cli.platform_commands import journal_app, platform_app
 from perpbot.cli.live import status
 from perpbot.cli.optimize import optimize
@@ -281,6 +282,7 @@ app.command()(optimize)
 app.command()(serve)
 app.command("status")(status)
 app.add_typer(ledger_app, name="ledger")
+app.add_typer(models_app, name="models")
 app.add_typer(journal_app, name="journal")
 app.add_typer(platform_app, name="platform")
 register_intel_commands(app)

@@ -92,6 +92,7 @@ class ModelBundle:
     calibration: dict = field(default_factory=dict)        # method, out-of-sample ECE and reliability curves
     feature_groups: list = field(default_factory=lambda: ["candles"])  # perpbot.features.groups names
     importance: dict = field(default_factory=dict)         # permutation importance on the test folds
+    market: dict = field(default_factory=dict)             # {"symbol", "timeframe"} it was trained for
 
     def __post_init__(self) -> None:
         if not self.version:
@@ -143,7 +144,7 @@ class ModelBundle:
             "strategy": getattr(self, "strategy", "ai"), "decision": getattr(self, "decision", {}),
             "calibration": getattr(self, "calibration", {}),
             "feature_groups": list(getattr(self, "feature_groups", ["candles"])),
-            "importance": getattr(self, "importance", {}),
+            "importance": getattr(self, "importance", {}), "market": getattr(self, "market", {}),
             "folds": [{"test_start_time": f.test_start_time, "test_end_time": f.test_end_time,
                        "train_start_time": f.train_start_time, "train_end_time": f.train_end_time,
                        "n_train": f.n_train, "n_test": f.n_test,

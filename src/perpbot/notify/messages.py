@@ -15,7 +15,7 @@ from perpbot.notify import fmt
 
 #: Event kinds sent as notifications (``cycle`` is not: one per candle).
 NOTIFY_KINDS = ("entry", "exit", "risk_halt", "order_failed", "error", "daily_summary", "paused", "resumed",
-                "force_exit")
+                "force_exit", "model")
 
 _SIDE = {"en": {"long": "LONG", "short": "SHORT"}, "id": {"long": "LONG", "short": "SHORT"}}
 
@@ -59,6 +59,7 @@ T = {
         "subject_exit": "{side} closed ({reason})", "subject_halt": "Trading halted",
         "subject_order_failed": "Order failed", "subject_error": "Error", "subject_paused": "Paused",
         "subject_resumed": "Resumed", "subject_force_exit": "Force exit",
+        "model": "🧠 {message}", "subject_model": "Model promoted",
     },
     "id": {
         "entry_title": "🟢 Posisi {side} dibuka: {symbol}", "qty": "Jumlah", "entry": "Harga masuk",
@@ -81,6 +82,7 @@ T = {
         "subject_exit": "Posisi {side} ditutup ({reason})", "subject_halt": "Trading dihentikan",
         "subject_order_failed": "Order gagal", "subject_error": "Kesalahan", "subject_paused": "Dijeda",
         "subject_resumed": "Dilanjutkan", "subject_force_exit": "Tutup paksa",
+        "model": "🧠 Model diganti: {message}", "subject_model": "Model diganti",
     },
 }
 
@@ -200,7 +202,7 @@ def render_event(kind: str, data: dict, settings: Any) -> Note | None:
         value = fmt.pct(data.get("value"), lang)
         key = event if event in ("daily_loss_halt", "max_drawdown_halt") else "risk_other"
         return Note(kind, t["subject_halt"], t[key].format(value=value, event=event))
-    if kind in ("order_failed", "error"):
+    if kind in ("order_failed", "error", "model"):
         return Note(kind, t[f"subject_{kind}"], t[kind].format(message=data.get("message", "")))
     if kind in ("paused", "resumed", "force_exit"):
         return Note(kind, t[f"subject_{kind}"], t[kind].format(by=data.get("by", "operator")))

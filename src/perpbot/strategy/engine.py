@@ -50,6 +50,16 @@ class SignalEngine:
         self.window: deque = deque(maxlen=settings.live_window)
         self.size = 1.0
 
+    def set_bundle(self, bundle) -> None:
+        """Decide with ``bundle`` from the next :meth:`decide` on (a promoted model). Raises ValueError
+        when it computes other feature groups than the current model, or lacks what the decision
+        rule needs (see :func:`perpbot.strategy.signals.check_model_decision`)."""
+        groups = list(getattr(bundle, "feature_groups", None) or ["candles"])
+        if self.bundle is not None and groups != self.groups:
+            raise ValueError(f"model {bundle.version} uses the feature groups {groups}, the node computes {self.groups}")
+        check_model_decision(self.settings, bundle)
+        self.bundle, self.groups = bundle, groups
+
     def push(self, ts: pd.Timestamp, o: float, h: float, lo: float, c: float, v: float) -> pd.DataFrame:
         """Append a closed candle (UTC open time, USDT prices, base volume); the window as a frame."""
         self.window.append((ts, o, h, lo, c, v))
