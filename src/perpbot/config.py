@@ -41,9 +41,7 @@ from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_va
 from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict
 
 from perpbot.config_derived import DerivedValues
-from perpbot.config_sources import (
-    ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml,
-)
+from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml
 from perpbot.config_values import check_ledger_url, check_pair_weights, parse_addresses, parse_feature_groups
 from perpbot.config_sources import format_validation_error as _format_error
 from perpbot.masking import mask_url, redact_text, remember
@@ -64,8 +62,7 @@ ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble"
 class Settings(DerivedValues, BaseSettings):
     """All perpbot settings. Units are in each field's description."""
 
-    model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="forbid", validate_default=True,
-                                      allow_inf_nan=False)
+    model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="forbid", validate_default=True, allow_inf_nan=False)
 
     # --- market ---------------------------------------------------------------------------
     exchange: str = Field("bitget", description="ccxt exchange id")
@@ -107,7 +104,7 @@ class Settings(DerivedValues, BaseSettings):
     atr_period: int = Field(14, ge=2, le=500, description="bars")
     trailing_stop: float | None = Field(None, gt=0, le=50, description="percent trailing distance; None = off")
 
-    # --- fees, market rules (Bitget SOLUSDT defaults; read from the exchange when online) ----
+    # --- fees, market rules (Bitget SOLUSDT defaults; the venue's own from the market cache) ----
     taker_fee: float = Field(0.06, ge=0, le=1, description="percent of notional")
     maker_fee: float = Field(0.02, ge=-1, le=1, description="percent of notional")
     slippage: float = Field(0.02, ge=0, le=5, description="percent, adverse, on every market fill")
@@ -116,6 +113,9 @@ class Settings(DerivedValues, BaseSettings):
     tick_size: float = Field(0.001, ge=1e-12, le=1e4, description="price step, USDT")
     min_qty: float = Field(0.1, ge=0, le=1e9, description="minimum order quantity, base asset")
     min_notional: float = Field(5.0, ge=0, le=1e6, description="minimum order value, USDT")
+    markets_dir: Path | None = Field(None, description="cache of the venue's market rules (perpbot markets refresh): "
+                                                       "<markets_dir>/<exchange>.json; default <output_dir>/markets")
+    markets_max_age: float = Field(24.0, gt=0, le=8760, description="hours before a cached market entry is refreshed")
 
     # --- model ----------------------------------------------------------------------------
     model: ModelName = "lightgbm"

@@ -1,6 +1,6 @@
 """Values derived from :class:`perpbot.config.Settings`: the fractions the engine uses (the
-settings hold percents), the ledger URL and the model file. One place for every percent ->
-fraction conversion of the risk settings."""
+settings hold percents), the ledger URL, the model file and the market-rules cache file. One
+place for every percent -> fraction conversion of the risk settings."""
 
 from __future__ import annotations
 
@@ -29,6 +29,8 @@ class DerivedValues:
         slippage: float
         ledger_url: str | None
         output_dir: Path
+        markets_dir: Path | None
+        exchange: str
         model_path: Path | None
         model: Any
 
@@ -65,6 +67,10 @@ class DerivedValues:
     def model_file(self) -> Path:
         return self.model_path or self.output_dir / "models" / f"{self.model}.joblib"
 
+    def markets_file(self, exchange: str | None = None) -> Path:
+        """The market-rules cache of ``exchange`` (default the settings' venue):
+        ``<markets_dir>/<exchange>.json``, ``markets_dir`` defaulting to ``<output_dir>/markets``."""
+        return (self.markets_dir or self.output_dir / "markets") / f"{exchange or self.exchange}.json"
 
     @property
     def stop_loss_frac(self) -> float:

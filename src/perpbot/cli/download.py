@@ -1,6 +1,7 @@
 """``perpbot download``: fetch history from a ccxt venue into the Parquet store, with a progress bar.
 
-Registered by :mod:`perpbot.cli.main` with ``app.command()(download)``. Errors (unknown
+Registered by :mod:`perpbot.cli.main` with ``app.command()(download)``. Afterwards the symbol's
+entry of the market-rules cache is refreshed when due (``--no-markets``: not). Errors (unknown
 exchange, symbol not listed, unsupported timeframe, network down) print one ``error:`` line
 on stderr and exit 1 (2 for configuration errors).
 """
@@ -29,7 +30,10 @@ def download(config: Optional[Path] = ConfigOpt,
              data_dir: Path = typer.Option(Path("data"), "--data-dir", help="store root; files go to DATA_DIR/<exchange>/"),
              api_url: Optional[str] = typer.Option(None, "--api-url",
                                                    help="replace the venue's REST base url (local simulator/proxy)"),
-             retries: int = typer.Option(3, min=0, max=20, help="retries of a failed request (timeouts, 5xx, 429)")
+             retries: int = typer.Option(3, min=0, max=20, help="retries of a failed request (timeouts, 5xx, 429)"),
+             markets: bool = typer.Option(True, "--markets/--no-markets",
+                                          help="also refresh the symbol's entry of the market-rules cache when it "
+                                               "is older than markets_max_age (perpbot markets refresh)")
              ) -> None:
     """Download candles, mark/index candles, funding and open interest into the Parquet store (resumable)."""
     from perpbot.exchange.download import DownloadError, check_request, make_sync_exchange, resolve_market
@@ -58,6 +62,19 @@ def download(config: Optional[Path] = ConfigOpt,
         except DownloadError as exc:
             raise cli.UserError(str(exc)) from None
         cli.console.print(_summary(result))
+        if markets:
+            _refresh_rules(s, ex_id, sym, ex)
+
+
+def _refresh_rules(s, ex_id: str, sym: str, ex) -> None:
+    """The symbol's market-rules cache entry, refreshed with the download's client when due."""
+    from perpbot.exchange.market_cache import refresh_markets
+
+    r = refresh_markets(s, [sym], exchange_id=ex_id, ex=ex)[0]
+    if r.warning:
+        cli.err_console.print(f"[bold yellow]warning:[/] {r.warning}", highlight=False, soft_wrap=True)
+    elif r.status == "fetched":
+        cli.console.print(f"market rules of {sym} cached in {s.markets_file(ex_id)}", highlight=False, soft_wrap=True)
 
 
 def _summary(result) -> Table:

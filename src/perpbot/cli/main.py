@@ -26,6 +26,7 @@ from perpbot.cli.download import download
 from perpbot.cli.intel_commands import register as register_intel_commands
 from perpbot.cli.ledger_commands import ledger_app
 from perpbot.cli.models_cmd import models_app
+from perpbot.cli.markets import markets_app
 from perpbot.cli.platform_commands import journal_app, platform_app
 from perpbot.cli.live import status
 from perpbot.cli.optimize import optimize
@@ -110,6 +111,7 @@ def backtest(config: Optional[Path] = ConfigOpt,
     """Backtest a strategy beside the baselines, after fees, slippage and funding."""
     from perpbot.app.jobs import backtest_job, check_strategies
     from perpbot.backtest.runner import comparison_table, veto_notes
+    from perpbot.sim.market_rules import rules_note
     from perpbot.strategy.signals import BASELINES, meta_primary
 
     with handled():
@@ -129,6 +131,7 @@ def backtest(config: Optional[Path] = ConfigOpt,
         market = market_for(s, tr)
         out = backtest_job(s, names, market=market, model_path=model_path, ledger=led, report=report)
         console.print(metrics_rich_table(comparison_table(out.runs), f"Backtest {s.symbol} {s.timeframe}"))
+        console.print(rules_note(s), highlight=False, soft_wrap=True)
         for note in veto_notes(out.runs):
             err_console.print(f"[bold yellow]warning:[/] {note}", highlight=False, soft_wrap=True)
         show_verdict(s, market, out.runs, strategy=strategy, model=out.bundle, model_path=model_path)
@@ -283,6 +286,7 @@ app.command()(serve)
 app.command("status")(status)
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(models_app, name="models")
+app.add_typer(markets_app, name="markets")
 app.add_typer(journal_app, name="journal")
 app.add_typer(platform_app, name="platform")
 register_intel_commands(app)

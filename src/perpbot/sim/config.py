@@ -13,13 +13,14 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from perpbot.sim import kernel as K
-from perpbot.sim.market_rules import rules_for
+from perpbot.sim.market_rules import account_rules
 from perpbot.sim.sizing import (
     SIZING_ATR, SIZING_EQUITY, SIZING_FIXED_FRACTION, STOP_ATR, STOP_PERCENT, protective_levels,
 )
 
 # Bitget SOLUSDT USDT-M position tiers (upper notional bound in USDT, maintenance margin rate),
-# announcement Sep 2025 (shared/reference/bitget.md). Read from the exchange when online.
+# announcement Sep 2025 (shared/reference/bitget.md). The venue's own from the market cache when
+# it has the symbol (perpbot.sim.market_rules; perpbot markets refresh).
 SOLUSDT_TIERS = ((50_000.0, 0.005), (100_000.0, 0.008), (1_000_000.0, 0.01), (5_000_000.0, 0.02),
                  (10_000_000.0, 0.03), (30_000_000.0, 0.05), (60_000_000.0, 0.12))
 
@@ -105,17 +106,22 @@ class AccountConfig:
     @classmethod
     def from_settings(cls, s, **overrides) -> "AccountConfig":
         """Build from :class:`perpbot.config.Settings` (percent fields converted to fractions; lot,
-        tick and minimum quantity of the symbol, :func:`perpbot.sim.market_rules.rules_for`)."""
+        tick, minimum quantity and notional and the margin tiers of the symbol: the settings' own,
+        else the venue's from the market cache, else the shipped ones,
+        :func:`perpbot.sim.market_rules.account_rules`)."""
+        rules = account_rules(s)
         values = dict(
             capital=s.starting_capital, leverage=s.leverage, taker_fee=s.taker_fee_frac,
             slippage=s.slippage_frac, sizing=s.sizing, risk=s.risk_frac,
             equity_fraction=s.equity_fraction, sizing_atr_mult=s.sizing_atr_mult, stop_mode=s.stop_mode,
             stop_loss=s.stop_loss_frac, take_profit=s.take_profit_frac,
             trailing_stop=s.trailing_stop_frac, max_daily_loss=s.max_daily_loss_frac,
-            max_drawdown=s.max_drawdown_frac, cooldown_bars=s.cooldown_bars, min_notional=s.min_notional,
+            max_drawdown=s.max_drawdown_frac, cooldown_bars=s.cooldown_bars,
             funding=s.funding, warmup_bars=s.warmup_bars, atr_period=s.atr_period,
-            **rules_for(s),  # the symbol's lot, tick and minimum unless the settings set them
+            **rules.values,  # the symbol's lot, tick and minimums unless the settings set them
         )
+        if rules.tiers is not None:
+            values["tiers"] = rules.tiers
         if getattr(s, "market_type", "futures") == "spot":  # a spot account: bought with cash, never short
             values.update(SPOT_ACCOUNT)
         values.update(overrides)
