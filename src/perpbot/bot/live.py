@@ -156,8 +156,10 @@ class LiveBot(LiveOrders):
         if self.report.position is not None:
             self._adopt(self.report.position)
             await self._adopt_levels(self.trade)
+        # the position held at start-up (a restart after a crash adopts it) is shown before the first candle
         self.control.update_status(running=True, run_id=self.run_id, mode="live", reconcile=self.report.summary(),
-                                   demo=not self.ex.real_money)
+                                   demo=not self.ex.real_money, position=self._position_status(),
+                                   equity=self.report.equity)
         log.info("live_started", run_id=self.run_id, candles=len(self.signals.window), reconcile=self.report.summary())
         return self.report
 

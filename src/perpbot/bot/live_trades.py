@@ -206,12 +206,16 @@ class TradeRecords:
         self._open_calls = max(0, self._open_calls - n)
         return n
 
+    def _position_status(self) -> dict | None:
+        """The open trade as the operator status shows it (side +1/-1, qty base, prices USDT), or None."""
+        t = self.trade
+        return None if t is None else {"side": t.side, "qty": t.qty, "entry_price": t.entry_price,
+                                       "stop_loss": t.stop_loss, "take_profit": t.take_profit,
+                                       "liquidation_price": t.liquidation_price, "margin": t.margin}
+
     def _publish(self, candle, signal: int, proba, snap, latency: float, rec: str) -> None:
         last = last_signal(signal, candle.time, proba)
-        t = self.trade
-        pos = None if t is None else {"side": t.side, "qty": t.qty, "entry_price": t.entry_price,
-                                      "stop_loss": t.stop_loss, "take_profit": t.take_profit,
-                                      "liquidation_price": t.liquidation_price, "margin": t.margin}
+        t, pos = self.trade, self._position_status()
         publish_cycle(self.events, self.ex.bar_of(candle.timestamp), candle.time, snap.equity,
                       0.0 if t is None else t.side * t.qty, last)
         lat = np.fromiter(self.latency_ms, dtype=np.float64)
