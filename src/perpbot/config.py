@@ -43,6 +43,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from perpbot.config_derived import DerivedValues
 from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml
 from perpbot.config_values import check_ledger_url, check_pair_weights, parse_addresses, parse_feature_groups
+from perpbot.config_values import BUILTIN_MODELS, ModelName, ModelRef  # noqa: F401 (re-exported)
 from perpbot.config_sources import format_validation_error as _format_error
 from perpbot.masking import mask_url, redact_text, remember
 
@@ -55,8 +56,6 @@ OPTIONAL_FILES = ("funding_file", "mark_file", "intrabar_file", "model_path")
 
 #: Feature groups (perpbot.features.groups.GROUP_NAMES, in its order; a test keeps them equal).
 FEATURE_GROUPS = ("candles", "htf", "cross_asset", "funding_basis", "regime")
-
-ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble", "lstm"]
 
 
 class Settings(DerivedValues, BaseSettings):
@@ -118,7 +117,9 @@ class Settings(DerivedValues, BaseSettings):
     markets_max_age: float = Field(24.0, gt=0, le=8760, description="hours before a cached market entry is refreshed")
 
     # --- model ----------------------------------------------------------------------------
-    model: ModelName = "lightgbm"
+    model: ModelRef = Field("lightgbm", description="built-in (logreg, random_forest, xgboost, lightgbm, "
+                                                    "ensemble, lstm), a plug-in's entry point (perpbot.models) "
+                                                    "or FILE.py[:Factory]")
     model_params: dict[str, Any] = Field(default_factory=dict, description="the model's hyperparameters over its "
                                          "defaults, e.g. {num_leaves = 31} (checked by the model at training)")
     confidence_threshold: float = Field(0.6, ge=0.34, le=1.0,

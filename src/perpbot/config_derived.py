@@ -4,10 +4,21 @@ place for every percent -> fraction conversion of the risk settings."""
 
 from __future__ import annotations
 
-from pathlib import Path
+import re
+from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, cast
 
 from perpbot.masking import mask_url
+
+
+def model_stem(name: str) -> str:
+    """A file-name-safe label of a model: the name itself for built-ins and entry points
+    (characters other than letters, digits, ``.``, ``_``, ``-`` replaced by ``_``), and
+    ``<file stem>`` / ``<file stem>-<Factory>`` for a plug-in file (``models/nb.py:NB`` -> ``nb-NB``)."""
+    if name.endswith(".py") or ".py:" in name:  # perpbot.config_values.is_model_file_ref
+        path, _, factory = name.partition(".py:")
+        name = PurePath(path if factory else path[:-3]).name + (f"-{factory}" if factory else "")
+    return re.sub(r"[^A-Za-z0-9._-]", "_", name) or "model"
 
 
 class DerivedValues:
@@ -65,7 +76,9 @@ class DerivedValues:
 
     @property
     def model_file(self) -> Path:
-        return self.model_path or self.output_dir / "models" / f"{self.model}.joblib"
+        """``model_path``, else ``<output_dir>/models/<model>.joblib`` (a plug-in file's stem for
+        ``FILE.py[:Factory]``, :func:`model_stem`)."""
+        return self.model_path or self.output_dir / "models" / f"{model_stem(self.model)}.joblib"
 
     def markets_file(self, exchange: str | None = None) -> Path:
         """The market-rules cache of ``exchange`` (default the settings' venue):

@@ -3,7 +3,10 @@ field validators). Each raises ValueError with a one-line message that never rep
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+from typing import Annotated, Any, Literal, get_args
+
+from pydantic import BeforeValidator
 
 from perpbot.masking import remember
 
@@ -63,3 +66,50 @@ def check_ledger_url(value: str | None) -> str | None:
         raise ValueError(f"unknown database dialect {url.drivername!r}; use sqlite:/// or "
                          "postgresql+psycopg://") from None
     return value
+
+
+#: Entry-point group of model plug-ins (:mod:`perpbot.ml.model_plugins`).
+MODEL_ENTRY_POINT_GROUP = "perpbot.models"
+#: The built-in models (:data:`perpbot.ml.models.MODEL_NAMES`; a test keeps them equal).
+ModelName = Literal["logreg", "random_forest", "xgboost", "lightgbm", "ensemble", "lstm"]
+BUILTIN_MODELS: tuple[str, ...] = get_args(ModelName)
+
+
+def is_model_file_ref(name: str) -> bool:
+    """True when ``name`` names a model plug-in file (``FILE.py`` or ``FILE.py:Factory``)."""
+    return name.endswith(".py") or ".py:" in name
+
+
+def model_entry_point_names() -> list[str]:
+    """Names of the installed model plug-ins (entry points of :data:`MODEL_ENTRY_POINT_GROUP`), sorted."""
+    from importlib.metadata import entry_points
+
+    return sorted({ep.name for ep in entry_points(group=MODEL_ENTRY_POINT_GROUP)})
+
+
+def unknown_model_message(name: str, builtins: tuple[str, ...], plugins: list[str]) -> str:
+    """One line for a model name that is neither built in, nor an installed plug-in, nor a file."""
+    close = difflib.get_close_matches(name, [*builtins, *plugins], n=1, cutoff=0.6)
+    suggest = f" (did you mean {close[0]!r}?)" if close else ""
+    return (f"unknown model {name!r}{suggest}; valid names: {', '.join(builtins)}; "
+            f"plug-ins ({MODEL_ENTRY_POINT_GROUP} entry points): {', '.join(plugins) or 'none installed'}; "
+            "or a model file FILE.py[:Factory]")
+
+
+def check_model(value: Any, builtins: tuple[str, ...] = BUILTIN_MODELS) -> str:
+    """A built-in model name, an installed plug-in's entry-point name (built-in names win), or a
+    plug-in file reference (loaded, and its file checked, only when a model is built). Raises
+    ValueError (:func:`unknown_model_message`) otherwise."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("expected a model name or a model file FILE.py[:Factory]")
+    name = value.strip()
+    if name in builtins or is_model_file_ref(name):
+        return name
+    plugins = model_entry_point_names()  # read only for a name that is not built in
+    if name in plugins:
+        return name
+    raise ValueError(unknown_model_message(name, builtins, plugins))
+
+
+#: The type of the ``model`` setting: a built-in or a plug-in (:func:`check_model`).
+ModelRef = Annotated[str, BeforeValidator(lambda value: check_model(value))]

@@ -59,19 +59,28 @@ def list_strategies() -> None:
 
 
 def list_models() -> None:
-    """The models --model accepts, the extra each needs and whether it is installed here."""
+    """The models --model accepts: the built-in ones (the extra each needs and whether it is
+    installed here), then the installed model plug-ins (entry points of ``perpbot.models``)."""
     from perpbot.extras import MODEL_EXTRA, extra_for
+    from perpbot.ml.model_plugins import model_entry_points
     from perpbot.ml.models import DEFAULT_MODEL, MODEL_NAMES
 
-    t = Table(title="models", box=box.SIMPLE_HEAD)
-    for col in ("name", "needs", "installed"):
-        t.add_column(col, no_wrap=True)
+    t = Table(title="models", box=box.SIMPLE_HEAD, caption="or a model file: --model FILE.py[:Factory] "
+                                                           "(docs/COOKBOOK.md)")
+    t.add_column("name", no_wrap=True)
+    t.add_column("needs", overflow="fold")
+    t.add_column("installed", no_wrap=True)
     for name in MODEL_NAMES:
         module = MODEL_EXTRA.get(name)
         extra = extra_for(module) if module else ""
         ok = not module or _installed(module)
         needs = f'pip install "perpbot[{extra}]"' if extra else "core"
         t.add_row(name + (" (default)" if name == DEFAULT_MODEL else ""), escape(needs), "yes" if ok else "no")
+    for name, ep in sorted(model_entry_points().items()):
+        dist = getattr(ep, "dist", None)
+        source = f"{dist.name} {dist.version}" if dist is not None else ep.value
+        shadowed = " (hidden by the built-in)" if name in MODEL_NAMES else ""
+        t.add_row(escape(name), escape(f"plug-in {ep.value} ({source}){shadowed}"), "yes")
     console.print(t)
 
 

@@ -65,7 +65,9 @@ def _check_strategy(strategy: str, model_only: bool = False) -> None:
 
 @app.command()
 def train(config: Optional[Path] = ConfigOpt,
-          model: Optional[str] = choice_option(None, model_choice(), "--model", help="the model (default: settings)"),
+          model: Optional[str] = choice_option(None, model_choice(), "--model",
+                                               help="the model (default: settings): built in, an installed "
+                                                    "plug-in (perpbot list-models) or FILE.py[:Factory]"),
           strategy: str = choice_option("ai", train_strategy_choice(), "--strategy",
                                         help="ai (three-class model) or meta:<rule> (meta-labelling of a rule)"),
           candles: Optional[Path] = typer.Option(None, help="candles Parquet (default from settings)"),
@@ -80,13 +82,13 @@ def train(config: Optional[Path] = ConfigOpt,
         tr = parse_timerange(timerange)
         s = data_settings(config, symbol, model=model, candles_file=candles, features=features, timeframe=timeframe)
         require_model(s.model)  # an extra's model (xgboost, lstm) that is not installed: one line, before any work
-        if s.model_params:
-            from perpbot.ml.models import make_model
+        from perpbot.ml.models import MODEL_NAMES, make_model
 
-            try:
-                make_model(s.model, s.model_params)  # a hyperparameter the model does not take: before any work
+        if s.model_params or s.model not in MODEL_NAMES:
+            try:  # a hyperparameter the model does not take, a plug-in that does not load: before any work
+                make_model(s.model, s.model_params)
             except (ValueError, TypeError) as exc:
-                raise UsageError(f"model_params: {exc}") from None
+                raise UsageError(f"model_params: {exc}" if s.model in MODEL_NAMES else str(exc)) from None
         check_output_file(model_file_for(s, strategy), "model file (model_path)")
         market = market_for(s, tr, warmup=False) if tr else None
         with progress_callback(f"walk-forward {s.model} ({strategy})") as cb:

@@ -2,7 +2,8 @@
 
 * :class:`NamedChoice` — the parser of ``--strategy`` / ``--model``: the valid names show in
   ``--help`` (``[ai|ema-cross|...]``) and complete in the shell; an unknown name is one line with
-  a "did you mean" (difflib) and the list, exit 2, before anything is read or written. (Typer
+  a "did you mean" (difflib) and the list, exit 2, before anything is read or written; plug-in
+  files (``FILE.py[:Name]``) and, for ``--model``, installed plug-ins' entry points pass too. (Typer
   0.29 vendors its own click, so a ``click.Choice`` subclass cannot be passed; a parser can.)
 * :class:`OneLineErrorsGroup` — the Typer group of ``perpbot``: every usage error of the parser
   (unknown option or command, missing value, bad choice, a value of the wrong type) becomes one
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import typer
@@ -44,25 +46,33 @@ class NamedChoice:
     """A fixed set of names as a Typer ``parser``; ``what`` names the kind in the error
     ("a strategy", "a model")."""
 
-    def __init__(self, choices, what: str, files: bool = False) -> None:
+    def __init__(self, choices, what: str, files: bool = False,
+                 more: Callable[[], list[str]] | None = None) -> None:
         self.choices = tuple(choices)
         self.what = what
-        self.files = files  # also a plug-in strategy file (FILE.py[:ClassName])
+        self.files = files  # also a plug-in file (FILE.py[:Name])
+        self.more = more  # further names, looked up only when asked (installed plug-ins' entry points)
         self.__name__ = what  # shown by typer as the parameter type's name
+
+    def _more(self) -> tuple[str, ...]:
+        return tuple(n for n in self.more() if n not in self.choices) if self.more else ()
 
     def __call__(self, value: Any) -> str:
         if value in self.choices or (self.files and isinstance(value, str) and value.endswith(".py")
                                      or self.files and isinstance(value, str) and ".py:" in value):
             return str(value)
-        raise typer.BadParameter(f"{value!r} is not {self.what}{did_you_mean(value, self.choices)}; choose one of: "
-                                 f"{', '.join(self.choices)}")
+        known = self.choices + self._more()
+        if value in known:
+            return str(value)
+        raise typer.BadParameter(f"{value!r} is not {self.what}{did_you_mean(value, known)}; choose one of: "
+                                 f"{', '.join(known)}")
 
     @property
     def metavar(self) -> str:
         return "[" + "|".join(self.choices) + "]"
 
     def complete(self, incomplete: str) -> list[str]:
-        return [c for c in self.choices if c.startswith(incomplete)]
+        return [c for c in self.choices + self._more() if c.startswith(incomplete)]
 
 
 def choice_option(default: Any, choice: NamedChoice, *decls: str, help: str = "") -> Any:
@@ -86,10 +96,14 @@ def train_strategy_choice() -> NamedChoice:
 
 
 def model_choice() -> NamedChoice:
-    """Every model name of :data:`perpbot.ml.models.MODEL_NAMES`."""
+    """Every model name of :data:`perpbot.ml.models.MODEL_NAMES`, the installed model plug-ins
+    (entry points of ``perpbot.models``, read when a name is not built in) and model files
+    ``FILE.py[:Factory]``."""
+    from perpbot.config_values import model_entry_point_names
     from perpbot.ml.models import MODEL_NAMES
 
-    return NamedChoice(MODEL_NAMES, "a model")
+    return NamedChoice(MODEL_NAMES, "a model (or a model file FILE.py[:Factory])", files=True,
+                       more=model_entry_point_names)
 
 
 def version_callback(value: bool) -> None:

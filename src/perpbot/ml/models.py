@@ -10,7 +10,9 @@ with probability 1).
 
 Models: ``logreg`` (multinomial logistic regression), ``random_forest``, ``xgboost``,
 ``lightgbm`` (default), ``ensemble`` (soft-voting average of the four) and ``lstm``
-(a sequence model over the last bars, :mod:`perpbot.ml.lstm`; needs ``perpbot[deep]``).
+(a sequence model over the last bars, :mod:`perpbot.ml.lstm`; needs ``perpbot[deep]``), and any
+model plug-in — an entry point of ``perpbot.models`` or a file ``FILE.py[:Factory]`` whose
+estimator follows the scikit-learn protocol (:mod:`perpbot.ml.model_plugins`).
 """
 
 from __future__ import annotations
@@ -37,10 +39,16 @@ def default_params(name: str) -> dict[str, Any]:
 
     For ``ensemble`` the dict maps each member name to its defaults.
 
+    For a plug-in: its estimator's ``get_params(deep=False)`` (:func:`perpbot.ml.model_plugins.plugin_defaults`).
+
     Raises:
         ValueError: unknown model name.
     """
     _check_name(name)
+    if name not in MODEL_NAMES:
+        from perpbot.ml.model_plugins import plugin_defaults
+
+        return plugin_defaults(name)
     if name == "logreg":
         return {"C": 1.0, "max_iter": 1000}
     # Tree models are small and strongly regularised: 5m returns are mostly noise, and on a
@@ -74,6 +82,10 @@ def effective_params(name: str, params: dict | None = None) -> dict[str, Any]:
     Raises:
         ValueError: unknown model name, or ensemble params not keyed by member name / "weights".
     """
+    if name not in MODEL_NAMES:
+        from perpbot.ml.model_plugins import plugin_defaults
+
+        return plugin_defaults(name, params)
     base = default_params(name)
     params = dict(params or {})
     if name != "ensemble":
@@ -89,7 +101,9 @@ def effective_params(name: str, params: dict | None = None) -> dict[str, Any]:
 
 def _check_name(name: str) -> None:
     if name not in MODEL_NAMES:
-        raise ValueError(f"unknown model name {name!r}; valid names: {', '.join(MODEL_NAMES)}")
+        from perpbot.ml.model_plugins import load_factory
+
+        load_factory(name)  # an unknown name: the one line listing built-ins and installed plug-ins
 
 
 def _make_classifier(name: str, merged: dict[str, Any], n_jobs: int, random_state: int):
@@ -124,8 +138,10 @@ class ThreeClassClassifier(ClassifierMixin, BaseEstimator):
     """Wrap a classifier so it trains on labels -1/0/+1 and predicts (p_down, p_flat, p_up).
 
     ``fit(X, y)``: ``y`` holds -1, 0, +1 (ints or floats; NaN is an error). The classes
-    present are mapped to 0..k-1 before fitting a clone of ``estimator``.
-    ``predict_proba(X)`` returns float64 (n, 3) in the order of :data:`CLASSES`.
+    present are mapped to 0..k-1 before fitting a clone of ``estimator``, whose ``classes_``
+    must then be ``[0 .. k-1]`` (ValueError otherwise).
+    ``predict_proba(X)`` returns float64 (n, 3) in the order of :data:`CLASSES` (ValueError when
+    the estimator's probabilities are not (n, k)).
     """
 
     def __init__(self, estimator=None):
@@ -148,6 +164,10 @@ class ThreeClassClassifier(ClassifierMixin, BaseEstimator):
         else:
             codes = np.searchsorted(present, y.astype(np.int64))
             self.estimator_ = clone(self.estimator).fit(X, codes)
+            fitted = getattr(self.estimator_, "classes_", None)
+            if fitted is None or not np.array_equal(np.asarray(fitted), np.arange(present.size)):
+                raise ValueError(f"{type(self.estimator_).__name__}.fit must set classes_ to the class codes it was "
+                                 f"given, sorted ({list(range(present.size))}), got {fitted!r}")
         return self
 
     def predict_proba(self, X) -> np.ndarray:
@@ -156,7 +176,11 @@ class ThreeClassClassifier(ClassifierMixin, BaseEstimator):
         if self.estimator_ is None:
             out[:, self.present_columns_[0]] = 1.0
         else:
-            out[:, self.present_columns_] = np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
+            p = np.asarray(self.estimator_.predict_proba(X), dtype=np.float64)
+            if p.shape != (n, self.present_columns_.size):
+                raise ValueError(f"{type(self.estimator_).__name__}.predict_proba returned shape {p.shape}, expected "
+                                 f"({n}, {self.present_columns_.size}): one column per class of classes_")
+            out[:, self.present_columns_] = p
             out /= out.sum(axis=1, keepdims=True)  # XGBoost returns float32 rows summing to 1 +- 1e-7
         return out
 
@@ -169,7 +193,9 @@ def make_model(name: str = DEFAULT_MODEL, params: dict | None = None, n_jobs: in
     """A fresh, unfitted model: ``Pipeline([("scaler", StandardScaler()), ("clf", ThreeClassClassifier(...))])``.
 
     Args:
-        name: one of :data:`MODEL_NAMES`.
+        name: one of :data:`MODEL_NAMES`, or a model plug-in (:mod:`perpbot.ml.model_plugins`:
+            an entry-point name or ``FILE.py[:Factory]``; its estimator is
+            :func:`~perpbot.ml.model_plugins.build_estimator` of ``params``).
         params: overrides of :func:`default_params` passed to the classifier's
             constructor; for ``ensemble`` a dict ``{member_name: {...}}`` plus an
             optional ``"weights"`` list (soft-voting weights in member order
@@ -181,9 +207,15 @@ def make_model(name: str = DEFAULT_MODEL, params: dict | None = None, n_jobs: in
         sklearn Pipeline with ``fit(X, y)`` (y in -1/0/+1) and ``predict_proba(X) -> (n, 3)``.
 
     Raises:
-        ValueError: unknown name (the message lists the valid names) or a parameter the
-            classifier does not accept.
+        ValueError: unknown name (the message lists the valid names and installed plug-ins), a
+            parameter the classifier does not accept, or a plug-in that fails to load or does not
+            follow the protocol.
     """
+    if name not in MODEL_NAMES:
+        from perpbot.ml.model_plugins import build_estimator
+
+        clf = build_estimator(name, params, n_jobs=n_jobs, random_state=random_state)
+        return Pipeline([("scaler", StandardScaler()), ("clf", ThreeClassClassifier(clf))])
     merged = effective_params(name, params)
     if name == "ensemble":
         members = [(m, _make_classifier(m, merged[m], n_jobs, random_state)) for m in _BASE]

@@ -8,7 +8,9 @@ to check that the running configuration matches the one it was trained with
 Files: ``save_bundle(bundle, path)`` writes ``path`` (joblib pickle) and
 ``path + ".json"`` (human-readable metadata), each atomically (temporary file in
 the same directory + ``os.replace``). Only load bundles you created: joblib/pickle
-files can run code when loaded.
+files can run code when loaded. A model plug-in's bundle records the plug-in's source
+(``model_plugin``); :func:`load_bundle` makes it importable again before unpickling
+(:func:`perpbot.ml.model_plugins.prepare_unpickle`).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import joblib
 import numpy as np
 import pandas as pd
 
+from perpbot.config_derived import model_stem
 from perpbot.features.build import features_hash
 from perpbot.ml.metadata import ModelError, ModelMismatchError, mismatch_message  # noqa: F401 (re-exported)
+from perpbot.ml.model_plugins import missing_module_message, plugin_record, prepare_unpickle
 from perpbot.ml.train import FoldModel, WalkForwardResult, feature_matrix, timestamps_ns
 
 __all__ = ["ModelError", "ModelMismatchError", "ModelBundle", "features_hash", "make_bundle",
@@ -70,6 +74,8 @@ class ModelBundle:
     ``strategy`` is "ai" (three-class triple-barrier model) or "meta:<rule>" (meta-labelling);
     ``decision`` the expected-value tables and nested margins per fold; ``calibration`` the
     calibration method and its out-of-sample reliability (both JSON-able, also in the sidecar).
+    ``model_plugin`` is where a plug-in model came from (:func:`perpbot.ml.model_plugins.plugin_record`;
+    ``{}`` for a built-in model).
     """
 
     model_name: str
@@ -92,11 +98,12 @@ class ModelBundle:
     calibration: dict = field(default_factory=dict)        # method, out-of-sample ECE and reliability curves
     feature_groups: list = field(default_factory=lambda: ["candles"])  # perpbot.features.groups names
     importance: dict = field(default_factory=dict)         # permutation importance on the test folds
+    model_plugin: dict = field(default_factory=dict)       # a plug-in model's source (file / entry point)
     market: dict = field(default_factory=dict)             # {"symbol", "timeframe"} it was trained for
 
     def __post_init__(self) -> None:
         if not self.version:
-            self.version = f"{self.model_name}-{self.features_hash[:8]}-{self.created_at:%Y%m%d%H%M%S}"
+            self.version = f"{model_stem(self.model_name)}-{self.features_hash[:8]}-{self.created_at:%Y%m%d%H%M%S}"
 
     def predict_proba(self, X: pd.DataFrame, timestamps) -> np.ndarray:
         """Out-of-sample probabilities (p_down, p_flat, p_up), float64 (n, 3).
@@ -144,7 +151,8 @@ class ModelBundle:
             "strategy": getattr(self, "strategy", "ai"), "decision": getattr(self, "decision", {}),
             "calibration": getattr(self, "calibration", {}),
             "feature_groups": list(getattr(self, "feature_groups", ["candles"])),
-            "importance": getattr(self, "importance", {}), "market": getattr(self, "market", {}),
+            "importance": getattr(self, "importance", {}), "model_plugin": getattr(self, "model_plugin", {}),
+            "market": getattr(self, "market", {}),
             "folds": [{"test_start_time": f.test_start_time, "test_end_time": f.test_end_time,
                        "train_start_time": f.train_start_time, "train_end_time": f.train_end_time,
                        "n_train": f.n_train, "n_test": f.n_test,
@@ -212,7 +220,9 @@ def make_bundle(result: WalkForwardResult, *, label_settings: dict, features_has
                       "expanding": result.expanding, "bar_interval": result.bar_interval,
                       "n_train_final": result.n_train_final},
         strategy=strategy, decision=dict(decision or {}), calibration=dict(calibration or {}),
-        feature_groups=list(feature_groups), importance=dict(importance or {}))
+        feature_groups=list(feature_groups), importance=dict(importance or {}),
+        model_plugin=result.extra["model_plugin"] if "model_plugin" in result.extra
+        else plugin_record(result.model_name))
 
 
 def _atomic_write(path: Path, write) -> None:
@@ -243,6 +253,15 @@ def save_bundle(bundle: ModelBundle, path) -> Path:
     return path
 
 
+def _sidecar(path: Path) -> dict:
+    """The ``.json`` metadata beside a model, or {} when it is missing or unreadable."""
+    try:
+        meta = json.loads(Path(str(path) + ".json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def load_bundle(path, expected_features_hash: str | None = None,
                 expected_feature_names: list[str] | None = None) -> ModelBundle:
     """Load a bundle written by :func:`save_bundle`.
@@ -255,15 +274,21 @@ def load_bundle(path, expected_features_hash: str | None = None,
             the differing features in that error.
 
     Raises:
-        ModelError: file missing, unreadable/corrupt, or not a ModelBundle.
+        ModelError: file missing, unreadable/corrupt, or not a ModelBundle; a plug-in model whose
+            plug-in is missing or changed (:func:`perpbot.ml.model_plugins.prepare_unpickle`).
         ModelMismatchError: features hash differs from ``expected_features_hash``.
     """
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
+    plugin = _sidecar(path).get("model_plugin")
+    prepare_unpickle(plugin, path)
     try:
         bundle = joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means a corrupt file
+        missing = missing_module_message(plugin, path, exc) if isinstance(exc, ModuleNotFoundError) else None
+        if missing:
+            raise ModelError(missing) from None
         detail = " ".join(str(exc).split())[:200]
         raise ModelError(f"model file {path} is corrupt or unreadable ({type(exc).__name__}: {detail})") from exc
     if not isinstance(bundle, ModelBundle):

@@ -17,6 +17,7 @@ the earlier rows, purged by the horizon from the calibration slice (the last
 test fold is never part of it. The fold's model is then a
 :class:`perpbot.ml.calibration.CalibratedModel`, and ``extra["oos_proba_raw"]`` holds the
 uncalibrated out-of-sample probabilities beside the calibrated ``oos_proba``.
+``extra["model_plugin"]`` records a model plug-in's source (:func:`perpbot.ml.model_plugins.plugin_record`).
 """
 
 from __future__ import annotations
@@ -197,6 +198,9 @@ def walk_forward_train(X: pd.DataFrame, y: np.ndarray, timestamps: pd.Series, *,
             rows for one fold or a fold without usable training rows.
     """
     make_model(model_name, params)  # fail fast on an unknown name or bad parameters
+    from perpbot.ml.model_plugins import plugin_record
+
+    plugin = plugin_record(model_name)  # the plug-in's source as this training loaded it ({} for a built-in)
     from perpbot.ml.calibration import CALIBRATION_METHODS, calibration_split
 
     if calibration not in CALIBRATION_METHODS:
@@ -281,7 +285,7 @@ def walk_forward_train(X: pd.DataFrame, y: np.ndarray, timestamps: pd.Series, *,
                                      calibration_start_time=ts[cal[0]] if cal.size else None,
                                      fit_end_time=ts[fit[-1]]))
     final = outputs[len(folds)][0]
-    extra = {"calibration": calibration, "calibration_fraction": cal_fraction}
+    extra = {"calibration": calibration, "calibration_fraction": cal_fraction, "model_plugin": plugin}
     if calibration != "none":
         extra["oos_proba_raw"] = oos_raw
         final_cal = splits[len(folds)][1]
