@@ -65,6 +65,41 @@ def test_risk_and_daily_profit_equal_the_ledger_and_follow_the_running_bot(fille
         ctl.update_status(run_id=None, running=False, equity=None, position=None, last_candle_time=None)
 
 
+def test_risk_carries_the_value_at_risk_and_worst_days_of_the_bot_s_position(filled, client, sol5m):
+    """VaR / ES 95 and 99 % and the stress days of the running bot's position, over the daily closes of
+    the candles up to its latest candle (by hand: pandas resample, the partial day dropped, np.quantile)."""
+    led, ctl = filled["led"], filled["ctx"].control
+    flat = client.get("/api/v1/risk", params={"run_id": 2}).json()  # not the bot's run: no position
+    assert flat["value_at_risk"]["levels"] == [{"level": 0.95, "var": 0.0, "es": 0.0},
+                                               {"level": 0.99, "var": 0.0, "es": 0.0}]
+    assert flat["value_at_risk"]["stress"] == [] and flat["value_at_risk_error"] is None
+    t = led.equity(2).index[-1]
+    upto = sol5m[sol5m.timestamp <= t]
+    mark = float(upto.close.iloc[-1])
+    closes = upto.set_index("timestamp").close.resample("1D").last()
+    if upto.timestamp.iloc[-1].strftime("%H:%M") != "23:55":
+        closes = closes.iloc[:-1]  # the bot's day is not over
+    rets = closes.pct_change().dropna()
+    liq = mark * 1.08  # a short liquidated 8 % above the mark
+    ctl.update_status(run_id=2, running=True, equity=1000.0, last_candle_time=t.isoformat(),
+                      position={"side": -1, "qty": 3.0, "entry_price": mark, "liquidation_price": liq})
+    try:
+        v = client.get("/api/v1/risk").json()["value_at_risk"]
+    finally:
+        ctl.update_status(run_id=None, running=False, equity=None, position=None, last_candle_time=None)
+    pnl = -3.0 * mark * rets.to_numpy()
+    assert v["n_days"] == len(rets) >= 60 and v["last_day"] == rets.index[-1].strftime("%Y-%m-%d")
+    assert v["exposure"] == pytest.approx(3.0 * mark)
+    for got, level in zip(v["levels"], (0.95, 0.99)):
+        q = np.quantile(pnl, 1 - level)
+        assert got["var"] == pytest.approx(-q, rel=1e-12) and got["es"] == pytest.approx(-pnl[pnl <= q].mean(), rel=1e-12)
+    worst = rets.nlargest(5)  # a short fears the rallies
+    assert [d["day"] for d in v["stress"]] == [d.strftime("%Y-%m-%d") for d in worst.index]
+    assert [d["pnl"] for d in v["stress"]] == pytest.approx(list(-3.0 * mark * worst), rel=1e-12)
+    assert [d["liquidated"] for d in v["stress"]] == [bool(r >= 0.08 - 1e-12) for r in worst]
+    assert any(d["liquidated"] for d in v["stress"]) and not all(d["liquidated"] for d in v["stress"])
+
+
 def test_indicator_lines_are_the_strategy_s(filled, client, sol5m):
     import talib
 

@@ -11,6 +11,7 @@ import json
 import re
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -113,6 +114,18 @@ def test_live_risk_mode_and_stopped_state_of_a_running_bot(dash, backtest, serve
         assert metric("max_drawdown") == f"{dd * 100:.2f} %"  # the run has no stored metrics yet
         assert metric("total_return") == f"{(987.65 / 1000 - 1) * 100:.2f} %" and metric("sharpe") == "—"
         assert "live" in page.text_content("#risk-label")
+        # 1-day VaR / ES 99 % and the worst days replayed on the position, by hand: daily closes of the
+        # candles up to the bot's latest (its day unfinished), np.quantile, PnL = 2.5 x mark x r
+        seen = sol5m[sol5m["timestamp"] <= last_candle].set_index("timestamp")["close"]
+        rets = seen.resample("1D").last().iloc[:-1].pct_change().dropna()
+        pnl = 2.5 * close * rets.to_numpy()
+        q = np.quantile(pnl, 0.01)
+        assert risk("var99") == f"{-q:,.2f} USDT" and risk("es99") == f"{-pnl[pnl <= q].mean():,.2f} USDT"
+        worst = rets.nsmallest(5)
+        assert page.text_content("#stress-label") == f"({len(rets)} days {rets.index[0]:%Y-%m-%d} – {rets.index[-1]:%Y-%m-%d})"
+        assert page.eval_on_selector_all("#stress-list li", "ls => ls.map(l => l.textContent)") == [
+            f"{d:%Y-%m-%d} · {100 * r:+.2f} % · {2.5 * close * r:+,.2f} USDT" for d, r in worst.items()]
+        assert (95.0 - close) / close < worst.min()  # liquidation at 95: no day of the data reaches it
         cfg = page.evaluate("fetch('/api/v1/config').then(r => r.json())")  # the dashboard cookie authorises it
         assert cfg["mode"] == "paper" and s.mode == "backtest"
         assert page.text_content("#ws-label") == "live" and page.text_content("#state [data-field=mode]") == "paper"

@@ -17,6 +17,44 @@ class HaltOut(BaseModel):
     value: float | None = Field(None, description="the equity change that breached the limit (fraction)")
 
 
+class VarLevelOut(BaseModel):
+    level: float = Field(description="confidence level (fraction: 0.95, 0.99)")
+    var: float = Field(description="1-day value-at-risk: minus the (1 - level) quantile of the scenario PnLs "
+                                   "(USDT, a loss is positive)")
+    es: float = Field(description="1-day expected shortfall: minus the mean scenario PnL at or below that "
+                                  "quantile (USDT, a loss is positive, >= var)")
+
+
+class StressLegOut(BaseModel):
+    symbol: str
+    side: int = Field(description="+1 long, -1 short")
+    ret: float = Field(description="the day's close-to-close return (fraction)")
+    pnl: float = Field(description="side x qty x mark x ret (USDT)")
+    liquidation_move: float | None = Field(None, description="(liquidation price - mark) / mark (fraction)")
+    liquidated: bool | None = Field(None, description="the day's move reaches the liquidation price; "
+                                                      "null without one")
+
+
+class StressDayOut(BaseModel):
+    day: str = Field(description="UTC day YYYY-MM-DD")
+    pnl: float = Field(description="the day's moves replayed on today's positions (USDT)")
+    liquidated: bool | None = Field(None, description="some position's liquidation price is reached")
+    legs: list[StressLegOut]
+
+
+class VarOut(BaseModel):
+    """Historical-simulation VaR / ES of the open position(s) (perpbot.risk.var.risk_report)."""
+
+    method: str
+    horizon_days: int
+    n_days: int = Field(description="daily scenarios used (0 when flat)")
+    first_day: str | None = None
+    last_day: str | None = None
+    exposure: float = Field(description="gross notional of the positions at the mark (USDT)")
+    levels: list[VarLevelOut] = Field(description="95 % and 99 %")
+    stress: list[StressDayOut] = Field(description="the worst days of the data replayed today, worst first")
+
+
 class RiskOut(BaseModel):
     """Risk figures of a run now: from its recorded equity and, for the bot's own run, the bot's status."""
 
@@ -41,6 +79,9 @@ class RiskOut(BaseModel):
     model_live: dict | None = Field(None, description="the run's recorded calls against their realised labels "
                                                       "beside the model's out-of-sample precision "
                                                       "(perpbot.ml.outcomes.scorecard); None without calls")
+    value_at_risk: VarOut | None = Field(None, description="1-day VaR, ES and worst days of the open position "
+                                                          "(zero when flat); null when the candles cannot give it")
+    value_at_risk_error: str | None = Field(None, description="why value_at_risk is null")
     max_leverage: float = Field(description="the settings' exchange leverage (x)")
     halts: list[HaltOut] = Field(description="risk halts of the run, oldest first (at most the last 50)")
     halt_count: int

@@ -3,7 +3,9 @@
 * ``GET /risk``: drawdown from the peak, daily PnL, effective leverage and risk halts of a run
   *now*: from its recorded equity and, while the bot runs that run, the bot's latest status
   (equity, position), so the figures move with every cycle instead of waiting for the run's
-  end-of-run metrics.
+  end-of-run metrics; and the open position's 1-day value-at-risk, expected shortfall and worst
+  days replayed (:mod:`perpbot.risk.var`, over the daily closes of the candles up to the bot's
+  latest candle).
 * ``GET /daily``: profit per UTC day from the equity curve.
 * ``GET /indicators``: the lines the run's strategy trades on (EMA 20/50 for ema-cross,
   the 20-bar Donchian channel for donchian), computed with TA-Lib as the strategy does, over
@@ -32,6 +34,7 @@ from perpbot.api import dash_models as dm
 from perpbot.api.models import clean
 from perpbot.data import timeframe_to_ms
 from perpbot.logs import MASK, is_secret_name, redact, register_settings_secrets
+from perpbot.risk.var import daily_returns, position_from, risk_report
 from perpbot.storage.convert import UnknownRunError
 
 #: Risk events that stop a strategy from opening positions (as the report's halt markers).
@@ -174,25 +177,44 @@ def register_dash_routes(route, ctx, resolve, candles) -> None:
             eq = pd.concat([eq[eq.index < t], pd.Series([float(st["equity"])], index=pd.DatetimeIndex([t]))])
         return eq, st, own
 
-    def mark(st: dict) -> float | None:
-        try:
-            c = candles()
-        except Exception:  # a failing candle source: the notional falls back to the entry price
-            return None
+    def seen(st: dict) -> pd.DataFrame:
+        """The candles up to the bot's latest one; raises what the candle source raises."""
+        c = candles()
         if st.get("last_candle_time") and len(c):
             c = c.iloc[: int(c["timestamp"].searchsorted(pd.Timestamp(st["last_candle_time"]), side="right"))]
+        return c
+
+    def mark(st: dict) -> float | None:
+        try:
+            c = seen(st)
+        except Exception:  # a failing candle source: the notional falls back to the entry price
+            return None
         return float(c["close"].iloc[-1]) if len(c) else None
+
+    def value_at_risk(pos: dict | None, st: dict, price: float | None) -> tuple[dict | None, str | None]:
+        """(risk report, None) of the bot's position, or (None, why) when the candles cannot give it."""
+        try:
+            if not pos or not pos.get("side"):
+                return risk_report([], {}), None
+            if price is None:
+                raise ValueError("no candles to mark the position")
+            return risk_report(position_from(settings.symbol, pos, price),
+                               {settings.symbol: daily_returns(seen(st))}), None
+        except Exception as exc:  # a short or failing candle source: the rest of the card still shows
+            return None, str(exc)
 
     @route("get", "/risk", response_model=dm.RiskOut, summary="A run's risk now (live while the bot runs it)")
     def get_risk(run_id: int | None = Query(None, ge=1, le=2_147_483_647)):
         rid = resolve(run_id)
         eq, st, own = equity_now(rid)
         pos = st.get("position") if own else None
-        out = risk_now(eq, capital(rid), ctx.ledger.risk_events(rid), pos, mark(st) if pos else None,
-                       settings.leverage)
+        price = mark(st) if pos else None
+        out = risk_now(eq, capital(rid), ctx.ledger.risk_events(rid), pos, price, settings.leverage)
         card = scorecard(ctx.ledger.predictions(rid), getattr(ctx.bundle, "oos_metrics", None))
+        var, why = value_at_risk(pos, st, price)
         return clean({**out, "run_id": rid, "running": bool(own and st.get("running")), "mode": st.get("mode"),
-                      "model_live": card if card["n_calls"] else None})
+                      "model_live": card if card["n_calls"] else None, "value_at_risk": var,
+                      "value_at_risk_error": why})
 
     @route("get", "/daily", response_model=dm.DailyOut, summary="A run's profit per UTC day")
     def get_daily(run_id: int | None = Query(None, ge=1, le=2_147_483_647)):

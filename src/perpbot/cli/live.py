@@ -11,7 +11,8 @@
   their venue-side stop-loss and take-profit).
 * :func:`status` (``perpbot status``): the run's position, open orders, equity, last signal and
   health (age of the last cycle, reconciliation state, latency p50/p99) from the ledger and,
-  unless ``--no-exchange``, the venue (read-only).
+  unless ``--no-exchange``, the venue (read-only); the position's 1-day VaR / expected shortfall
+  and worst days replayed (:mod:`perpbot.cli.status_risk`).
 
 Register with ``app.command("status")(status)`` and ``app.command("live")(live_run)``.
 """
@@ -223,7 +224,9 @@ def status_report(settings, ledger, run_id: int | None = None, account: dict | N
     ({position, equity, orders}) or None. ``mode`` ("demo" / "real"): without ``run_id``, the
     latest live run of that trading mode (default: of any). Raises ValueError when the ledger has
     no such live run. ``outcomes``: the live scorecard of the run's recorded calls
-    (:func:`perpbot.ml.outcomes.scorecard`) beside ``oos_metrics``, the model's out-of-sample figures."""
+    (:func:`perpbot.ml.outcomes.scorecard`) beside ``oos_metrics``, the model's out-of-sample figures.
+    ``risk``: VaR / ES at 95 and 99 % and the worst days replayed on the position
+    (:func:`perpbot.cli.status_risk.position_risk`)."""
     from perpbot.ml.outcomes import scorecard
 
     now = now or pd.Timestamp.now(tz="UTC")
@@ -266,7 +269,7 @@ def status_report(settings, ledger, run_id: int | None = None, account: dict | N
     last = pos.iloc[-1] if len(pos) else None
     out["position"] = None if last is None or last["side"] == "flat" else {
         k: (None if pd.isna(last[k]) else (last[k] if k == "side" else float(last[k])))
-        for k in ("side", "qty", "entry_price", "stop_loss", "take_profit", "liquidation_price")}
+        for k in ("side", "qty", "entry_price", "mark_price", "stop_loss", "take_profit", "liquidation_price")}
     eq = ledger.equity(rid)
     out["equity"] = float(eq.iloc[-1]) if len(eq) else None
     out["outcomes"] = scorecard(ledger.predictions(rid), oos_metrics)
@@ -276,6 +279,9 @@ def status_report(settings, ledger, run_id: int | None = None, account: dict | N
         out["source"] = "exchange"
     else:
         out["source"] = "ledger"
+    from perpbot.cli.status_risk import position_risk
+
+    out["risk"] = position_risk(settings, out["position"], run["symbol"])  # VaR, ES, worst days replayed
     return out
 
 
@@ -307,7 +313,7 @@ def status(config: Optional[Path] = typer.Option(None, "--config", "-c", help="T
                                                 help="default: the latest live run of the mode (demo / --real-money)"),
            exchange: bool = typer.Option(True, "--exchange/--no-exchange", help="also ask the venue (read-only)"),
            real_money: bool = typer.Option(False, "--real-money", help="read the real account instead of the demo")) -> None:
-    """Position, open orders, equity, last signal and health of the live bot."""
+    """Position, open orders, equity, last signal, health and value-at-risk of the live bot."""
     from perpbot.cli.common import handled, open_ledger, settings_for
 
     with handled():
@@ -376,6 +382,10 @@ def render_status(rep: dict) -> Table:
     t.add_row("failed orders", str(rep["errors"]))
     if "outcomes" in rep:
         t.add_row("live calls vs model", outcomes_line(rep["outcomes"]))
+    if "risk" in rep:
+        from perpbot.cli.status_risk import add_risk_rows
+
+        add_risk_rows(t, rep["risk"])
     if rep.get("unproven_model"):
         t.add_row("model verdict", f"[bold red]UNPROVEN MODEL ACCEPTED[/] (--accept-unproven-model): {rep['unproven_model']}")
     return t

@@ -1,6 +1,7 @@
 /* perpbot dashboard panels, plugged into dashboard.js through window.PB (loaded after it):
  *  - live risk on the risk card (GET /api/v1/risk): daily PnL, drawdown from the peak, exposure,
- *    effective leverage, risk halts; refreshed on every cycle while the bot runs;
+ *    effective leverage, risk halts, the position's 1-day VaR / expected shortfall at 99 % and the
+ *    worst days of the data replayed on it; refreshed on every cycle while the bot runs;
  *  - daily profit bars (GET /api/v1/daily);
  *  - the strategy's indicator lines over the candlesticks (GET /api/v1/indicators);
  *  - the event feed's "show cycles" toggle (cycles are hidden by default);
@@ -31,10 +32,24 @@
     set("model_live", !m ? "no model calls" : !m.n_labelled ? `${m.n_calls} calls, none labelled yet` :
       `${fmtPct(m.precision)} of ${m.n_labelled} labelled / ${ok(m.oos_precision) ? fmtPct(m.oos_precision) : "—"}` +
       (m.drift ? " · DRIFT" : ""), m && m.drift ? "down" : "");
+    renderVar(r, set);
     $("risk-label").textContent = r.running ? `(live · UTC day ${r.day})` : r.day ? `(last point, UTC day ${r.day})` : "";
     // the run's metrics arrive at its end: until then show the live ones
     PB.liveMetrics = { max_drawdown: r.max_drawdown, total_return: r.total_return };
     PB.renderMetrics();
+  }
+
+  // value-at-risk (historical simulation, losses positive) and the worst days replayed on the position
+  function renderVar(r, set) {
+    const v = r.value_at_risk, l99 = v ? (v.levels || []).find((l) => l.level === 0.99) : null;
+    const loss = (x) => `${fmtNum(x)} USDT`;
+    set("var99", !v ? "n/a" : !v.n_days ? "0.00 USDT (flat)" : l99 ? loss(l99.var) : "—");
+    set("es99", !v ? "n/a" : !v.n_days ? "0.00 USDT (flat)" : l99 ? loss(l99.es) : "—");
+    $("stress-label").textContent = !v ? `(unavailable: ${r.value_at_risk_error || "no data"})`
+      : !v.n_days ? "(flat)" : `(${v.n_days} days ${v.first_day} – ${v.last_day})`;
+    $("stress-list").replaceChildren(...(v ? v.stress : []).map((d) => el("li", { class: d.liquidated ? "down" : "",
+      "data-day": d.day }, `${d.day} · ${d.legs.map((g) => `${fmtSigned(100 * g.ret)} %`).join(", ")} · ` +
+      `${fmtSigned(d.pnl)} USDT` + (d.liquidated ? " · liquidation reached" : ""))));
   }
 
   // ------------------------------------------------------------------ daily profit
