@@ -86,7 +86,7 @@ def main() -> None:
     threading.Thread(target=drain, daemon=True).start()
     run_id = ledger.start_run("paper", args.strategy, s.symbol, s.timeframe, config=s.public_dict())
     bot = PaperBot(s, args.strategy, bundle=bundle, funding=market.funding, ledger=ledger, run_id=run_id,
-                   control=control)
+                   control=control, keep_last=10_000)  # as the node on live prices (perpbot.app.dry_run)
     c = market.candles
     cols = [c[k].to_numpy() for k in ("open", "high", "low", "close", "volume")]
     stamps = list(c["timestamp"])

@@ -40,6 +40,7 @@ from perpbot.logs import get_logger
 log = get_logger("perpbot.dry_run")
 
 HOUR_MS = 3_600_000
+KEEP_LAST = 10_000  # decisions and latencies a node on live prices keeps in memory (the ledger has them all)
 
 
 @dataclass
@@ -105,7 +106,7 @@ async def run_dry(settings, strategy: str, exchange, *, bundle=None, ledger=None
                                   features_hash=getattr(bundle, "features_hash", None) if model else None,
                                   note=f"dry-run on {exchange.id} live prices")
     bot = PaperBot(settings, strategy, bundle=bundle, funding=funding, ledger=ledger, run_id=run_id,
-                   flush_every=flush_every, control=control)
+                   flush_every=flush_every, control=control, keep_last=KEEP_LAST)
     if model and run_id is not None:  # `perpbot models promote FILE` swaps the model at a candle
         from perpbot.bot.promotion import ModelInbox
 

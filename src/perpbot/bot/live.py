@@ -58,7 +58,7 @@ from perpbot.bot.live_risk import LiveRisk, live_config
 from perpbot.bot.live_orders import LiveOrders
 from perpbot.bot.recorder import RiskHaltEvent, publish
 from perpbot.bot.live_trades import OpenTrade, Pending
-from perpbot.bot.promotion import promote_now
+from perpbot.bot.promotion import ModelInbox, promote_now
 from perpbot.strategy.engine import SignalEngine
 from perpbot.data import timeframe_to_ms
 from perpbot.exchange import bitget, venue_params
@@ -113,7 +113,7 @@ class LiveBot(LiveOrders):
         self.clock = clock
         self._feed_clock: Callable[[], int] | None = None
         self.max_lag_ms = float(settings.max_entry_lag) * self.tf_ms
-        self.inbox = None  # a perpbot.bot.promotion.ModelInbox: `perpbot models promote` swaps the model
+        self.inbox: ModelInbox | None = None  # `perpbot models promote` swaps the model
 
     def now_ms(self) -> int:
         """Exchange time in ms UTC: ``clock()``, else the running feed's clock, else the local time

@@ -33,7 +33,7 @@ from perpbot.bot.control import BotControl
 from perpbot.bot.recorder import (
     HALT_EVENTS, EntryEvent, ExitEvent, RiskHaltEvent, cycle_status, last_signal, publish, publish_cycle, side_label,
 )
-from perpbot.bot.promotion import promote_now
+from perpbot.bot.promotion import ModelInbox, promote_now
 from perpbot.bot.paper_ledger import CHECKPOINT_VERSION, PaperRecorder, decode_floats, make_checkpoint, signal_settings
 from perpbot.data import timeframe_to_ms
 from perpbot.exchange.simulated import SimulatedExchange
@@ -70,11 +70,14 @@ class PaperBot:
         flush_every: equity snapshots and predictions are written every this many candles
             (trades, orders, fills, risk events, funding and position changes are written in the
             cycle they happen, with the buffered snapshots; see :mod:`perpbot.bot.paper_ledger`).
+        keep_last: how many of the latest decisions and latencies to keep in memory (None: all;
+            a node that runs for months keeps a window).
     """
 
     def __init__(self, settings, strategy: str, *, bundle=None, funding: pd.DataFrame | None = None,
                  mark: pd.DataFrame | None = None, ledger=None, run_id: int | None = None,
-                 flush_every: int = 100, control: BotControl | None = None, series: dict | None = None) -> None:
+                 flush_every: int = 100, control: BotControl | None = None, series: dict | None = None,
+                 keep_last: int | None = None) -> None:
         self.signals = SignalEngine(settings, strategy, bundle=bundle, funding=funding, mark=mark, series=series)
         self.settings = settings
         self.strategy = strategy
@@ -89,13 +92,14 @@ class PaperBot:
         self._bar = pd.Timedelta(milliseconds=timeframe_to_ms(settings.timeframe))
         self.resumed_at: int | None = None  # candles already in the ledger when restored
         self._last_position = (0, 0.0, 0.0)
-        self.decisions: list[Decision] = []
-        self.latency_ms: list[float] = []
+        # a replay keeps every decision (parity checks read them all); a node on live prices the last ``keep_last``
+        self.decisions: deque[Decision] = deque(maxlen=keep_last)
+        self.latency_ms: deque[float] = deque(maxlen=keep_last)
         self.control = control or BotControl(mode="paper", strategy=strategy, symbol=settings.symbol,
                                              timeframe=settings.timeframe)
         self.events = self.control.events
         self.recorder = PaperRecorder(ledger, run_id, self.control, flush_every) if ledger is not None else None
-        self.inbox = None  # a perpbot.bot.promotion.ModelInbox (dry-run): `perpbot models promote` swaps the model
+        self.inbox: ModelInbox | None = None  # dry-run: `perpbot models promote` swaps the model
         self.control.update_status(running=True, run_id=run_id)
 
     # ------------------------------------------------------------------------------------------

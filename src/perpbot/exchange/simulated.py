@@ -75,9 +75,27 @@ class SimulatedExchange:
         self.size = grow(g(self, "size", None), cap, np.float64, 1.0)
         self.m1_start = np.full(cap, -1, dtype=np.int64)
         self.m1_end = np.full(cap, -1, dtype=np.int64)
-        self.trades_buf = grow(g(self, "trades_buf", None), (2 * cap + 2, K.N_TRADE_COLS), np.float64)
-        self.events_buf = grow(g(self, "events_buf", None), (2 * cap + 2, K.N_EVENT_COLS), np.float64)
-        self.funding_buf = grow(g(self, "funding_buf", None), (cap + 1, K.N_FUNDING_COLS), np.float64)
+        self._ensure_rows()
+
+    #: rows one bar (or a close) can add to the trades / risk-events / funding tables, at most (the kernel
+    #: writes <= 2 trades, <= 3 risk events and <= 1 funding row per bar)
+    ROWS_PER_BAR = 8
+
+    def _ensure_rows(self) -> None:
+        """Room for one more bar's rows in the trade / risk-event / funding buffers. They grow with
+        the rows written, not with the bars (a node that runs for months holds few trades), by
+        doubling (amortised O(1))."""
+        for name, count, cols in (("trades_buf", K.S_NTRADES, K.N_TRADE_COLS),
+                                  ("events_buf", K.S_NEVENTS, K.N_EVENT_COLS),
+                                  ("funding_buf", K.S_NFUNDING, K.N_FUNDING_COLS)):
+            old = getattr(self, name, None)
+            need = int(self.state[count]) + self.ROWS_PER_BAR
+            if old is not None and len(old) >= need:
+                continue
+            new = np.zeros((max(64, need, 2 * (len(old) if old is not None else 0)), cols), dtype=np.float64)
+            if old is not None:
+                new[: len(old)] = old
+            setattr(self, name, new)
 
     # ------------------------------------------------------------------------------------------
     def on_candle(self, timestamp: pd.Timestamp, o: float, h: float, lo: float, c: float,
@@ -93,6 +111,7 @@ class SimulatedExchange:
             raise ValueError(f"candle {timestamp} is not after the previous candle {self._times[-1]}")
         if i + 1 >= self.cap:
             self._alloc(self.cap * 2)
+        self._ensure_rows()
         self.ts[i], self.o[i], self.h[i], self.lo[i], self.c[i], self.atr[i] = ts_ms, o, h, lo, c, atr
         self.rate[i], self.fmark[i] = self._funding_for(i, timestamp)
         counts = (int(self.state[K.S_NTRADES]), int(self.state[K.S_NEVENTS]), int(self.state[K.S_NFUNDING]))
@@ -160,6 +179,7 @@ class SimulatedExchange:
         """Close any open position at the latest close: end of the replay, or an operator's
         force-exit (``manual``: exit reason "manual")."""
         counts = (int(self.state[K.S_NTRADES]), int(self.state[K.S_NEVENTS]), int(self.state[K.S_NFUNDING]))
+        self._ensure_rows()
         if self.n:
             K.close_position(self.n - 1, self.c[self.n - 1], K.X_MANUAL if manual else K.X_END, self.params,
                              self.state, self.equity_buf, self.position_buf, self.trades_buf)
