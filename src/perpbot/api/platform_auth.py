@@ -27,9 +27,11 @@ from perpbot.platform.wallet import IdempotencyConflict, InsufficientFunds, Wall
 
 PREFIX = "/api/v1"
 #: Paths served by the platform routes: they authenticate their own callers, so the operator
-#: token gate lets them through (exact path, or the prefix followed by "/").
+#: token gate lets them through (exact path, or the prefix followed by "/"). ``/platform`` holds the
+#: web pages (:mod:`perpbot.api.platform_pages`): static files without data, every call they make
+#: goes through the API routes with the user's own access token.
 PLATFORM_PREFIXES = tuple(PREFIX + p for p in ("/auth", "/user", "/users", "/audit", "/risk-profiles", "/wallet",
-                                               "/oracle", "/chain", "/journal"))
+                                               "/oracle", "/chain", "/journal")) + ("/platform",)
 MISSING = "missing credentials: send 'Authorization: Bearer <access token or API key>'"
 
 

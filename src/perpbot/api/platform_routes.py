@@ -169,12 +169,15 @@ def access_router(platform) -> APIRouter:
 
 
 def include_platform(app: FastAPI, platform) -> None:
-    """Add every platform route and its error handlers to ``app`` (``platform``: a
-    :class:`perpbot.platform.service.Platform`), and reconcile orders a crash left behind."""
+    """Add every platform route, its error handlers and its web pages (:mod:`perpbot.api.platform_pages`)
+    to ``app`` (``platform``: a :class:`perpbot.platform.service.Platform`), and reconcile orders a crash
+    left behind."""
     from perpbot.api.platform_money_routes import money_router
+    from perpbot.api.platform_pages import page_router
 
     install_error_handlers(app)
     app.include_router(access_router(platform))
     app.include_router(money_router(platform))
+    app.include_router(page_router())
     app.state.platform = platform
     platform.start()
