@@ -6,7 +6,7 @@ from __future__ import annotations
 import difflib
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BeforeValidator
+from pydantic import BaseModel, BeforeValidator, Field
 
 from perpbot.masking import remember
 
@@ -113,3 +113,19 @@ def check_model(value: Any, builtins: tuple[str, ...] = BUILTIN_MODELS) -> str:
 
 #: The type of the ``model`` setting: a built-in or a plug-in (:func:`check_model`).
 ModelRef = Annotated[str, BeforeValidator(lambda value: check_model(value))]
+
+
+class ExecutionSettings(BaseModel):
+    """How entries are sent (fields of :class:`perpbot.config.Settings`, kept here to keep that file small).
+
+    ``entry_order = "limit"``: a post-only limit entry at the signal candle's close minus (buy) / plus
+    (sell) ``limit_offset`` percent, resting ``limit_timeout_bars`` candles; it fills only in a candle
+    that trades through its price, at that price, with the maker fee (:func:`perpbot.sim.kernel._work_limit`);
+    unfilled, it is cancelled or (``limit_fallback = "market"``) replaced by a market entry at the next
+    open. Simulated (backtest, paper replay, paper on live prices); live entries are market orders."""
+
+    entry_order: Literal["market", "limit"] = Field("market", description="market | limit (post-only, simulated)")
+    limit_offset: float = Field(0.05, gt=0, le=5, description="percent from the signal candle's close (limit entries)")
+    limit_timeout_bars: int = Field(1, ge=1, le=1000, description="candles a limit entry rests before it expires")
+    limit_fallback: Literal["cancel", "market"] = Field("cancel", description="an unfilled limit entry: cancel | "
+                                                                           "market (at the next open)")

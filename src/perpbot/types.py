@@ -64,6 +64,7 @@ class RiskEvent(IntEnum):
     HALTED = 6            # entry refused because a halt is in force
     STALE_CANDLE = 7      # live: entry refused, the candle closed more than max_entry_lag bars ago
     CLOCK_SKEW_HALT = 8   # live: the venue kept refusing request timestamps; entries halted
+    LIMIT_UNFILLED = 9    # a limit entry expired or was rejected (post-only) unfilled; value = its price
 
     @property
     def label(self) -> str:

@@ -65,6 +65,10 @@ class AccountConfig:
     atr_period: int = 14
     tiers: tuple = field(default=SOLUSDT_TIERS)
     long_only: bool = False  # spot: no short positions
+    limit_offset: float = 0.0  # > 0: post-only limit entries this fraction from the signal close (kernel)
+    maker_fee: float = 0.0002
+    limit_bars: int = 1
+    limit_fallback: bool = False  # an unfilled limit entry becomes a market entry at the next open
 
     @classmethod
     def for_strategy(cls, settings, strategy: str | None = None, rules=None, **overrides) -> "AccountConfig":
@@ -87,6 +91,9 @@ class AccountConfig:
         (:class:`~perpbot.exchange.executor.MarketRules`) replace the settings' lot, tick, minimums
         and taker fee. Raises ValueError when the strategy trades without a stop-loss."""
         cfg = cls.for_strategy(settings, strategy, rules)
+        if cfg.limit_offset > 0:
+            raise ValueError("entry_order = \"limit\" is simulated only (backtest, paper); live entries are market "
+                             "orders: set entry_order = \"market\" for a live run")
         if not cfg.stop_loss > 0:
             raise ValueError(f"live trading needs a stop-loss on every entry; strategy {strategy!r} trades without one")
         return cfg
@@ -118,6 +125,8 @@ class AccountConfig:
             trailing_stop=s.trailing_stop_frac, max_daily_loss=s.max_daily_loss_frac,
             max_drawdown=s.max_drawdown_frac, cooldown_bars=s.cooldown_bars,
             funding=s.funding, warmup_bars=s.warmup_bars, atr_period=s.atr_period,
+            limit_offset=s.limit_offset / 100.0 if s.entry_order == "limit" else 0.0, maker_fee=s.maker_fee / 100.0,
+            limit_bars=s.limit_timeout_bars, limit_fallback=s.limit_fallback == "market",
             **rules.values,  # the symbol's lot, tick and minimums unless the settings set them
         )
         if rules.tiers is not None:
@@ -155,6 +164,10 @@ class AccountConfig:
         p[K.P_FUNDING_ON] = 1.0 if self.funding else 0.0
         p[K.P_WARMUP] = self.warmup_bars
         p[K.P_LONG_ONLY] = 1.0 if self.long_only else 0.0
+        p[K.P_LIMIT_OFFSET] = self.limit_offset
+        p[K.P_MAKER_FEE] = self.maker_fee
+        p[K.P_LIMIT_BARS] = self.limit_bars
+        p[K.P_LIMIT_FALLBACK] = 1.0 if self.limit_fallback else 0.0
         return p
 
     def tier_arrays(self) -> tuple[np.ndarray, np.ndarray]:

@@ -110,7 +110,7 @@ class BacktestResult:
 def allocate_outputs(n: int):
     """Row buffers big enough for ``n`` bars (each bar adds at most 2 trades / 2 events / 1 funding)."""
     return (np.zeros(n, dtype=np.float64), np.zeros(n, dtype=np.float64),
-            np.zeros((2 * n + 2, K.N_TRADE_COLS)), np.zeros((2 * n + 2, K.N_EVENT_COLS)),
+            np.zeros((2 * n + 2, K.N_TRADE_COLS)), np.zeros((4 * n + 4, K.N_EVENT_COLS)),
             np.zeros((n + 1, K.N_FUNDING_COLS)))
 
 

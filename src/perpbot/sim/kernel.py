@@ -13,7 +13,9 @@ Order of events inside bar ``i`` (timestamps mark the candle open, UTC):
 3. the open: a stop / liquidation already crossed fills at the open (gap; a bar opening beyond the
    liquidation price liquidates even if it also gapped through the stop); then the signal of
    bar ``i-1`` acts at the open: an opposite signal closes the position, and a flat account
-   enters if the risk rules allow (else a risk event records the veto);
+   enters if the risk rules allow (else a risk event records the veto); with limit entries
+   (``P_LIMIT_OFFSET`` > 0) it places a post-only limit order instead, which fills in a bar that
+   trades through its price (maker fee), see :func:`_work_limit`;
 4. intrabar: stop-loss, take-profit and liquidation on the bar's high/low, the losing side first
    when both are touched, unless 1m candles of the bar resolve the order;
 5. the close: equity marked at the close, trailing stop moved, drawdown / daily-loss limits checked.
@@ -37,7 +39,8 @@ from perpbot.sim.accounting import (
     liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
 from perpbot.risk.rules import (  # noqa: F401  (EV_* and MS_PER_DAY re-exported: the loop's codes)
-    ALLOWED, EV_BELOW_MIN, EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_HALTED, EV_MAX_DD_HALT, EV_NO_EQUITY, MS_PER_DAY,
+    ALLOWED, EV_BELOW_MIN, EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_HALTED, EV_LIMIT_UNFILLED, EV_MAX_DD_HALT,
+    EV_NO_EQUITY, MS_PER_DAY,
     below_min_size, cooldown_after, daily_loss_halt, drawdown_halt, entry_veto, next_utc_midnight,
 )
 from perpbot.sim.sizing import position_size, protective_levels
@@ -47,13 +50,18 @@ P_LEVERAGE, P_TAKER_FEE, P_SLIPPAGE, P_SIZING, P_RISK, P_EQUITY_FRAC, P_SIZING_A
 P_STOP_MODE, P_SL, P_TP, P_TRAIL, P_MAX_DAILY_LOSS, P_MAX_DD, P_COOLDOWN = range(7, 14)
 P_LOT, P_TICK, P_MIN_QTY, P_MIN_NOTIONAL, P_FUNDING_ON, P_WARMUP = range(14, 20)
 P_LONG_ONLY = 20  # spot: a sell signal closes the long and opens nothing
-N_PARAMS = 21
+# limit entries (0 offset = market entries): offset from the signal bar's close (fraction), maker fee,
+# bars the order rests, and 1 = a market entry at the next open when it expires / is rejected
+P_LIMIT_OFFSET, P_MAKER_FEE, P_LIMIT_BARS, P_LIMIT_FALLBACK = range(21, 25)
+N_PARAMS = 25
 
 # ---- state layout (float64 array) ----------------------------------------------------------
 S_BALANCE, S_SIDE, S_QTY, S_ENTRY, S_MARGIN, S_SL, S_TP, S_LIQ, S_ENTRY_FEE, S_FUNDING = range(10)
 S_ENTRY_BAR, S_PEAK, S_DAY_START, S_NEXT_DAY_MS, S_HALT_DAY, S_HALT_DD, S_COOLDOWN_UNTIL = range(10, 17)
 S_NTRADES, S_NEVENTS, S_NFUNDING, S_TRAILED, S_EQUITY, S_SL_INIT, S_MMR, S_NEXT_BAR = range(17, 25)
-N_STATE = 25
+# a resting limit entry: side (0 = none), price, bar it was placed at, last bar it may fill, size scale, ATR
+S_PEND_SIDE, S_PEND_PRICE, S_PEND_PLACED, S_PEND_UNTIL, S_PEND_SCALE, S_PEND_ATR = range(25, 31)
+N_STATE = 31
 
 # ---- output row layouts ----------------------------------------------------------------------
 T_SIDE, T_QTY, T_ENTRY_BAR, T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_REASON, T_GROSS = range(8)
@@ -82,6 +90,7 @@ def new_state(capital: float) -> np.ndarray:
     s[S_SL] = math.nan
     s[S_TP] = math.nan
     s[S_LIQ] = math.nan
+    s[S_PEND_PRICE] = math.nan
     return s
 
 
@@ -142,8 +151,9 @@ def _close(state, params, trades, bar, price, reason):
 
 
 @njit(cache=True)
-def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mmr, scale=1.0):
-    """Open a position at the bar's open if the risk rules allow; else record the veto.
+def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mmr, scale=1.0, maker=False):
+    """Open a position at ``price`` (a market order at the bar's open; with ``maker``, a limit order's
+    fill: no slippage, the maker fee) if the risk rules allow; else record the veto.
 
     ``scale`` multiplies the sizing mode's risk / equity fraction (1.0 = the configured size)."""
     equity = state[S_BALANCE]
@@ -151,7 +161,7 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     if code != ALLOWED:
         _event(state, events, bar, code, value)
         return
-    fill = slipped_price(price, side > 0, params[P_SLIPPAGE])
+    fill = price if maker else slipped_price(price, side > 0, params[P_SLIPPAGE])
     sl, tp, dist = protective_levels(side, fill, int(params[P_STOP_MODE]), params[P_SL], params[P_TP],
                                      atr, params[P_TICK])
     lev = params[P_LEVERAGE]
@@ -162,7 +172,7 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
         _event(state, events, bar, EV_BELOW_MIN, qty)
         return
     margin = initial_margin(qty, fill, lev)
-    fee = trade_fee(qty, fill, fee_rate)
+    fee = trade_fee(qty, fill, params[P_MAKER_FEE] if maker else fee_rate)
     mmr = maintenance_margin_rate(qty * fill, tier_upper, tier_mmr)
     state[S_BALANCE] -= fee
     state[S_SIDE] = side
@@ -178,6 +188,45 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     state[S_MMR] = mmr
     state[S_LIQ] = liquidation_price(side, qty, fill, margin, mmr, fee_rate)
     state[S_TRAILED] = 0.0
+
+
+@njit(cache=True)
+def _place_limit(state, params, bar, side, close, atr, tick, scale):
+    """A post-only limit entry at ``close`` x (1 -/+ offset) for a buy / sell (rounded to the tick away
+    from the market), resting from bar ``bar`` for ``P_LIMIT_BARS`` bars; replaces a resting one."""
+    off = params[P_LIMIT_OFFSET]
+    price = close * (1.0 - off) if side > 0 else close * (1.0 + off)
+    if tick > 0.0:
+        price = math.floor(price / tick + 1e-9) * tick if side > 0 else math.ceil(price / tick - 1e-9) * tick
+    state[S_PEND_SIDE] = side
+    state[S_PEND_PRICE] = price
+    state[S_PEND_PLACED] = bar
+    state[S_PEND_UNTIL] = bar + max(1.0, params[P_LIMIT_BARS]) - 1.0
+    state[S_PEND_SCALE] = scale
+    state[S_PEND_ATR] = atr
+
+
+@njit(cache=True)
+def _work_limit(state, params, events, bar, o, h, lo, tier_upper, tier_mmr):
+    """Bar ``bar`` of a resting limit entry (flat account). It fills at its price, maker fee, no
+    slippage, only when the bar trades THROUGH it (low < price for a buy, high > price for a sell;
+    a touch is not a fill). Post-only: when the bar it is placed in already opens through it, the venue
+    would reject it. Rejected, or not filled by its last bar: a ``limit_unfilled`` risk event (value =
+    its price), then a market entry at this open when ``P_LIMIT_FALLBACK`` is set."""
+    side = int(state[S_PEND_SIDE])
+    price = state[S_PEND_PRICE]
+    rejected = bar == state[S_PEND_PLACED] and ((side > 0 and o <= price) or (side < 0 and o >= price))
+    if rejected or bar > state[S_PEND_UNTIL]:
+        state[S_PEND_SIDE] = 0.0
+        _event(state, events, bar, EV_LIMIT_UNFILLED, price)
+        if params[P_LIMIT_FALLBACK] > 0:
+            _try_entry(state, params, events, bar, side, o, state[S_PEND_ATR], tier_upper, tier_mmr,
+                       state[S_PEND_SCALE])
+        return
+    if (side > 0 and lo < price) or (side < 0 and h > price):
+        state[S_PEND_SIDE] = 0.0
+        _try_entry(state, params, events, bar, side, price, state[S_PEND_ATR], tier_upper, tier_mmr,
+                   state[S_PEND_SCALE], True)
 
 
 @njit(cache=True)
@@ -237,7 +286,8 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
     (0 where no funding event); ``m1_start`` / ``m1_end`` int64 index range of the bar's 1m candles
     in ``m1_*`` (-1 when none). Outputs: ``equity_out`` / ``position_out`` (signed qty) per bar;
     ``trades``, ``events``, ``fundings`` are row buffers filled from the counters in ``state``.
-    The caller guarantees room for (i1 - i0) * 2 more rows in each buffer.
+    The caller guarantees room for (i1 - i0) * 2 more rows in the trade and funding buffers and
+    (i1 - i0) * 4 in the risk-event buffer.
     ``size`` (optional, float64 per bar, decided with ``signal``): scale of an entry's size,
     multiplying the risk fraction (or equity fraction) of the sizing mode before the leverage
     cap and lot rounding; None = 1.0 on every bar (the configured size).
@@ -283,9 +333,15 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
             if side == -sig:
                 _close(state, params, trades, i, o[i], X_SIGNAL)
                 side = 0
+            state[S_PEND_SIDE] = 0.0  # a new signal replaces a resting limit entry
             if side == 0 and i >= warmup and not (sig < 0 and params[P_LONG_ONLY] > 0):
                 scale = 1.0 if size is None else size[i - 1]
-                _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale)
+                if params[P_LIMIT_OFFSET] > 0.0:
+                    _place_limit(state, params, i, sig, c[i - 1], atr[i - 1], params[P_TICK], scale)
+                else:
+                    _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale)
+        if state[S_PEND_SIDE] != 0 and state[S_SIDE] == 0:
+            _work_limit(state, params, events, i, o[i], h[i], lo[i], tier_upper, tier_mmr)
         # 4. intrabar triggers
         if state[S_SIDE] != 0:
             _check_triggers(state, params, trades, i, o[i], h[i], lo[i], m1_start[i], m1_end[i],
