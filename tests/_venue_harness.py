@@ -3,7 +3,9 @@
 and an independent check of each venue's request signature with the test secret (the schemes
 of the venues' API documentation: Binance HMAC-SHA256 hex of the query/body; Bybit v5 HMAC-SHA256
 hex of timestamp + key + recv window + body/query; OKX v5 base64 HMAC-SHA256 of timestamp +
-method + path + body; MEXC contract HMAC-SHA256 hex of key + request time + body/query)."""
+method + path + body; MEXC contract HMAC-SHA256 hex of key + request time + body/query; WEEX
+base64 HMAC-SHA256 of timestamp + method + path?query + body; Indodax HMAC-SHA512 hex of the form
+body; Tokocrypto HMAC-SHA256 hex of the query/body, Binance style)."""
 
 from __future__ import annotations
 
@@ -33,15 +35,15 @@ def venue_client(settings, stub, *, real_money: bool = False, environ: dict | No
     return ex
 
 
-def _hmac(msg: str, b64: bool = False) -> str:
-    digest = hmac.new(SECRET.encode(), msg.encode(), hashlib.sha256)
+def _hmac(msg: str, b64: bool = False, algo=hashlib.sha256) -> str:
+    digest = hmac.new(SECRET.encode(), msg.encode(), algo)
     return base64.b64encode(digest.digest()).decode() if b64 else digest.hexdigest()
 
 
 def signed(venue: str, r: Seen) -> bool:
     """True when request ``r`` carries the test key and a valid signature made with the test secret."""
     h = r.headers
-    if venue == "binanceusdm":
+    if venue in ("binanceusdm", "tokocrypto"):
         payload = r.body if r.method in ("POST", "PUT") else r.raw_query
         unsigned, _, sig = payload.rpartition("&signature=")
         return h.get("x-mbx-apikey") == KEY and sig == _hmac(unsigned)
@@ -57,7 +59,19 @@ def signed(venue: str, r: Seen) -> bool:
     if venue == "mexc":
         payload = r.body if r.method == "POST" else r.raw_query
         return h.get("apikey") == KEY and h.get("signature") == _hmac(KEY + h.get("request-time", "") + payload)
+    if venue == "weex":
+        path = r.path + (f"?{r.raw_query}" if r.raw_query else "")
+        msg = h.get("access-timestamp", "") + r.method + path + r.body
+        return (h.get("access-key") == KEY and h.get("access-passphrase") == PASSPHRASE
+                and h.get("access-sign") == _hmac(msg, b64=True))
+    if venue == "indodax":
+        return h.get("key") == KEY and h.get("sign") == _hmac(r.body, algo=hashlib.sha512)
     raise ValueError(venue)
+
+
+#: The header that carries the API key of each venue (its presence marks a private request).
+KEY_HEADER = {"binanceusdm": "x-mbx-apikey", "bybit": "x-bapi-api-key", "okx": "ok-access-key", "mexc": "apikey",
+              "weex": "access-key", "indodax": "key", "tokocrypto": "x-mbx-apikey"}
 
 
 def calls(stub, *paths: str) -> list[tuple]:

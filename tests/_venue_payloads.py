@@ -1,6 +1,8 @@
 """Venue answers for the request tests: one SOL/USDT perpetual per venue and minimal order /
 position answers, in the field names of each venue's API documentation (Binance USDⓈ-M /fapi,
-Bybit v5, OKX v5, MEXC contract v1). Values are test values, not live market data."""
+Bybit v5, OKX v5, MEXC contract v1, WEEX contract v3) and the shapes ccxt's parsers read.
+Values are test values, not live market data (WEEX's contract face value 0.1 SOL is one, chosen
+to show that perpbot does not scale WEEX's base-asset amounts by it)."""
 
 from __future__ import annotations
 
@@ -123,11 +125,48 @@ MEXC = {
         "createTime": NOW_MS, "updateTime": NOW_MS}]),
 }
 
+WEEX_CONTRACT = {
+    "symbol": "SOLUSDT", "baseAsset": "SOL", "quoteAsset": "USDT", "marginAsset": "USDT", "pricePrecision": "2",
+    "quantityPrecision": "1", "baseAssetPrecision": "1", "quotePrecision": "8", "contractVal": "0.1",
+    "delivery": ["00:00:00", "08:00:00", "16:00:00"], "forwardContractFlag": True, "minLeverage": "1",
+    "maxLeverage": "100", "buyLimitPriceRatio": "0.05", "sellLimitPriceRatio": "0.05", "makerFeeRate": "0.0002",
+    "takerFeeRate": "0.0008", "minOrderSize": "0.1", "maxOrderSize": "100000", "maxPositionSize": "500000",
+    "marketOpenLimitSize": "10000"}
+WEEX_OK = {"code": "200", "msg": "success"}
+
+
+def weex_order(cid: str, status: str = "FILLED") -> dict:
+    return {"avgPrice": "150.00", "clientOrderId": cid, "cumQuote": "300.00", "executedQty": "2", "orderId": 4242,
+            "origQty": "2", "price": "0", "reduceOnly": True, "side": "SELL", "positionSide": "LONG",
+            "status": status, "stopPrice": "0", "symbol": "SOLUSDT", "time": NOW_MS, "timeInForce": "IOC",
+            "type": "MARKET", "updateTime": NOW_MS, "workingType": "CONTRACT_PRICE"}
+
+
+WEEX = {
+    ("GET", "/api/v3/exchangeInfo"): {"symbols": []},  # the spot markets ccxt loads too
+    ("GET", "/capi/v3/market/exchangeInfo"): {"symbols": [WEEX_CONTRACT]},
+    ("GET", "/capi/v3/account/balance"): [{"asset": "USDT", "balance": "1000", "availableBalance": "1000",
+                                           "frozen": "0", "unrealizePnl": "0"}],
+    ("POST", "/capi/v3/account/marginType"): WEEX_OK,
+    ("POST", "/capi/v3/account/leverage"): WEEX_OK,
+    ("DELETE", "/capi/v3/order"): {"orderId": 123, "status": "CANCELED"},
+    ("DELETE", "/capi/v3/algoOrder"): {"algoId": 124, "success": True},
+    ("GET", "/capi/v3/openOrders"): [],
+    ("GET", "/capi/v3/account/position/allPosition"): [{
+        "id": 77, "asset": "USDT", "symbol": "SOLUSDT", "side": "LONG", "marginType": "ISOLATED",
+        "separatedMode": "COMBINED", "separatedOpenOrderId": 0, "leverage": "5.00", "size": "2", "openValue": "300.0",
+        "openFee": "0.24", "fundingFee": "0", "marginSize": "60", "isolatedMargin": "60",
+        "isAutoAppendIsolatedMargin": False, "cumOpenSize": "2", "cumOpenValue": "300.0", "cumOpenFee": "0.24",
+        "cumCloseSize": "0", "cumCloseValue": "0", "cumCloseFee": "0", "cumFundingFee": "0", "cumLiquidateFee": "0",
+        "createdTime": NOW_MS, "updatedTime": NOW_MS, "unrealizePnl": "2.0", "liquidatePrice": "121.5"}],
+}
+
 # -- answers that depend on the request or on the test's state ------------------------------------
 _POSITIONS = {"binanceusdm": ("GET", "/fapi/v3/positionRisk"), "bybit": ("GET", "/v5/position/list"),
-              "okx": ("GET", "/api/v5/account/positions"), "mexc": ("GET", "/api/v1/private/position/open_positions")}
+              "okx": ("GET", "/api/v5/account/positions"), "mexc": ("GET", "/api/v1/private/position/open_positions"),
+              "weex": ("GET", "/capi/v3/account/position/allPosition")}
 _FLAT = {"binanceusdm": [], "bybit": bybit_ok({"category": "linear", "list": [], "nextPageCursor": ""}),
-         "okx": okx_ok([]), "mexc": mexc_ok([])}
+         "okx": okx_ok([]), "mexc": mexc_ok([]), "weex": []}
 
 
 def _now(_r=None) -> int:
@@ -144,6 +183,8 @@ def _created(venue: str):
             return bybit_ok({"orderId": "b-4242", "orderLinkId": r.json.get("orderLinkId")})
         if venue == "okx":
             return okx_ok([{"ordId": "o-4242", "clOrdId": r.json[0].get("clOrdId"), "sCode": "0", "sMsg": ""}])
+        if venue == "weex":
+            return {"orderId": 4242, "clientOrderId": r.json.get("newClientOrderId"), "success": True}
         return mexc_ok({"orderId": "m-4242", "ts": NOW_MS})
     return answer
 
@@ -176,6 +217,10 @@ def routes(venue: str, state: dict) -> dict:
         out[("GET", "/api/v5/trade/order")] = lambda r: (okx_ok([okx_order(r.query["clOrdId"])])
                                                          if r.query.get("clOrdId") in has else
                                                          {"code": "51603", "msg": "Order does not exist", "data": []})
+    elif venue == "weex":
+        out[("GET", "/capi/v3/market/time")] = lambda r: {"serverTime": _now()}
+        out[("POST", "/capi/v3/order")] = _created(venue)
+        out[("GET", "/capi/v3/order/history")] = lambda r: [weex_order(c) for c in sorted(has)]
     else:
         out[("GET", "/api/v1/contract/ping")] = lambda r: mexc_ok(_now())
         out[("GET", "/api/v1/private/order/external/SOL_USDT/*")] = lambda r: (
@@ -183,5 +228,5 @@ def routes(venue: str, state: dict) -> dict:
     return out
 
 
-FALLBACK = {"binanceusdm": {}, "bybit": bybit_ok({}), "okx": okx_ok([]), "mexc": mexc_ok([])}
-ROUTES = {"binanceusdm": BINANCE, "bybit": BYBIT, "okx": OKX, "mexc": MEXC}
+FALLBACK = {"binanceusdm": {}, "bybit": bybit_ok({}), "okx": okx_ok([]), "mexc": mexc_ok([]), "weex": {}}
+ROUTES = {"binanceusdm": BINANCE, "bybit": BYBIT, "okx": OKX, "mexc": MEXC, "weex": WEEX}

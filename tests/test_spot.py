@@ -28,10 +28,10 @@ def idr(data_dir):
 
 
 def _settings(tmp_path, **kw):
-    return load_settings(None, market_type="spot", symbol="SOL/IDR", timeframe="1h", starting_capital=10_000_000,
-                         taker_fee=FEE * 100, slippage=0.0, sizing="equity", equity_fraction=0.5, lot_size=LOT,
-                         tick_size=1.0, min_qty=LOT, min_notional=10_000, stop_loss=50, take_profit=200,
-                         warmup_bars=0, output_dir=tmp_path, **kw)
+    return load_settings(None, exchange="indodax", market_type="spot", symbol="SOL/IDR", timeframe="1h",
+                         starting_capital=10_000_000, taker_fee=FEE * 100, slippage=0.0, sizing="equity",
+                         equity_fraction=0.5, lot_size=LOT, tick_size=1.0, min_qty=LOT, min_notional=10_000,
+                         stop_loss=50, take_profit=200, warmup_bars=0, output_dir=tmp_path, **kw)
 
 
 def test_spot_account_is_1x_without_funding_shorts_or_maintenance_margin(tmp_path):

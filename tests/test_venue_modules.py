@@ -1,7 +1,8 @@
-"""The venue modules behind the seam (issue 10, item 5): registry, demo switch per venue, the MEXC
-real-money-only warning, client-id forms, the contract-size guard and "already set" answers at
-start-up. Real ccxt clients from :func:`perpbot.exchange.ccxt_adapter.make_exchange`; the
-start-up cases run against the recording stub on 127.0.0.1."""
+"""The venue modules behind the seam (issue 10, item 5; WEEX, Indodax and Tokocrypto: issue 12,
+item 6): registry, demo switch per venue, the MEXC and WEEX real-money-only warnings, client-id
+forms, the contract-size guard and "already set" answers at start-up. Real ccxt clients from
+:func:`perpbot.exchange.ccxt_adapter.make_exchange`; the start-up cases run against the
+recording stub on 127.0.0.1."""
 
 from __future__ import annotations
 
@@ -12,18 +13,22 @@ import pandas as pd
 import pytest
 from rich.console import Console
 
-from perpbot.exchange import binance, bitget, bybit, mexc, okx, venue_params
+from perpbot.config_values import PERPETUAL_VENUES, SPOT_VENUES
+from perpbot.exchange import binance, bitget, bybit, indodax, mexc, okx, tokocrypto, venue_params, weex
 from perpbot.exchange.ccxt_adapter import ExchangeSetupError, banner, make_exchange
 from perpbot.exchange.clients import VENUES, capabilities, swap_options
 from perpbot.exchange.executor import Executor, LiveStartupError, RetryPolicy
 from _sim_fixtures import quiet_loggers
 from _venue_harness import venue_client, venue_settings
-from _venue_payloads import FALLBACK, MEXC_CONTRACT, bybit_ok, mexc_ok, routes
+from _venue_payloads import FALLBACK, MEXC_CONTRACT, WEEX, bybit_ok, mexc_ok, routes
 from _venue_stub import VenueStub
 
 REQUIRED = ("ID", "CCXT_OPTIONS", "CAPABILITIES", "DEMO", "enable_demo", "real_money_warning", "client_order_id",
             "margin_mode_params", "leverage_params", "entry_params", "protection_calls", "exit_params", "lookup",
             "cancel_params")
+SPOT_REQUIRED = ("ID", "CCXT_OPTIONS", "CAPABILITIES", "DEMO", "QUOTES", "MARKET_NEEDS_PRICE", "enable_demo",
+                 "real_money_warning", "client_order_id", "order_params", "cancel", "taker_fee", "min_notional",
+                 "lookup")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -32,18 +37,26 @@ def _quiet():
         yield
 
 
-def test_registry_holds_the_five_venues_with_their_capabilities():
-    assert list(VENUES) == ["bitget", "binanceusdm", "bybit", "okx", "mexc"]
-    for mod in (binance, bybit, okx, mexc):
+def test_registry_holds_the_eight_venues_with_their_capabilities():
+    assert list(VENUES) == ["bitget", "binanceusdm", "bybit", "okx", "mexc", "weex", "indodax", "tokocrypto"]
+    for mod in (binance, bybit, okx, mexc, weex):
         assert all(hasattr(mod, name) for name in REQUIRED), mod.ID
+    for mod in (indodax, tokocrypto):
+        assert all(hasattr(mod, name) for name in SPOT_REQUIRED), mod.ID
     caps = {k: capabilities(k) for k in VENUES}
-    assert [k for k, c in caps.items() if c.preset_tpsl_at_entry] == ["bitget", "bybit", "okx", "mexc"]
-    assert [k for k, c in caps.items() if not c.demo] == ["mexc"]
-    assert [k for k, c in caps.items() if not c.trailing_stop] == ["mexc"]
+    assert [k for k, c in caps.items() if c.preset_tpsl_at_entry] == ["bitget", "bybit", "okx", "mexc", "weex"]
+    assert [k for k, c in caps.items() if not c.demo] == ["mexc", "weex", "tokocrypto"]
+    assert [k for k, c in caps.items() if not c.trailing_stop] == ["mexc", "weex", "indodax", "tokocrypto"]
     assert {k: c.candle_page for k, c in caps.items()} == {"bitget": 200, "binanceusdm": 1500, "bybit": 1000,
-                                                           "okx": 300, "mexc": 2000}
+                                                           "okx": 300, "mexc": 2000, "weex": 1000, "indodax": 2000,
+                                                           "tokocrypto": 1000}
+    # the settings check (config layer, below the registry) knows the same venues by market type
+    assert tuple(k for k, c in caps.items() if c.market_type == "spot") == SPOT_VENUES
+    assert tuple(k for k, c in caps.items() if c.market_type == "swap") == PERPETUAL_VENUES
     assert swap_options("bybit") == {"defaultType": "swap", "enableUnifiedAccount": True, "enableUnifiedMargin": False,
                                      "defaultSubType": "linear", "fetchMarkets": {"types": ["linear"]}}
+    assert swap_options("indodax") == swap_options("tokocrypto") == {"defaultType": "spot"}
+    assert swap_options("weex") == {"defaultType": "swap"}
     assert capabilities("kraken") is None
 
 
@@ -73,7 +86,7 @@ def test_mexc_has_no_demo_and_its_banner_says_real_money_loudly(tmp_path):
     with pytest.raises(ExchangeSetupError, match="mexc has no demo/sandbox mode.*--real-money"):
         make_exchange(s)
     assert venue_params.real_money_warning("mexc") == mexc.WARNING
-    assert all(venue_params.real_money_warning(v) is None for v in ("bitget", "binanceusdm", "bybit", "okx"))
+    assert all(venue_params.real_money_warning(v) is None for v in ("bitget", "binanceusdm", "bybit", "okx", "indodax"))
     console = Console(record=True, width=400)
     console.print(banner(s, True))
     text = console.export_text()
@@ -155,7 +168,7 @@ def test_a_refused_leverage_stops_the_startup_with_one_line(tmp_path):
     assert bybit_ok({})["retCode"] == 0
 
 
-@pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx", "mexc"])
+@pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx", "mexc", "weex"])
 def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, capsys):
     """Reconciliation and stop management read Bitget plan orders: ``perpbot run --mode live`` and
     :meth:`LiveBot.start` refuse the other venues with one line, before any request."""
@@ -167,9 +180,9 @@ def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, 
     with VenueStub(routes(venue, {}), FALLBACK[venue]) as stub:
         s = venue_settings(venue, tmp_path, ledger_url=f"sqlite:///{tmp_path / 'ledger.db'}")
         env = {"PERPBOT_CONFIRM_REAL_MONEY": "yes"}
-        ex = venue_client(s, stub, real_money=venue == "mexc", environ=env)
+        ex = venue_client(s, stub, real_money=venue in ("mexc", "weex"), environ=env)
         with pytest.raises(typer.Exit):
-            run_live(s, real_money=venue == "mexc", strategy="ema-cross", environ=env, exchange=ex)
+            run_live(s, real_money=venue in ("mexc", "weex"), strategy="ema-cross", environ=env, exchange=ex)
         err = capsys.readouterr().err
         assert "live trading runs on bitget only for now" in err and f"not {venue}'s" in err
         assert "nothing was sent" in err
@@ -235,3 +248,40 @@ def test_trailing_stop_is_skipped_where_only_bitgets_is_implemented(venue, tmp_p
         res = asyncio.run(go())
     assert res.status == "skipped" and res.error == f"trailing stops are implemented for bitget only, not {venue}"
     assert stub.seen == [] and capabilities(venue).trailing_stop
+
+
+def test_weex_demo_lacks_the_calls_perpbot_needs_so_weex_is_real_money_only(tmp_path):
+    """ccxt's WEEX sandbox mode reaches only the demo endpoints (capi/v3/sim): it refuses margin
+    mode, leverage, cancel and the open-order read of the look-up before anything is sent, so
+    perpbot offers no WEEX demo and its banner says REAL MONEY loudly."""
+    import ccxt
+    import ccxt.async_support as ccxt_async
+
+    from _venue_harness import KEY, PASSPHRASE, SECRET
+    from _venue_stub import point_at
+
+    s = venue_settings("weex", tmp_path)
+    with pytest.raises(ExchangeSetupError, match="weex has no demo/sandbox mode.*--real-money"):
+        make_exchange(s)
+    assert venue_params.real_money_warning("weex") == weex.WARNING
+    console = Console(record=True, width=400)
+    console.print(banner(s, True))
+    text = console.export_text()
+    assert "REAL MONEY" in text and "WEEX demo trading in ccxt (capi/v3/sim)" in text
+    with VenueStub(WEEX, {}) as stub:
+        async def go():
+            ex = ccxt_async.weex({"apiKey": KEY, "secret": SECRET, "password": PASSPHRASE})
+            ex.set_sandbox_mode(True)
+            point_at(ex, stub.base_url)
+            try:
+                await ex.load_markets()
+                for call in (lambda: ex.set_margin_mode("isolated", "SOL/USDT:USDT"),
+                             lambda: ex.set_leverage(5, "SOL/USDT:USDT"), lambda: ex.cancel_order("1", "SOL/USDT:USDT"),
+                             lambda: ex.fetch_open_orders("SOL/USDT:USDT")):
+                    with pytest.raises(ccxt.NotSupported, match="is not available in sandbox mode"):
+                        await call()
+            finally:
+                await ex.close()
+        asyncio.run(go())
+    assert "/capi/v3/market/exchangeInfo" in [r.path for r in stub.seen]
+    assert [r.path for r in stub.seen if "access-key" in r.headers] == []  # nothing private was sent

@@ -1,4 +1,5 @@
-"""The exact signed requests Binance USDⓈ-M, Bybit, OKX and MEXC receive from perpbot (issue 10, item 5).
+"""The exact signed requests Binance USDⓈ-M, Bybit, OKX, MEXC (issue 10, item 5) and WEEX (issue 12,
+item 6) receive from perpbot.
 
 Each test drives perpbot's real code path (:class:`perpbot.exchange.executor.Executor` on the
 client of :func:`perpbot.exchange.ccxt_adapter.make_exchange`, or
@@ -13,6 +14,8 @@ every private request plus its signature, recomputed with the test secret:
 
 Binance attaches no TP/SL to an order: the executor refuses such an entry (nothing sent) and
 :func:`perpbot.exchange.venue_orders.place_entry` sends the entry plus two reduce-only trigger orders.
+WEEX reads one order by its venue id only: the look-up by client id lists the open orders, then
+the order history.
 """
 
 from __future__ import annotations
@@ -24,15 +27,17 @@ import pytest
 from perpbot.exchange import binance, venue_orders
 from perpbot.exchange.executor import Executor, RetryPolicy
 from _sim_fixtures import quiet_loggers
-from _venue_harness import BINANCE_VOLATILE, signed, venue_client, venue_settings, without
+from _venue_harness import BINANCE_VOLATILE, KEY_HEADER, signed, venue_client, venue_settings, without
 from _venue_payloads import FALLBACK, SYMBOL, routes
 from _venue_stub import VenueStub
 
-VENUES = ["binanceusdm", "bybit", "okx", "mexc"]
+VENUES = ["binanceusdm", "bybit", "okx", "mexc", "weex"]
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.02, lookup_attempts=2)
 CREATE = {"binanceusdm": ("POST", "/fapi/v1/order"), "bybit": ("POST", "/v5/order/create"),
-          "okx": ("POST", "/api/v5/trade/batch-orders"), "mexc": ("POST", "/api/v1/private/order/create")}
-REAL = {"PERPBOT_CONFIRM_REAL_MONEY": "yes"}  # MEXC has no demo: its client exists in real-money mode only
+          "okx": ("POST", "/api/v5/trade/batch-orders"), "mexc": ("POST", "/api/v1/private/order/create"),
+          "weex": ("POST", "/capi/v3/order")}
+REAL = {"PERPBOT_CONFIRM_REAL_MONEY": "yes"}  # MEXC, WEEX: no (usable) demo, so clients in real-money mode only
+REAL_ONLY = ("mexc", "weex")
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -50,8 +55,7 @@ def params(venue: str, r) -> dict | list:
 
 def private(stub, venue: str, method: str | None = None) -> list:
     """Recorded private requests (a signature header or parameter present), all verified as signed."""
-    keys = {"binanceusdm": "x-mbx-apikey", "bybit": "x-bapi-api-key", "okx": "ok-access-key", "mexc": "apikey"}
-    out = [r for r in stub.seen if keys[venue] in r.headers and "/api/v3/" not in r.path]  # MEXC spot: markets
+    out = [r for r in stub.seen if KEY_HEADER[venue] in r.headers and "/api/v3/" not in r.path]  # MEXC spot: markets
     assert out and all(signed(venue, r) for r in out), [(r.method, r.path) for r in out]
     if venue == "okx":
         assert all(r.headers.get("x-simulated-trading") == "1" for r in out)  # OKX demo trading
@@ -60,7 +64,7 @@ def private(stub, venue: str, method: str | None = None) -> list:
 
 async def _executor(venue: str, stub, tmp_path, timeout_ms: int = 2000) -> Executor:
     s = venue_settings(venue, tmp_path)
-    ex = venue_client(s, stub, real_money=venue == "mexc", environ=REAL, timeout_ms=timeout_ms)
+    ex = venue_client(s, stub, real_money=venue in REAL_ONLY, environ=REAL, timeout_ms=timeout_ms)
     exe = Executor(ex, s, retry=FAST)
     await exe.startup()
     stub.clear()
@@ -94,6 +98,10 @@ STARTUP = {
                                                            "positionType": 1}),
              ("/api/v1/private/position/change_leverage", {"leverage": 5, "openType": 1, "symbol": "SOL_USDT",
                                                            "positionType": 2})],
+    "weex": [("/capi/v3/account/marginType", {"symbol": "SOLUSDT", "marginType": "ISOLATED",
+                                              "separatedType": "COMBINED"}),
+             ("/capi/v3/account/leverage", {"symbol": "SOLUSDT", "marginType": "ISOLATED", "isolatedLongLeverage": 5,
+                                            "isolatedShortLeverage": 5})],
 }
 
 
@@ -102,7 +110,7 @@ def test_startup_sets_isolated_margin_then_leverage(venue, tmp_path):
     with VenueStub(routes(venue, {}), FALLBACK[venue]) as stub:
         async def go():
             s = venue_settings(venue, tmp_path)
-            exe = Executor(venue_client(s, stub, real_money=venue == "mexc", environ=REAL), s, retry=FAST)
+            exe = Executor(venue_client(s, stub, real_money=venue in REAL_ONLY, environ=REAL), s, retry=FAST)
             try:
                 return await exe.startup()
             finally:
@@ -137,10 +145,13 @@ ENTRY = {
              "clOrdId": "pb0x100x0"}],
     "mexc": {"symbol": "SOL_USDT", "vol": 2.0, "type": 6, "openType": 1, "side": 1, "externalOid": "pb0-100-0",
              "leverage": 5, "stopLossPrice": 140.0, "takeProfitPrice": 160.0},
+    "weex": {"symbol": "SOLUSDT", "side": "BUY", "quantity": "2", "type": "MARKET", "positionSide": "LONG",
+             "newClientOrderId": "pb0-100-0", "slTriggerPrice": "140", "SlWorkingType": "MARK_PRICE",
+             "tpTriggerPrice": "160", "TpWorkingType": "MARK_PRICE"},
 }
 
 
-@pytest.mark.parametrize("venue", ["bybit", "okx", "mexc"])
+@pytest.mark.parametrize("venue", ["bybit", "okx", "mexc", "weex"])
 def test_entry_carries_its_stop_loss_and_take_profit(venue, tmp_path):
     res, stub = drive(venue, tmp_path, lambda exe, stub: exe.open_position(
         1, 2.0, 140.0, 160.0, bar=100, ref_price=150.0))
@@ -182,6 +193,8 @@ EXIT = {
              "clOrdId": "pb0x101x0", "reduceOnly": True}],
     "mexc": {"symbol": "SOL_USDT", "vol": 2.0, "type": 6, "openType": 1, "side": 4, "externalOid": "pb0-101-0",
              "leverage": 5},  # side 4: close long (MEXC's reduce-only form)
+    "weex": {"symbol": "SOLUSDT", "side": "SELL", "quantity": "2", "type": "MARKET", "positionSide": "LONG",
+             "newClientOrderId": "pb0-101-0", "reduceOnly": True},
 }
 
 
@@ -204,6 +217,7 @@ CANCEL = {
             ("POST", "/api/v5/trade/cancel-algos", [{"algoId": "124", "instId": "SOL-USDT-SWAP"}])],
     "mexc": [("POST", "/api/v1/private/order/cancel", ["123"]),
              ("POST", "/api/v1/private/planorder/cancel", [{"symbol": "SOL_USDT", "orderId": "124"}])],
+    "weex": [("DELETE", "/capi/v3/order", {"orderId": "123"}), ("DELETE", "/capi/v3/algoOrder", {"orderId": "124"})],
 }
 
 
@@ -224,7 +238,8 @@ def test_cancel_of_an_order_and_of_a_trigger_order(venue, tmp_path):
 POSITION = {"binanceusdm": ("GET", "/fapi/v3/positionRisk", {}),
             "bybit": ("GET", "/v5/position/list", {"symbol": "SOLUSDT", "limit": "200", "category": "linear"}),
             "okx": ("GET", "/api/v5/account/positions", {"instId": "SOL-USDT-SWAP"}),
-            "mexc": ("GET", "/api/v1/private/position/open_positions", {})}
+            "mexc": ("GET", "/api/v1/private/position/open_positions", {}),
+            "weex": ("GET", "/capi/v3/account/position/allPosition", {})}
 
 
 @pytest.mark.parametrize("venue", VENUES)
@@ -239,15 +254,16 @@ def test_position_is_read_and_parsed(venue, tmp_path):
     reads = [r for r in private(stub, venue, "GET") if r.path == path]
     assert len(reads) == 1 and params(venue, reads[0]) == query
     pos = snap.position
-    qty = 20.0 if venue == "mexc" else 2.0  # MEXC's answer holds 20 contracts of 1 SOL
+    qty = 20.0 if venue == "mexc" else 2.0  # MEXC's answer holds 20 contracts of 1 SOL; WEEX's 2 SOL (base amounts)
     assert (pos.side, pos.qty, pos.entry_price, pos.liquidation_price) == (1, qty, 150.0, 121.5)
 
 
 # ---- lookup before any resend after a timeout ----------------------------------------------------
-LOOKUP = {"binanceusdm": ("/fapi/v1/order", {"symbol": "SOLUSDT", "origClientOrderId": "pb0-101-0"}),
-          "bybit": ("/v5/order/realtime", {"category": "linear", "symbol": "SOLUSDT", "orderLinkId": "pb0-101-0"}),
-          "okx": ("/api/v5/trade/order", {"instId": "SOL-USDT-SWAP", "clOrdId": "pb0x101x0"}),
-          "mexc": ("/api/v1/private/order/external/SOL_USDT/pb0-101-0", {})}
+LOOKUP = {"binanceusdm": [("/fapi/v1/order", {"symbol": "SOLUSDT", "origClientOrderId": "pb0-101-0"})],
+          "bybit": [("/v5/order/realtime", {"category": "linear", "symbol": "SOLUSDT", "orderLinkId": "pb0-101-0"})],
+          "okx": [("/api/v5/trade/order", {"instId": "SOL-USDT-SWAP", "clOrdId": "pb0x101x0"})],
+          "mexc": [("/api/v1/private/order/external/SOL_USDT/pb0-101-0", {})],
+          "weex": [("/capi/v3/openOrders", {"symbol": "SOLUSDT"}), ("/capi/v3/order/history", {"symbol": "SOLUSDT"})]}
 
 
 @pytest.mark.parametrize("venue", VENUES)
@@ -259,9 +275,9 @@ def test_timeout_is_looked_up_by_client_id_before_any_resend(venue, tmp_path):
                       state, timeout_ms=500, delays={CREATE[venue]: 1.5})
     assert res.ok and res.attempts == 1 and res.cid == "pb0-101-0"
     seen = private(stub, venue)
-    path, query = LOOKUP[venue]
-    assert [(r.method, r.path) for r in seen] == [CREATE[venue], ("GET", path)]  # create, look-up, no resend
-    assert params(venue, seen[1]) == query
+    lookups = [("GET", path) for path, _ in LOOKUP[venue]]
+    assert [(r.method, r.path) for r in seen] == [CREATE[venue], *lookups]  # create, look-up, no resend
+    assert [params(venue, r) for r in seen[1:]] == [query for _, query in LOOKUP[venue]]
 
 
 @pytest.mark.parametrize("venue", VENUES)
@@ -270,7 +286,7 @@ def test_timeout_of_an_order_the_venue_does_not_have_is_resent_once_with_the_sam
     res, stub = drive(venue, tmp_path, lambda exe, stub: exe.close_position("signal", side=1, qty=2.0, bar=101),
                       {}, timeout_ms=500, delays={CREATE[venue]: 1.5})
     seen = private(stub, venue)
-    path, _ = LOOKUP[venue]
-    assert [(r.method, r.path) for r in seen] == [CREATE[venue], ("GET", path), CREATE[venue]]
-    assert params(venue, seen[0]) == params(venue, seen[2]) == EXIT[venue]
+    lookups = [("GET", path) for path, _ in LOOKUP[venue]]
+    assert [(r.method, r.path) for r in seen] == [CREATE[venue], *lookups, CREATE[venue]]
+    assert params(venue, seen[0]) == params(venue, seen[-1]) == EXIT[venue]
     assert res.ok and res.attempts == 2

@@ -6,26 +6,24 @@ file named by ``--config`` / ``PERPBOT_CONFIG``) > defaults. Percent fields are 
 (``risk_per_trade = 1.0`` means 1 % of equity); the ``*_frac`` properties give the fractions
 the engine uses.
 
-The TOML file holds its settings either all at top level or all under a ``[perpbot]``
-table; mixing both is an error naming the stray keys (nothing is silently dropped). A UTF-8
-byte-order mark at the start of the file is accepted. Unknown keys are errors whatever their
-source — a TOML key, or a ``PERPBOT_*`` environment variable that names no setting (with a
-"did you mean" suggestion) — except the variables perpbot reads for itself
+The TOML file holds its settings either all at top level or all under a ``[perpbot]`` table; mixing both is an
+error naming the stray keys (nothing is silently dropped). A UTF-8 byte-order mark at the start of the file is
+accepted. Unknown keys are errors whatever their source — a TOML key, or a ``PERPBOT_*`` environment variable that
+names no setting (with a "did you mean" suggestion) — except the variables perpbot reads for itself
 (:data:`perpbot.config_sources.NON_SETTING_ENV` and ``..._PREFIXES``).
 
-Values: numbers must be finite and inside each field's documented range; a boolean is never
-taken as a number (``leverage = true`` is refused); optional files (``funding_file``,
-``mark_file``, ``intrabar_file``, ``model_path``) accept ``"none"`` (TOML has no null) to
-mean "not used"; ``telegram_chat_ids`` accepts a list of integers or, from the environment,
-``"123,-456"`` / ``"[123, -456]"``; ``ledger_url`` must be a SQLAlchemy URL of an installed
-dialect.
+Values: numbers must be finite and inside each field's documented range; a boolean is never taken as a number
+(``leverage = true`` is refused); optional files (``funding_file``, ``mark_file``, ``intrabar_file``, ``model_path``)
+accept ``"none"`` (TOML has no null) to mean "not used"; ``telegram_chat_ids`` accepts a list of integers or, from
+the environment, ``"123,-456"`` / ``"[123, -456]"``; ``ledger_url`` must be a SQLAlchemy URL of an installed dialect.
+``exchange`` must suit ``market_type``: a spot venue (Indodax, Tokocrypto) only with ``"spot"``, a perpetual
+venue (Bitget, Binance USDⓈ-M, Bybit, OKX, MEXC, WEEX) only with ``"futures"`` (``check_venue_market``).
 
-Secrets (``api_key``, ``api_secret``, ``api_passphrase``, ``telegram_token``,
-``smtp_password``, ``api_token``) are read only from the environment (``PERPBOT_API_KEY`` ...);
-a secret found in a TOML file is an error, and secrets are never included in
-:meth:`Settings.public_dict` (what logs, the ledger, the API and reports see), where the
-password of ``ledger_url`` is masked as ``***`` too (:attr:`Settings.ledger_display` is the
-masked URL every banner prints).
+Secrets (``api_key``, ``api_secret``, ``api_passphrase``, ``telegram_token``, ``smtp_password``, ``api_token``)
+are read only from the environment (``PERPBOT_API_KEY`` ...); a secret found in a TOML file is an error, and
+secrets are never included in :meth:`Settings.public_dict` (what logs, the ledger, the API and reports see), where
+the password of ``ledger_url`` is masked as ``***`` too (:attr:`Settings.ledger_display` is the masked URL every
+banner prints).
 
 An invalid value raises :class:`ConfigError` whose message is one line naming the field,
 the value (never a secret value: those are shown as ``***``) and the allowed range.
@@ -43,7 +41,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from perpbot.config_derived import DerivedValues
 from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml
 from perpbot.config_values import check_ledger_url, check_pair_weights, parse_addresses, parse_feature_groups
-from perpbot.config_values import BUILTIN_MODELS, ExecutionSettings, ModelName, ModelRef  # noqa: F401
+from perpbot.config_values import BUILTIN_MODELS, ExecutionSettings, ModelName, ModelRef, check_venue_market  # noqa: F401
 from perpbot.config_sources import format_validation_error as _format_error
 from perpbot.masking import mask_url, redact_text, remember
 
@@ -349,6 +347,7 @@ class Settings(DerivedValues, ExecutionSettings, BaseSettings):
             raise ValueError(f"ev_margin_grid values must be percents in [0, 5], got {self.ev_margin_grid}")
         if self.market_type == "futures" and (not self.symbol.count("/") == 1 or ":" not in self.symbol):
             raise ValueError(f"symbol {self.symbol!r} is not a ccxt linear perpetual symbol like 'SOL/USDT:USDT'")
+        check_venue_market(self.exchange, self.market_type)
         return self
 
     def public_dict(self) -> dict[str, Any]:

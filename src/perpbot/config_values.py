@@ -13,6 +13,23 @@ from perpbot.masking import remember
 #: the factors ``perpbot pairs`` can weight (``pairs_weights``)
 PAIR_FACTORS = ("volatility", "volume", "momentum", "trend", "funding", "oi_change", "spread")
 
+#: ccxt ids of the venue modules of :mod:`perpbot.exchange` by the markets perpbot trades there: spot
+#: (``market_type = "spot"``) and USDT-M linear perpetuals (``"futures"``); a test keeps them equal
+#: to the registry :data:`perpbot.exchange.clients.VENUES`.
+SPOT_VENUES = ("indodax", "tokocrypto")
+PERPETUAL_VENUES = ("bitget", "binanceusdm", "bybit", "okx", "mexc", "weex")
+
+
+def check_venue_market(exchange: str, market_type: str) -> None:
+    """Raise ValueError when venue ``exchange`` does not trade ``market_type`` in perpbot: a spot
+    venue with "futures", or a perpetual venue with "spot" (other ccxt ids are not checked)."""
+    if market_type == "futures" and exchange in SPOT_VENUES:
+        raise ValueError(f"exchange {exchange!r} is a spot venue: set market_type = \"spot\" and a spot symbol "
+                         f"like 'SOL/IDR' (linear-perpetual venues: {', '.join(PERPETUAL_VENUES)})")
+    if market_type == "spot" and exchange in PERPETUAL_VENUES:
+        raise ValueError(f"exchange {exchange!r} trades linear perpetuals in perpbot, not spot: market_type "
+                         f"\"spot\" needs a spot venue ({', '.join(SPOT_VENUES)})")
+
 
 def parse_feature_groups(value: Any, known: tuple[str, ...]) -> list[str]:
     """Group names (a list, or "candles,htf" from the environment), in ``known`` order.

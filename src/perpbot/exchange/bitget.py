@@ -48,6 +48,7 @@ class VenueCapabilities:
     candle_page: int             # candles per OHLCV request
     funding_page: int            # funding-rate events per history request
     funding_page_param: str | None  # the request parameter that pages funding history (None: ``since``)
+    market_type: str = "swap"    # the markets perpbot trades there: "swap" (USDT-M perpetuals) or "spot"
 
 
 CAPABILITIES = VenueCapabilities(preset_tpsl_at_entry=True, plan_orders=True, trailing_stop=True, demo=True,

@@ -1,8 +1,10 @@
 """The ccxt client factories of market data and the venue registry (one module per venue).
 
-:func:`swap_options` gives the ccxt ``options`` of a venue's USDT-M swap markets (its quirks from
-the venue module, e.g. :mod:`perpbot.exchange.bitget`); :func:`capabilities` its
-:class:`~perpbot.exchange.bitget.VenueCapabilities` (None for a venue without a module).
+:func:`swap_options` gives the ccxt ``options`` of the markets perpbot trades on a venue: its
+USDT-M swaps, or the spot markets of a spot venue (Indodax, Tokocrypto), with its quirks from the
+venue module (e.g. :mod:`perpbot.exchange.bitget`); :func:`capabilities` its
+:class:`~perpbot.exchange.bitget.VenueCapabilities` (None for a venue without a module);
+:func:`base_per_amount` the base asset per unit of ccxt's order amount on a market.
 :func:`make_async_exchange` builds the asyncio client of the candle feed; the synchronous one of
 the downloader is :func:`perpbot.exchange.download.make_sync_exchange`, the trading one
 :func:`perpbot.exchange.ccxt_adapter.make_exchange` (both use :func:`swap_options`).
@@ -12,15 +14,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from perpbot.exchange import binance, bitget, bybit, mexc, okx
+from perpbot.exchange import binance, bitget, bybit, indodax, mexc, okx, tokocrypto, weex
 from perpbot.exchange.bitget import VenueCapabilities
 
-#: Venue modules by ccxt id: a new venue is one module with ``ID``, ``CCXT_OPTIONS`` and ``CAPABILITIES``.
-VENUES = {m.ID: m for m in (bitget, binance, bybit, okx, mexc)}
+#: Venue modules by ccxt id: a new venue is one module with ``ID``, ``CCXT_OPTIONS`` and ``CAPABILITIES``
+#: (USDT-M perpetuals: Bitget ... WEEX; spot: Indodax, Tokocrypto, ``CAPABILITIES.market_type == "spot"``).
+VENUES = {m.ID: m for m in (bitget, binance, bybit, okx, mexc, weex, indodax, tokocrypto)}
 
 
 def swap_options(exchange_id: str) -> dict[str, Any]:
-    """ccxt ``options`` for the USDT-M swap markets of ``exchange_id`` (a fresh dict)."""
+    """ccxt ``options`` for the markets perpbot trades on ``exchange_id`` (a fresh dict):
+    ``defaultType`` swap, which a spot venue's ``CCXT_OPTIONS`` turn into spot."""
     opts: dict[str, Any] = {"defaultType": "swap"}
     venue = VENUES.get(exchange_id)
     if venue is not None:
@@ -32,6 +36,21 @@ def capabilities(exchange_id: str) -> VenueCapabilities | None:
     """The venue's capabilities, or None when perpbot has no module for it."""
     venue = VENUES.get(exchange_id)
     return venue.CAPABILITIES if venue is not None else None
+
+
+def is_spot_venue(exchange_id: str) -> bool:
+    """True for a venue whose module trades spot markets (Indodax, Tokocrypto)."""
+    caps = capabilities(exchange_id)
+    return caps is not None and caps.market_type == "spot"
+
+
+def base_per_amount(exchange_id: str, market: dict) -> float:
+    """Base asset per unit of ccxt's amount on ``market``: its ``contractSize`` (1 when absent), or
+    1 on a venue whose module sets ``BASE_AMOUNTS`` (WEEX: ccxt reports the contract's face value
+    as ``contractSize`` while orders and positions are in base asset)."""
+    if getattr(VENUES.get(exchange_id), "BASE_AMOUNTS", False):
+        return 1.0
+    return float(market.get("contractSize") or 1.0)
 
 
 def make_async_exchange(exchange_id: str, api_url: str | None = None, config: dict | None = None):

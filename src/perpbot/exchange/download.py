@@ -114,8 +114,9 @@ class _Downloader:
     def page_limit(self, kind: str) -> int:
         sub = "linear" if self.market.get("linear") else "inverse"
         mtype = self.market.get("type") or "swap"
-        try:
-            feat = self.ex.features[mtype][sub]["fetchOHLCV"]
+        try:  # ccxt features: spot -> fetchOHLCV; swap -> linear / inverse -> fetchOHLCV
+            node = self.ex.features[mtype]
+            feat = (node if mtype == "spot" else node[sub])["fetchOHLCV"]
         except (KeyError, TypeError):
             feat = {}
         return int((feat or {}).get(kind) or (feat or {}).get("limit") or 200)

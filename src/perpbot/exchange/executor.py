@@ -385,7 +385,7 @@ class Executor(OrderLedger, VenueReads):
         """Position and balance, fetched concurrently (clock re-synced once on a refused timestamp)."""
         positions, balance = await self._synced(
             lambda: asyncio.gather(self.ex.fetch_positions([self.symbol]), self.ex.fetch_balance()))
-        return parse_snapshot(positions, balance, self.symbol, (self.market or {}).get("settle", "USDT"))
+        return parse_snapshot(positions, balance, self.symbol, (self.market or {}).get("settle", "USDT"), self.ex.id)
 
     async def open_orders(self) -> tuple[list[dict], list[dict]]:
         """(open normal orders, open TP/SL plan orders) of the symbol (clock re-synced once on a

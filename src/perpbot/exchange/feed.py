@@ -34,7 +34,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable
 import pandas as pd
 
 from perpbot.data.validate import timeframe_to_ms
-from perpbot.exchange.clients import make_async_exchange
+from perpbot.exchange.clients import base_per_amount, make_async_exchange
 from perpbot.exchange.feed_rest import FeedRest, _short
 from perpbot.exchange.orderbook import BookTickerWatcher
 
@@ -213,7 +213,7 @@ class CandleFeed(FeedRest):
     async def _startup(self) -> None:
         await self._retry(self.ex.load_markets)
         try:
-            self._contract_size = float(self.ex.market(self.symbol).get("contractSize") or 1.0)
+            self._contract_size = base_per_amount(self.ex.id, self.ex.market(self.symbol))
         except Exception as exc:
             raise ValueError(f"{self.ex.id}: symbol {self.symbol!r} is not listed") from exc
         await self._sync_clock(force=True)

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from perpbot.exchange.ccxt_adapter import describe_error
+from perpbot.exchange.clients import base_per_amount
 from perpbot.logs import get_logger
 from perpbot.sim.market_rules import CACHE_VERSION, cached_entry, read_cache, shipped_rules
 
@@ -77,10 +78,12 @@ def _times(x, k: float) -> float | None:
 
 
 def market_entry(market: dict, precision_mode, tiers: list | None, fetched_ms: int,
-                 tiers_note: str | None = None) -> dict:
+                 tiers_note: str | None = None, size: float | None = None) -> dict:
     """A cache entry (format of :mod:`perpbot.sim.market_rules`) from ccxt market ``market`` and its
-    leverage ``tiers`` (ccxt structures; None: none fetched), fetched at ``fetched_ms``."""
-    size = float(market.get("contractSize") or 1.0)
+    leverage ``tiers`` (ccxt structures; None: none fetched), fetched at ``fetched_ms``; ``size`` is
+    base asset per ccxt amount unit (default the market's ``contractSize``, see
+    :func:`perpbot.exchange.clients.base_per_amount`)."""
+    size = float(market.get("contractSize") or 1.0) if size is None else float(size)
     prec, lim = market.get("precision") or {}, market.get("limits") or {}
     amount_step = precision_step(prec.get("amount"), precision_mode)
     rows = None
@@ -128,7 +131,8 @@ def fetch_entries(ex, symbols: list[str], now_ms: int | None = None) -> tuple[di
                 raise
             except ccxt.BaseError as exc:
                 note = describe_error(exc, "leverage tiers")
-        out[symbol] = market_entry(ex.market(symbol), ex.precisionMode, tiers, fetched, note)
+        out[symbol] = market_entry(ex.market(symbol), ex.precisionMode, tiers, fetched, note,
+                                   base_per_amount(ex.id, ex.market(symbol)))
     return out, unlisted
 
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from perpbot.exchange import venue_params
 from perpbot.exchange.ccxt_adapter import ExchangeSetupError, describe_error, error_code
+from perpbot.exchange.clients import base_per_amount
 from perpbot.logs import get_logger
 
 log = get_logger("perpbot.live")
@@ -112,7 +113,7 @@ async def check_venue(ex, settings, symbol: str, timeframe: str) -> tuple[dict, 
     if timeframe not in (ex.timeframes or {}):
         raise LiveStartupError(f"{venue} does not offer the timeframe {timeframe!r} "
                                f"(it has {', '.join(ex.timeframes or {})}); nothing was sent")
-    if float(m.get("contractSize") or 1.0) != 1.0:  # the executor sends base-asset amounts
+    if base_per_amount(venue, m) != 1.0:  # the executor sends base-asset amounts
         raise LiveStartupError(f"{symbol} on {venue} trades in contracts of {m['contractSize']:g} {m.get('base')}; "
                                "perpbot's executor sends base-asset amounts (contract size 1 only); nothing was sent")
     rules = market_rules(ex, m, settings)
@@ -139,7 +140,7 @@ def market_rules(ex, m: dict, settings) -> MarketRules:
                        min_notional=float((lim.get("cost") or {}).get("min") or 0.0),
                        taker=float(m.get("taker") or settings.taker_fee / 100),
                        max_leverage=float((lim.get("leverage") or {}).get("max") or 125.0),
-                       contract_size=float(m.get("contractSize") or 1.0))
+                       contract_size=base_per_amount(ex.id, m))
 
 
 async def setup_account(ex, symbol: str, balance: dict, leverage: int, position: PositionInfo | None) -> None:
@@ -174,12 +175,14 @@ async def setup_account(ex, symbol: str, balance: dict, leverage: int, position:
         raise LiveStartupError(describe_error(exc, "account set-up (position mode / margin mode / leverage)")) from None
 
 
-def parse_snapshot(positions: list, balance: dict, symbol: str, settle: str = "USDT") -> AccountSnapshot:
+def parse_snapshot(positions: list, balance: dict, symbol: str, settle: str = "USDT",
+                   exchange_id: str = "") -> AccountSnapshot:
     """ccxt ``fetch_positions`` + ``fetch_balance`` -> :class:`AccountSnapshot` (equity = ccxt
-    ``total`` of the settle currency, which for Bitget futures is the account equity)."""
+    ``total`` of the settle currency, which for Bitget futures is the account equity; the position
+    in base asset: contracts x :func:`~perpbot.exchange.clients.base_per_amount` of ``exchange_id``)."""
     pos = None
     for p in positions or []:
-        qty = float(p.get("contracts") or 0.0) * float(p.get("contractSize") or 1.0)
+        qty = float(p.get("contracts") or 0.0) * base_per_amount(exchange_id, p)
         if p.get("symbol") == symbol and qty > 0:
             pos = PositionInfo(side=1 if p.get("side") == "long" else -1, qty=qty, entry_price=float(p["entryPrice"]),
                                liquidation_price=p.get("liquidationPrice"),

@@ -1,8 +1,8 @@
 """The order calls of a venue module, made through its ccxt client (one code path for every venue).
 
-A venue module (:mod:`perpbot.exchange.binance`, ``bybit``, ``okx``, ``mexc``; Bitget keeps
-its calls in the executor) says *how* each step is expressed as ccxt calls; these coroutines
-make them:
+A venue module (:mod:`perpbot.exchange.binance`, ``bybit``, ``okx``, ``mexc``, ``weex``; Bitget
+keeps its calls in the executor; the spot venues' calls are in :mod:`perpbot.exchange.spot_orders`)
+says *how* each step is expressed as ccxt calls; these coroutines make them:
 
 * :func:`setup_isolated`: isolated margin and the leverage on one symbol;
 * :func:`place_entry`: a market entry with its stop-loss / take-profit (attached to the entry
@@ -12,7 +12,7 @@ make them:
 * :func:`cancel` and :func:`fetch_position`.
 
 ``side`` is "buy" (long entry) or "sell" (short entry); ``qty`` is in ccxt's amount unit of
-the market (base asset on Binance and Bybit; contracts on OKX and MEXC: see
+the market (base asset on Binance, Bybit and WEEX; contracts on OKX and MEXC: see
 :func:`contracts`); prices in USDT; ``cid`` is perpbot's client order id (``pb{run}-{bar}-{n}``),
 turned into the venue's form by ``venue.client_order_id``.
 """

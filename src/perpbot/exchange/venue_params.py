@@ -6,13 +6,14 @@ one (:data:`perpbot.exchange.clients.VENUES`), else Bitget's (the executor's ori
 * :func:`lookup`: the order with perpbot's client order id (the look-up before any resend);
 * :func:`setup_isolated`: isolated margin and leverage (:func:`perpbot.exchange.venue_orders.setup_isolated`);
 * :func:`enable_demo`, :func:`demo_line`, :func:`real_money_warning`: demo mode and the banner's words;
-* :func:`check_live`: the live bot trades only on :data:`LIVE_VENUES`.
+* :func:`check_live`: the live bot trades only on :data:`LIVE_VENUES` (the refusal names the venue;
+  spot venues trade through :mod:`perpbot.exchange.spot_orders`).
 """
 
 from __future__ import annotations
 
 from perpbot.exchange import venue_orders
-from perpbot.exchange.clients import VENUES, capabilities
+from perpbot.exchange.clients import VENUES, capabilities, is_spot_venue
 
 
 def _module(exchange_id: str):
@@ -54,8 +55,8 @@ def exit_params(exchange_id: str, cid: str, leverage: int) -> dict:
 
 async def lookup(ex, symbol: str, cid: str):
     """The venue's order with client id ``cid``; raises ``ccxt.OrderNotFound`` when it has none."""
-    mod = _module(ex.id)
-    if mod is not None:
+    mod = VENUES.get(ex.id)
+    if mod is not None and hasattr(mod, "lookup"):  # every module but Bitget's (spot venues too)
         return await venue_orders.lookup_order(ex, mod, symbol, cid)
     return await ex.fetch_order(None, symbol, {"clientOrderId": cid})
 
@@ -74,8 +75,8 @@ async def setup_isolated(ex, symbol: str, leverage: int, margin: bool) -> None:
 def enable_demo(ex) -> None:
     """Demo mode of the venue (its module's ``enable_demo``, else ccxt sandbox mode). Raises
     ``ccxt.NotSupported`` (or another error) when the venue has none."""
-    mod = _module(ex.id)
-    if mod is not None:
+    mod = VENUES.get(ex.id)
+    if mod is not None and hasattr(mod, "enable_demo"):
         mod.enable_demo(ex)
     else:
         ex.set_sandbox_mode(True)
@@ -89,7 +90,8 @@ def demo_line(exchange_id: str) -> str:
 
 
 def real_money_warning(exchange_id: str) -> str | None:
-    """The loud real-money-only line of a venue without demo/testnet (MEXC), else None."""
+    """The loud real-money-only line of a venue without a (usable) demo/testnet (MEXC, WEEX,
+    Tokocrypto), else None."""
     mod = VENUES.get(exchange_id)
     fn = getattr(mod, "real_money_warning", None)
     return fn() if fn is not None else None
@@ -111,6 +113,10 @@ def check_live(exchange_id: str) -> None:
         return
     from perpbot.exchange.venue import LiveStartupError
 
+    if is_spot_venue(exchange_id):
+        raise LiveStartupError(f"live trading runs on {', '.join(LIVE_VENUES)} only for now: {exchange_id} is a spot "
+                               "venue, whose orders perpbot sends through perpbot.exchange.spot_orders, not through "
+                               "the live bot; nothing was sent")
     wired = " (its order calls are wired in the executor; see README, 'Other venues')" if exchange_id in VENUES else ""
     raise LiveStartupError(f"live trading runs on {', '.join(LIVE_VENUES)} only for now: reconciliation and stop "
                            f"management read Bitget's plan orders, not {exchange_id}'s{wired}; nothing was sent")
