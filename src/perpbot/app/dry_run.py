@@ -166,17 +166,14 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
 
 
 def _write_seen(out_dir: Path, run_id: int, candles: pd.DataFrame, funding: pd.DataFrame | None) -> dict:
-    """Write the candles seen and the funding known (write-then-rename); their paths by name."""
-    out_dir.mkdir(parents=True, exist_ok=True)
+    """Write the candles seen and the funding known (atomically); their paths by name."""
+    from perpbot.data.store import write_parquet_atomic
+
     files = {}
     for name, frame in (("candles", candles), ("funding", funding)):
-        if frame is None:
-            continue
-        path = out_dir / f"dry-run-{run_id}-{name}.parquet"
-        tmp = path.with_suffix(".parquet.tmp")
-        frame.to_parquet(tmp, index=False)
-        tmp.replace(path)
-        files[name] = path
+        if frame is not None:
+            files[name] = out_dir / f"dry-run-{run_id}-{name}.parquet"
+            write_parquet_atomic(frame, files[name])
     return files
 
 

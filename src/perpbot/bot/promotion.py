@@ -15,13 +15,12 @@ Positions stay as they are: the new model decides from the next candle on.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import tempfile
 from pathlib import Path
 
 import pandas as pd
 
+from perpbot.data.store import atomic_write
 from perpbot.logs import get_logger
 from perpbot.ml.metadata import ModelError
 
@@ -54,25 +53,18 @@ def check_compatible(bundle, *, symbol: str, timeframe: str, strategy: str, feat
 
 
 def _atomic_json(path: Path, data: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: fh.write(json.dumps(data, indent=2).encode()))
 
 
 def queue_promotion(output_dir, run_id: int, model_file, bundle) -> Path:
     """Copy ``model_file`` (and its ``.json``) to ``<output_dir>/promoted/`` and write the request for
     run ``run_id`` (replacing an earlier request not yet taken). Returns the request's path."""
     folder = Path(output_dir) / PROMOTED_DIR
-    folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"run-{int(run_id)}-{bundle.version}{Path(model_file).suffix or '.joblib'}"
     for src, dst in ((Path(model_file), target), (Path(str(model_file) + ".json"), Path(str(target) + ".json"))):
         if src.is_file():
-            tmp = dst.with_name(f".{dst.name}.tmp")
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dst)
+            with src.open("rb") as fin:
+                atomic_write(dst, lambda fh, fin=fin: shutil.copyfileobj(fin, fh))
     req = request_path(output_dir, run_id)
     _atomic_json(req, {"run_id": int(run_id), "model_file": str(target.resolve()), "version": bundle.version,
                        "requested_at": pd.Timestamp.now(tz="UTC").isoformat()})

@@ -150,24 +150,28 @@ def first_timestamp_ms(path: str | Path) -> int | None:
     return None if len(ts) == 0 else int(timestamps_to_ms(ts, str(p)).min())
 
 
-def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> None:
-    """Write ``df`` (index dropped, zstd) to ``path`` atomically: temp file in the same
-    folder, fsync, ``os.replace``. The folder is created when missing."""
+def atomic_write(path: str | Path, write) -> Path:
+    """Write a file atomically: ``write(fh)`` into a temp file (binary) in the same folder, fsync,
+    ``os.replace``; a crash leaves the old file or the new one, never a torn one. The folder is
+    created when missing; the temp file is removed when ``write`` raises. Returns the path."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
-            df.to_parquet(fh, index=False, compression="zstd")
+            write(fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, p)
     except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
+        Path(tmp).unlink(missing_ok=True)
         raise
+    return p
+
+
+def write_parquet_atomic(df: pd.DataFrame, path: str | Path) -> None:
+    """Write ``df`` (index dropped, zstd) to ``path`` atomically (:func:`atomic_write`)."""
+    atomic_write(path, lambda fh: df.to_parquet(fh, index=False, compression="zstd"))
 
 
 def rows_to_frame(rows: list, kind: str) -> pd.DataFrame:

@@ -31,12 +31,11 @@ USDT, rates fractions, times ms UTC.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from perpbot.data.store import atomic_write
 from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.exchange.clients import base_per_amount
 from perpbot.logs import get_logger
@@ -142,17 +141,9 @@ def write_entries(path: Path, exchange_id: str, entries: dict[str, dict]) -> Non
     doc = read_cache(path)
     markets = dict(doc.get("markets") or {}) if doc.get("exchange") == exchange_id else {}
     markets.update(entries)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"version": CACHE_VERSION, "exchange": exchange_id, "markets": markets}, f, indent=1,
-                      sort_keys=True)
-            f.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    text = json.dumps({"version": CACHE_VERSION, "exchange": exchange_id, "markets": markets}, indent=1,
+                      sort_keys=True) + "\n"
+    atomic_write(path, lambda fh: fh.write(text.encode("utf-8")))
 
 
 @dataclass(frozen=True)

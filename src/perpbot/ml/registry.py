@@ -17,9 +17,7 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import platform
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from perpbot.config_derived import model_stem
+from perpbot.data.store import atomic_write
 from perpbot.features.build import features_hash
 from perpbot.ml.metadata import ModelError, ModelMismatchError, mismatch_message  # noqa: F401 (re-exported)
 from perpbot.ml.model_plugins import missing_module_message, plugin_record, prepare_unpickle
@@ -225,19 +224,6 @@ def make_bundle(result: WalkForwardResult, *, label_settings: dict, features_has
         else plugin_record(result.model_name))
 
 
-def _atomic_write(path: Path, write) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            write(fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def save_bundle(bundle: ModelBundle, path) -> Path:
     """Write ``bundle`` to ``path`` (joblib, zlib-compressed) and ``path + ".json"`` (metadata), atomically.
 
@@ -247,9 +233,9 @@ def save_bundle(bundle: ModelBundle, path) -> Path:
         raise ValueError(f"save_bundle needs a ModelBundle, got {type(bundle).__name__}")
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    _atomic_write(path, lambda fh: joblib.dump(bundle, fh, compress=3))
+    atomic_write(path, lambda fh: joblib.dump(bundle, fh, compress=3))
     text = json.dumps(bundle.metadata(), indent=2, sort_keys=False) + "\n"
-    _atomic_write(Path(str(path) + ".json"), lambda fh: fh.write(text.encode()))
+    atomic_write(Path(str(path) + ".json"), lambda fh: fh.write(text.encode()))
     return path
 
 
