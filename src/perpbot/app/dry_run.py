@@ -58,14 +58,11 @@ class DryRun:
 
 
 def funding_frame(rows: list[dict] | None) -> pd.DataFrame | None:
-    """ccxt funding-rate history rows -> ``timestamp`` (UTC), ``funding_rate`` (fraction per
-    interval), oldest first, one row per time; None when the venue gave none."""
-    if not rows:
-        return None
-    df = pd.DataFrame({"timestamp": pd.to_datetime([int(r["timestamp"]) for r in rows], unit="ms", utc=True),
-                       "funding_rate": [float(r["fundingRate"]) for r in rows]})
-    df["timestamp"] = df["timestamp"].astype("datetime64[ms, UTC]")
-    return df.drop_duplicates("timestamp", keep="last").sort_values("timestamp").reset_index(drop=True)
+    """:func:`perpbot.exchange.reads.funding_events` with ms timestamps, as :func:`perpbot.data.load_funding`."""
+    from perpbot.exchange.reads import funding_events
+
+    df = funding_events(rows)
+    return None if df is None else df.assign(timestamp=df["timestamp"].astype("datetime64[ms, UTC]"))
 
 
 async def run_dry(settings, strategy: str, exchange, *, bundle=None, ledger=None, control=None,

@@ -64,6 +64,7 @@ from perpbot.data import timeframe_to_ms
 from perpbot.exchange import bitget, venue_params
 from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.exchange.clock import is_timestamp_error
+from perpbot.exchange.reads import funding_events
 from perpbot.exchange.reconcile import ReconcileReport, reconcile
 from perpbot.logs import get_logger
 from perpbot.sim.accounting import trade_fee
@@ -175,9 +176,7 @@ class LiveBot(LiveOrders):
             return
         rows = await self.ex.funding_rates(100)
         if rows:
-            self.signals.funding = pd.DataFrame({
-                "timestamp": pd.to_datetime([r["timestamp"] for r in rows], unit="ms", utc=True),
-                "funding_rate": [float(r["fundingRate"]) for r in rows]}).drop_duplicates("timestamp")
+            self.signals.funding = funding_events(rows)
             self._funding_next_ms = int(rows[-1]["timestamp"]) + 8 * 3_600_000
 
     def _adopt(self, pos) -> None:

@@ -7,6 +7,18 @@ from __future__ import annotations
 
 from typing import Any
 
+import pandas as pd
+
+
+def funding_events(rows: list[dict] | None) -> pd.DataFrame | None:
+    """ccxt funding-rate history rows -> ``timestamp`` (UTC), ``funding_rate`` (fraction per
+    interval), oldest first, one row per time (the first); None when the venue gave none."""
+    if not rows:
+        return None
+    return pd.DataFrame({"timestamp": pd.to_datetime([r["timestamp"] for r in rows], unit="ms", utc=True),
+                         "funding_rate": [float(r["fundingRate"]) for r in rows]}
+                        ).drop_duplicates("timestamp").sort_values("timestamp", kind="stable").reset_index(drop=True)
+
 
 class VenueReads:
     """Read requests on ``self.ex`` (an asyncio ccxt client) for ``self.symbol``."""
