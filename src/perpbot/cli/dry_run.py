@@ -6,7 +6,6 @@ the venue; Ctrl-C or SIGTERM stops it after the current candle."""
 
 from __future__ import annotations
 
-import signal
 from pathlib import Path
 from typing import Callable
 
@@ -28,7 +27,7 @@ def run_dry_cli(settings, *, strategy: str, model_path: Path | None = None, api:
     from perpbot.app.dry_run import dry_run_job
     from perpbot.app.jobs import check_strategies, load_model_for
     from perpbot.bot.control import BotControl
-    from perpbot.cli.node import attach, check_api
+    from perpbot.cli.node import attach, check_api, stop_on_signals
     from perpbot.storage.ledger import Ledger
     from perpbot.strategy.signals import is_model_strategy
 
@@ -44,14 +43,7 @@ def run_dry_cli(settings, *, strategy: str, model_path: Path | None = None, api:
               f"sent to the venue). Ctrl-C stops it.", highlight=False)
 
     def started(bot, feed) -> None:
-        import asyncio
-
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, feed.stop)
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
-                pass
+        stop_on_signals(feed)
         out.print(f"paper run {bot.run_id}: warmed up on {bot.exchange.n} closed candles; trading from the next "
                   f"close ({settings.ledger_display})", highlight=False)
         if on_start is not None:

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import signal
 from pathlib import Path
 from typing import Callable, Optional
 
@@ -117,7 +116,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     executor = Executor(ex, settings, ledger=ledger)
     state: dict = {}
     from perpbot.bot.control import BotControl
-    from perpbot.cli.node import attach
+    from perpbot.cli.node import attach, stop_on_signals
 
     control = BotControl(mode="live", strategy=strategy, symbol=settings.symbol, timeframe=settings.timeframe)
     interfaces = attach(settings, control, bundle=bundle, api=api, token=token, out=out)
@@ -156,12 +155,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
             out.print(f"reconciled: {report.summary()}  equity {report.equity:.2f} USDT")
             feed = CandleFeed(ex, settings.symbol, settings.timeframe, last_timestamp=bot.last_ts, logger=log,
                               **(feed_options or {}))
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    loop.add_signal_handler(sig, feed.stop)
-                except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
-                    pass
+            stop_on_signals(feed)
             if on_start is not None:
                 on_start(bot, feed)
             await bot.run(feed)

@@ -22,6 +22,21 @@ from perpbot.logs import get_logger
 log = get_logger("perpbot.node")
 
 
+def stop_on_signals(feed) -> None:
+    """SIGINT / SIGTERM stop ``feed`` (the node ends after the current candle); call inside the
+    node's event loop. Nothing is installed off the main thread or where the platform has no
+    signal handlers (tests run nodes in threads)."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, feed.stop)
+        except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+            pass
+
+
 def check_api(settings) -> str:
     """The API token of ``settings``; raises ConfigError (exit 2) when it is missing or too short."""
     from perpbot.api.auth import token_problem
