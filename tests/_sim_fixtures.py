@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
+import time
 from contextlib import contextmanager
 
 from perpbot.data import load_candles, load_funding
 from perpbot.devtools.bitget_sim import BitgetSim
+from perpbot.exchange.clients import make_async_exchange
 
 
 @contextmanager
@@ -38,3 +42,52 @@ def running_sim(data, start_bar: int, capital: float = 1000.0):
         yield s
     finally:
         s.stop()
+
+
+def wait_until(cond, what: str, timeout: float = 30.0, poll: float = 0.005):
+    """Poll ``cond()`` until it is truthy (returned), failing the test after ``timeout`` s."""
+    deadline = time.monotonic() + timeout
+    while not (value := cond()):
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(poll)
+    return value
+
+
+@contextmanager
+def dry_node(sim, settings, strategy: str, out):
+    """A started dry-run node (``perpbot run --mode paper`` on live prices, :func:`perpbot.cli.dry_run.run_dry_cli`)
+    on ``sim`` through the real ccxt client, in a thread: yields its handles (``bot``, ``feed``, ``loop``;
+    ``result`` or ``error`` once it has stopped). At exit its feed is stopped and the thread joined."""
+    from perpbot.cli.dry_run import run_dry_cli
+
+    ex = make_async_exchange("bitget", config={"enableRateLimit": False})
+    sim.point(ex)
+    handles: dict = {}
+
+    def main():
+        try:
+            handles["result"] = run_dry_cli(
+                settings, strategy=strategy, out=out, exchange=ex,
+                on_start=lambda bot, feed: handles.update(bot=bot, feed=feed, loop=asyncio.get_running_loop()),
+                feed_options=dict(clock=lambda: sim.market.now_ms, poll_interval=0.01, reconnect_base=0.05,
+                                  use_websocket=False))
+        except BaseException as exc:  # noqa: BLE001 (reported by the caller)
+            handles["error"] = exc
+
+    th = threading.Thread(target=main, daemon=True)
+    th.start()
+    wait_until(lambda: "bot" in handles or "error" in handles, "the node to start", 60)
+    assert "error" not in handles, (handles["error"], out.export_text())
+    try:
+        yield handles
+    finally:
+        handles["loop"].call_soon_threadsafe(handles["feed"].stop)
+        th.join(60)
+
+
+def next_candle(sim, bot) -> None:
+    """Close the simulator's next candle and wait until the node's cycle for it is over (its decision is
+    appended last)."""
+    n = len(bot.decisions)
+    sim.advance()
+    wait_until(lambda: len(bot.decisions) == n + 1, "the next candle's decision")

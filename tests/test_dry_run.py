@@ -26,55 +26,24 @@ from perpbot.data import load_funding
 from perpbot.data.market import MarketData
 from perpbot.exchange.clients import make_async_exchange
 from perpbot.storage.ledger import Ledger
-from _sim_fixtures import quiet_loggers, running_sim, sim_data
+from _sim_fixtures import dry_node, next_candle, quiet_loggers, running_sim, sim_data
 
 START, LIVE, WARMUP = 1900, 250, 100  # a stretch where ema-cross at 50x hits a liquidation and take-profits
 
 
-def _until(cond, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
-
-
 @pytest.fixture(scope="module")
 def dry(tmp_path_factory, sol5m_path, sol_funding_path, sol_mark8h_path):
-    from perpbot.cli.dry_run import run_dry_cli
-
     tmp = tmp_path_factory.mktemp("dry")
     data = sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, START + LIVE + 5)
     s = load_settings(None, leverage=50, stop_loss=5.0, take_profit=1.5, warmup_bars=WARMUP, live_window=1000,
                       max_drawdown=95, slippage=0.0, output_dir=tmp, ledger_url=f"sqlite:///{tmp / 'ledger.db'}")
     out = Console(record=True, width=200)
-    handles: dict = {}
     with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.bot", "perpbot.dry_run", "perpbot.feed"), \
-            running_sim(data, START) as sim:
-        ex = make_async_exchange("bitget", config={"enableRateLimit": False})
-        sim.point(ex)
-
-        def on_start(bot, feed):
-            handles.update(bot=bot, feed=feed, loop=asyncio.get_running_loop())
-
-        def main():
-            try:
-                handles["result"] = run_dry_cli(s, strategy="ema-cross", out=out, exchange=ex, on_start=on_start,
-                                                feed_options=dict(clock=lambda: sim.market.now_ms, poll_interval=0.01,
-                                                                  reconnect_base=0.05, use_websocket=False))
-            except BaseException as exc:  # noqa: BLE001 (reported below)
-                handles["error"] = exc
-
-        th = threading.Thread(target=main, daemon=True)
-        th.start()
-        _until(lambda: "bot" in handles or "error" in handles, "the node to start", 60)
-        assert "error" not in handles, (handles["error"], out.export_text())
+            running_sim(data, START) as sim, dry_node(sim, s, "ema-cross", out) as handles:
         bot = handles["bot"]
         assert bot.exchange.n == WARMUP - 1  # the warm-up history, before any live candle
-        for k in range(LIVE):
-            sim.advance()
-            _until(lambda: len(bot.decisions) == WARMUP + k, f"live candle {k + 1}")  # its cycle is over
-        handles["loop"].call_soon_threadsafe(handles["feed"].stop)
-        th.join(60)
+        for _ in range(LIVE):
+            next_candle(sim, bot)  # its cycle is over
     assert "error" not in handles, (handles.get("error"), out.export_text())
     return s, handles["result"], data, out.export_text()
 

@@ -20,7 +20,7 @@ from perpbot.config import load_settings
 from perpbot.exchange.ccxt_adapter import make_exchange
 from fake_telegram import FakeTelegram
 from _api_helpers import next_event, recv_json, ws
-from _sim_fixtures import quiet_loggers, running_sim, sim_data
+from _sim_fixtures import quiet_loggers, running_sim, sim_data, wait_until
 
 CHAT = 777
 TOKEN = "node-" + secrets.token_hex(16)
@@ -34,13 +34,7 @@ def _port() -> int:
 
 
 def _until(cond, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.05)
+    return wait_until(cond, what, timeout, poll=0.05)
 
 
 def test_live_node_with_api_and_telegram_attached(tmp_path, sol5m_path, sol_funding_path, sol_mark8h_path):

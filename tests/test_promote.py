@@ -26,16 +26,9 @@ from rich.console import Console
 from perpbot.config import load_settings
 from perpbot.exchange.clients import make_async_exchange
 from perpbot.storage.ledger import Ledger
-from _sim_fixtures import quiet_loggers, running_sim, sim_data
+from _sim_fixtures import dry_node, next_candle, quiet_loggers, running_sim, sim_data
 
 START = 6_300
-
-
-def _until(cond, what: str, timeout: float = 30.0):
-    deadline = time.monotonic() + timeout
-    while not cond():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.005)
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +56,6 @@ def _cli(args: list[str], kw: dict):
 
 
 def test_a_promoted_model_takes_over_at_the_next_candle(models, sol5m_path, sol_funding_path, sol_mark8h_path):
-    from perpbot.cli.dry_run import run_dry_cli
     from perpbot.ml.registry import load_bundle, save_bundle
 
     d, s, kw, first, second = models
@@ -81,36 +73,14 @@ def test_a_promoted_model_takes_over_at_the_next_candle(models, sol5m_path, sol_
         wrong[name] = save_bundle(b, d / f"wrong-{name}.joblib")
 
     data = sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, START + 40)
-    handles: dict = {}
     out = Console(record=True, width=200)
     with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.bot", "perpbot.dry_run", "perpbot.feed",
-                       "perpbot.promotion"), running_sim(data, START) as sim:
-        ex = make_async_exchange("bitget", config={"enableRateLimit": False})
-        sim.point(ex)
-
-        def main():
-            try:
-                handles["result"] = run_dry_cli(
-                    s, strategy="ai", out=out, exchange=ex,
-                    on_start=lambda bot, feed: handles.update(bot=bot, feed=feed, loop=asyncio.get_running_loop()),
-                    feed_options=dict(clock=lambda: sim.market.now_ms, poll_interval=0.01, use_websocket=False))
-            except BaseException as exc:  # noqa: BLE001 (reported below)
-                handles["error"] = exc
-
-        th = threading.Thread(target=main, daemon=True)
-        th.start()
-        _until(lambda: "bot" in handles or "error" in handles, "the node to start", 60)
-        assert "error" not in handles, (handles["error"], out.export_text())
+                       "perpbot.promotion"), running_sim(data, START) as sim, dry_node(sim, s, "ai", out) as handles:
         bot, sub = handles["bot"], handles["bot"].control.events.subscribe()
         rid = bot.run_id
 
-        def step():  # one candle, until the node's cycle is over (its decision is appended last)
-            n = len(bot.decisions)
-            sim.advance()
-            _until(lambda: len(bot.decisions) == n + 1, "the next candle's decision")
-
         for _ in range(3):
-            step()
+            next_candle(sim, bot)
         assert bot.bundle.version == first.bundle.version
         # the command refuses a model for another symbol, timeframe or feature set (exit 1, one line)
         for name, msg in (("btc", "was trained for symbol BTC/USDT:USDT, the node runs SOL/USDT:USDT"),
@@ -125,7 +95,7 @@ def test_a_promoted_model_takes_over_at_the_next_candle(models, sol5m_path, sol_
         code, text = _cli(["models", "promote", str(second.path)], kw)
         assert code == 0 and f"model {second.bundle.version} queued for run {rid}" in text, text
         assert bot.bundle.version == first.bundle.version  # not before the next candle
-        step()
+        next_candle(sim, bot)
         swapped_at = bot.exchange._times[-1]
         assert bot.bundle.version == second.bundle.version and bot.signals.bundle is bot.bundle, \
             {p.name: p.read_text()[:300] for p in req_dir.glob("*.json")}
@@ -139,13 +109,11 @@ def test_a_promoted_model_takes_over_at_the_next_candle(models, sol5m_path, sol_
                          f"the candle of {swapped_at}") in kinds
         # a request written behind the command's back for an incompatible model: the node refuses it
         (req_dir / f"run-{rid}.json").write_text(json.dumps({"model_file": str(wrong["feats"])}))
-        step()
+        next_candle(sim, bot)
         refused = json.loads((req_dir / f"run-{rid}.refused.json").read_text())
         assert "was trained on other features" in refused["reason"] and bot.bundle.version == second.bundle.version
         for _ in range(3):
-            step()
-        handles["loop"].call_soon_threadsafe(handles["feed"].stop)
-        th.join(60)
+            next_candle(sim, bot)
     assert "error" not in handles, (handles.get("error"), out.export_text())
     led = Ledger(s.ledger)
     ev = led.risk_events(rid)
