@@ -75,19 +75,22 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _import_file(path: Path, module_name: str):
+def import_file(path: Path, module_name: str, what: str = "model"):
+    """Import the Python file ``path`` as ``module_name`` (once per process: a module already imported
+    under that name is returned). Raises ValueError, one line naming the ``what`` file and the cause,
+    when it cannot be loaded or its code raises (the half-imported module is forgotten)."""
     if module_name in sys.modules:
         return sys.modules[module_name]
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ValueError(f"cannot load model file {path}")
+        raise ValueError(f"cannot load {what} file {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - the user's code: one line, the cause named
         del sys.modules[module_name]
-        raise ValueError(f"model file {path} failed to load: {type(exc).__name__}: {exc}") from None
+        raise ValueError(f"{what} file {path} failed to load: {type(exc).__name__}: {exc}") from None
     return module
 
 
@@ -99,7 +102,7 @@ def _load_file(ref: str) -> tuple[Callable[..., Any], dict[str, Any]]:
     path = path.resolve()
     digest = _sha256(path)
     module_name = _file_module_name(path, digest)
-    module = _import_file(path, module_name)  # imported once per process and content
+    module = import_file(path, module_name)  # imported once per process and content
     if name:
         factory = getattr(module, name, None)
         if not callable(factory):
@@ -226,7 +229,7 @@ def prepare_unpickle(record: dict | None, model_path) -> None:
         raise ModelError(f"model {model_path}: its plug-in file {path} changed since the model was trained "
                          f"(SHA-256 {str(record.get('sha256'))[:12]} -> {digest[:12]}); retrain, or restore the file")
     try:
-        _import_file(path, str(record["module"]))
+        import_file(path, str(record["module"]))
     except ValueError as exc:
         raise ModelError(f"model {model_path}: {exc}") from None
 

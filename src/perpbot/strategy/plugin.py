@@ -22,15 +22,15 @@ the built-in rules.
 
 from __future__ import annotations
 
-import importlib.util
 import inspect
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from perpbot.ml.model_plugins import import_file
 
 
 @dataclass(frozen=True)
@@ -104,15 +104,7 @@ def strategy_class(ref: str) -> type[RuleStrategy]:
     if not path.is_file():
         raise ValueError(f"strategy file not found: {path}")
     module_name = f"perpbot_plugin_{abs(hash(str(path.resolve())))}"
-    spec = importlib.util.spec_from_file_location(module_name, path)
-    if spec is None or spec.loader is None:
-        raise ValueError(f"cannot load strategy file {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[module_name] = module
-    try:
-        spec.loader.exec_module(module)
-    except Exception as exc:  # noqa: BLE001 - the user's code: one line, the cause named
-        raise ValueError(f"strategy file {path} failed to load: {type(exc).__name__}: {exc}") from None
+    module = import_file(path, module_name, "strategy")
     found = {n: c for n, c in inspect.getmembers(module, inspect.isclass)
              if issubclass(c, RuleStrategy) and c is not RuleStrategy and c.__module__ == module_name}
     if cls_name:
