@@ -110,7 +110,6 @@ async def run_dry(settings, strategy: str, exchange, *, bundle=None, ledger=None
         bot.inbox = ModelInbox(settings.output_dir, run_id, symbol=settings.symbol, timeframe=settings.timeframe,
                                strategy=strategy)
     seen: list[tuple] = []
-    state = {"funding": funding}
 
     def feed_candle(ts_ms: int, o: float, h: float, lo: float, c: float, v: float) -> None:
         seen.append((ts_ms, o, h, lo, c, v))
@@ -126,8 +125,7 @@ async def run_dry(settings, strategy: str, exchange, *, bundle=None, ledger=None
             return
         if fresh is None or not bot.exchange.add_funding(fresh):
             return
-        state["funding"] = bot.exchange.funding_events
-        bot.signals.funding = bot.funding = state["funding"]
+        bot.signals.funding = bot.funding = bot.exchange.funding_events  # the features see them too
 
     for row in history:
         feed_candle(int(row[0]), *(float(x) if x is not None else 0.0 for x in row[1:6]))
@@ -149,10 +147,10 @@ async def run_dry(settings, strategy: str, exchange, *, bundle=None, ledger=None
         if ledger is not None:
             end_interrupted_run(ledger, bot, run_id, exc, interrupted=False)
         raise
-    out = DryRun(bot, run_id, candles, state["funding"])
+    out = DryRun(bot, run_id, candles, bot.exchange.funding_events)
     if ledger is not None and run_id is not None and len(candles):
         record_paper_metrics(settings, ledger, bot, run_id, candles, bundle if model else None)
-        out.files = _write_seen(Path(settings.output_dir), run_id, candles, state["funding"])
+        out.files = _write_seen(Path(settings.output_dir), run_id, candles, out.funding)
     return out
 
 

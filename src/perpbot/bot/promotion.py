@@ -17,6 +17,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -86,6 +87,7 @@ class ModelInbox:
             return None
         from perpbot.ml.registry import load_bundle
 
+        req: Any = {}
         try:
             req = json.loads(self.path.read_text())
             bundle = load_bundle(req["model_file"])
@@ -93,17 +95,15 @@ class ModelInbox:
                              features_hash=features_hash)
         except (OSError, ValueError, KeyError, TypeError) as exc:  # ModelError is a ValueError
             reason = str(exc) if isinstance(exc, ModelError) else f"{type(exc).__name__}: {exc}"
-            self._close("refused", reason)
+            self._close(req, "refused", reason)
             log.error("model_promotion_refused", reason=reason)
             return None
-        self._close("applied", None)
+        self._close(req, "applied", None)
         return bundle
 
-    def _close(self, outcome: str, reason: str | None) -> None:
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            data = {}
+    def _close(self, req: Any, outcome: str, reason: str | None) -> None:
+        """The request (as read) with its outcome, to ``run-<id>.<outcome>.json``; the request removed."""
+        data = dict(req) if isinstance(req, dict) else {}
         data.update(outcome=outcome, at=pd.Timestamp.now(tz="UTC").isoformat(), **({"reason": reason} if reason else {}))
         done = self.path.with_name(self.path.stem + f".{outcome}.json")
         _atomic_json(done, data)
