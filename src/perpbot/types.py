@@ -65,6 +65,9 @@ class RiskEvent(IntEnum):
     STALE_CANDLE = 7      # live: entry refused, the candle closed more than max_entry_lag bars ago
     CLOCK_SKEW_HALT = 8   # live: the venue kept refusing request timestamps; entries halted
     LIMIT_UNFILLED = 9    # a limit entry expired or was rejected (post-only) unfilled; value = its price
+    MAX_POSITIONS = 10    # portfolio: entry refused, the account holds max_open_positions; value = that count
+    MARGIN_BUDGET = 11    # portfolio: entry refused, no initial margin left in the budget; value = USDT left
+    CORRELATED = 12       # portfolio: entry refused, a same-direction position's returns correlate; value = r
 
     @property
     def label(self) -> str:

@@ -1,8 +1,8 @@
 """The compiled bar loop: one futures account (isolated margin, one-way) over candles.
 
-Shared by the backtester (all bars in one call) and the simulated exchange of the paper
-loop (one call per new candle), so both produce the same fills by construction. All
-arithmetic is done by :mod:`perpbot.sim.accounting` and :mod:`perpbot.sim.sizing`.
+Shared by the backtester (all bars in one call), the simulated exchange of the paper loop (one
+call per new candle) and a portfolio of symbols (:mod:`perpbot.sim.portfolio_kernel`), so all
+produce the same fills by construction. Arithmetic: :mod:`perpbot.sim.accounting`, :mod:`perpbot.sim.sizing`.
 
 Order of events inside bar ``i`` (timestamps mark the candle open, UTC):
 
@@ -10,21 +10,18 @@ Order of events inside bar ``i`` (timestamps mark the candle open, UTC):
 2. funding: a position held at the open of a bar that carries a funding event pays
    ``side * qty * mark * rate`` out of its isolated margin, at most down to the liquidation
    level (:func:`~perpbot.sim.accounting.funding_charge`); liquidation price updated;
-3. the open: a stop / liquidation already crossed fills at the open (gap; a bar opening beyond the
-   liquidation price liquidates even if it also gapped through the stop); then the signal of
-   bar ``i-1`` acts at the open: an opposite signal closes the position, and a flat account
-   enters if the risk rules allow (else a risk event records the veto); with limit entries
-   (``P_LIMIT_OFFSET`` > 0) it places a post-only limit order instead, which fills in a bar that
-   trades through its price (maker fee), see :func:`_work_limit`;
+3. the open: a stop / liquidation already crossed fills at the open (gap; beyond the liquidation
+   price it liquidates even if it also gapped through the stop); then bar ``i-1``'s signal acts:
+   an opposite signal closes the position, a flat account enters if the risk rules allow (else a
+   risk event records the veto), or with limit entries (``P_LIMIT_OFFSET`` > 0) places a post-only
+   limit order that fills in a bar trading through its price (maker fee, :func:`_work_limit`);
 4. intrabar: stop-loss, take-profit and liquidation on the bar's high/low, the losing side first
    when both are touched, unless 1m candles of the bar resolve the order;
 5. the close: equity marked at the close, trailing stop moved, drawdown / daily-loss limits checked.
 
-Every close goes through :func:`~perpbot.sim.accounting.close_settlement`: a liquidation loses
-exactly the position margin, and a close that would lose more is settled as one, so under
-isolated margin no trade loses more than its initial margin + entry fee and equity stays >= 0.
-
-The arrays ``state`` and ``params`` are laid out by the ``S_*`` and ``P_*`` indices below.
+Every close goes through :func:`~perpbot.sim.accounting.close_settlement`: a liquidation loses exactly
+the position margin, and a close that would lose more is settled as one, so no trade loses more than
+its initial margin + entry fee and equity stays >= 0. ``state`` / ``params``: the ``S_*``, ``P_*`` indices.
 """
 
 from __future__ import annotations
@@ -35,13 +32,13 @@ import numpy as np
 from numba import njit
 
 from perpbot.sim.accounting import (
-    NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, funding_charge, initial_margin, is_ambiguous,
-    liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
+    NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, floor_to_step, funding_charge, initial_margin,
+    is_ambiguous, liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
 from perpbot.risk.rules import (  # noqa: F401  (EV_* and MS_PER_DAY re-exported: the loop's codes)
     ALLOWED, EV_BELOW_MIN, EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_HALTED, EV_LIMIT_UNFILLED, EV_MAX_DD_HALT,
-    EV_NO_EQUITY, MS_PER_DAY,
-    below_min_size, cooldown_after, daily_loss_halt, drawdown_halt, entry_veto, next_utc_midnight,
+    EV_MARGIN_BUDGET, EV_NO_EQUITY, MS_PER_DAY, below_min_size, cooldown_after, daily_loss_halt, drawdown_halt,
+    entry_veto, max_qty_for_equity, next_utc_midnight,
 )
 from perpbot.sim.sizing import position_size, protective_levels
 
@@ -61,7 +58,10 @@ S_ENTRY_BAR, S_PEAK, S_DAY_START, S_NEXT_DAY_MS, S_HALT_DAY, S_HALT_DD, S_COOLDO
 S_NTRADES, S_NEVENTS, S_NFUNDING, S_TRAILED, S_EQUITY, S_SL_INIT, S_MMR, S_NEXT_BAR = range(17, 25)
 # a resting limit entry: side (0 = none), price, bar it was placed at, last bar it may fill, size scale, ATR
 S_PEND_SIDE, S_PEND_PRICE, S_PEND_PLACED, S_PEND_UNTIL, S_PEND_SCALE, S_PEND_ATR = range(25, 31)
-N_STATE = 31
+# set by a portfolio before each open (perpbot.sim.portfolio_kernel): a veto of its risk budget (code, value;
+# 0 = none) and the initial margin + entry fee (USDT) the budget leaves an entry (inf = no budget)
+S_BUDGET_VETO, S_BUDGET_VALUE, S_MARGIN_CAP = range(31, 34)
+N_STATE = 34
 
 # ---- output row layouts ----------------------------------------------------------------------
 T_SIDE, T_QTY, T_ENTRY_BAR, T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_REASON, T_GROSS = range(8)
@@ -72,8 +72,7 @@ N_EVENT_COLS = 3
 F_BAR, F_RATE, F_MARK, F_QTY, F_AMOUNT = range(5)
 N_FUNDING_COLS = 5
 
-# event codes (perpbot.types.RiskEvent), from the risk engine
-# exit codes (perpbot.types.ExitReason)
+# event codes (perpbot.types.RiskEvent) from the risk engine; exit codes (perpbot.types.ExitReason):
 X_TP, X_SL, X_SIGNAL, X_LIQ, X_END, X_TRAIL, X_MANUAL = 1, 2, 3, 4, 5, 6, 7
 
 
@@ -91,15 +90,14 @@ def new_state(capital: float) -> np.ndarray:
     s[S_TP] = math.nan
     s[S_LIQ] = math.nan
     s[S_PEND_PRICE] = math.nan
+    s[S_MARGIN_CAP] = math.inf
     return s
 
 
 @njit(cache=True)
 def _event(state, events, bar, code, value):
     k = int(state[S_NEVENTS])
-    events[k, E_BAR] = bar
-    events[k, E_CODE] = code
-    events[k, E_VALUE] = value
+    events[k, E_BAR], events[k, E_CODE], events[k, E_VALUE] = bar, code, value
     state[S_NEVENTS] = k + 1
 
 
@@ -158,6 +156,10 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     ``scale`` multiplies the sizing mode's risk / equity fraction (1.0 = the configured size)."""
     equity = state[S_BALANCE]
     code, value = entry_veto(state[S_HALT_DD] > 0, state[S_HALT_DAY] > 0, 0, bar, state[S_COOLDOWN_UNTIL], equity)
+    if code == ALLOWED and state[S_BUDGET_VETO] != 0:
+        code, value = int(state[S_BUDGET_VETO]), state[S_BUDGET_VALUE]
+    elif code == ALLOWED and state[S_MARGIN_CAP] <= 0.0:
+        code, value = EV_MARGIN_BUDGET, state[S_MARGIN_CAP]
     if code != ALLOWED:
         _event(state, events, bar, code, value)
         return
@@ -168,6 +170,8 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     fee_rate = params[P_TAKER_FEE]
     qty = position_size(int(params[P_SIZING]), equity, fill, dist, atr, params[P_RISK] * scale,
                         params[P_EQUITY_FRAC] * scale, params[P_SIZING_ATR_MULT], lev, fee_rate, params[P_LOT])
+    if state[S_MARGIN_CAP] < math.inf:  # the portfolio's margin budget
+        qty = min(qty, floor_to_step(max_qty_for_equity(state[S_MARGIN_CAP], fill, lev, fee_rate), params[P_LOT]))
     if below_min_size(qty, fill, params[P_MIN_QTY], params[P_MIN_NOTIONAL]):
         _event(state, events, bar, EV_BELOW_MIN, qty)
         return
@@ -285,87 +289,97 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
     ``atr`` float64 USDT known at each close; ``funding_rate`` / ``funding_mark`` float64 per bar
     (0 where no funding event); ``m1_start`` / ``m1_end`` int64 index range of the bar's 1m candles
     in ``m1_*`` (-1 when none). Outputs: ``equity_out`` / ``position_out`` (signed qty) per bar;
-    ``trades``, ``events``, ``fundings`` are row buffers filled from the counters in ``state``.
-    The caller guarantees room for (i1 - i0) * 2 more rows in the trade and funding buffers and
-    (i1 - i0) * 4 in the risk-event buffer.
-    ``size`` (optional, float64 per bar, decided with ``signal``): scale of an entry's size,
-    multiplying the risk fraction (or equity fraction) of the sizing mode before the leverage
-    cap and lot rounding; None = 1.0 on every bar (the configured size).
+    ``trades``, ``events``, ``fundings``: row buffers filled from the counters in ``state``, with room
+    for (i1 - i0) * 2 more trade / funding rows and (i1 - i0) * 4 risk events (the caller's duty).
+    ``size`` (optional, float64 per bar, decided with ``signal``): scale of an entry's size (risk or
+    equity fraction of the sizing mode, before the leverage cap and lot rounding); None = 1.0.
     """
-    warmup = params[P_WARMUP]
-    max_dd = params[P_MAX_DD]
-    max_daily = params[P_MAX_DAILY_LOSS]
-    trail = params[P_TRAIL]
     for i in range(i0, i1):
-        # 1. new UTC day
-        _new_day(state, ts[i])
+        bar_open(i, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark, tier_upper, tier_mmr,
+                 params, state, trades, events, fundings, m1_open, m1_high, m1_low, size)
+        bar_close(i, o, h, lo, c, m1_start, m1_end, m1_open, m1_high, m1_low, params, state,
+                  equity_out, position_out, trades, events)
+
+
+@njit(cache=True)
+def bar_open(i, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark, tier_upper, tier_mmr,
+             params, state, trades, events, fundings, m1_open, m1_high, m1_low, size=None):
+    """Steps 1-3 of bar ``i`` (new day, funding, the open: gaps, the previous signal, a resting
+    limit entry); arrays as :func:`run_bars`. A portfolio runs this for every symbol before
+    :func:`bar_close` of any, so no entry at an open is sized from a later intrabar fill."""
+    # 1. new UTC day
+    _new_day(state, ts[i])
+    side = int(state[S_SIDE])
+    # 2. funding at the open
+    if side != 0 and params[P_FUNDING_ON] > 0 and funding_rate[i] != 0.0:
+        pay = funding_charge(side, state[S_QTY], state[S_ENTRY], state[S_MARGIN], funding_mark[i],
+                             funding_rate[i], state[S_MMR], params[P_TAKER_FEE])
+        state[S_BALANCE] -= pay
+        state[S_MARGIN] -= pay
+        state[S_FUNDING] += pay
+        state[S_LIQ] = liquidation_price(side, state[S_QTY], state[S_ENTRY], state[S_MARGIN],
+                                         state[S_MMR], params[P_TAKER_FEE])
+        k = int(state[S_NFUNDING])
+        fundings[k, F_BAR], fundings[k, F_RATE], fundings[k, F_MARK] = i, funding_rate[i], funding_mark[i]
+        fundings[k, F_QTY], fundings[k, F_AMOUNT] = side * state[S_QTY], pay
+        state[S_NFUNDING] = k + 1
+    # 3. the open: gaps through protective levels, then the previous bar's signal
+    if side != 0:
+        oi = o[i]
+        if side > 0:
+            gap = oi <= state[S_SL] or oi <= state[S_LIQ] or oi >= state[S_TP]
+        else:
+            gap = oi >= state[S_SL] or oi >= state[S_LIQ] or oi <= state[S_TP]
+        if gap:  # NaN levels compare False
+            _check_triggers(state, params, trades, i, oi, oi, oi, -1, -1, m1_open, m1_high, m1_low)
+    sig = 0
+    if i > 0:
+        sig = signal[i - 1]
+    if sig != 0:
         side = int(state[S_SIDE])
-        # 2. funding at the open
-        if side != 0 and params[P_FUNDING_ON] > 0 and funding_rate[i] != 0.0:
-            pay = funding_charge(side, state[S_QTY], state[S_ENTRY], state[S_MARGIN], funding_mark[i],
-                                 funding_rate[i], state[S_MMR], params[P_TAKER_FEE])
-            state[S_BALANCE] -= pay
-            state[S_MARGIN] -= pay
-            state[S_FUNDING] += pay
-            state[S_LIQ] = liquidation_price(side, state[S_QTY], state[S_ENTRY], state[S_MARGIN],
-                                             state[S_MMR], params[P_TAKER_FEE])
-            k = int(state[S_NFUNDING])
-            fundings[k, F_BAR] = i
-            fundings[k, F_RATE] = funding_rate[i]
-            fundings[k, F_MARK] = funding_mark[i]
-            fundings[k, F_QTY] = side * state[S_QTY]
-            fundings[k, F_AMOUNT] = pay
-            state[S_NFUNDING] = k + 1
-        # 3. the open: gaps through protective levels, then the previous bar's signal
-        if side != 0:
-            oi = o[i]
-            if side > 0:
-                gap = oi <= state[S_SL] or oi <= state[S_LIQ] or oi >= state[S_TP]
+        if side == -sig:
+            _close(state, params, trades, i, o[i], X_SIGNAL)
+            side = 0
+        state[S_PEND_SIDE] = 0.0  # a new signal replaces a resting limit entry
+        if side == 0 and i >= params[P_WARMUP] and not (sig < 0 and params[P_LONG_ONLY] > 0):
+            scale = 1.0 if size is None else size[i - 1]
+            if params[P_LIMIT_OFFSET] > 0.0:
+                _place_limit(state, params, i, sig, c[i - 1], atr[i - 1], params[P_TICK], scale)
             else:
-                gap = oi >= state[S_SL] or oi >= state[S_LIQ] or oi <= state[S_TP]
-            if gap:  # NaN levels compare False
-                _check_triggers(state, params, trades, i, oi, oi, oi, -1, -1, m1_open, m1_high, m1_low)
-        sig = 0
-        if i > 0:
-            sig = signal[i - 1]
-        if sig != 0:
-            side = int(state[S_SIDE])
-            if side == -sig:
-                _close(state, params, trades, i, o[i], X_SIGNAL)
-                side = 0
-            state[S_PEND_SIDE] = 0.0  # a new signal replaces a resting limit entry
-            if side == 0 and i >= warmup and not (sig < 0 and params[P_LONG_ONLY] > 0):
-                scale = 1.0 if size is None else size[i - 1]
-                if params[P_LIMIT_OFFSET] > 0.0:
-                    _place_limit(state, params, i, sig, c[i - 1], atr[i - 1], params[P_TICK], scale)
-                else:
-                    _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale)
-        if state[S_PEND_SIDE] != 0 and state[S_SIDE] == 0:
-            _work_limit(state, params, events, i, o[i], h[i], lo[i], tier_upper, tier_mmr)
-        # 4. intrabar triggers
-        if state[S_SIDE] != 0:
-            _check_triggers(state, params, trades, i, o[i], h[i], lo[i], m1_start[i], m1_end[i],
-                            m1_open, m1_high, m1_low)
-        # 5. the close
-        side = int(state[S_SIDE])
-        equity = state[S_BALANCE]
-        if side != 0:
-            equity += unrealized_pnl(side, state[S_QTY], state[S_ENTRY], c[i])
-            if trail > 0.0:
-                if side > 0:
-                    new_sl = h[i] * (1.0 - trail)
-                    if math.isnan(state[S_SL]) or new_sl > state[S_SL]:
-                        state[S_SL] = new_sl
-                        state[S_TRAILED] = 1.0
-                else:
-                    new_sl = lo[i] * (1.0 + trail)
-                    if math.isnan(state[S_SL]) or new_sl < state[S_SL]:
-                        state[S_SL] = new_sl
-                        state[S_TRAILED] = 1.0
-        _limits_at_close(state, events, i, equity, max_dd, max_daily)
-        equity_out[i] = equity
-        position_out[i] = side * state[S_QTY]
-        state[S_NEXT_BAR] = i + 1
+                _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale)
+    if state[S_PEND_SIDE] != 0 and state[S_SIDE] == 0:
+        _work_limit(state, params, events, i, o[i], h[i], lo[i], tier_upper, tier_mmr)
+
+
+@njit(cache=True)
+def bar_close(i, o, h, lo, c, m1_start, m1_end, m1_open, m1_high, m1_low, params, state,
+              equity_out, position_out, trades, events):
+    """Steps 4-5 of bar ``i`` (intrabar stops, the close: equity, trailing stop, limits)."""
+    # 4. intrabar triggers
+    if state[S_SIDE] != 0:
+        _check_triggers(state, params, trades, i, o[i], h[i], lo[i], m1_start[i], m1_end[i],
+                        m1_open, m1_high, m1_low)
+    # 5. the close
+    side = int(state[S_SIDE])
+    equity = state[S_BALANCE]
+    trail = params[P_TRAIL]
+    if side != 0:
+        equity += unrealized_pnl(side, state[S_QTY], state[S_ENTRY], c[i])
+        if trail > 0.0:
+            if side > 0:
+                new_sl = h[i] * (1.0 - trail)
+                if math.isnan(state[S_SL]) or new_sl > state[S_SL]:
+                    state[S_SL] = new_sl
+                    state[S_TRAILED] = 1.0
+            else:
+                new_sl = lo[i] * (1.0 + trail)
+                if math.isnan(state[S_SL]) or new_sl < state[S_SL]:
+                    state[S_SL] = new_sl
+                    state[S_TRAILED] = 1.0
+    _limits_at_close(state, events, i, equity, params[P_MAX_DD], params[P_MAX_DAILY_LOSS])
+    equity_out[i] = equity
+    position_out[i] = side * state[S_QTY]
+    state[S_NEXT_BAR] = i + 1
 
 
 @njit(cache=True)
