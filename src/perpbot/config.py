@@ -41,6 +41,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 from perpbot.config_derived import DerivedValues
 from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml
 from perpbot.config_values import check_ledger_url, check_pair_weights, parse_addresses, parse_feature_groups
+from perpbot.config_portfolio import PortfolioSettings
 from perpbot.config_values import BUILTIN_MODELS, ExecutionSettings, ModelName, ModelRef, check_venue_market  # noqa: F401
 from perpbot.config_sources import format_validation_error as _format_error
 from perpbot.masking import mask_url, redact_text, remember
@@ -56,7 +57,7 @@ OPTIONAL_FILES = ("funding_file", "mark_file", "intrabar_file", "model_path")
 FEATURE_GROUPS = ("candles", "htf", "cross_asset", "funding_basis", "regime")
 
 
-class Settings(DerivedValues, ExecutionSettings, BaseSettings):
+class Settings(DerivedValues, ExecutionSettings, PortfolioSettings, BaseSettings):
     """All perpbot settings. Units are in each field's description."""
 
     model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="forbid", validate_default=True, allow_inf_nan=False)

@@ -34,6 +34,7 @@ from perpbot.cli.options import (
     OneLineErrorsGroup, choice_option, model_choice, symbol_option, timerange_option, train_strategy_choice,
     version_callback,
 )
+from perpbot.cli.portfolio import portfolio_backtest_cli, portfolio_replay_cli, symbols_option_help
 from perpbot.cli.serve import serve
 from perpbot.cli.timerange import data_settings, market_for, parse_timerange
 
@@ -109,8 +110,10 @@ def backtest(config: Optional[Path] = ConfigOpt,
              features: Optional[str] = typer.Option(None, help="feature groups the model must have been trained "
                                                                "on (default: the model's own, from its metadata)"),
              timeframe: Optional[str] = TimeframeOpt,
-             timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
-    """Backtest a strategy beside the baselines, after fees, slippage and funding."""
+             timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option(),
+             symbols: Optional[str] = typer.Option(None, "--symbols", help=symbols_option_help())) -> None:
+    """Backtest a strategy beside the baselines, after fees, slippage and funding (--symbols: one account
+    over several symbols, with the portfolio's risk budget)."""
     from perpbot.app.jobs import backtest_job, check_strategies
     from perpbot.backtest.runner import comparison_table, veto_notes
     from perpbot.sim.market_rules import rules_note
@@ -118,6 +121,12 @@ def backtest(config: Optional[Path] = ConfigOpt,
 
     with handled():
         tr = parse_timerange(timerange)
+        if symbols is not None:
+            if symbol or candles or report or model_path:
+                raise UsageError("--symbols picks each symbol's files; --symbol, --candles, --report and --model-path "
+                                 "are for one symbol")
+            portfolio_backtest_cli(config, symbols, strategy, tr, **({"timeframe": timeframe} if timeframe else {}))
+            return
         s = data_settings(config, symbol, candles_file=candles, features=features, timeframe=timeframe)
         check_output_file(report, "--report")
         try:
@@ -163,7 +172,9 @@ def run(config: Optional[Path] = ConfigOpt,
                                                        "API and the dashboard "
                                                        "(needs PERPBOT_API_TOKEN); Telegram and e-mail start when "
                                                        "configured"),
-        timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option()) -> None:
+        timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option(),
+        symbols: Optional[str] = typer.Option(None, "--symbols", help="paper replay: " + symbols_option_help())
+        ) -> None:
     """Run the bot loop: paper mode on the venue's live prices (a dry-run: simulated account, nothing
     sent) or over recorded candles (--replay FILE, or --timerange / --last over the symbol's file), or
     live on the exchange (Bitget demo trading unless --real-money); Telegram, e-mail and (--api) the
@@ -180,6 +191,12 @@ def run(config: Optional[Path] = ConfigOpt,
         if last is not None and last < 1:
             raise UsageError(f"--last must be >= 1, got {last}")
         tr = parse_timerange(timerange)
+        if symbols is not None:
+            if mode != "paper" or replay is not None or symbol or resume or api:
+                raise UsageError("--symbols replays the symbols' recorded candles in paper mode (with --timerange / "
+                                 "--last); live and live-price nodes trade one symbol for now")
+            portfolio_replay_cli(config, symbols, strategy, tr, last, mode=mode)
+            return
         if mode == "live":
             s = settings_for(config, mode=mode, symbol=unified(symbol) if symbol else None)
             if tr is not None:

@@ -112,3 +112,29 @@ def load_market_for(settings, candles_file: str | Path | None = None) -> MarketD
                        funding_file=settings.funding_file if settings.funding else None,
                        mark_file=settings.mark_file if settings.funding else None,
                        intrabar_file=settings.intrabar_file)
+
+
+def align_markets(markets: dict[str, MarketData]) -> dict[str, MarketData]:
+    """The symbols' market data cut to the candle opens they all have (one timeline for a portfolio).
+
+    Raises:
+        DataError: the symbols' timeframes differ, or they share no candle time.
+    """
+    frames = list(markets.items())
+    tfs = {m.timeframe for _, m in frames}
+    if len(tfs) > 1:
+        raise DataError("the symbols' candles have different timeframes: " + ", ".join(
+            f"{s} {m.timeframe}" for s, m in frames))
+    common = pd.DatetimeIndex(frames[0][1].candles["timestamp"])
+    for _, m in frames[1:]:
+        common = common.intersection(pd.DatetimeIndex(m.candles["timestamp"]))
+    if not len(common):
+        raise DataError("the symbols' candles share no candle time: " + ", ".join(
+            f"{s} {m.candles['timestamp'].iloc[0]:%Y-%m-%d} to {m.candles['timestamp'].iloc[-1]:%Y-%m-%d}"
+            for s, m in frames))
+    out = {}
+    for s, m in frames:
+        c = m.candles[pd.DatetimeIndex(m.candles["timestamp"]).isin(common)].reset_index(drop=True)
+        c.attrs = dict(m.candles.attrs)
+        out[s] = MarketData(c, m.timeframe, m.funding, m.mark, None, m.source, m.series)
+    return out

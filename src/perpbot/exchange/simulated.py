@@ -20,6 +20,25 @@ from perpbot.data import align_funding, timeframe_to_ms
 from perpbot.sim import kernel as K
 
 
+def bar_funding(events: pd.DataFrame, events_ms: np.ndarray, mark: pd.DataFrame | None, timeframe: str,
+                ts: np.ndarray, opens: np.ndarray, i: int, prev_time: pd.Timestamp | None,
+                time: pd.Timestamp) -> tuple[float, float]:
+    """(funding rate, mark price USDT) charged at the open of candle ``i`` fed one at a time: the events
+    (``events_ms``: their times, int64 ms UTC, sorted) in (previous open, this open], aligned as the
+    backtest aligns the whole file (:func:`perpbot.data.align_funding`); (0, 0) when none falls there.
+    ``ts`` / ``opens``: the candle opens (ms) and open prices (USDT) so far, ``i`` included."""
+    hi = np.searchsorted(events_ms, ts[i], side="right")
+    lo = np.searchsorted(events_ms, ts[i - 1] if i else ts[i], side="right" if i else "left")
+    if hi == lo:  # the fast path: nothing to align
+        return 0.0, 0.0
+    if i == 0:
+        stamps, fallback = pd.Series([time]), np.array([opens[0]])
+    else:
+        stamps, fallback = pd.Series([prev_time, time]), np.array([opens[i - 1], opens[i]])
+    rate, fmark = align_funding(stamps, timeframe, events, mark, fallback)
+    return float(rate[-1]), float(fmark[-1])
+
+
 @dataclass
 class BarUpdate:
     """What one candle changed: rows of the trades / risk-events / funding tables it added."""
@@ -127,19 +146,8 @@ class SimulatedExchange:
     def _funding_for(self, i: int, timestamp: pd.Timestamp) -> tuple[float, float]:
         if self.funding_events is None or not self.config.funding:
             return 0.0, 0.0
-        # fast path: no funding event in (previous open, this open] -> nothing to align
-        hi = np.searchsorted(self._funding_ms, self.ts[i], side="right")
-        lo = np.searchsorted(self._funding_ms, self.ts[i - 1] if i else self.ts[i], side="right" if i else "left")
-        if hi == lo:
-            return 0.0, 0.0
-        if i == 0:
-            stamps = pd.Series([pd.Timestamp(timestamp)])
-            fallback = np.array([self.o[0]])
-        else:
-            stamps = pd.Series([self._times[-1], pd.Timestamp(timestamp)])
-            fallback = np.array([self.o[i - 1], self.o[i]])
-        rate, mark = align_funding(stamps, self.timeframe, self.funding_events, self.mark, fallback)
-        return float(rate[-1]), float(mark[-1])
+        return bar_funding(self.funding_events, self._funding_ms, self.mark, self.timeframe, self.ts, self.o, i,
+                           self._times[-1] if i else None, pd.Timestamp(timestamp))
 
     def add_funding(self, events: pd.DataFrame) -> int:
         """Take in funding-rate events published since the account was made (a live feed: the

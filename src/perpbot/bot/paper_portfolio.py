@@ -1,0 +1,122 @@
+"""The bot loop over several symbols in one paper account: one candle of every symbol per cycle.
+
+Each cycle (the candles of every symbol that closed at one time):
+
+1. each symbol's signal engine takes its candle (trailing window of ``live_window`` candles, ATR);
+2. the portfolio exchange (:class:`perpbot.exchange.simulated_portfolio.PortfolioExchange`) runs
+   the bar for every symbol on the shared account: the previous decisions act at the open, within
+   the risk budget, then stops, take-profits, liquidations and funding;
+3. each symbol's strategy decides on its own window only (the same rule or model as the single-symbol
+   paper bot), and the signal goes to the exchange for the next open; a pause (``BotControl``) holds
+   every symbol's new entries, a force-exit closes every position.
+
+Replaying the symbols' recorded candles gives the trades of the portfolio backtest on the same
+candles (tests/test_portfolio.py).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+
+import numpy as np
+import pandas as pd
+
+from perpbot.bot.control import BotControl
+from perpbot.exchange.simulated_portfolio import PortfolioExchange
+from perpbot.logs import get_logger
+from perpbot.sim.config import AccountConfig
+from perpbot.sim.portfolio import PortfolioBudget, PortfolioResult
+from perpbot.strategy.engine import SignalEngine
+
+log = get_logger("perpbot.bot")
+
+
+class PortfolioPaperBot:
+    """Drives a :class:`PortfolioExchange` with one strategy on every symbol, candle by candle.
+
+    Args:
+        settings: per symbol (in the loop's order), its :class:`perpbot.config.Settings` (the
+            symbol's files and market rules; the first one's capital, limits and budget are the account's).
+        strategy: a rule strategy or plug-in (a model strategy needs ``bundles``).
+        bundles: per symbol, its loaded model (model strategies), or None.
+        funding / mark: per symbol, funding-rate events and mark candles.
+        keep_last: decisions / latencies kept in memory per symbol (None: all).
+    """
+
+    def __init__(self, settings: dict, strategy: str, *, bundles: dict | None = None,
+                 funding: dict | None = None, mark: dict | None = None, control: BotControl | None = None,
+                 keep_last: int | None = None) -> None:
+        bundles, funding, mark = bundles or {}, funding or {}, mark or {}
+        self.symbols = list(settings)
+        first = settings[self.symbols[0]]
+        self.settings = settings
+        self.strategy = strategy
+        self.engines = {s: SignalEngine(settings[s], strategy, bundle=bundles.get(s), funding=funding.get(s),
+                                        mark=mark.get(s)) for s in self.symbols}
+        configs = {s: AccountConfig.for_strategy(settings[s], strategy) for s in self.symbols}
+        self.exchange = PortfolioExchange(self.symbols, configs, PortfolioBudget.from_settings(first),
+                                          first.timeframe, {s: e.funding for s, e in self.engines.items()}, mark)
+        self.warmup = first.warmup_bars
+        self.decisions: dict[str, deque] = {s: deque(maxlen=keep_last) for s in self.symbols}
+        self.latency_ms: deque[float] = deque(maxlen=keep_last)
+        self.control = control or BotControl(mode="paper", strategy=strategy, symbol=",".join(self.symbols),
+                                             timeframe=first.timeframe)
+        self.control.update_status(running=True)
+
+    def on_candles(self, ts: pd.Timestamp, bars: dict[str, tuple[float, float, float, float, float]]) -> dict[str, int]:
+        """Run one cycle: ``bars[symbol] = (open, high, low, close, volume)`` of the candles opened at
+        ``ts`` (UTC; USDT prices, base volume). Returns each symbol's signal for the next open."""
+        t0 = time.perf_counter()
+        frames = {s: self.engines[s].push(ts, *bars[s]) for s in self.symbols}
+        updates = self.exchange.on_candles(ts, {s: (*bars[s][:4], self.engines[s].atr(frames[s]))
+                                                for s in self.symbols})
+        if self.control.take_force_exit():
+            for s, u in self.exchange.close_all(manual=True).items():
+                updates[s].trades = pd.concat([updates[s].trades, u.trades], ignore_index=True)
+        bar = self.exchange.n - 1
+        signals = {}
+        for s in self.symbols:
+            signal, proba = 0, None
+            if bar + 1 >= self.warmup:
+                signal, proba = self.engines[s].decide(frames[s])
+            if self.control.paused:
+                signal = 0  # no new positions; stops and take-profits stay active
+            self.exchange.set_signal(s, signal, self.engines[s].size)
+            self.decisions[s].append((ts, bar, signal, proba))
+            signals[s] = signal
+            for t in (updates[s].trades.itertuples() if len(updates[s].trades) else ()):
+                log.info("trade", symbol=s, trade_id=t.trade_id, side=t.side, qty=t.qty, entry=t.entry_price,
+                         exit=t.exit_price, reason=t.exit_reason, pnl=round(t.pnl, 4))
+        self.latency_ms.append((time.perf_counter() - t0) * 1e3)
+        positions = {s: p for s in self.symbols if (p := self.exchange.position(s))["side"] != 0}
+        self.control.update_status(equity=self.exchange.equity, positions=positions, candle_time=str(ts),
+                                   cycles=bar + 1)
+        return signals
+
+    def finish(self) -> PortfolioResult:
+        """End of the replay: close every position at the last close; the whole run's result."""
+        self.exchange.close_all()
+        self.control.update_status(running=False, equity=self.exchange.equity, positions={})
+        return self.exchange.result()
+
+
+def replay_portfolio(bot: PortfolioPaperBot, candles: dict[str, pd.DataFrame], progress=None) -> PortfolioResult:
+    """Feed ``candles`` (per symbol, validated frames on one timeline) to ``bot`` candle by candle
+    and finish; ``progress(done, total)`` after each cycle. Raises ValueError when the symbols'
+    candle times differ."""
+    first = candles[bot.symbols[0]]
+    stamps = list(first["timestamp"])
+    cols = {}
+    for s in bot.symbols:
+        c = candles[s]
+        if len(c) != len(first) or not np.array_equal(c["timestamp"].to_numpy(), first["timestamp"].to_numpy()):
+            raise ValueError(f"{s}'s candles are not on {bot.symbols[0]}'s timeline")
+        cols[s] = np.column_stack([c[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")])
+    n = len(stamps)
+    for i in range(n):
+        bot.on_candles(stamps[i], {s: (float(cols[s][i, 0]), float(cols[s][i, 1]), float(cols[s][i, 2]),
+                                       float(cols[s][i, 3]), float(cols[s][i, 4])) for s in bot.symbols})
+        if progress is not None:
+            progress(i + 1, n)
+    return bot.finish()
