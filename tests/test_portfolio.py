@@ -66,9 +66,19 @@ def test_one_symbol_portfolio_is_the_single_backtest(portfolio):
 
 
 @pytest.fixture(scope="module")
-def both(portfolio):
+def ledger(tmp_path_factory):
+    from perpbot.storage import Ledger
+
+    led = Ledger(f"sqlite:///{tmp_path_factory.mktemp('pfl') / 'ledger.db'}")
+    yield led
+    led.close()
+
+
+@pytest.fixture(scope="module")
+def both(portfolio, ledger):
     settings, markets = portfolio
-    return portfolio_backtest_job(settings, markets, "ema-cross"), portfolio_paper_job(settings, markets, "ema-cross")
+    return (portfolio_backtest_job(settings, markets, "ema-cross"),
+            portfolio_paper_job(settings, markets, "ema-cross", ledger=ledger))
 
 
 def test_portfolio_paper_replay_equals_the_backtest(both):
@@ -84,6 +94,22 @@ def test_portfolio_paper_replay_equals_the_backtest(both):
     assert bt.metrics["final_equity"] == pytest.approx(1000 + t.pnl.sum(), abs=1e-9)
     events = set(bt.result.risk_events.event)
     assert {"correlated", "max_positions"} <= events
+
+
+def test_portfolio_replay_is_in_the_ledger(both, ledger):
+    _, paper = both
+    assert set(paper.run_ids) == set(SYMBOLS)
+    for s, rid in paper.run_ids.items():
+        run = ledger.get_run(rid)
+        assert (run["kind"], run["symbol"], run["status"]) == ("paper", s, "finished")
+        mine = paper.result.per_symbol[s].trades
+        got = ledger.trades(rid)
+        assert len(got) == len(mine) > 0
+        assert np.allclose(got["pnl"].to_numpy(), mine["pnl"].to_numpy(), rtol=0, atol=1e-9)
+        assert np.allclose(got["exit_price"].to_numpy(), mine["exit_price"].to_numpy(), rtol=0, atol=1e-9)
+        assert len(ledger.funding(rid)) == len(paper.result.per_symbol[s].funding)
+        eq = ledger.equity(rid)  # the account's equity, every candle, the last one after the final close
+        assert len(eq) == BARS and eq.iloc[-1] == pytest.approx(paper.result.equity.iloc[-1], abs=1e-9)
 
 
 def test_budget_holds_by_hand(both, portfolio):
@@ -134,3 +160,7 @@ def test_cli_backtest_symbols(tmp_path, data_dir):
     assert "Per symbol" in proc.stdout and "BTC/USDT:USDT" in proc.stdout and "SOL/USDT:USDT" in proc.stdout
     one = perpbot(args + ["--symbols", "SOL/USDT:USDT"], tmp_path)
     assert one.returncode == 2 and "--symbols needs at least two symbols" in one.stderr
+    replay = perpbot(["run", "--mode", "paper", "--config", tmp_path / "perpbot.toml", "--strategy", "ema-cross",
+                      "--symbols", "SOL/USDT:USDT,BTC/USDT:USDT", "--last", "400"], tmp_path)
+    assert replay.returncode == 0, replay.stderr
+    assert "Portfolio paper replay" in replay.stdout and "ledger runs: SOL/USDT:USDT=1, BTC/USDT:USDT=2" in replay.stdout

@@ -9,7 +9,7 @@ trades. Both take the symbols' market data already on one timeline
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from perpbot.app.jobs import Progress, check_strategies
 from perpbot.data.market import MarketData, check_enough_candles
@@ -22,6 +22,7 @@ class PortfolioRun:
 
     result: PortfolioResult
     metrics: dict
+    run_ids: dict = field(default_factory=dict)  # paper replay with a ledger: symbol -> run id
 
 
 def _check(settings: dict, markets: dict[str, MarketData], strategy: str) -> None:
@@ -64,13 +65,33 @@ def portfolio_backtest_job(settings: dict, markets: dict[str, MarketData], strat
 
 
 def portfolio_paper_job(settings: dict, markets: dict[str, MarketData], strategy: str, *,
-                        progress: Progress = None, control=None) -> PortfolioRun:
+                        progress: Progress = None, control=None, ledger=None) -> PortfolioRun:
     """Replay the symbols' candles through the portfolio paper bot (one candle of every symbol per
-    cycle); same arguments and errors as :func:`portfolio_backtest_job`."""
+    cycle); same arguments and errors as :func:`portfolio_backtest_job`. With ``ledger``, one paper
+    run per symbol (``run_ids`` of the result), finished with the account's metrics, or ``failed``
+    when the replay stops early."""
     from perpbot.bot.paper_portfolio import PortfolioPaperBot, replay_portfolio
 
     _check(settings, markets, strategy)
+    symbols = list(settings)
+    run_ids = {}
+    if ledger is not None:
+        note = f"portfolio of {', '.join(symbols)} on one account"
+        for s in symbols:
+            ts = markets[s].candles["timestamp"]
+            run_ids[s] = ledger.start_run("paper", strategy, s, settings[s].timeframe, exchange=settings[s].exchange,
+                                          config=settings[s].public_dict(), data_range=(ts.iloc[0], ts.iloc[-1]),
+                                          note=note)
     bot = PortfolioPaperBot(settings, strategy, funding={s: m.funding for s, m in markets.items()},
-                            mark={s: m.mark for s, m in markets.items()}, control=control)
-    result = replay_portfolio(bot, {s: m.candles for s, m in markets.items()}, progress)
-    return PortfolioRun(result, _metrics(result))
+                            mark={s: m.mark for s, m in markets.items()}, control=control, ledger=ledger,
+                            run_ids=run_ids)
+    try:
+        result = replay_portfolio(bot, {s: m.candles for s, m in markets.items()}, progress)
+    except BaseException:
+        for rid in run_ids.values():
+            ledger.finish_run(rid, status="failed")
+        raise
+    run = PortfolioRun(result, _metrics(result), run_ids)
+    for rid in run_ids.values():
+        ledger.finish_run(rid, status="finished", metrics=run.metrics)
+    return run

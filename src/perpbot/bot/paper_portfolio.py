@@ -8,7 +8,11 @@ Each cycle (the candles of every symbol that closed at one time):
    the risk budget, then stops, take-profits, liquidations and funding;
 3. each symbol's strategy decides on its own window only (the same rule or model as the single-symbol
    paper bot), and the signal goes to the exchange for the next open; a pause (``BotControl``) holds
-   every symbol's new entries, a force-exit closes every position.
+   every symbol's new entries, a force-exit closes every position;
+4. with a ledger, each symbol's run (one run per symbol, its note naming the portfolio) gets its
+   trades, risk events, funding and the account's equity, through the paper bot's recorder (one
+   transaction per cycle that has something to record, else every ``flush_every`` cycles). A
+   portfolio run is not resumable: an interrupted one is marked ``failed``.
 
 Replaying the symbols' recorded candles gives the trades of the portfolio backtest on the same
 candles (tests/test_portfolio.py).
@@ -23,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from perpbot.bot.control import BotControl
+from perpbot.bot.paper_ledger import CHECKPOINT_VERSION, PaperRecorder
 from perpbot.exchange.simulated_portfolio import PortfolioExchange
 from perpbot.logs import get_logger
 from perpbot.sim.config import AccountConfig
@@ -42,11 +47,13 @@ class PortfolioPaperBot:
         bundles: per symbol, its loaded model (model strategies), or None.
         funding / mark: per symbol, funding-rate events and mark candles.
         keep_last: decisions / latencies kept in memory per symbol (None: all).
+        ledger / run_ids: where to record (per symbol, its run id); None records nothing.
     """
 
     def __init__(self, settings: dict, strategy: str, *, bundles: dict | None = None,
                  funding: dict | None = None, mark: dict | None = None, control: BotControl | None = None,
-                 keep_last: int | None = None) -> None:
+                 keep_last: int | None = None, ledger=None, run_ids: dict | None = None,
+                 flush_every: int = 100) -> None:
         bundles, funding, mark = bundles or {}, funding or {}, mark or {}
         self.symbols = list(settings)
         first = settings[self.symbols[0]]
@@ -63,6 +70,9 @@ class PortfolioPaperBot:
         self.control = control or BotControl(mode="paper", strategy=strategy, symbol=",".join(self.symbols),
                                              timeframe=first.timeframe)
         self.control.update_status(running=True)
+        self._bar = pd.Timedelta(milliseconds=int(self.exchange.bar_ms))
+        self.recorders = ({s: PaperRecorder(ledger, int(run_ids[s]), self.control, flush_every) for s in self.symbols}
+                          if ledger is not None and run_ids else {})
 
     def on_candles(self, ts: pd.Timestamp, bars: dict[str, tuple[float, float, float, float, float]]) -> dict[str, int]:
         """Run one cycle: ``bars[symbol] = (open, high, low, close, volume)`` of the candles opened at
@@ -88,16 +98,40 @@ class PortfolioPaperBot:
             for t in (updates[s].trades.itertuples() if len(updates[s].trades) else ()):
                 log.info("trade", symbol=s, trade_id=t.trade_id, side=t.side, qty=t.qty, entry=t.entry_price,
                          exit=t.exit_price, reason=t.exit_reason, pnl=round(t.pnl, 4))
+        self._record(ts, updates)
         self.latency_ms.append((time.perf_counter() - t0) * 1e3)
         positions = {s: p for s in self.symbols if (p := self.exchange.position(s))["side"] != 0}
         self.control.update_status(equity=self.exchange.equity, positions=positions, candle_time=str(ts),
                                    cycles=bar + 1)
         return signals
 
+    def _record(self, ts: pd.Timestamp, updates: dict, final: bool = False) -> None:
+        equity = self.exchange.equity
+        for s, rec in self.recorders.items():
+            u = updates[s]
+            if final:  # the end-of-replay close: its trades, and the last candle's equity corrected
+                if len(u.trades):
+                    rec.trades.append(u.trades)
+                rec.correct_last_equity((ts + self._bar, equity, 0.0))
+            else:
+                rec.add(u, (ts + self._bar, equity, u.position), None, None)
+            if final or rec.due:
+                rec.write(self._checkpoint(final), final=final)
+
+    def _checkpoint(self, closed: bool) -> dict:
+        n = self.exchange.n
+        return {"version": CHECKPOINT_VERSION, "strategy": self.strategy, "portfolio": self.symbols, "bars": n,
+                "candle_time": self.exchange.last_time.isoformat() if n else None, "closed": closed}
+
     def finish(self) -> PortfolioResult:
-        """End of the replay: close every position at the last close; the whole run's result."""
-        self.exchange.close_all()
-        self.control.update_status(running=False, equity=self.exchange.equity, positions={})
+        """End of the replay: close every position at the last close, write the rest to the ledger
+        (raises if it refuses); the whole run's result."""
+        updates = self.exchange.close_all()
+        try:
+            if self.exchange.n:
+                self._record(self.exchange.last_time, updates, final=True)
+        finally:
+            self.control.update_status(running=False, equity=self.exchange.equity, positions={})
         return self.exchange.result()
 
 

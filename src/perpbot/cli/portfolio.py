@@ -12,7 +12,9 @@ from typing import Optional
 
 from rich.table import Table
 
-from perpbot.cli.common import UsageError, console, err_console, metrics_rich_table, progress_callback, settings_for
+from perpbot.cli.common import (
+    UsageError, console, err_console, metrics_rich_table, open_ledger, progress_callback, settings_for,
+)
 
 
 def symbols_option_help() -> str:
@@ -84,6 +86,10 @@ def portfolio_replay_cli(config: Optional[Path], symbols_text: str, strategy: st
     if last is not None:
         markets = {s: m.slice(max(0, len(m.candles) - last)) for s, m in markets.items()}
     n = len(markets[symbols[0]].candles)
+    first = settings[symbols[0]]
+    ledger = open_ledger(first)
     with progress_callback("paper replay (portfolio)", n) as advance:
-        run = portfolio_paper_job(settings, markets, strategy, progress=advance)
-    show_portfolio(run, f"Portfolio paper replay {', '.join(symbols)} {settings[symbols[0]].timeframe} ({n} candles)")
+        run = portfolio_paper_job(settings, markets, strategy, progress=advance, ledger=ledger)
+    show_portfolio(run, f"Portfolio paper replay {', '.join(symbols)} {first.timeframe} ({n} candles)")
+    console.print("ledger runs: " + ", ".join(f"{s}={r}" for s, r in run.run_ids.items()) + f" ({first.ledger_display})",
+                  highlight=False)

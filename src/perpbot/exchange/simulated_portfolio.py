@@ -37,7 +37,7 @@ class PortfolioExchange:
         self.book = PortfolioBook(symbols, configs, budget, capacity)
         self.symbols = list(symbols)
         self.timeframe = timeframe
-        self._bar_ms = timeframe_to_ms(timeframe)
+        self.bar_ms = timeframe_to_ms(timeframe)
         funding, mark = funding or {}, mark or {}
         self._funding = {s: funding.get(s) if configs[s].funding else None for s in symbols}
         self._funding_ms = {s: (np.zeros(0, dtype=np.int64) if f is None else f["timestamp"].astype(
@@ -48,7 +48,13 @@ class PortfolioExchange:
 
     @property
     def n(self) -> int:
+        """Candles processed."""
         return self.book.n
+
+    @property
+    def last_time(self) -> pd.Timestamp:
+        """Open time (UTC) of the latest candle processed."""
+        return self._times[-1]
 
     def on_candles(self, timestamp: pd.Timestamp, bars: dict[str, tuple[float, float, float, float, float]]
                    ) -> dict[str, BarUpdate]:
@@ -106,7 +112,7 @@ class PortfolioExchange:
 
     def result(self) -> PortfolioResult:
         """Everything so far, in the portfolio backtest's format."""
-        return self.book.result(pd.Series(pd.DatetimeIndex(self._times)), self._bar_ms)
+        return self.book.result(pd.Series(pd.DatetimeIndex(self._times)), self.bar_ms)
 
     def _updates(self, bar: int, counts: np.ndarray) -> dict[str, BarUpdate]:
         b = self.book
