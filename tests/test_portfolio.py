@@ -75,10 +75,37 @@ def ledger(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def both(portfolio, ledger):
+def control():
+    from perpbot.bot.control import BotControl
+
+    c = BotControl(mode="paper", strategy="ema-cross")
+    c.sub = c.events.subscribe(maxsize=100_000)  # type: ignore[attr-defined]  # a notifier's subscription
+    return c
+
+
+@pytest.fixture(scope="module")
+def both(portfolio, ledger, control):
     settings, markets = portfolio
     return (portfolio_backtest_job(settings, markets, "ema-cross"),
-            portfolio_paper_job(settings, markets, "ema-cross", ledger=ledger))
+            portfolio_paper_job(settings, markets, "ema-cross", ledger=ledger, control=control))
+
+
+def test_portfolio_replay_notifies_each_symbol(both, control, portfolio):
+    from perpbot.notify.messages import render_entry
+
+    settings, _ = portfolio
+    events = []
+    while (e := control.sub.get(timeout=0)) is not None:
+        events.append(e)
+    t = both[1].result.trades
+    exits = [e.data for e in events if e.kind == "exit"]
+    assert {s: sum(d["symbol"] == s for d in exits) for s in SYMBOLS} == t.symbol.value_counts().to_dict()
+    entries = [e.data for e in events if e.kind == "entry"]
+    assert len(entries) == len(t)  # every trade was opened in the replay (the last ones closed at its end)
+    btc = next(d for d in entries if d["symbol"] == "BTC/USDT:USDT")
+    first_btc = t[t.symbol == "BTC/USDT:USDT"].iloc[0]
+    note = render_entry(btc, settings[SYMBOLS[0]], "en")  # the SOL node's settings: BTC's own lot and tick
+    assert f"Qty: {first_btc.qty:.4f} BTC" in note.text and "opened: BTC/USDT:USDT" in note.text
 
 
 def test_portfolio_paper_replay_equals_the_backtest(both):

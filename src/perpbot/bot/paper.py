@@ -30,9 +30,7 @@ import pandas as pd
 
 from perpbot.sim.config import AccountConfig
 from perpbot.bot.control import BotControl
-from perpbot.bot.recorder import (
-    HALT_EVENTS, EntryEvent, ExitEvent, RiskHaltEvent, cycle_status, last_signal, publish, publish_cycle, side_label,
-)
+from perpbot.bot.recorder import cycle_status, last_signal, publish_cycle, publish_fills
 from perpbot.bot.promotion import ModelInbox, promote_now
 from perpbot.bot.paper_ledger import CHECKPOINT_VERSION, PaperRecorder, decode_floats, make_checkpoint, signal_settings
 from perpbot.data import timeframe_to_ms
@@ -131,19 +129,8 @@ class PaperBot:
 
     def _publish(self, update, decision: Decision) -> None:
         ev = self.events
-        for t in (update.trades.itertuples() if len(update.trades) else ()):
-            if t.entry_bar == decision.bar:  # opened (and closed) within this candle: its entry comes first
-                publish(ev, EntryEvent(side_label(t.side), float(t.qty), float(t.entry_price), float(t.stop_loss),
-                                       float(t.take_profit), float(t.liquidation_price)))
-            publish(ev, ExitEvent(int(t.trade_id), side_label(t.side), float(t.qty), float(t.entry_price),
-                                  float(t.exit_price), t.exit_reason, float(t.pnl), float(t.fees), float(t.funding)))
         pos = self.exchange.position
-        if pos["side"] != 0 and pos["entry_bar"] == decision.bar:
-            publish(ev, EntryEvent(side_label(pos["side"]), pos["qty"], pos["entry_price"], pos["stop_loss"],
-                                   pos["take_profit"], pos["liquidation_price"]))
-        for e in (update.risk_events.itertuples() if len(update.risk_events) else ()):
-            if e.event in HALT_EVENTS:
-                publish(ev, RiskHaltEvent(e.event, float(e.value)))
+        publish_fills(ev, update.trades, pos, update.risk_events, decision.bar)
         last = last_signal(decision.signal, decision.time, decision.proba)
         publish_cycle(ev, decision.bar, decision.time, update.equity, update.position, last)
         cycle_status(self.control, position=pos if pos["side"] != 0 else None, equity=update.equity, last=last,

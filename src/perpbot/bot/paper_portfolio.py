@@ -28,6 +28,7 @@ import pandas as pd
 
 from perpbot.bot.control import BotControl
 from perpbot.bot.paper_ledger import CHECKPOINT_VERSION, PaperRecorder
+from perpbot.bot.recorder import RiskHaltEvent, last_signal, publish, publish_cycle, publish_fills
 from perpbot.exchange.simulated_portfolio import PortfolioExchange
 from perpbot.logs import get_logger
 from perpbot.sim.config import AccountConfig
@@ -62,6 +63,7 @@ class PortfolioPaperBot:
         self.engines = {s: SignalEngine(settings[s], strategy, bundle=bundles.get(s), funding=funding.get(s),
                                         mark=mark.get(s)) for s in self.symbols}
         configs = {s: AccountConfig.for_strategy(settings[s], strategy) for s in self.symbols}
+        self.markets = {s: {"symbol": s, "tick_size": c.tick_size, "lot_size": c.lot_size} for s, c in configs.items()}
         self.exchange = PortfolioExchange(self.symbols, configs, PortfolioBudget.from_settings(first),
                                           first.timeframe, {s: e.funding for s, e in self.engines.items()}, mark)
         self.warmup = first.warmup_bars
@@ -98,12 +100,24 @@ class PortfolioPaperBot:
             for t in (updates[s].trades.itertuples() if len(updates[s].trades) else ()):
                 log.info("trade", symbol=s, trade_id=t.trade_id, side=t.side, qty=t.qty, entry=t.entry_price,
                          exit=t.exit_price, reason=t.exit_reason, pnl=round(t.pnl, 4))
+        self._publish(ts, bar, updates, signals)
         self._record(ts, updates)
         self.latency_ms.append((time.perf_counter() - t0) * 1e3)
         positions = {s: p for s in self.symbols if (p := self.exchange.position(s))["side"] != 0}
         self.control.update_status(equity=self.exchange.equity, positions=positions, candle_time=str(ts),
                                    cycles=bar + 1)
         return signals
+
+    def _publish(self, ts: pd.Timestamp, bar: int, updates: dict, signals: dict) -> None:
+        bus, equity = self.control.events, self.exchange.equity
+        for s in self.symbols:
+            publish_fills(bus, updates[s].trades, self.exchange.position(s), updates[s].risk_events, bar,
+                          self.markets[s])
+        account = self.exchange.account_events
+        for e in (account.itertuples() if account is not None else ()):  # the account's halts, once for all
+            publish(bus, RiskHaltEvent(e.event, float(e.value)))
+        first = self.symbols[0]
+        publish_cycle(bus, bar, ts, equity, updates[first].position, last_signal(signals[first], ts, None))
 
     def _record(self, ts: pd.Timestamp, updates: dict, final: bool = False) -> None:
         equity = self.exchange.equity
@@ -115,6 +129,9 @@ class PortfolioPaperBot:
                 rec.correct_last_equity((ts + self._bar, equity, 0.0))
             else:
                 rec.add(u, (ts + self._bar, equity, u.position), None, None)
+                if self.exchange.account_events is not None:  # the account's halts are every symbol's
+                    rec.risk_events.append(self.exchange.account_events)
+                    rec.urgent = True
             if final or rec.due:
                 rec.write(self._checkpoint(final), final=final)
 

@@ -32,6 +32,9 @@ class EntryEvent:
     stop_loss: float
     take_profit: float
     liquidation_price: float | None
+    symbol: str | None = None      # a node over several symbols names it (with its tick and lot, USDT / base)
+    tick_size: float | None = None
+    lot_size: float | None = None
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,9 @@ class ExitEvent:
     pnl: float      # net: gross - fees - funding
     fees: float     # entry + exit fee
     funding: float  # > 0 paid
+    symbol: str | None = None
+    tick_size: float | None = None
+    lot_size: float | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +80,26 @@ Payload = EntryEvent | ExitEvent | RiskHaltEvent | CycleEvent
 def publish(bus, payload: Payload):
     """Publish ``payload`` on the event bus as its kind with its fields as data."""
     return bus.publish(payload.KIND, **asdict(payload))
+
+
+def publish_fills(bus, trades: pd.DataFrame, position: dict, risk_events: pd.DataFrame, bar: int,
+                  market: dict | None = None) -> None:
+    """The entry, exit and halt events of one candle of a simulated account: ``trades`` it closed (an
+    entry first when the trade also opened in it), the ``position`` it opened (kernel position dict),
+    its halting ``risk_events``; ``market`` = {symbol, tick_size, lot_size} for a node over several symbols."""
+    m = market or {}
+    for t in (trades.itertuples() if len(trades) else ()):
+        if t.entry_bar == bar:  # opened (and closed) within this candle: its entry comes first
+            publish(bus, EntryEvent(side_label(t.side), float(t.qty), float(t.entry_price), float(t.stop_loss),
+                                    float(t.take_profit), float(t.liquidation_price), **m))
+        publish(bus, ExitEvent(int(t.trade_id), side_label(t.side), float(t.qty), float(t.entry_price),
+                               float(t.exit_price), t.exit_reason, float(t.pnl), float(t.fees), float(t.funding), **m))
+    if position["side"] != 0 and position["entry_bar"] == bar:
+        publish(bus, EntryEvent(side_label(position["side"]), position["qty"], position["entry_price"],
+                                position["stop_loss"], position["take_profit"], position["liquidation_price"], **m))
+    for e in (risk_events.itertuples() if len(risk_events) else ()):
+        if e.event in HALT_EVENTS:
+            publish(bus, RiskHaltEvent(e.event, float(e.value)))
 
 
 def last_signal(signal: int, candle_time: pd.Timestamp, proba) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import pandas as pd
 from perpbot.data import timeframe_to_ms
 from perpbot.exchange.simulated import BarUpdate, bar_funding
 from perpbot.sim import kernel as K
+from perpbot.sim import portfolio_kernel as PK
 from perpbot.sim.config import AccountConfig
 from perpbot.sim.engine import events_frame, funding_frame, trades_frame
 from perpbot.sim.portfolio import PortfolioBook, PortfolioBudget, PortfolioResult
@@ -45,6 +46,8 @@ class PortfolioExchange:
         self._mark = {s: mark.get(s) for s in symbols}
         self._times: list[pd.Timestamp] = []
         self._empty: tuple | None = None
+        #: the account's halts (drawdown, daily loss) of the latest candle: risk-events frame, or None
+        self.account_events: pd.DataFrame | None = None
 
     @property
     def n(self) -> int:
@@ -80,9 +83,12 @@ class PortfolioExchange:
             if events is not None:
                 b.rate[k, i], b.fmark[k, i] = bar_funding(events, self._funding_ms[s], self._mark[s], self.timeframe,
                                                           b.ts, b.o[k], i, self._times[-1] if i else None, time)
-        counts = b.counts()
+        counts, n_account = b.counts(), int(b.pstate[PK.PS_NEVENTS])
         b.run(i, i + 1)
         self._times.append(time)
+        n1 = int(b.pstate[PK.PS_NEVENTS])
+        self.account_events = (events_frame(b.pevents[n_account:n1], pd.Series(self._times)) if n1 > n_account
+                               else None)
         return self._updates(i, counts)
 
     def set_signal(self, symbol: str, signal: int, size: float = 1.0) -> None:

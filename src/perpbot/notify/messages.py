@@ -115,8 +115,15 @@ def side_name(side: Any, lang: str = "en") -> str:
     return _SIDE[lang].get(str(side).lower(), str(side).upper())
 
 
+def _market(d: dict, settings: Any) -> tuple[str, float, float]:
+    """(symbol, tick, lot) of an event: its own (a node over several symbols), else the settings'."""
+    return (d.get("symbol") or settings.symbol, d.get("tick_size") or settings.tick_size,
+            d.get("lot_size") or settings.lot_size)
+
+
 def render_entry(d: dict, settings: Any, lang: str) -> Note:
-    t, tick, lot = T[lang], settings.tick_size, settings.lot_size
+    t = T[lang]
+    symbol, tick, lot = _market(d, settings)
     side = side_name(d.get("side"), lang)
     p, sl, tp = d.get("price"), d.get("stop_loss"), d.get("take_profit")
 
@@ -126,8 +133,8 @@ def render_entry(d: dict, settings: Any, lang: str) -> Note:
         except (TypeError, ValueError, ZeroDivisionError):
             return fmt.DASH
 
-    lines = [t["entry_title"].format(side=side, symbol=settings.symbol),
-             f"{t['qty']}: {fmt.qty(d.get('qty'), lot, lang)} {fmt.base_asset(settings.symbol)}",
+    lines = [t["entry_title"].format(side=side, symbol=symbol),
+             f"{t['qty']}: {fmt.qty(d.get('qty'), lot, lang)} {fmt.base_asset(symbol)}",
              f"{t['entry']}: {fmt.price(p, tick, lang)} USDT",
              f"{t['stop_loss']}: {fmt.price(sl, tick, lang)} ({dist(sl)})",
              f"{t['take_profit']}: {fmt.price(tp, tick, lang)} ({dist(tp)})",
@@ -136,7 +143,8 @@ def render_entry(d: dict, settings: Any, lang: str) -> Note:
 
 
 def render_exit(d: dict, settings: Any, lang: str) -> Note:
-    t, tick, lot = T[lang], settings.tick_size, settings.lot_size
+    t = T[lang]
+    symbol, tick, lot = _market(d, settings)
     side = side_name(d.get("side"), lang)
     reason = str(d.get("reason"))
     title = EXIT_TITLES[lang].get(reason, EXIT_TITLES[lang]["signal"]).format(side=side)
@@ -146,8 +154,8 @@ def render_exit(d: dict, settings: Any, lang: str) -> Note:
     except (KeyError, TypeError, ValueError, ZeroDivisionError):
         move = None
     lines = [title,
-             f"{t['trade']} #{d.get('trade_id')} · {settings.symbol}",
-             f"{t['qty']}: {fmt.qty(d.get('qty'), lot, lang)} {fmt.base_asset(settings.symbol)}",
+             f"{t['trade']} #{d.get('trade_id')} · {symbol}",
+             f"{t['qty']}: {fmt.qty(d.get('qty'), lot, lang)} {fmt.base_asset(symbol)}",
              f"{t['entry']}: {fmt.price(d.get('entry_price'), tick, lang)} → "
              f"{t['exit']}: {fmt.price(d.get('exit_price'), tick, lang)}",
              f"{t['pnl']}: {fmt.usdt(d.get('pnl'), lang, sign=True)}",
