@@ -19,11 +19,11 @@ the environment, ``"123,-456"`` / ``"[123, -456]"``; ``ledger_url`` must be a SQ
 ``exchange`` must suit ``market_type``: a spot venue (Indodax, Tokocrypto) only with ``"spot"``, a perpetual
 venue (Bitget, Binance USDⓈ-M, Bybit, OKX, MEXC, WEEX) only with ``"futures"`` (``check_venue_market``).
 
-Secrets (``api_key``, ``api_secret``, ``api_passphrase``, ``telegram_token``, ``smtp_password``, ``api_token``)
-are read only from the environment (``PERPBOT_API_KEY`` ...); a secret found in a TOML file is an error, and
-secrets are never included in :meth:`Settings.public_dict` (what logs, the ledger, the API and reports see), where
-the password of ``ledger_url`` is masked as ``***`` too (:attr:`Settings.ledger_display` is the masked URL every
-banner prints).
+Secrets (:data:`SECRET_FIELDS`: ``api_key``, ``api_secret`` ..., and the multi-user platform's ``master_key``,
+``jwt_secret``, ``chain_private_key``; its other settings are :class:`perpbot.config_values.PlatformSettings`) are read
+only from the environment (``PERPBOT_API_KEY`` ...); a secret found in a TOML file is an error, and secrets are never
+included in :meth:`Settings.public_dict` (what logs, the ledger, the API and reports see), where the password of
+``ledger_url`` is masked as ``***`` too (:attr:`Settings.ledger_display` is the masked URL every banner prints).
 
 An invalid value raises :class:`ConfigError` whose message is one line naming the field,
 the value (never a secret value: those are shown as ``***``) and the allowed range.
@@ -40,13 +40,14 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from perpbot.config_derived import DerivedValues
 from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml
-from perpbot.config_values import check_ledger_url, check_pair_weights, parse_addresses, parse_feature_groups
 from perpbot.config_values import BUILTIN_MODELS, ExecutionSettings, ModelName, ModelRef, check_venue_market  # noqa: F401
+from perpbot.config_values import PLATFORM_SECRET_FIELDS, PlatformSettings, check_ledger_url, check_pair_weights
+from perpbot.config_values import parse_addresses, parse_feature_groups
 from perpbot.config_sources import format_validation_error as _format_error
 from perpbot.masking import mask_url, redact_text, remember
 
 SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase", "telegram_token", "smtp_password", "api_token",
-                 "coinglass_api_key", "signal_bot_token")
+                 "coinglass_api_key", "signal_bot_token", *PLATFORM_SECRET_FIELDS)
 DEFAULT_CONFIG_FILE = "perpbot.toml"
 
 #: Optional file settings for which the string "none" (or "") means "not used".
@@ -56,7 +57,7 @@ OPTIONAL_FILES = ("funding_file", "mark_file", "intrabar_file", "model_path")
 FEATURE_GROUPS = ("candles", "htf", "cross_asset", "funding_basis", "regime")
 
 
-class Settings(DerivedValues, ExecutionSettings, BaseSettings):
+class Settings(DerivedValues, ExecutionSettings, PlatformSettings, BaseSettings):
     """All perpbot settings. Units are in each field's description."""
 
     model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="forbid", validate_default=True, allow_inf_nan=False)
