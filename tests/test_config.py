@@ -193,6 +193,13 @@ def test_invalid_platform_value_is_one_clear_line(clean_env, tmp_path, source):
                               "'token_ttl_s' in the config file)")
 
 
+def test_platform_currency_must_be_a_currency_code(clean_env):
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, currency="usdt")
+    assert str(err.value) == ("config error: currency = 'usdt' is invalid: String should match pattern "
+                              "'^[A-Z0-9]{1,16}$' (PERPBOT_CURRENCY or 'currency' in the config file)")
+
+
 def test_invalid_platform_secret_is_masked_in_the_error(clean_env):
     with pytest.raises(ConfigError) as err:
         load_settings(None, master_key=12345678)

@@ -178,7 +178,8 @@ class PlatformSettings(BaseModel):
                                                                        "asks (environment: '[\"okx\"]')")
     lock_timeout_s: float = Field(60.0, gt=0, le=86_400, description="start-up reconciliation: margin locks older "
                                                                      "than this many seconds are released")
-    currency: str = Field("USDT", description="margin currency of the platform's wallets and orders")
+    currency: str = Field("USDT", pattern=r"^[A-Z0-9]{1,16}$", description="margin currency of the platform's "
+                                                                          "wallets and orders (USDT)")
     chain_rpc_url: SecretStr | None = Field(None, description="RPC URL of a real chain with the TradePolicy "
                                                               "contract (PERPBOT_CHAIN_RPC_URL; unset: no chain)")
     chain_contract: str | None = Field(None, description="TradePolicy contract address on that chain")
