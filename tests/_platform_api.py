@@ -21,10 +21,10 @@ from fake_venues import FakeVenue
 
 from perpbot.api import create_app
 from perpbot.bot.context import BotContext
-from perpbot.config import load_settings
+from perpbot.config import Settings, load_settings
 from perpbot.platform.contract import Policy, PolicyChain
 from perpbot.platform.oracle import OracleGuard
-from perpbot.platform.service import Platform, PlatformSettings
+from perpbot.platform.service import Platform
 
 OPERATOR_TOKEN = "operator-token-0123456789-abcdefghijklmnop"
 SYMBOL = "SOL/USDT:USDT"
@@ -35,8 +35,9 @@ PASSWORDS = {"root": "root password 123", "alice": "alice password 123", "bob": 
 ALICE_MARKERS = ("alice", "777.123456789", "ALICE-EXCHANGE-KEY-7f3a", "ALICE-SECRET-9b2c", "alice-bot")
 
 
-def platform_settings(**kw) -> PlatformSettings:
-    return PlatformSettings(master_key=Fernet.generate_key().decode(), jwt_secret="j" * 48, token_ttl_s=3600, **kw)
+def platform_settings(**kw) -> Settings:
+    """The main settings with the platform's secrets and a one-hour token lifetime."""
+    return load_settings(None, master_key=Fernet.generate_key().decode(), jwt_secret="j" * 48, token_ttl_s=3600, **kw)
 
 
 def spec_app():

@@ -145,6 +145,31 @@ def test_show_config_tells_where_each_value_came_from_and_masks_secrets(tmp_path
     assert {"leverage", "ledger_url", "stop_loss"} <= names and "taker_fee" not in names
 
 
+def test_show_config_lists_the_platform_settings_and_masks_its_secrets(tmp_path):
+    secrets = {"PERPBOT_MASTER_KEY": "MasterKey-5ecret-0123456789abcdef0123456789abc=",
+               "PERPBOT_JWT_SECRET": "JwtSecret-5ecret-0123456789abcdef",
+               "PERPBOT_CHAIN_RPC_URL": "https://rpc.example/v2/RpcKey-5ecret-42"}
+    (tmp_path / "perpbot.toml").write_text('login_max_failures = 7\ncurrency = "USDC"\n')
+    proc = perpbot(["show-config"], tmp_path, {**secrets, "PERPBOT_TOKEN_TTL_S": "1800"})
+    assert proc.returncode == 0, proc.stderr
+    rows = {ln.split()[0]: ln.split()[1:] for ln in proc.stdout.splitlines() if len(ln.split()) >= 3}
+    assert rows["master_key"] == ["***", "env"] and rows["jwt_secret"] == ["***", "env"]
+    assert rows["chain_rpc_url"] == ["***", "env"] and rows["chain_private_key"] == ["(not", "set)", "default"]
+    assert rows["token_ttl_s"] == ["1800", "env"] and rows["login_max_failures"] == ["7", "file"]
+    assert rows["currency"] == ['"USDC"', "file"] and rows["login_lockout_s"] == ["900", "default"]
+    assert not [v for v in secrets.values() if v in proc.stdout + proc.stderr]
+    assert "5ecret" not in proc.stdout + proc.stderr
+
+
+def test_invalid_platform_setting_is_one_error_line(tmp_path):
+    proc = perpbot(["show-config"], tmp_path, {"PERPBOT_TOKEN_TTL_S": "-5",
+                                               "PERPBOT_JWT_SECRET": "JwtSecret-5ecret-0123456789abcdef"})
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert error_lines(proc) == ["error: config error: token_ttl_s = '-5' is invalid: Input should be greater than "
+                                 "or equal to 60; allowed: >= 60 and <= 86400 and finite (PERPBOT_TOKEN_TTL_S or "
+                                 "'token_ttl_s' in the config file)"]
+
+
 def test_list_strategies_models_and_data(tmp_path, data_dir):
     from perpbot.ml.models import MODEL_NAMES
     from perpbot.strategy.signals import STRATEGIES

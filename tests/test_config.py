@@ -117,13 +117,98 @@ def test_optional_files_accept_none_as_text(clean_env):
     assert (s.funding_file, s.mark_file, s.intrabar_file, s.model_path) == (None, None, None, None)
 
 
-def test_platform_environment_variables_are_not_unknown_settings(monkeypatch):
-    """The multi-user platform reads its own ``PERPBOT_*`` variables; setting them must not make
-    every command fail as "unknown setting", and the allow-list must match the platform's fields."""
-    from perpbot.config_sources import PLATFORM_ENV
-    from perpbot.platform.service import PlatformSettings
+#: one value of every platform setting, as environment variables (names users already set)
+PLATFORM_ENV = {"PERPBOT_MASTER_KEY": "MasterKey-5ecret-0123456789abcdef0123456789abc=",
+                "PERPBOT_JWT_SECRET": "JwtSecret-5ecret-0123456789abcdef",
+                "PERPBOT_CHAIN_RPC_URL": "https://rpc.example/v2/RpcKey-5ecret-42",
+                "PERPBOT_CHAIN_PRIVATE_KEY": "0xChainKey-5ecret-feedbeef",
+                "PERPBOT_TOKEN_TTL_S": "1800", "PERPBOT_LOGIN_MAX_FAILURES": "7", "PERPBOT_LOGIN_LOCKOUT_S": "120",
+                "PERPBOT_LOGIN_RATE_LIMIT": "40", "PERPBOT_ORACLE_MAX_DEVIATION_BPS": "25",
+                "PERPBOT_ORACLE_MAX_AGE_S": "10.5", "PERPBOT_ORACLE_MIN_SOURCES": "2",
+                "PERPBOT_ORACLE_VENUES": '["okx", "bybit"]', "PERPBOT_LOCK_TIMEOUT_S": "90", "PERPBOT_CURRENCY": "USDC",
+                "PERPBOT_CHAIN_CONTRACT": "0x00000000000000000000000000000000000000aa"}
+PLATFORM_SECRETS = ("PERPBOT_MASTER_KEY", "PERPBOT_JWT_SECRET", "PERPBOT_CHAIN_RPC_URL", "PERPBOT_CHAIN_PRIVATE_KEY")
 
-    assert set(PLATFORM_ENV) == {f"PERPBOT_{name.upper()}" for name in PlatformSettings.model_fields}
-    monkeypatch.setenv("PERPBOT_ORACLE_VENUES", '["okx"]')
-    monkeypatch.setenv("PERPBOT_MASTER_KEY", "x" * 44)
-    assert load_settings(None).symbol == "SOL/USDT:USDT"
+
+def test_platform_settings_are_main_settings_read_from_their_environment_variables(clean_env):
+    """Every platform variable is a setting of the main Settings under its old name; the secrets are
+    SecretStr, left out of public_dict and masked in every message."""
+    import json
+
+    from perpbot.config import SECRET_FIELDS
+    from perpbot.masking import SECRET_ENV
+
+    for key, value in PLATFORM_ENV.items():
+        clean_env.setenv(key, value)
+    s = load_settings(None)
+    assert (s.token_ttl_s, s.login_max_failures, s.login_lockout_s, s.login_rate_limit) == (1800, 7, 120, 40)
+    assert (s.oracle_max_deviation_bps, s.oracle_max_age_s, s.oracle_min_sources) == (25.0, 10.5, 2)
+    assert (s.oracle_venues, s.lock_timeout_s, s.currency) == (["okx", "bybit"], 90.0, "USDC")
+    assert s.chain_contract == "0x00000000000000000000000000000000000000aa"
+    for key in PLATFORM_SECRETS:
+        name = key.removeprefix("PERPBOT_").lower()
+        assert name in SECRET_FIELDS and getattr(s, name).get_secret_value() == PLATFORM_ENV[key]
+        assert PLATFORM_ENV[key] not in repr(s) and PLATFORM_ENV[key] not in str(s)
+    public = json.dumps(s.public_dict())
+    assert not any(PLATFORM_ENV[key] in public for key in PLATFORM_SECRETS)
+    assert not set(SECRET_FIELDS) & set(s.public_dict())
+    assert set(SECRET_ENV) == {f"PERPBOT_{name.upper()}" for name in SECRET_FIELDS}  # redact_text knows each
+    assert redact_text(f"x {PLATFORM_ENV['PERPBOT_JWT_SECRET']} y") == "x *** y"
+    assert "PERPBOT_TOKEN_TTL_S" not in NON_SETTING_ENV  # a setting now, not an allowed stray variable
+
+
+def test_platform_setting_from_the_config_file_and_the_environment_beats_it(clean_env, tmp_path):
+    (tmp_path / "perpbot.toml").write_text('[perpbot]\ntoken_ttl_s = 1800\nlogin_max_failures = 7\n'
+                                           'oracle_venues = ["okx", "bybit"]\ncurrency = "USDC"\n')
+    s = load_settings(None)  # ./perpbot.toml
+    assert (s.token_ttl_s, s.login_max_failures, s.oracle_venues, s.currency) == (1800, 7, ["okx", "bybit"], "USDC")
+    clean_env.setenv("PERPBOT_TOKEN_TTL_S", "600")
+    clean_env.setenv("PERPBOT_ORACLE_VENUES", '["binanceusdm"]')
+    s = load_settings(tmp_path / "perpbot.toml")
+    assert (s.token_ttl_s, s.login_max_failures, s.oracle_venues, s.currency) == (600, 7, ["binanceusdm"], "USDC")
+    assert Settings().token_ttl_s == 600  # the environment alone (Settings never reads the file itself)
+
+
+def test_platform_secret_in_the_config_file_is_refused_without_its_value(clean_env, tmp_path):
+    path = tmp_path / "p.toml"
+    path.write_text('jwt_secret = "JwtSecret-5ecret-0123456789abcdef"\n')
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert str(err.value) == (f"config file {path} contains 'jwt_secret': secrets are read only from the environment "
+                              "(PERPBOT_JWT_SECRET); remove it from the file")
+
+
+@pytest.mark.parametrize("source", ["env", "file"])
+def test_invalid_platform_value_is_one_clear_line(clean_env, tmp_path, source):
+    if source == "env":
+        clean_env.setenv("PERPBOT_TOKEN_TTL_S", "-5")
+        shown = "'-5'"
+    else:
+        (tmp_path / "perpbot.toml").write_text("token_ttl_s = -5\n")
+        shown = "-5"
+    with pytest.raises(ConfigError) as err:
+        load_settings(None)
+    assert str(err.value) == (f"config error: token_ttl_s = {shown} is invalid: Input should be greater than or "
+                              "equal to 60; allowed: >= 60 and <= 86400 and finite (PERPBOT_TOKEN_TTL_S or "
+                              "'token_ttl_s' in the config file)")
+
+
+def test_platform_currency_must_be_a_currency_code(clean_env):
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, currency="usdt")
+    assert str(err.value) == ("config error: currency = 'usdt' is invalid: String should match pattern "
+                              "'^[A-Z0-9]{1,16}$' (PERPBOT_CURRENCY or 'currency' in the config file)")
+
+
+def test_invalid_platform_secret_is_masked_in_the_error(clean_env):
+    with pytest.raises(ConfigError) as err:
+        load_settings(None, master_key=12345678)
+    assert str(err.value) == ("config error: master_key = *** is invalid: Input should be a valid string "
+                              "(PERPBOT_MASTER_KEY or 'master_key' in the config file)")
+
+
+def test_misspelt_platform_variable_is_unknown_with_a_suggestion(clean_env):
+    clean_env.setenv("PERPBOT_TOKEN_TTL", "600")
+    with pytest.raises(ConfigError, match=r"unknown environment variable PERPBOT_TOKEN_TTL \(did you mean "
+                                          r"PERPBOT_TOKEN_TTL_S\?\)"):
+        load_settings(None)

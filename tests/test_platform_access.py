@@ -188,3 +188,34 @@ def test_no_exchange_key_in_plain_text_and_rotation_keeps_keys_usable(backend, t
         master_key_from_env({"PERPBOT_MASTER_KEY": "not-a-key"})
     with pytest.raises(KeyStoreError, match="no master key"):
         master_key_from_env({})
+
+
+def test_the_platform_reads_its_settings_from_the_main_settings(tmp_path, monkeypatch):
+    """Platform(url) without settings loads perpbot.config.Settings: the config file and the
+    PERPBOT_* variables users already set (the environment beating the file)."""
+    from perpbot.platform.service import Platform
+
+    for key in [k for k in os.environ if k.startswith("PERPBOT_") and k != "PERPBOT_DATA_DIR"]:
+        monkeypatch.delenv(key)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "perpbot.toml").write_text("token_ttl_s = 600\nlogin_max_failures = 7\nlogin_lockout_s = 120\n"
+                                           'lock_timeout_s = 90\ncurrency = "USDC"\n')
+    with pytest.raises(KeyStoreError, match="no master key: set PERPBOT_MASTER_KEY"):
+        Platform("sqlite://", hasher=FAST)
+    monkeypatch.setenv("PERPBOT_MASTER_KEY", Fernet.generate_key().decode())
+    with pytest.raises(ValueError, match=r"^set PERPBOT_JWT_SECRET \(at least 32 characters\) to run the platform$"):
+        Platform("sqlite://", hasher=FAST)
+    monkeypatch.setenv("PERPBOT_JWT_SECRET", SECRET)
+    monkeypatch.setenv("PERPBOT_TOKEN_TTL_S", "1800")
+    monkeypatch.setenv("PERPBOT_LOGIN_RATE_LIMIT", "40")
+    pf = Platform("sqlite://", hasher=FAST)
+    try:
+        acc = pf.access
+        assert (acc.token_ttl_s, acc.max_failures, acc.lockout_s, acc.limiter.limit) == (1800, 7, 120, 40)
+        assert (pf.desk.currency, pf.settings.lock_timeout_s) == ("USDC", 90.0)
+        user = acc.create_user("alice", "correct horse battery", "trader")
+        token, ttl = acc.issue_token(acc.authenticate("alice", "correct horse battery", client="10.0.0.1"))
+        claims = jwt.decode(token, SECRET, algorithms=["HS256"], issuer="perpbot")
+        assert ttl == 1800 and claims["exp"] - claims["iat"] == 1800 and claims["sub"] == str(user.id)
+    finally:
+        pf.close()

@@ -112,16 +112,17 @@ def test_an_oracle_veto_refuses_the_order_and_locks_nothing(venues, engine):
 
 
 def test_the_guard_is_built_from_settings_with_injected_clients(venues):
-    from perpbot.platform.service import PlatformSettings, oracle_from_settings
+    from perpbot.config import load_settings
+    from perpbot.platform.service import oracle_from_settings
 
     v = venues
-    s = PlatformSettings(oracle_venues=["binanceusdm", "okx"], oracle_max_deviation_bps=25, oracle_max_age_s=10,
-                         oracle_min_sources=4)
+    s = load_settings(None, oracle_venues=["binanceusdm", "okx"], oracle_max_deviation_bps=25, oracle_max_age_s=10,
+                      oracle_min_sources=4)
     g = oracle_from_settings(s, ("bitget", v["bitget"]), clients={"binanceusdm": v["binance"].client(),
                                                                   "okx": v["okx"].client()})
     g.clock = lambda: v["sim"].market.now_ms
     assert (g.max_deviation_bps, g.max_age_s, g.min_sources) == (25.0, 10.0, 4) and list(g.others) == ["binanceusdm", "okx"]
     assert g.check(SYMBOL, record=False).passed
     with pytest.raises(ValueError, match="not a ccxt exchange id"):
-        oracle_from_settings(PlatformSettings(oracle_venues=["nope"]), ("bitget", v["bitget"]))
+        oracle_from_settings(load_settings(None, oracle_venues=["nope"]), ("bitget", v["bitget"]))
     g.close()

@@ -1,8 +1,8 @@
 """Secrets never reach any output channel, on error paths or on success.
 
-All six secrets are set with recognisable values and ``ledger_url`` carries a password
-(PostgreSQL: SQLite URLs have none; the local test server trusts any password, so the
-successful runs really use it). Real subprocesses of the CLI then hit bad configurations, an
+Every secret (the bot's and the multi-user platform's) is set with a recognisable value and
+``ledger_url`` carries a password (PostgreSQL: SQLite URLs have none; the local test server trusts
+any password, so the successful runs really use it). Real subprocesses of the CLI then hit bad configurations, an
 unreachable ledger, a train / backtest with ``--report`` / paper replay / trades / report /
 status, and every channel is searched for every secret: stdout, stderr, every file written
 (JSON logs, HTML reports, model metadata), every row of every ledger table, and the REST API
@@ -28,6 +28,11 @@ SECRETS = {
     "PERPBOT_TELEGRAM_TOKEN": "123456:TgToken-a9f3e1-SECRET",
     "PERPBOT_SMTP_PASSWORD": "SmtpPass-0b7e-SECRET",
     "PERPBOT_API_TOKEN": "ApiToken-e6d2c8f4a1b3-7b9d0c5e-SECRET",
+    # the multi-user platform's (settings like the others since issue 12)
+    "PERPBOT_MASTER_KEY": "MasterKey-3a8f0d-SECRET",
+    "PERPBOT_JWT_SECRET": "JwtSecret-91c4b7e2d5a8f0c3-SECRET",
+    "PERPBOT_CHAIN_RPC_URL": "https://rpc.example/v2/RpcKey-5d1e-SECRET",
+    "PERPBOT_CHAIN_PRIVATE_KEY": "0xChainKey-b27f-SECRET",
 }
 VALUES = [*SECRETS.values(), PASSWORD]
 
@@ -132,6 +137,7 @@ def test_no_secret_in_any_output_channel(workdir, pg_schema):
     for config in configs:
         config = config if isinstance(config, dict) else json.loads(config)
         assert config["ledger_url"].startswith(masked) and not any(k in config for k in ("api_key", "api_token"))
+        assert config["login_max_failures"] == 5 and not any(k in config for k in ("master_key", "jwt_secret"))
 
 
 def test_api_never_shows_a_secret(workdir, pg_schema, monkeypatch):
@@ -155,6 +161,7 @@ def test_api_never_shows_a_secret(workdir, pg_schema, monkeypatch):
         config = client.get("/api/v1/config", headers=auth)
         assert config.status_code == 200
         assert config.json()["ledger_url"].startswith("postgresql+psycopg://postgres:***@127.0.0.1:5432/test")
+        assert config.json()["oracle_venues"] == ["binanceusdm", "okx"] and "jwt_secret" not in config.json()
         for path in ("/api/v1/config", "/api/v1/status", "/api/v1/balance", "/api/v1/metrics", "/api/v1/trades"):
             r = client.get(path, headers=auth)
             assert leaks(r.text) == [], path

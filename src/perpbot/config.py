@@ -1,10 +1,9 @@
 """Configuration: one validated settings object from a TOML file and ``PERPBOT_*`` variables.
 
-Precedence (highest first): explicit overrides (CLI flags) > environment variables
-``PERPBOT_<FIELD>`` > the TOML file (``perpbot.toml`` in the working directory, or the
-file named by ``--config`` / ``PERPBOT_CONFIG``) > defaults. Percent fields are percents
-(``risk_per_trade = 1.0`` means 1 % of equity); the ``*_frac`` properties give the fractions
-the engine uses.
+Precedence (highest first): explicit overrides (CLI flags) > environment variables ``PERPBOT_<FIELD>`` > the
+TOML file (``perpbot.toml`` in the working directory, or the file named by ``--config`` / ``PERPBOT_CONFIG``) >
+defaults. Percent fields are percents (``risk_per_trade = 1.0`` means 1 % of equity); the ``*_frac`` properties
+give the fractions the engine uses. Field groups: ``config_values`` (execution, platform), ``config_portfolio``.
 
 The TOML file holds its settings either all at top level or all under a ``[perpbot]`` table; mixing both is an
 error naming the stray keys (nothing is silently dropped). A UTF-8 byte-order mark at the start of the file is
@@ -19,11 +18,11 @@ the environment, ``"123,-456"`` / ``"[123, -456]"``; ``ledger_url`` must be a SQ
 ``exchange`` must suit ``market_type``: a spot venue (Indodax, Tokocrypto) only with ``"spot"``, a perpetual
 venue (Bitget, Binance USDⓈ-M, Bybit, OKX, MEXC, WEEX) only with ``"futures"`` (``check_venue_market``).
 
-Secrets (``api_key``, ``api_secret``, ``api_passphrase``, ``telegram_token``, ``smtp_password``, ``api_token``)
-are read only from the environment (``PERPBOT_API_KEY`` ...); a secret found in a TOML file is an error, and
-secrets are never included in :meth:`Settings.public_dict` (what logs, the ledger, the API and reports see), where
-the password of ``ledger_url`` is masked as ``***`` too (:attr:`Settings.ledger_display` is the masked URL every
-banner prints).
+Secrets (:data:`SECRET_FIELDS`: ``api_key``, ``api_secret`` ..., and the multi-user platform's ``master_key``,
+``jwt_secret``, ``chain_private_key``; its other settings are :class:`perpbot.config_values.PlatformSettings`) are read
+only from the environment (``PERPBOT_API_KEY`` ...); a secret found in a TOML file is an error, and secrets are never
+included in :meth:`Settings.public_dict` (what logs, the ledger, the API and reports see), where the password of
+``ledger_url`` is masked as ``***`` too (:attr:`Settings.ledger_display` is the masked URL every banner prints).
 
 An invalid value raises :class:`ConfigError` whose message is one line naming the field,
 the value (never a secret value: those are shown as ``***``) and the allowed range.
@@ -40,14 +39,15 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from perpbot.config_derived import DerivedValues
 from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml
-from perpbot.config_values import check_ledger_url, check_pair_weights, parse_addresses, parse_feature_groups
 from perpbot.config_portfolio import PortfolioSettings
-from perpbot.config_values import BUILTIN_MODELS, ExecutionSettings, ModelName, ModelRef, check_venue_market  # noqa: F401
+from perpbot.config_values import (  # noqa: F401  (BUILTIN_MODELS, ModelName re-exported)
+    BUILTIN_MODELS, PLATFORM_SECRET_FIELDS, ExecutionSettings, ModelName, ModelRef, PlatformSettings, check_ledger_url,
+    check_pair_weights, check_venue_market, parse_addresses, parse_feature_groups)
 from perpbot.config_sources import format_validation_error as _format_error
 from perpbot.masking import mask_url, redact_text, remember
 
 SECRET_FIELDS = ("api_key", "api_secret", "api_passphrase", "telegram_token", "smtp_password", "api_token",
-                 "coinglass_api_key", "signal_bot_token")
+                 "coinglass_api_key", "signal_bot_token", *PLATFORM_SECRET_FIELDS)
 DEFAULT_CONFIG_FILE = "perpbot.toml"
 
 #: Optional file settings for which the string "none" (or "") means "not used".
@@ -57,7 +57,7 @@ OPTIONAL_FILES = ("funding_file", "mark_file", "intrabar_file", "model_path")
 FEATURE_GROUPS = ("candles", "htf", "cross_asset", "funding_basis", "regime")
 
 
-class Settings(DerivedValues, ExecutionSettings, PortfolioSettings, BaseSettings):
+class Settings(DerivedValues, ExecutionSettings, PlatformSettings, PortfolioSettings, BaseSettings):
     """All perpbot settings. Units are in each field's description."""
 
     model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="forbid", validate_default=True, allow_inf_nan=False)

@@ -30,14 +30,8 @@ __all__ = ["NON_SETTING_ENV", "NON_SETTING_ENV_PREFIXES", "ConfigError", "env_se
            "format_validation_error", "is_numeric", "read_toml"]
 
 #: ``PERPBOT_*`` environment variables perpbot reads that are not settings: the config file,
-#: the real-money confirmation, the data folder of the tests and benchmarks, and the multi-user
-#: platform's own settings (:class:`perpbot.platform.service.PlatformSettings`).
-PLATFORM_ENV = ("PERPBOT_MASTER_KEY", "PERPBOT_JWT_SECRET", "PERPBOT_TOKEN_TTL_S", "PERPBOT_LOGIN_MAX_FAILURES",
-                "PERPBOT_LOGIN_LOCKOUT_S", "PERPBOT_LOGIN_RATE_LIMIT", "PERPBOT_ORACLE_MAX_DEVIATION_BPS",
-                "PERPBOT_ORACLE_MAX_AGE_S", "PERPBOT_ORACLE_MIN_SOURCES", "PERPBOT_ORACLE_VENUES",
-                "PERPBOT_LOCK_TIMEOUT_S", "PERPBOT_CURRENCY", "PERPBOT_CHAIN_RPC_URL", "PERPBOT_CHAIN_CONTRACT",
-                "PERPBOT_CHAIN_PRIVATE_KEY")
-NON_SETTING_ENV = ("PERPBOT_CONFIG", "PERPBOT_CONFIRM_REAL_MONEY", "PERPBOT_DATA_DIR", *PLATFORM_ENV)
+#: the real-money confirmation, and the data folder of the tests and benchmarks.
+NON_SETTING_ENV = ("PERPBOT_CONFIG", "PERPBOT_CONFIRM_REAL_MONEY", "PERPBOT_DATA_DIR")
 #: Prefixes of the test-suite switches (``PERPBOT_REQUIRE_DATA``, ``PERPBOT_TEST_POSTGRES_URL`` ...).
 NON_SETTING_ENV_PREFIXES = ("PERPBOT_REQUIRE_", "PERPBOT_TEST_")
 

@@ -1,12 +1,13 @@
 """Parsing and checks of single setting values (the bodies of :class:`perpbot.config.Settings`'
-field validators). Each raises ValueError with a one-line message that never repeats a secret."""
+field validators; each raises ValueError with a one-line message that never repeats a secret), and two
+groups of its fields: :class:`ExecutionSettings` and :class:`PlatformSettings`."""
 
 from __future__ import annotations
 
 import difflib
 from typing import Annotated, Any, Literal, get_args
 
-from pydantic import BaseModel, BeforeValidator, Field
+from pydantic import BaseModel, BeforeValidator, Field, SecretStr
 
 from perpbot.masking import remember
 
@@ -141,8 +142,46 @@ class ExecutionSettings(BaseModel):
     unfilled, it is cancelled or (``limit_fallback = "market"``) replaced by a market entry at the next
     open. Simulated (backtest, paper replay, paper on live prices); live entries are market orders."""
 
+    # --- execution (entry orders) -------------------------------------------------------------
     entry_order: Literal["market", "limit"] = Field("market", description="market | limit (post-only, simulated)")
     limit_offset: float = Field(0.05, gt=0, le=5, description="percent from the signal candle's close (limit entries)")
     limit_timeout_bars: int = Field(1, ge=1, le=1000, description="candles a limit entry rests before it expires")
     limit_fallback: Literal["cancel", "market"] = Field("cancel", description="an unfilled limit entry: cancel | "
                                                                            "market (at the next open)")
+
+
+#: The multi-user platform's secrets (environment only, like every secret; never printed). The chain's
+#: RPC URL is one: hosted RPC URLs carry their API key (``https://…/v2/<key>``).
+PLATFORM_SECRET_FIELDS = ("master_key", "jwt_secret", "chain_rpc_url", "chain_private_key")
+
+
+class PlatformSettings(BaseModel):
+    """The multi-user platform's settings (fields of :class:`perpbot.config.Settings`, kept here to keep
+    that file small; read by :class:`perpbot.platform.service.Platform`). Environment variables
+    ``PERPBOT_<NAME>`` (``PERPBOT_TOKEN_TTL_S`` ...) or the config file; the secrets
+    (:data:`PLATFORM_SECRET_FIELDS`) only from the environment."""
+
+    # --- multi-user platform (perpbot serve --platform) --------------------------------------
+    master_key: SecretStr | None = Field(None, description="Fernet key(s) of the exchange-key store, comma "
+                                                           "separated, the first encrypts (PERPBOT_MASTER_KEY)")
+    jwt_secret: SecretStr | None = Field(None, description="HS256 key of access tokens, >= 32 characters "
+                                                           "(PERPBOT_JWT_SECRET)")
+    token_ttl_s: int = Field(900, ge=60, le=86_400, description="access-token lifetime, seconds")
+    login_max_failures: int = Field(5, ge=1, le=100, description="wrong passwords before a lockout")
+    login_lockout_s: int = Field(900, ge=1, le=86_400, description="lockout length, seconds")
+    login_rate_limit: int = Field(20, ge=1, le=10_000, description="login attempts per client per minute")
+    oracle_max_deviation_bps: float = Field(50.0, gt=0, le=10_000, description="oracle guard: largest deviation "
+                                                                              "from the median, basis points (N)")
+    oracle_max_age_s: float = Field(30.0, gt=0, le=3600, description="oracle guard: oldest usable quote, seconds (M)")
+    oracle_min_sources: int = Field(3, ge=1, le=20, description="oracle guard: fresh independent sources needed (K)")
+    oracle_venues: list[str] = Field(["binanceusdm", "okx"], description="ccxt ids of the other venues the oracle "
+                                                                       "asks (environment: '[\"okx\"]')")
+    lock_timeout_s: float = Field(60.0, gt=0, le=86_400, description="start-up reconciliation: margin locks older "
+                                                                     "than this many seconds are released")
+    currency: str = Field("USDT", pattern=r"^[A-Z0-9]{1,16}$", description="margin currency of the platform's "
+                                                                          "wallets and orders (USDT)")
+    chain_rpc_url: SecretStr | None = Field(None, description="RPC URL of a real chain with the TradePolicy "
+                                                              "contract (PERPBOT_CHAIN_RPC_URL; unset: no chain)")
+    chain_contract: str | None = Field(None, description="TradePolicy contract address on that chain")
+    chain_private_key: SecretStr | None = Field(None, description="owner key of the contract "
+                                                                  "(PERPBOT_CHAIN_PRIVATE_KEY)")

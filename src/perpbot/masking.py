@@ -5,7 +5,7 @@
   parameters masked too). What :meth:`perpbot.config.Settings.public_dict` and every banner
   show instead of ``ledger_url``.
 * :func:`redact_text` — the last line of defence of every error line the command line prints:
-  the values of the six secret variables (``PERPBOT_API_KEY`` ...), every value passed to
+  the values of the secret variables (:data:`SECRET_ENV`: ``PERPBOT_API_KEY`` ...), every value passed to
   :func:`remember` (the ledger password once settings are loaded) and any ``user:password@``
   or ``password=...`` inside a URL are replaced by ``***``.
 """
@@ -23,8 +23,8 @@ MASK = "***"
 #: The environment variables that hold secrets (one per secret setting).
 SECRET_ENV = ("PERPBOT_API_KEY", "PERPBOT_API_SECRET", "PERPBOT_API_PASSPHRASE", "PERPBOT_TELEGRAM_TOKEN",
               "PERPBOT_SMTP_PASSWORD", "PERPBOT_API_TOKEN", "PERPBOT_COINGLASS_API_KEY", "PERPBOT_SIGNAL_BOT_TOKEN",
-              # the multi-user platform's secrets (perpbot.platform.service.PlatformSettings)
-              "PERPBOT_MASTER_KEY", "PERPBOT_JWT_SECRET", "PERPBOT_CHAIN_PRIVATE_KEY")
+              # the multi-user platform's secrets (perpbot.config_values.PlatformSettings)
+              "PERPBOT_MASTER_KEY", "PERPBOT_JWT_SECRET", "PERPBOT_CHAIN_RPC_URL", "PERPBOT_CHAIN_PRIVATE_KEY")
 
 #: Values shorter than this are not searched for in text (a 1-character "secret" would
 #: garble every message; such tokens are refused elsewhere anyway).

@@ -31,19 +31,27 @@ _FIELD = re.compile(r"^    (\w+)\s*:")
 
 
 def _sections() -> dict[str, str]:
-    """Field name -> the ``# --- section ---`` comment above it in the Settings source."""
+    """Field name -> the ``# --- section ---`` comment above it in the source, for every setting, in the
+    order they are shown: the Settings class's own fields, then those of its field groups
+    (:class:`perpbot.config_values.ExecutionSettings`, ``PlatformSettings``) in the order of its bases."""
+    from pydantic import BaseModel
+
     from perpbot.config import Settings
 
-    out, current = {}, "settings"
-    for line in inspect.getsource(Settings).splitlines():
-        m = _SECTION.match(line)
-        if m:
-            current = m.group(1).strip()
+    out: dict[str, str] = {}
+    for cls in Settings.__mro__:
+        if not (isinstance(cls, type) and issubclass(cls, BaseModel) and cls.__module__.startswith("perpbot.")):
             continue
-        m = _FIELD.match(line)
-        if m and m.group(1) in Settings.model_fields:
-            out[m.group(1)] = current
-    return out
+        current = "settings"
+        for line in inspect.getsource(cls).splitlines():
+            m = _SECTION.match(line)
+            if m:
+                current = m.group(1).strip()
+                continue
+            m = _FIELD.match(line)
+            if m and m.group(1) in Settings.model_fields:
+                out.setdefault(m.group(1), current)
+    return out | {name: "settings" for name in Settings.model_fields if name not in out}
 
 
 def toml_value(value: Any) -> str:
@@ -74,11 +82,12 @@ def default_config_text() -> str:
              "# Secrets (" + ", ".join(f"PERPBOT_{k.upper()}" for k in SECRET_FIELDS) + ")",
              "# are read only from the environment and are refused in this file.", "", "[perpbot]"]
     last = None
-    for name, field in Settings.model_fields.items():
+    for name, section in sections.items():
+        field = Settings.model_fields[name]
         if name in SECRET_FIELDS:
             continue
-        if sections.get(name) != last:
-            last = sections.get(name)
+        if section != last:
+            last = section
             lines += ["", f"# --- {last} " + "-" * max(3, 70 - len(last or ""))]
         note = field.description or ""
         allowed = _field_range(field)
@@ -112,7 +121,7 @@ def effective_settings(config: Optional[Path]) -> tuple[list[tuple[str, str, str
     in_env = env_settings_names(Settings.model_fields)
     public = s.public_dict()
     rows = []
-    for name in Settings.model_fields:
+    for name in _sections():  # every setting, grouped as in the Settings source
         source = "env" if name in in_env else "file" if name in in_file else "default"
         if name in SECRET_FIELDS:
             shown = MASK if getattr(s, name) is not None else "(not set)"

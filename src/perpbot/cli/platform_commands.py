@@ -52,20 +52,18 @@ def journal_verify(config: Optional[Path] = ConfigOpt,
                    as_json: bool = typer.Option(False, "--json", help="print the report as JSON")) -> None:
     """Check every journal link and covered row; exit 1 naming each altered, deleted or inserted row."""
     from perpbot.platform.chain import verify_journal
-    from perpbot.platform.service import PlatformSettings
 
     with handled():
         s, engine = _platform_engine(config)
         try:
-            ps = PlatformSettings()
             anchor = None
-            if ps.chain_rpc_url:
+            if s.chain_rpc_url:
                 from perpbot.platform.contract import PolicyChain
 
-                if not (ps.chain_contract and ps.chain_private_key):
+                if not (s.chain_contract and s.chain_private_key):
                     raise UsageError("PERPBOT_CHAIN_RPC_URL needs PERPBOT_CHAIN_CONTRACT and PERPBOT_CHAIN_PRIVATE_KEY")
-                anchor = PolicyChain.connect(ps.chain_rpc_url, ps.chain_contract,
-                                             ps.chain_private_key.get_secret_value()).head()
+                anchor = PolicyChain.connect(s.chain_rpc_url.get_secret_value(), s.chain_contract,
+                                             s.chain_private_key.get_secret_value()).head()
             report = verify_journal(engine, anchor=anchor)
         finally:
             engine.dispose()
@@ -113,17 +111,16 @@ def rotate_key(config: Optional[Path] = ConfigOpt,
                new_key_stdin: bool = typer.Option(False, "--new-key-stdin",
                                                   help="read the new Fernet key from stdin")) -> None:
     """Re-encrypt every stored exchange key from PERPBOT_MASTER_KEY to a new master key."""
-    import os
-
     from perpbot.platform.keystore import ENV_VAR, KeyStoreError, rotate_master_key
 
     with handled():
-        old = os.environ.get(ENV_VAR, "")
-        if not old:
-            raise UsageError(f"set {ENV_VAR} to the current master key (the one the stored keys are encrypted with)")
-        new = _secret_input("New master key", new_key_stdin, confirm=False)
-        _, engine = _platform_engine(config)
+        s, engine = _platform_engine(config)
         try:
+            old = s.master_key.get_secret_value() if s.master_key is not None else ""
+            if not old:
+                raise UsageError(f"set {ENV_VAR} to the current master key (the one the stored keys are encrypted "
+                                 "with)")
+            new = _secret_input("New master key", new_key_stdin, confirm=False)
             try:
                 n = rotate_master_key(engine, old, new)
             except KeyStoreError as exc:

@@ -100,7 +100,7 @@ def open_platform(settings):
     except ImportError as exc:
         raise ConfigError(f'--platform needs the platform extra: pip install "perpbot[platform]" ({exc.name} missing)') from None
     try:
-        users = Platform(settings.ledger)
+        users = Platform(settings.ledger, settings)
     except (KeyStoreError, ValueError) as exc:
         raise ConfigError(f"--platform: {exc}") from None
     released = users.start()

@@ -1,11 +1,12 @@
-"""The platform wired together: settings from the environment, one :class:`Platform` object the
-API (and later the CLI and the bot) use.
+"""The platform wired together: one :class:`Platform` object the API (and later the CLI and the
+bot) use, configured by the main :class:`perpbot.config.Settings` (its platform group,
+:class:`perpbot.config_values.PlatformSettings`: ``PERPBOT_TOKEN_TTL_S`` ... or the config file).
 
 Secrets come only from the environment: ``PERPBOT_MASTER_KEY`` (Fernet key(s) of the exchange-key
 store), ``PERPBOT_JWT_SECRET`` (>= 32 characters), ``PERPBOT_CHAIN_PRIVATE_KEY`` (owner of the
-TradePolicy contract on a real chain). The real chain is used only when ``PERPBOT_CHAIN_RPC_URL``
-is set (with ``PERPBOT_CHAIN_CONTRACT``); otherwise the caller may pass an in-process
-:class:`~perpbot.platform.contract.PolicyChain` or none.
+TradePolicy contract on a real chain). The real chain is used only when ``chain_rpc_url``
+(``PERPBOT_CHAIN_RPC_URL``) is set, with ``chain_contract``; otherwise the caller may pass an
+in-process :class:`~perpbot.platform.contract.PolicyChain` or none.
 """
 
 from __future__ import annotations
@@ -14,9 +15,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
-
+from perpbot.config import Settings, load_settings
 from perpbot.platform.access import Access
 from perpbot.platform.contract import PolicyChain
 from perpbot.platform.db import open_engine
@@ -31,30 +30,7 @@ from perpbot.platform.wallet import Wallet
 PriceFn = Callable[[str], Decimal | None]
 
 
-class PlatformSettings(BaseSettings):
-    """Platform settings (``PERPBOT_*`` environment variables); secrets only from the environment."""
-
-    model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="ignore")
-
-    master_key: SecretStr | None = Field(None, description="Fernet key(s), comma separated, first encrypts")
-    jwt_secret: SecretStr | None = Field(None, description="HS256 key of access tokens, >= 32 characters")
-    token_ttl_s: int = Field(900, ge=60, le=86_400, description="access-token lifetime, seconds")
-    login_max_failures: int = Field(5, ge=1, le=100, description="wrong passwords before a lockout")
-    login_lockout_s: int = Field(900, ge=1, le=86_400, description="lockout length, seconds")
-    login_rate_limit: int = Field(20, ge=1, le=10_000, description="login attempts per client per minute")
-    oracle_max_deviation_bps: float = Field(50.0, gt=0, le=10_000, description="N, basis points")
-    oracle_max_age_s: float = Field(30.0, gt=0, le=3600, description="M, seconds")
-    oracle_min_sources: int = Field(3, ge=1, le=20, description="K, fresh independent sources")
-    oracle_venues: list[str] = Field(default_factory=lambda: ["binanceusdm", "okx"],
-                                     description="ccxt ids of the other venues the oracle asks")
-    lock_timeout_s: float = Field(60.0, gt=0, le=86_400, description="reconcile: locks older than this are released")
-    currency: str = Field("USDT", description="margin currency")
-    chain_rpc_url: str | None = Field(None, description="RPC URL of a real chain (None: no real chain)")
-    chain_contract: str | None = Field(None, description="TradePolicy address on that chain")
-    chain_private_key: SecretStr | None = Field(None, description="owner key of the contract (environment only)")
-
-
-def oracle_from_settings(settings: PlatformSettings, venue: tuple[str, Any], engine: Any = None,
+def oracle_from_settings(settings: Settings, venue: tuple[str, Any], engine: Any = None,
                          clients: dict[str, Any] | None = None) -> OracleGuard:
     """An :class:`OracleGuard` for ``venue`` (name, ccxt client) with the settings' N / M / K and one
     public ccxt client per ``oracle_venues`` id (``clients`` overrides any of them, e.g. for tests).
@@ -85,7 +61,8 @@ class Platform:
 
     Args:
         url: SQLAlchemy URL (the ledger's database; migrated to the newest schema here).
-        settings: :class:`PlatformSettings` (default: from the environment).
+        settings: the main :class:`~perpbot.config.Settings` (default: :func:`~perpbot.config.load_settings`,
+            i.e. the config file and the environment).
         oracle: an :class:`OracleGuard` (injected: it holds ccxt clients), or None.
         policy: a :class:`PolicyChain`, or None to connect to ``chain_rpc_url`` when set.
         prices: ``currency -> USDT price`` for ``/wallet/balances`` (default: USDT only).
@@ -93,13 +70,14 @@ class Platform:
         oracle_symbols: the ccxt symbols ``GET /api/v1/oracle/{symbol}`` answers for.
 
     Raises:
-        KeyStoreError: no / malformed ``PERPBOT_MASTER_KEY``; ValueError: JWT secret missing or short.
+        KeyStoreError: no / malformed ``PERPBOT_MASTER_KEY``; ValueError: JWT secret missing or short;
+        ConfigError (a ValueError): invalid settings when none are passed.
     """
 
-    def __init__(self, url: str, settings: PlatformSettings | None = None, *, oracle: OracleGuard | None = None,
+    def __init__(self, url: str, settings: Settings | None = None, *, oracle: OracleGuard | None = None,
                  policy: PolicyChain | None = None, prices: PriceFn | None = None, sender: Any = None,
                  oracle_symbols: list[str] | None = None, hasher: Any = None) -> None:
-        self.settings = settings or PlatformSettings()
+        self.settings = settings if settings is not None else load_settings()
         s = self.settings
         fernet = master_key_from_env({"PERPBOT_MASTER_KEY": s.master_key.get_secret_value() if s.master_key else ""})
         if s.jwt_secret is None:
@@ -114,7 +92,8 @@ class Platform:
         if policy is None and s.chain_rpc_url:
             if not (s.chain_contract and s.chain_private_key):
                 raise ValueError("PERPBOT_CHAIN_RPC_URL needs PERPBOT_CHAIN_CONTRACT and PERPBOT_CHAIN_PRIVATE_KEY")
-            policy = PolicyChain.connect(s.chain_rpc_url, s.chain_contract, s.chain_private_key.get_secret_value())
+            policy = PolicyChain.connect(s.chain_rpc_url.get_secret_value(), s.chain_contract,
+                                         s.chain_private_key.get_secret_value())
         self.policy = policy
         self.oracle = oracle
         self.oracle_symbols = list(oracle_symbols or ["SOL/USDT:USDT"])
