@@ -13,6 +13,7 @@ class PortfolioSettings(BaseModel):
     Each symbol keeps the per-trade settings (sizing, stops, cooldown); the drawdown and daily-loss
     limits apply to the account's equity; these add the budget across the symbols."""
 
+    # --- portfolio: several symbols on one account (--symbols) ----------------------------------
     portfolio_max_positions: int = Field(3, ge=0, le=100, description="open positions at once across the symbols "
                                                                       "(0 = no limit)")
     portfolio_max_total_margin: float = Field(50.0, ge=0, le=100, description="initial margin of all positions, "
