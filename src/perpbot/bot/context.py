@@ -147,12 +147,13 @@ class BotContext:
                 "pnl": None if equity is None else _f(equity - cap), "currency": "USDT", "run_id": rid}
 
     def positions(self) -> list[dict[str, Any]]:
-        pos = self.control.status().get("position")
-        if not pos or not pos.get("side"):
-            return []
-        return [{"symbol": self.settings.symbol, "side": "long" if pos["side"] > 0 else "short",
+        """Open positions: the bot's, or every symbol's of a node over several symbols."""
+        st = self.control.status()
+        each = st.get("positions") if "symbols" in st else {self.settings.symbol: st.get("position")}
+        return [{"symbol": sym, "side": "long" if pos["side"] > 0 else "short",
                  **{k: _f(pos.get(k)) for k in ("qty", "entry_price", "stop_loss", "take_profit",
-                                                 "liquidation_price", "margin")}}]
+                                                 "liquidation_price", "margin")}}
+                for sym, pos in (each or {}).items() if pos and pos.get("side")]
 
     def trades(self, run_id: int | None = None, limit: int = 20) -> pd.DataFrame:
         rid = self.run_id(run_id)

@@ -4,6 +4,11 @@ Shared (thread-safe) between the trading loop and the operator interfaces (Teleg
 API, dashboard). The loop reads the flags at the start of each cycle: while paused it opens
 no new positions (stops and take-profits stay active); a force-exit request closes the open
 position at the latest close in the next cycle.
+
+A node trading several symbols has one :class:`BotControl` (pause, resume and force-exit act on every
+symbol) and gives each symbol's loop a :class:`SymbolControl` view: it sees the node's pause, takes
+each force-exit request once for its own symbol, and writes its status under ``symbols[<symbol>]``
+(the node's ``positions`` list every open position).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ class BotControl:
         self._lock = threading.Lock()
         self._paused = False
         self._force_exit = False
+        self._force_seq = 0  # force-exit requests so far (each SymbolControl takes every one once)
         self._status: dict[str, Any] = {"mode": mode, "strategy": strategy, "symbol": symbol,
                                         "timeframe": timeframe, "paused": False, "running": False,
                                         "position": None, "equity": None, "last_signal": None,
@@ -50,6 +56,7 @@ class BotControl:
     def request_force_exit(self, by: str = "operator") -> None:
         with self._lock:
             self._force_exit = True
+            self._force_seq += 1
         self.events.publish("force_exit", by=by)
 
     # ---- loop side ----------------------------------------------------------------------
@@ -64,9 +71,29 @@ class BotControl:
             flag, self._force_exit = self._force_exit, False
             return flag
 
+    @property
+    def force_exit_seq(self) -> int:
+        """How many force-exits were requested so far."""
+        with self._lock:
+            return self._force_seq
+
     def update_status(self, **fields: Any) -> None:
         with self._lock:
             self._status.update(fields)
+            self._status["updated_at"] = datetime.now(timezone.utc).isoformat()
+
+    def update_symbol_status(self, symbol: str, **fields: Any) -> None:
+        """One symbol's status (a node over several symbols): kept under ``symbols[symbol]``; its
+        ``position`` joins ``positions`` ({symbol: position} of the open ones); the account-wide
+        fields (equity, running, errors, last times) are the node's."""
+        node_fields = {k: v for k, v in fields.items() if k in ("equity", "running", "errors", "last_error",
+                                                                "last_candle_time", "last_cycle_time", "demo", "mode")}
+        with self._lock:
+            symbols = self._status.setdefault("symbols", {})
+            symbols.setdefault(symbol, {}).update(fields)
+            self._status["positions"] = {s: st["position"] for s, st in symbols.items() if st.get("position")}
+            self._status["cycles"] = sum(int(st.get("cycles") or 0) for st in symbols.values())
+            self._status.update(node_fields)
             self._status["updated_at"] = datetime.now(timezone.utc).isoformat()
 
     def status(self) -> dict[str, Any]:
@@ -74,3 +101,42 @@ class BotControl:
         equity (USDT), last_signal {signal, p_down, p_flat, p_up, time}, last_cycle_time, cycles, errors."""
         with self._lock:
             return dict(self._status)
+
+
+class SymbolControl:
+    """One symbol's view of a node's :class:`BotControl` (module docstring): what a loop reads and
+    writes (``paused``, ``take_force_exit``, ``update_status``, ``status``, ``events``); the operator
+    side (pause, resume, force-exit) acts on the whole node."""
+
+    def __init__(self, node: BotControl, symbol: str) -> None:
+        self.node, self.symbol, self.events = node, symbol, node.events
+        self._seen = node.force_exit_seq
+
+    @property
+    def paused(self) -> bool:
+        return self.node.paused
+
+    def take_force_exit(self) -> bool:
+        """True once per node-wide force-exit request, for this symbol."""
+        seq = self.node.force_exit_seq
+        if seq > self._seen:
+            self._seen = seq
+            return True
+        return False
+
+    def update_status(self, **fields: Any) -> None:
+        self.node.update_symbol_status(self.symbol, **fields)
+
+    def status(self) -> dict[str, Any]:
+        """The node's status with this symbol's own fields on top."""
+        st = self.node.status()
+        return {**st, **(st.get("symbols") or {}).get(self.symbol, {})}
+
+    def pause(self, by: str = "operator") -> None:
+        self.node.pause(by)
+
+    def resume(self, by: str = "operator") -> None:
+        self.node.resume(by)
+
+    def request_force_exit(self, by: str = "operator") -> None:
+        self.node.request_force_exit(by)

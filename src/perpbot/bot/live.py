@@ -53,7 +53,8 @@ from typing import Callable
 
 import pandas as pd
 
-from perpbot.bot.control import BotControl
+from perpbot.bot.control import BotControl, SymbolControl
+from perpbot.bot.live_budget import LiveBudget
 from perpbot.bot.live_risk import LiveRisk, live_config
 from perpbot.bot.live_orders import LiveOrders
 from perpbot.bot.recorder import RiskHaltEvent, publish
@@ -79,13 +80,14 @@ class LiveBot(LiveOrders):
         executor: a :class:`~perpbot.exchange.executor.Executor` (not started yet).
         strategy: "ai" (needs ``bundle``) or a baseline with a stop-loss.
         ledger / run_id: the run to record into (None: record nothing).
-        control: :class:`BotControl` shared with operator interfaces.
+        control: :class:`BotControl` shared with operator interfaces (a node over several symbols:
+            this symbol's :class:`SymbolControl` of the node's).
         clock: exchange time in ms UTC for the candles' close lag (default: the feed's clock in
             :meth:`run`, else the local clock corrected by the venue's measured time difference).
     """
 
     def __init__(self, settings, executor, strategy: str, *, bundle=None, ledger=None, run_id: int | None = None,
-                 control: BotControl | None = None, flush_every: int = 1,
+                 control: BotControl | SymbolControl | None = None, flush_every: int = 1,
                  clock: Callable[[], int] | None = None) -> None:
         self.settings, self.ex, self.strategy, self.bundle = settings, executor, strategy, bundle
         self.signals = SignalEngine(settings, strategy, bundle=bundle)
@@ -115,6 +117,7 @@ class LiveBot(LiveOrders):
         self._feed_clock: Callable[[], int] | None = None
         self.max_lag_ms = float(settings.max_entry_lag) * self.tf_ms
         self.inbox: ModelInbox | None = None  # `perpbot models promote` swaps the model
+        self.budget: LiveBudget | None = None  # a node over several symbols: its shared risk budget
 
     def now_ms(self) -> int:
         """Exchange time in ms UTC: ``clock()``, else the running feed's clock, else the local time

@@ -64,7 +64,7 @@ class LiveOrders(TradeRecords):
             self.ex.settle(row, order)
         if trade is not None:
             publish(self.events, EntryEvent(side_label(trade.side), trade.qty, trade.entry_price, trade.stop_loss,
-                                            trade.take_profit, None))
+                                            trade.take_profit, None, **self.market_info))
             log.info("entry_filled", trade=trade.trade_no, qty=trade.qty, ordered=p.plan.qty, price=trade.entry_price,
                      stop_loss=trade.stop_loss, take_profit=trade.take_profit)
 
@@ -106,7 +106,9 @@ class LiveOrders(TradeRecords):
                 {"close_lag_ms": round(close_lag, 1), "max_entry_lag": self.settings.max_entry_lag})))
             log.warning("stale_candle_entry_vetoed", bar=bar, close_lag_ms=round(close_lag, 1), signal=signal)
             return sent
-        plan = self.risk.plan_entry(bar + 1, signal, close, self.atr, equity, self.signals.size)
+        budget = self.budget  # a node over several symbols: the account's budget across them
+        plan = self.risk.plan_entry(bar + 1, signal, close, self.atr, equity, self.signals.size,
+                                    *(() if budget is None else (budget.veto(self, signal), budget.margin_cap(self, equity))))
         if not isinstance(plan, EntryPlan):
             rows.append((plan[0], plan[1], None))
             return sent

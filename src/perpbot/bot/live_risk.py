@@ -37,7 +37,7 @@ import pandas as pd
 
 from perpbot.sim.config import AccountConfig
 from perpbot.sim import kernel as K
-from perpbot.sim.accounting import slipped_price
+from perpbot.sim.accounting import floor_to_step, slipped_price
 from perpbot.sim.sizing import position_size
 from perpbot.risk import rules as R
 from perpbot.types import RiskEvent
@@ -139,19 +139,30 @@ class LiveRisk:
                                                    float(self.cooldown_until)))
 
     def plan_entry(self, bar: int, side: int, price: float, atr: float, equity: float,
-                   scale: float = 1.0) -> EntryPlan | tuple[str, float]:
+                   scale: float = 1.0, budget_veto: tuple[str, float] | None = None,
+                   margin_cap: float = math.inf) -> EntryPlan | tuple[str, float]:
         """The entry at bar ``bar`` (the next candle) if the rules allow it, else the veto
         (risk-event label, value) exactly as the kernel's ``_try_entry`` records it. ``scale``:
-        the decision's size scale (the kernel's per-bar ``size``; 1.0 = the configured size)."""
+        the decision's size scale (the kernel's per-bar ``size``; 1.0 = the configured size).
+        A node over several symbols adds its budget (:class:`~perpbot.bot.live_budget.LiveBudget`):
+        ``budget_veto`` (checked after the kernel's own vetoes) and ``margin_cap`` (USDT of initial
+        margin + fee: <= 0 vetoes ``margin_budget``, else the size shrinks to fit), in the kernel's order."""
         code, value = R.entry_veto(self.halt_dd, self.halt_day, R.EV_CLOCK_SKEW_HALT if self.halt_clock else 0,
                                    float(bar), float(self.cooldown_until), float(equity))
         if code != R.ALLOWED:
             return RiskEvent(code).label, float(value)
+        if budget_veto is not None:
+            return budget_veto
+        if margin_cap <= 0:
+            return RiskEvent.MARGIN_BUDGET.label, float(margin_cap)
         p, cfg = self.params, self.cfg
         fill = slipped_price(float(price), side > 0, cfg.slippage)
         sl, tp, dist = levels(cfg, side, fill, atr)
         qty = position_size(int(p[K.P_SIZING]), float(equity), fill, dist, float(atr), cfg.risk * scale,
                             cfg.equity_fraction * scale, cfg.sizing_atr_mult, cfg.leverage, cfg.taker_fee, cfg.lot_size)
+        if margin_cap < math.inf:
+            qty = min(qty, floor_to_step(R.max_qty_for_equity(margin_cap, fill, cfg.leverage, cfg.taker_fee),
+                                         cfg.lot_size))
         if R.below_min_size(qty, fill, cfg.min_qty, cfg.min_notional):
             return RiskEvent.BELOW_MIN_SIZE.label, float(qty)
         return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr))

@@ -118,7 +118,7 @@ class TradeRecords:
             self.ledger.record_run_bulk(self.run_id, trades=pd.DataFrame([row]), derive_orders=False)  # real orders are recorded
             self.ex.record_position(0, 0.0)
         publish(self.events, ExitEvent(t.trade_no, side_label(t.side), t.qty, t.entry_price, price, reason, pnl,
-                                       t.entry_fee + exit_fee, funding))
+                                       t.entry_fee + exit_fee, funding, **self.market_info))
         log.info("trade", trade_id=t.trade_no, side=t.side, qty=t.qty, entry=t.entry_price, exit=price, reason=reason,
                  pnl=round(pnl, 6), funding=funding)
 
@@ -205,6 +205,14 @@ class TradeRecords:
             return 0
         self._open_calls = max(0, self._open_calls - n)
         return n
+
+    @property
+    def market_info(self) -> dict:
+        """{symbol, tick_size, lot_size} of the traded market (the venue's rules once started): what the
+        entry and exit events carry so that notifications format this symbol's prices and quantities."""
+        rules = self.ex.rules
+        return {"symbol": self.settings.symbol, "tick_size": getattr(rules, "tick", None),
+                "lot_size": getattr(rules, "lot", None)}
 
     def _position_status(self) -> dict | None:
         """The open trade as the operator status shows it (side +1/-1, qty base, prices USDT), or None."""

@@ -1,14 +1,7 @@
 """Command-line entry points of live trading: ``perpbot run --mode live`` and ``perpbot status``.
 
-* :func:`run_live` (called by ``perpbot run --mode live``; also the Typer command
-  :func:`live_run`): demo trading by default. REAL MONEY needs ``--real-money`` AND the
-  environment variable ``PERPBOT_CONFIRM_REAL_MONEY=yes`` (checked before anything is built).
-  It prints the DEMO / REAL MONEY banner, checks the venue (keys, symbol, timeframe, margin
-  mode, leverage), resumes the last live run of the strategy on the same exchange, symbol and
-  account - the same trading mode (demo / real) and API key - that did not finish (a crash;
-  :func:`~perpbot.exchange.reconcile.resumable_run`) or starts a new one recording that account,
-  reconciles, and trades on every candle close until Ctrl-C / SIGTERM (open positions keep
-  their venue-side stop-loss and take-profit).
+* :func:`run_live` (:mod:`perpbot.cli.live_node`; called by ``perpbot run --mode live``; also the
+  Typer command :func:`live_run`): demo trading by default; one symbol, or several on one account.
 * :func:`status` (``perpbot status``): the run's position, open orders, equity, last signal and
   health (age of the last cycle, reconciliation state, latency p50/p99) from the ledger and,
   unless ``--no-exchange``, the venue (read-only); the position's 1-day VaR / expected shortfall
@@ -22,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Optional
 
 import numpy as np
 import pandas as pd
@@ -30,156 +23,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from perpbot.cli.live_node import run_live  # noqa: F401  (re-exported: perpbot.cli.live.run_live)
 from perpbot.logs import get_logger
 
 log = get_logger("perpbot.live")
 console = Console()
 err_console = Console(stderr=True)
-
-
-def _fail(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
-    raise typer.Exit(1)
-
-
-def _api_token(settings) -> str:
-    """``check_api`` of :mod:`perpbot.cli.node`; a missing or weak token exits 2 with one line."""
-    from perpbot.cli.node import check_api
-    from perpbot.config import ConfigError
-
-    try:
-        return check_api(settings)
-    except ConfigError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
-        raise typer.Exit(2) from None
-
-
-def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Path | None = None,
-             resume: bool = True, out: Console | None = None, environ: dict | None = None, exchange=None,
-             feed_options: dict | None = None, on_start: Callable | None = None,
-             accept_unproven_model: bool = False, api: bool = False) -> int:
-    """Trade ``settings.symbol`` live until stopped; returns the ledger run id.
-
-    Args:
-        real_money: the ``--real-money`` flag (also needs ``PERPBOT_CONFIRM_REAL_MONEY=yes``).
-        strategy: "ai" / "meta:<rule>" (saved model) or a rule with a stop-loss (ema-cross, donchian, scoring).
-        resume: continue the last unfinished live run of this strategy, exchange, symbol and
-            account (demo / real and API key; after a crash).
-        exchange / feed_options / environ: a prepared ccxt client, CandleFeed options and the
-            environment (tests and the simulator).
-        api: also serve the REST/WebSocket API and the dashboard (:mod:`perpbot.cli.node`; needs
-            ``PERPBOT_API_TOKEN``). Notifications and the Telegram command bot start whenever they
-            are configured. All of them act on this node's control: pause, resume, force-exit.
-        on_start: called as ``on_start(bot, feed)`` inside the event loop once trading starts
-            (embedding: ``feed.stop()`` ends the run).
-        accept_unproven_model: with ``real_money``, trade a model whose saved verdict is not
-            "edge confirmed" (:func:`perpbot.cli.live_gate.check_model_verdict`); logged, and shown in
-            the banner, ``perpbot status`` and the daily summary.
-    Exits (typer.Exit 1) with one line on a start-up error, (typer.Exit 2) when the real-money
-    gate refuses the model; nothing is sent then.
-    """
-    from perpbot.bot.live import LiveBot
-    from perpbot.bot.live_risk import live_config
-    from perpbot.exchange.feed import CandleFeed
-    from perpbot.exchange.ccxt_adapter import ExchangeSetupError, banner, check_real_money, make_exchange
-    from perpbot.exchange import venue_params
-    from perpbot.exchange.executor import Executor
-    from perpbot.exchange.reconcile import account_identity, resumable_run
-    from perpbot.storage.instance_lock import InstanceLock, InstanceLockedError, lock_key
-    from perpbot.storage.ledger import Ledger
-
-    out = out or console
-    try:
-        from perpbot.app.jobs import check_strategies
-
-        check_strategies([strategy])  # before anything is built, sent or written
-        check_real_money(real_money, environ)
-        venue_params.check_live(settings.exchange)  # before any client exists
-        token = _api_token(settings) if api else None
-        live_config(settings, strategy)
-        ex = exchange or make_exchange(settings, real_money=real_money, environ=environ)
-    except (ExchangeSetupError, ValueError) as exc:
-        _fail(str(exc))
-    bundle = None
-    from perpbot.strategy.signals import is_model_strategy
-
-    if is_model_strategy(strategy):
-        from perpbot.app.jobs import load_model_for
-
-        bundle = load_model_for(settings, model_path, strategy)
-    unproven = None
-    if real_money and bundle is not None:
-        from perpbot.cli.live_gate import check_model_verdict
-
-        unproven = check_model_verdict(settings, strategy, model_path, bundle, accept_unproven_model)
-    ledger = Ledger(settings.ledger)
-    executor = Executor(ex, settings, ledger=ledger)
-    state: dict = {}
-    from perpbot.bot.control import BotControl
-    from perpbot.cli.node import attach, stop_on_signals
-
-    control = BotControl(mode="live", strategy=strategy, symbol=settings.symbol, timeframe=settings.timeframe)
-    interfaces = attach(settings, control, bundle=bundle, api=api, token=token, out=out)
-
-    async def main() -> None:
-        lock = None
-        try:
-            out.print(banner(settings, real_money, strategy=strategy))
-            if unproven is not None:
-                out.print(f"[bold red]UNPROVEN MODEL ACCEPTED[/] (--accept-unproven-model): {unproven}",
-                          highlight=False)
-            identity = account_identity(ex)
-            # one node per account and symbol, before any setting is sent, run resumed or order placed
-            lock = InstanceLock(settings.ledger, lock_key(ex.id, identity, settings.symbol)).acquire()
-            await executor.startup()
-            last = resumable_run(ledger, strategy, ex.id, settings.symbol, identity) if resume else None
-            resumed = last is not None
-            if resumed:  # this process now owns the run (refused while the process that ran it is alive)
-                ledger.resume_run(int(last["id"]))
-            run_id = int(last["id"]) if resumed else ledger.start_run(
-                "live", strategy, settings.symbol, settings.timeframe, exchange=ex.id,
-                config={**settings.public_dict(), "live_account": identity,
-                        **({"unproven_model_accepted": unproven} if unproven is not None else {})},
-                model_version=getattr(bundle, "version", None),
-                features_hash=getattr(bundle, "features_hash", None),
-                note=("REAL MONEY" + (" (unproven model)" if unproven is not None else "")) if real_money else "DEMO")
-            state["run_id"] = executor.run_id = run_id
-            out.print(f"ledger run {run_id} ({'resumed after an unfinished run' if resumed else 'new'}): {settings.ledger_display}")
-            bot = LiveBot(settings, executor, strategy, bundle=bundle, ledger=ledger, run_id=run_id, control=control)
-            if bundle is not None:  # `perpbot models promote FILE` swaps the model at a candle
-                from perpbot.bot.promotion import ModelInbox
-
-                bot.inbox = ModelInbox(settings.output_dir, run_id, symbol=settings.symbol,
-                                       timeframe=settings.timeframe, strategy=strategy)
-            report = await bot.start(resume=resumed)
-            out.print(f"reconciled: {report.summary()}  equity {report.equity:.2f} USDT")
-            feed = CandleFeed(ex, settings.symbol, settings.timeframe, last_timestamp=bot.last_ts, logger=log,
-                              **(feed_options or {}))
-            stop_on_signals(feed)
-            if on_start is not None:
-                on_start(bot, feed)
-            await bot.run(feed)
-        finally:
-            if lock is not None:
-                lock.release()
-            await ex.close()
-
-    try:
-        asyncio.run(main())
-    except (ExchangeSetupError, InstanceLockedError) as exc:
-        interfaces.stop()
-        if "run_id" in state:
-            ledger.finish_run(state["run_id"], status="failed")
-        _fail(str(exc))
-    except BaseException:
-        interfaces.stop()
-        if "run_id" in state:
-            ledger.finish_run(state["run_id"], status="failed")
-        raise
-    interfaces.stop()
-    ledger.finish_run(state["run_id"], status="finished")
-    out.print(f"live run {state['run_id']} stopped; open positions keep their exchange-side stops")
-    return state["run_id"]
 
 
 def live_run(config: Optional[Path] = typer.Option(None, "--config", "-c", help="TOML settings file"),

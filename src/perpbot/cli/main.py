@@ -34,7 +34,7 @@ from perpbot.cli.options import (
     OneLineErrorsGroup, choice_option, model_choice, symbol_option, timerange_option, train_strategy_choice,
     version_callback,
 )
-from perpbot.cli.portfolio import portfolio_backtest_cli, portfolio_replay_cli, symbols_option_help
+from perpbot.cli.portfolio import node_symbols, portfolio_backtest_cli, portfolio_replay_cli, symbols_option_help
 from perpbot.cli.serve import serve
 from perpbot.cli.timerange import data_settings, market_for, parse_timerange
 
@@ -173,7 +173,8 @@ def run(config: Optional[Path] = ConfigOpt,
                                                        "(needs PERPBOT_API_TOKEN); Telegram and e-mail start when "
                                                        "configured"),
         timerange: Optional[str] = timerange_option(), symbol: Optional[str] = symbol_option(),
-        symbols: Optional[str] = typer.Option(None, "--symbols", help="paper replay: " + symbols_option_help())
+        symbols: Optional[str] = typer.Option(None, "--symbols", help="live, or a paper replay: "
+                                              + symbols_option_help())
         ) -> None:
     """Run the bot loop: paper mode on the venue's live prices (a dry-run: simulated account, nothing
     sent) or over recorded candles (--replay FILE, or --timerange / --last over the symbol's file), or
@@ -191,10 +192,10 @@ def run(config: Optional[Path] = ConfigOpt,
         if last is not None and last < 1:
             raise UsageError(f"--last must be >= 1, got {last}")
         tr = parse_timerange(timerange)
-        if symbols is not None:
-            if mode != "paper" or replay is not None or symbol or resume or api:
-                raise UsageError("--symbols replays the symbols' recorded candles in paper mode (with --timerange / "
-                                 "--last); live and live-price nodes trade one symbol for now")
+        if symbols is not None and mode == "paper":
+            if replay is not None or symbol or resume or api:
+                raise UsageError("--symbols in paper mode replays the symbols' recorded candles (with --timerange / "
+                                 "--last); a dry-run on live prices trades one symbol for now")
             portfolio_replay_cli(config, symbols, strategy, tr, last, mode=mode)
             return
         if mode == "live":
@@ -207,8 +208,11 @@ def run(config: Optional[Path] = ConfigOpt,
                 raise UsageError("--resume is for paper mode; live mode resumes an unfinished run unless --new-run")
             from perpbot.cli.live import run_live
 
+            if symbols is not None and symbol:
+                raise UsageError("give --symbol or --symbols, not both")
             run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run,
-                     accept_unproven_model=accept_unproven_model, api=api)
+                     accept_unproven_model=accept_unproven_model, api=api,
+                     symbols=None if symbols is None else node_symbols(s, symbols))
             return
         if replay is None and tr is None and last is None:  # no recorded candles asked for: live prices
             if resume:

@@ -34,6 +34,12 @@ def parse_symbols(text: str) -> list[str]:
     return symbols
 
 
+def node_symbols(settings, text: str) -> list[str]:
+    """The live node's symbols: ``A,B,...`` (:func:`parse_symbols`; the first one's settings are the
+    node's: its ``symbol`` is set to it)."""
+    return parse_symbols(text)
+
+
 def portfolio_inputs(config: Optional[Path], symbols: list[str], timerange, **overrides):
     """(settings per symbol, market data per symbol on one timeline, cut to ``timerange``)."""
     from perpbot.cli.timerange import market_for, symbol_overrides
