@@ -28,6 +28,7 @@ from perpbot.risk import rules as R
 from perpbot.sim import kernel as K
 from perpbot.sim.config import AccountConfig
 from perpbot.types import RiskEvent
+from perpbot.types import RiskEvent
 
 HOUR = 3_600_000
 DAY0 = 1_744_588_800_000 + 20 * HOUR  # 2025-04-14 20:00 UTC: the first midnight comes after 4 bars
@@ -37,6 +38,10 @@ bar_step = st.fixed_dictionaries({
     "attempt": st.one_of(st.none(), st.tuples(st.sampled_from([-1, 1]), st.floats(50.0, 200.0),
                                               st.floats(0.1, 10.0), st.floats(-50.0, 1500.0))),
     "close_move": st.floats(-0.08, 0.08),
+    # a portfolio's budget at the entry (perpbot.sim.portfolio_kernel / bot.live_budget): a margin cap (USDT,
+    # None = no budget) and a veto of max positions (10) or correlation (12)
+    "cap": st.one_of(st.none(), st.floats(-50.0, 600.0)),
+    "budget_veto": st.sampled_from([0, 10, 12]),
 })
 
 
@@ -79,8 +84,11 @@ def test_kernel_and_live_risk_take_identical_decisions(steps, cooldown, max_dail
         if step["attempt"] is not None:
             side, price, atr, equity = step["attempt"]
             state[K.S_BALANCE] = equity
+            cap = math.inf if step["cap"] is None else step["cap"]
+            state[K.S_MARGIN_CAP], state[K.S_BUDGET_VETO], state[K.S_BUDGET_VALUE] = cap, step["budget_veto"], 2.0
             K._try_entry(state, params, events, i, side, price, atr, tier_upper, tier_mmr, 1.0)
-            got = live.plan_entry(i, side, price, atr, equity)
+            veto = (RiskEvent(step["budget_veto"]).label, 2.0) if step["budget_veto"] else None
+            got = live.plan_entry(i, side, price, atr, equity, 1.0, veto, cap)
             vetoes, seen = _new_events(state, events, seen)
             if state[K.S_SIDE] != 0:
                 assert isinstance(got, EntryPlan) and vetoes == []
@@ -122,3 +130,9 @@ def test_the_property_test_meets_every_rule():
     assert live.plan_entry(6, 1, 100.0, 1.0, 949.0) == ("halted", float(R.EV_DAILY_LOSS_HALT))
     assert live.on_close(DAY0 + HOUR, 899.0) == [("max_drawdown_halt", 899.0 / 1000.0 - 1.0)]
     assert live.plan_entry(7, 1, 100.0, 1.0, 899.0) == ("halted", float(R.EV_MAX_DD_HALT))
+    # a portfolio's budget (checked after the halts, as in the kernel): a veto, no margin left, a cap that
+    # shrinks the entry to the largest lot whose margin + fee (x 100 / 5 + x 100 x 0.0006) fits in 50 USDT: 2.4
+    fresh = LiveRisk(cfg, HOUR)
+    assert fresh.plan_entry(0, 1, 100.0, 1.0, 1000.0, 1.0, ("correlated", 0.9)) == ("correlated", 0.9)
+    assert fresh.plan_entry(0, 1, 100.0, 1.0, 1000.0, 1.0, None, 0.0) == ("margin_budget", 0.0)
+    assert fresh.plan_entry(0, 1, 100.0, 1.0, 1000.0, 1.0, None, 50.0).qty == pytest.approx(2.4, abs=1e-12)
