@@ -24,3 +24,5 @@ class PortfolioSettings(BaseModel):
                                             "the same direction correlates at r >= this (0 = no guard)")
     portfolio_corr_window: int = Field(288, ge=2, le=100_000, description="closed candles of returns the "
                                                                           "correlation guard reads")
+    portfolio_rerank_hours: float = Field(24.0, ge=0, le=8760, description="live --symbols auto:N: hours between "
+                                          "two rankings of the venue's pairs (0 = rank once, at the start)")

@@ -118,6 +118,7 @@ class LiveBot(LiveOrders):
         self.max_lag_ms = float(settings.max_entry_lag) * self.tf_ms
         self.inbox: ModelInbox | None = None  # `perpbot models promote` swaps the model
         self.budget: LiveBudget | None = None  # a node over several symbols: its shared risk budget
+        self.retired = False  # --symbols auto:N dropped this symbol: no new entry; the loop ends once flat
 
     def now_ms(self) -> int:
         """Exchange time in ms UTC: ``clock()``, else the running feed's clock, else the local time
@@ -253,7 +254,7 @@ class LiveBot(LiveOrders):
             pre.cancel()
             raise
         raw_signal = signal
-        if self.control.paused:
+        if self.control.paused or self.retired:
             signal = 0
         t_decided = time.perf_counter()
         snap, pending_order = await pre
@@ -340,8 +341,16 @@ class LiveBot(LiveOrders):
         the history, ``last_timestamp=bot.last_ts``) until it stops; then flush the ledger rows.
         Without an explicit ``clock`` the feed's exchange clock measures the candles' close lag."""
         self._feed_clock = feed.now_ms
+
+        async def cycle(candle):
+            out = await self.on_candle(candle)
+            if self.retired and self.trade is None and self.pending is None:
+                log.info("symbol_retired", symbol=self.settings.symbol, run_id=self.run_id)
+                feed.stop()  # dropped from the node's symbols and flat: this loop is done
+            return out
+
         try:
-            await feed.run(self.on_candle)
+            await feed.run(cycle)
         finally:
             self.flush()
             self.control.update_status(running=False)

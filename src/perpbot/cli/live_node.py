@@ -52,12 +52,15 @@ def _api_token(settings) -> str:
 
 
 class Feeds:
-    """The node's candle feeds: :meth:`stop` ends every one (SIGINT / SIGTERM, ``on_start`` embedding)."""
+    """The node's candle feeds: :meth:`stop` ends every one (SIGINT / SIGTERM, ``on_start`` embedding),
+    also those a re-ranking adds later."""
 
     def __init__(self) -> None:
         self.feeds: list = []
+        self.stopped = asyncio.Event()
 
     def stop(self) -> None:
+        self.stopped.set()
         for f in self.feeds:
             f.stop()
 
@@ -69,6 +72,13 @@ def _legs(settings, symbols: list[str] | None) -> list:
     if len(set(symbols)) != len(symbols):
         raise ValueError(f"--symbols names a symbol twice: {', '.join(symbols)}")
     return [settings.model_copy(update={"symbol": s}) for s in symbols]
+
+
+def _check_legs(legs: list, strategy: str) -> None:
+    from perpbot.bot.live_risk import live_config
+
+    for s in legs:
+        live_config(s, strategy)
 
 
 def _models(legs: list, strategy: str, model_path: Path | None) -> dict:
@@ -93,7 +103,8 @@ def _models(legs: list, strategy: str, model_path: Path | None) -> dict:
 def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Path | None = None,
              resume: bool = True, out: Console | None = None, environ: dict | None = None, exchange=None,
              feed_options: dict | None = None, on_start: Callable | None = None,
-             accept_unproven_model: bool = False, api: bool = False, symbols: list[str] | None = None):
+             accept_unproven_model: bool = False, api: bool = False, symbols: list[str] | None = None,
+             auto_pairs: int | None = None):
     """Trade ``settings.symbol`` (or every one of ``symbols``) live until stopped; returns the ledger
     run id (several symbols: {symbol: run id}).
 
@@ -113,13 +124,15 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
             "edge confirmed" (:func:`perpbot.cli.live_gate.check_model_verdict`); logged, and shown in
             the banner, ``perpbot status`` and the daily summary.
         symbols: several symbols on the account (module docstring); None = ``settings.symbol``.
+        auto_pairs: ``--symbols auto:N``: the N best of the venue's ranking (:func:`perpbot.intel.pairs.select_pairs`,
+            the ``pairs_*`` settings) at the start, ranked again every ``portfolio_rerank_hours``: a symbol that
+            enters the top N gets a loop; one that leaves it opens nothing more and its loop ends once it is flat.
     Exits (typer.Exit 1) with one line on a start-up error, (typer.Exit 2) when the real-money
     gate refuses the model; nothing is sent then.
     """
     from perpbot.bot.control import BotControl, SymbolControl
     from perpbot.bot.live import LiveBot
     from perpbot.bot.live_budget import LiveBudget
-    from perpbot.bot.live_risk import live_config
     from perpbot.exchange.feed import CandleFeed
     from perpbot.exchange.ccxt_adapter import ExchangeSetupError, banner, check_real_money, make_exchange
     from perpbot.exchange import venue_params
@@ -130,7 +143,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
     from perpbot.storage.ledger import Ledger
 
     out = out or console
-    multi = bool(symbols)
+    multi = bool(symbols) or auto_pairs is not None
     try:
         from perpbot.app.jobs import check_strategies
 
@@ -138,13 +151,14 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
         check_real_money(real_money, environ)
         venue_params.check_live(settings.exchange)  # before any client exists
         token = _api_token(settings) if api else None
-        legs = _legs(settings, symbols)
-        for s in legs:
-            live_config(s, strategy)
+        if auto_pairs is not None and auto_pairs < 1:
+            raise ValueError(f"--symbols auto:N needs N >= 1, got {auto_pairs}")
+        legs = [] if auto_pairs is not None else _legs(settings, symbols)
+        _check_legs(legs or [settings], strategy)
         ex = exchange or make_exchange(settings, real_money=real_money, environ=environ)
     except (ExchangeSetupError, ValueError) as exc:
         _fail(str(exc))
-    bundles = _models(legs, strategy, model_path)
+    bundles = _models(legs, strategy, model_path) if legs else {}
     bundle = bundles.get(settings.symbol) if not multi else None
     unproven = None
     if real_money and bundles:
@@ -197,17 +211,70 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
         feed = CandleFeed(ex, s.symbol, s.timeframe, last_timestamp=bot.last_ts, logger=log, **(feed_options or {}))
         return bot, feed
 
+    async def choose(into: list) -> None:
+        """The top ``auto_pairs`` of the venue's ranking as the node's legs (models and checks included)."""
+        from perpbot.intel.pairs import select_pairs
+
+        chosen = await select_pairs(ex, int(auto_pairs or 0), settings)
+        if not chosen:
+            raise ExchangeSetupError(f"--symbols auto:{auto_pairs}: no {ex.id} perpetual passes the pair filters "
+                                     "(pairs_min_quote_volume, pairs_max_spread_bps, pairs_min_listing_days)")
+        out.print(f"--symbols auto:{auto_pairs}: {', '.join(chosen)} (the venue's ranking, perpbot pairs)",
+                  highlight=False)
+        try:
+            new = _legs(settings, chosen)
+            _check_legs(new, strategy)
+            bundles.update(_models(new, strategy, model_path))
+        except ValueError as exc:  # e.g. a model strategy without a model for a chosen symbol
+            raise ExchangeSetupError(str(exc)) from None
+        into.extend(new)
+
+    async def rerank(bots: list, feeds: Feeds, runs: list, identity, locks: list) -> None:
+        """Every ``portfolio_rerank_hours``: new top-N symbols get a loop, dropped ones are retired."""
+        from perpbot.intel.pairs import select_pairs
+
+        while not feeds.stopped.is_set():
+            try:
+                await asyncio.wait_for(feeds.stopped.wait(), settings.portfolio_rerank_hours * 3600.0)
+                return
+            except asyncio.TimeoutError:
+                pass
+            try:
+                chosen = await select_pairs(ex, int(auto_pairs or 0), settings)
+                active = {b.settings.symbol: b for b in bots if not b.retired}
+                for sym, b in active.items():
+                    if sym not in chosen:
+                        b.retired = True
+                        control.events.publish("symbols", dropped=sym, symbols=chosen)
+                for sym in chosen:
+                    if sym in active or any(b.settings.symbol == sym for b in bots):
+                        continue  # running (or a retired loop still closing: it stays retired)
+                    leg = _legs(settings, [sym])[0]
+                    _check_legs([leg], strategy)
+                    bundles.update(_models([leg], strategy, model_path))
+                    bot, feed = await start_leg(leg, identity, locks)
+                    bots.append(bot)
+                    feeds.feeds.append(feed)
+                    runs.append(asyncio.ensure_future(bot.run(feed)))
+                    control.events.publish("symbols", added=sym, symbols=chosen)
+                log.info("symbols_reranked", symbols=chosen)
+            except Exception as exc:  # noqa: BLE001 - the running loops go on with the old set
+                log.error("rerank_failed", error=repr(exc))
+                control.events.publish("error", message=f"--symbols auto:{auto_pairs}: ranking again failed: {exc}")
+
     async def main() -> None:
         locks: list = []
         try:
-            out.print(banner(legs[0], real_money, strategy=strategy))
+            out.print(banner(legs[0] if legs else settings, real_money, strategy=strategy))
+            identity = account_identity(ex)
+            if auto_pairs is not None:
+                await choose(legs)
             if multi:
                 out.print(f"symbols: {', '.join(s.symbol for s in legs)} on one account (risk budget: "
                           f"portfolio_* settings)", highlight=False)
             if unproven is not None:
                 out.print(f"[bold red]UNPROVEN MODEL ACCEPTED[/] (--accept-unproven-model): {unproven}",
                           highlight=False)
-            identity = account_identity(ex)
             bots, feeds = [], Feeds()
             for s in legs:
                 bot, feed = await start_leg(s, identity, locks)
@@ -216,7 +283,18 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
             stop_on_signals(feeds)
             if on_start is not None:
                 on_start(*((bots, feeds) if multi else (bots[0], feeds.feeds[0])))
-            await asyncio.gather(*(bot.run(feed) for bot, feed in zip(bots, feeds.feeds)))
+            runs = [asyncio.ensure_future(bot.run(feed)) for bot, feed in zip(bots, feeds.feeds)]
+            if auto_pairs is not None and settings.portfolio_rerank_hours > 0:
+                runs.append(asyncio.ensure_future(rerank(bots, feeds, runs, identity, locks)))
+            while True:  # a re-ranking adds loops while the node runs
+                pending = [t for t in runs if not t.done()]
+                if not pending:
+                    break
+                await asyncio.wait(pending, return_when=asyncio.FIRST_EXCEPTION)
+                for t in runs:
+                    if t.done() and not t.cancelled() and t.exception() is not None:
+                        feeds.stop()
+                        raise t.exception()
         finally:
             for lock in locks:
                 lock.release()

@@ -212,7 +212,7 @@ def run(config: Optional[Path] = ConfigOpt,
                 raise UsageError("give --symbol or --symbols, not both")
             run_live(s, real_money=real_money, strategy=strategy, model_path=model_path, resume=not new_run,
                      accept_unproven_model=accept_unproven_model, api=api,
-                     symbols=None if symbols is None else node_symbols(s, symbols))
+                     **({} if symbols is None else node_symbols(symbols)))
             return
         if replay is None and tr is None and last is None:  # no recorded candles asked for: live prices
             if resume:

@@ -34,10 +34,15 @@ def parse_symbols(text: str) -> list[str]:
     return symbols
 
 
-def node_symbols(settings, text: str) -> list[str]:
-    """The live node's symbols: ``A,B,...`` (:func:`parse_symbols`; the first one's settings are the
-    node's: its ``symbol`` is set to it)."""
-    return parse_symbols(text)
+def node_symbols(text: str) -> dict:
+    """The live node's ``--symbols``: ``A,B,...`` -> {"symbols": [...]} (:func:`parse_symbols`), or
+    ``auto:N`` -> {"auto_pairs": N} (the venue's N best-ranked pairs, ``perpbot pairs``)."""
+    if text.strip().lower().startswith("auto:"):
+        n = text.strip()[5:]
+        if not n.isdigit() or int(n) < 1:
+            raise UsageError(f"--symbols auto:N needs a whole number N >= 1, got {text!r}")
+        return {"auto_pairs": int(n)}
+    return {"symbols": parse_symbols(text)}
 
 
 def portfolio_inputs(config: Optional[Path], symbols: list[str], timerange, **overrides):
