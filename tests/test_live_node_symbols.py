@@ -1,0 +1,148 @@
+"""The live node over two symbols on one account (issue 10, Done-when 1): ``perpbot run --mode live
+--symbols SOL/USDT:USDT,BTC/USDT:USDT --api`` against the local Bitget simulator trading both symbols on
+one wallet (real SOLUSDT 5m candles, real BTCUSDT 1m candles made 5m), with a local Telegram Bot API
+server: entries and exits on both symbols, each notified on Telegram with its symbol and its own lot;
+``/pause`` from Telegram stops new entries on both; the dashboard's force-exit closes both live positions
+on the simulator; the WebSocket streams the node's events; ``/positions`` and the risk card are live."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+import socket
+import threading
+
+import httpx
+import pytest
+
+from perpbot.config import load_settings
+from perpbot.data import load_candles, load_funding
+from perpbot.data.resample import resample_candles
+from perpbot.devtools.bitget_sim import BitgetSim
+from perpbot.exchange.ccxt_adapter import make_exchange
+from fake_telegram import FakeTelegram
+from _api_helpers import next_event, recv_json, ws
+from _sim_fixtures import quiet_loggers, wait_until
+
+CHAT = 778
+TOKEN = "node-" + secrets.token_hex(16)
+START = 1100
+SOL, BTC = "SOL/USDT:USDT", "BTC/USDT:USDT"
+
+
+def _port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _until(cond, what: str, timeout: float = 30.0):
+    return wait_until(cond, what, timeout, poll=0.05)
+
+
+@pytest.fixture(scope="module")
+def two_markets(sol5m_path, sol_funding_path, sol_mark8h_path, data_dir):
+    """1300 SOLUSDT 5m candles and the BTCUSDT 5m candles of the same times (from its 1m file), with funding."""
+    sol = load_candles(sol5m_path)
+    btc1m = load_candles(data_dir / "BTCUSDT-1m.parquet")
+    btc = resample_candles(btc1m, "5m")
+    common = sol[sol["timestamp"].isin(set(btc["timestamp"]))].iloc[:1300].reset_index(drop=True)
+    btc = btc.set_index("timestamp").loc[common["timestamp"]].reset_index()
+    assert len(common) == len(btc) == 1300
+    return ((common, load_funding(sol_funding_path), load_candles(sol_mark8h_path)),
+            (btc, load_funding(data_dir / "BTCUSDT-funding.parquet")))
+
+
+def test_live_node_over_two_symbols(tmp_path, two_markets):
+    from rich.console import Console
+
+    from perpbot.cli.live import run_live
+
+    (sol, sol_funding, sol_mark), (btc, btc_funding) = two_markets
+    port = _port()
+    sim = BitgetSim(candles=sol, funding=sol_funding, mark=sol_mark, start_bar=START, capital=1000.0,
+                    tradable={"BTCUSDT": (btc, btc_funding)})
+    sim.start()
+    with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot", "httpx", "telegram"), \
+            FakeTelegram() as fake:
+        s = load_settings(None, api_key=sim.api_key, api_secret=sim.api_secret, api_passphrase=sim.passphrase,
+                          leverage=5, output_dir=tmp_path, warmup_bars=0, live_window=1000, stop_loss=1.0,
+                          take_profit=2.0, api_token=TOKEN, api_port=port, telegram_token="123:" + "x" * 30,
+                          telegram_chat_ids=[CHAT], telegram_base_url=fake.base_url, portfolio_corr_threshold=0.0,
+                          portfolio_max_total_margin=80.0)
+        ex = make_exchange(s, config={"enableRateLimit": False})
+        sim.point(ex)
+        handles: dict = {}
+        out = Console(record=True, width=200)
+
+        def on_start(bots, feeds):
+            handles.update(bots=bots, feeds=feeds, loop=asyncio.get_running_loop())
+            for bot in bots:
+                calls: dict = {}
+
+                def decide(frame, calls=calls, side=1 if bot.settings.symbol == SOL else -1):
+                    # SOL long, BTC short on the first candle the node sees, then hold
+                    ts = int(frame["timestamp"].iloc[-1].value // 1_000_000)
+                    calls.setdefault("first", ts)
+                    return (side if ts == calls["first"] else 0), None
+
+                bot.signals.decide = decide
+
+        th = threading.Thread(target=lambda: handles.update(run_ids=run_live(
+            s, real_money=False, strategy="ema-cross", out=out, exchange=ex, on_start=on_start, api=True,
+            symbols=[SOL, BTC], feed_options=dict(clock=lambda: sim.market.now_ms, reconnect_base=0.05,
+                                                  poll_interval=0.05, use_websocket=False))), daemon=True)
+        th.start()
+        _until(lambda: "bots" in handles or not th.is_alive(), "the node to start", 60)
+        assert th.is_alive(), out.export_text()
+        base = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        sol_e, btc_e = sim.engines["SOLUSDT"], sim.engines["BTCUSDT"]
+        try:
+            with httpx.Client(base_url=base, headers=auth, trust_env=False, timeout=10) as c, \
+                    ws(base, f"?token={TOKEN}") as stream:
+                assert recv_json(stream)["type"] == "hello"
+                st = c.get("/api/v1/status").json()
+                assert st["mode"] == "live" and st["running"] is True and set(st["symbols"]) == {SOL, BTC}
+                sim.advance()  # the first candle: a long on SOL, a short on BTC (filled at the next open)
+                _until(lambda: (sol_e.orders and btc_e.orders) or (sol_e.position and btc_e.position), "both entry orders")
+                sim.advance()
+                _until(lambda: sol_e.position is not None and btc_e.position is not None, "both positions")
+                assert (sol_e.position.side, btc_e.position.side) == (1, -1)
+                entries = [next_event(stream, "entry", timeout=30)["data"] for _ in range(2)]
+                assert {e["symbol"] for e in entries} == {SOL, BTC}
+                # one wallet: its balance paid both entry fees (qty x fill x taker fee, by hand), and both margins
+                # are held in it (the account's available balance is what is left)
+                fees = sum(e.position.qty * e.position.entry * e.taker for e in (sol_e, btc_e))
+                assert sim.wallet.balance == pytest.approx(1000.0 - fees, abs=1e-9)
+                # both entries notified on Telegram, each with its symbol and its own lot (BTC: 0.0001)
+                _until(lambda: sum("opened" in m.get("text", "") for m in fake.sent_to(CHAT)) >= 2,
+                       "both entry notifications")
+                texts = [m["text"] for m in fake.sent_to(CHAT) if "opened" in m.get("text", "")]
+                btc_qty = btc_e.position.qty
+                assert any("BTC/USDT:USDT" in t and f"{btc_qty:.4f} BTC" in t for t in texts), texts
+                assert any("SOL/USDT:USDT" in t and "SOL" in t for t in texts), texts
+                pos = c.get("/api/v1/positions").json()["positions"]
+                assert {(p["symbol"], p["side"]) for p in pos} == {(SOL, "long"), (BTC, "short")}
+                # /pause from Telegram pauses both symbols
+                fake.send_text(CHAT, "/pause")
+                _until(lambda: c.get("/api/v1/status").json()["paused"], "the pause")
+                assert all(b.control.paused for b in handles["bots"])
+                # the dashboard's force-exit closes both live positions at the next candle
+                assert c.post("/api/v1/force-exit").status_code == 200
+                sim.advance()
+                sim.advance()
+                exits = [next_event(stream, "exit", timeout=30)["data"] for _ in range(2)]
+                assert {(e["symbol"], e["reason"]) for e in exits} == {(SOL, "manual"), (BTC, "manual")}
+                _until(lambda: sol_e.position is None and btc_e.position is None, "a flat account")
+                assert c.get("/api/v1/positions").json()["positions"] == []
+                # paused: the next first-candle signals would be no entry anyway; a resumed node could trade again
+                risk = c.get("/api/v1/risk").json()
+                assert risk["running"] is True and risk["equity"] is not None
+                _until(lambda: sum("closed" in m.get("text", "") for m in fake.sent_to(CHAT)) >= 2,
+                       "both exit notifications")
+        finally:
+            handles["loop"].call_soon_threadsafe(handles["feeds"].stop)
+            th.join(60)
+            sim.stop()
+        assert not th.is_alive() and set(handles.get("run_ids", {})) == {SOL, BTC}
