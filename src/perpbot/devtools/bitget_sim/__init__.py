@@ -21,7 +21,14 @@ Design decisions (details in each module's docstring):
 * **Order book**: synthetic around the last close (best bid = close floored to the tick, ask one
   tick above, sizes growing linearly with depth from 1 % of the recent 5m volume); market orders
   do not walk it.
-* **Account**: one symbol, one-way position mode, isolated margin only.
+* **Account**: one USDT wallet (:class:`~perpbot.devtools.bitget_sim.account.Wallet`) shared by
+  the traded symbols: ``symbol`` plus the optional ``tradable={"BTCUSDT": (candles, funding,
+  mark)}`` (same candle timestamps, same replay clock). Each symbol has its own
+  :class:`~perpbot.devtools.bitget_sim.engine.Engine` (``sim.engines[sym]``): one-way isolated
+  position, orders, TP/SL plans, leverage, margin mode, fills, funding bills. ``available`` =
+  balance - every position's margin - every live order's frozen margin; equity = balance +
+  every position's unrealised PnL. One-way position mode, isolated margin only.
+  ``others={...}`` adds public market data only (not tradable).
 
 Endpoint lists: :mod:`~perpbot.devtools.bitget_sim.routes` (public),
 :mod:`~perpbot.devtools.bitget_sim.private` (signed), :mod:`~perpbot.devtools.bitget_sim.ws`.

@@ -1,5 +1,7 @@
-"""Account engine of the Bitget simulator: balance, leverage / margin / position mode, orders,
-TP/SL plan orders, executions and the one-way isolated position.
+"""Account engine of the Bitget simulator, one per traded symbol: leverage / margin / position
+mode, orders, TP/SL plan orders, executions and the one-way isolated position of that symbol.
+The USDT balance lives in a :class:`~perpbot.devtools.bitget_sim.account.Wallet` shared by the
+engines of one account (``available`` and ``equity`` are account-wide).
 
 All money math calls :mod:`perpbot.sim.accounting` (trade_fee, initial_margin,
 unrealized_pnl, liquidation_price, maintenance_margin_rate, slipped_price), the functions the
@@ -24,12 +26,11 @@ Rules (Bitget v2 one-way mode; where Bitget's exact behaviour is unknown the rul
 
 from __future__ import annotations
 
-import itertools
 import math
 
 import numpy as np
 
-from perpbot.devtools.bitget_sim.account import AccountSettingsMixin
+from perpbot.devtools.bitget_sim.account import AccountSettingsMixin, Wallet
 from perpbot.devtools.bitget_sim.errors import SimError, bad_param, parse_price as _price
 from perpbot.devtools.bitget_sim.market import TIERS, ReplayMarket, num
 from perpbot.devtools.bitget_sim.matching import close_next_candle, fill_market
@@ -45,19 +46,22 @@ _TIER_MMR = np.array([t[1] for t in TIERS], dtype=np.float64)
 
 
 class Engine(AccountSettingsMixin, PlansMixin):
-    """One USDT-futures account trading ``market.symbol``.
+    """The trading of ``market.symbol`` on a USDT-futures account (its :class:`Wallet`).
 
     Args:
         market: the replayed market (clock, prices, contract rules).
-        capital: starting balance, USDT.
+        capital: starting balance, USDT (used only when ``wallet`` is None: a new wallet).
         slippage: fraction against the taker on market and trigger fills.
         market_fill: "next_open" or "last_close" (see :class:`BitgetSim`).
         leverage: default leverage.
-    Raises ValueError for a bad ``market_fill``, capital <= 0 or slippage < 0.
+        wallet: the account's shared wallet (the engine registers in ``wallet.engines``); None
+            creates a wallet of ``capital`` for this engine alone.
+    Raises ValueError for a bad ``market_fill``, capital <= 0 or slippage < 0, or a symbol
+    already registered in ``wallet``.
     """
 
     def __init__(self, market: ReplayMarket, capital: float = 1000.0, slippage: float = 0.0,
-                 market_fill: str = "next_open", leverage: int = 10) -> None:
+                 market_fill: str = "next_open", leverage: int = 10, wallet: Wallet | None = None) -> None:
         if market_fill not in ("next_open", "last_close"):
             raise ValueError(f"market_fill must be 'next_open' or 'last_close', got {market_fill!r}")
         if not capital > 0:
@@ -74,7 +78,10 @@ class Engine(AccountSettingsMixin, PlansMixin):
         self.max_lever = int(spec["maxLever"])
         self.slippage = slippage
         self.market_fill = market_fill
-        self.balance = float(capital)
+        self.wallet = wallet if wallet is not None else Wallet(capital)
+        if any(e.symbol == self.symbol for e in self.wallet.engines):
+            raise ValueError(f"the wallet already trades {self.symbol}")
+        self.wallet.engines.append(self)
         self.leverage = int(leverage)
         self.margin_mode = "crossed"      # Bitget's default account setting
         self.pos_mode = "one_way_mode"
@@ -86,29 +93,40 @@ class Engine(AccountSettingsMixin, PlansMixin):
         self.bills: list[dict] = []       # funding settlements: time, rate, mark, qty, amount
         self.events: list[tuple[str, object]] = []   # for the websocket hub
         self.faults = None                # set by BitgetSim
-        self._ids = itertools.count(1_100_000_000_000_000_001)
 
     # ---- helpers --------------------------------------------------------------------------------------
+    @property
+    def balance(self) -> float:
+        """The account's wallet balance, USDT (shared by every symbol of the wallet)."""
+        return self.wallet.balance
+
+    @balance.setter
+    def balance(self, value: float) -> None:
+        self.wallet.balance = value
+
     def new_id(self) -> str:
-        return str(next(self._ids))
+        return self.wallet.new_id()
 
     @property
     def now(self) -> int:
         return self.market.now_ms
 
     def frozen(self) -> float:
+        """USDT reserved by this symbol's live orders."""
         return sum(o.reserved for o in self.orders.values() if o.open)
 
     def available(self) -> float:
-        used = self.position.margin if self.position else 0.0
-        return self.balance - used - self.frozen()
+        """Account-wide: balance - every symbol's position margin and frozen order margin (USDT)."""
+        return self.wallet.available()
 
     def upnl(self) -> float:
+        """Unrealised PnL of this symbol's position at its last price (USDT)."""
         p = self.position
         return unrealized_pnl(p.side, p.qty, p.entry, self.market.last) if p else 0.0
 
     def equity(self) -> float:
-        return self.balance + self.upnl()
+        """Account equity: balance + every symbol's unrealised PnL (USDT)."""
+        return self.wallet.equity()
 
     def check_symbol(self, params: dict) -> str:
         sym = (params.get("symbol") or "").upper()
@@ -340,9 +358,11 @@ class Engine(AccountSettingsMixin, PlansMixin):
 
     # ---- snapshot ---------------------------------------------------------------------------------------
     def snapshot(self) -> dict:
+        """This symbol's state: ``symbol``, account-wide ``balance`` / ``equity`` / ``available``
+        (USDT), its leverage, modes, position (None when flat), orders, plans, fills, funding bills."""
         pos = self.position
         return {
-            "time": self.now, "balance": self.balance, "equity": self.equity(), "available": self.available(),
+            "symbol": self.symbol, "time": self.now, "balance": self.balance, "equity": self.equity(), "available": self.available(),
             "leverage": self.leverage, "margin_mode": self.margin_mode, "pos_mode": self.pos_mode,
             "position": None if pos is None else {
                 "side": pos.side, "qty": pos.qty, "entry_price": pos.entry, "margin": pos.margin,

@@ -13,6 +13,11 @@ account/set-position-mode, order/place-order, order/place-tpsl-order, order/plac
 order/cancel-plan-order, order/orders-pending, order/orders-plan-pending, order/detail,
 order/orders-history, order/orders-plan-history, order/fills, order/fill-history,
 position/all-position, position/single-position.
+
+Several traded symbols (``BitgetSim(tradable=...)``): an endpoint with a ``symbol`` acts on that
+symbol's engine (40034 for a symbol the account does not trade); lists without a ``symbol``
+(orders, plans, fills, bills, all-position) cover every traded symbol; account money is
+account-wide (one wallet).
 """
 
 from __future__ import annotations
@@ -50,10 +55,14 @@ def _page(items: list, params: dict, key, time_of, max_limit: int = 100) -> tupl
 
 
 # ---- account ---------------------------------------------------------------------------------
+def _engines(sim, params) -> list:
+    """The engine of ``params["symbol"]`` when given (40034 if not traded), else every engine."""
+    return [sim.engine_for(params)] if params.get("symbol") else list(sim.engines.values())
+
+
 @route(PRIVATE, "GET", "v2/mix/account/account")
 def account(sim, params):
-    sim.engine.check_symbol(params)
-    return sim.engine.account_row()
+    return sim.engine_for(params).account_row()
 
 
 @route(PRIVATE, "GET", "v2/mix/account/accounts")
@@ -65,10 +74,13 @@ def accounts(sim, params):
 
 @route(PRIVATE, "GET", "v2/mix/account/bill")
 def bill(sim, params):
-    e = sim.engine
-    rows = [{"billId": str(1_200_000_000_000_000_000 + k), "symbol": e.symbol, "amount": num(b["amount"]),
+    every = sorted(((b["time"], k, e.symbol, b) for k, e in enumerate(sim.engines.values()) for b in e.bills),
+                   key=lambda x: (x[0], x[1]))
+    rows = [{"billId": str(1_200_000_000_000_000_000 + k), "symbol": sym, "amount": num(b["amount"]),
              "fee": "0", "feeByCoupon": "", "businessType": "contract_settle_fee", "coin": "USDT",
-             "cTime": str(b["time"])} for k, b in enumerate(e.bills)]
+             "cTime": str(b["time"])} for k, (_t, _i, sym, b) in enumerate(every)]
+    if params.get("symbol"):
+        rows = [r for r in rows if r["symbol"] == params["symbol"].upper()]
     btype = params.get("businessType")
     if btype and btype != "contract_settle_fee":
         rows = []
@@ -78,12 +90,12 @@ def bill(sim, params):
 
 @route(PRIVATE, "POST", "v2/mix/account/set-leverage")
 def set_leverage(sim, params):
-    return sim.engine.set_leverage(params)
+    return sim.engine_for(params).set_leverage(params)
 
 
 @route(PRIVATE, "POST", "v2/mix/account/set-margin-mode")
 def set_margin_mode(sim, params):
-    return sim.engine.set_margin_mode(params)
+    return sim.engine_for(params).set_margin_mode(params)
 
 
 @route(PRIVATE, "POST", "v2/mix/account/set-position-mode")
@@ -94,13 +106,13 @@ def set_position_mode(sim, params):
 # ---- orders ----------------------------------------------------------------------------------
 @route(PRIVATE, "POST", "v2/mix/order/place-order")
 def place_order(sim, params):
-    order = sim.engine.place_order(params)
+    order = sim.engine_for(params).place_order(params)
     return {"orderId": order.order_id, "clientOid": order.client_oid}
 
 
 @route(PRIVATE, "POST", "v2/mix/order/place-tpsl-order")
 def place_tpsl_order(sim, params):
-    plan = sim.engine.place_tpsl(params)
+    plan = sim.engine_for(params).place_tpsl(params)
     return {"orderId": plan.order_id, "clientOid": plan.client_oid}
 
 
@@ -112,21 +124,17 @@ def place_plan_order(sim, params):
 
 @route(PRIVATE, "POST", "v2/mix/order/cancel-order")
 def cancel_order(sim, params):
-    order = sim.engine.cancel_order(params)
+    order = sim.engine_for(params).cancel_order(params)
     return {"orderId": order.order_id, "clientOid": order.client_oid}
 
 
 @route(PRIVATE, "POST", "v2/mix/order/cancel-plan-order")
 def cancel_plan_order(sim, params):
-    return sim.engine.cancel_plans(params)
+    return sim.engine_for(params).cancel_plans(params)
 
 
 def _orders(sim, params, want_open: bool):
-    e = sim.engine
-    sym = params.get("symbol")
-    if sym:
-        e.check_symbol(params)
-    items = [o for o in e.orders.values() if o.open == want_open]
+    items = [o for e in _engines(sim, params) for o in e.orders.values() if o.open == want_open]
     if params.get("orderId"):
         items = [o for o in items if o.order_id == params["orderId"]]
     if params.get("clientOid"):
@@ -146,15 +154,13 @@ def orders_history(sim, params):
 
 
 def _plans(sim, params, want_live: bool):
-    e = sim.engine
-    if params.get("symbol"):
-        e.check_symbol(params)
+    engines = _engines(sim, params)
     ptype = params.get("planType")
     if not ptype:
         raise SimError("40019", "Parameter planType cannot be empty")
     if ptype not in ("profit_loss", "normal_plan", "track_plan", *TPSL_TYPES):
         raise bad_param(f"planType={ptype!r} is not normal_plan, track_plan or profit_loss")
-    items = [p for p in e.plans.values() if (p.status == "live") == want_live
+    items = [p for e in engines for p in e.plans.values() if (p.status == "live") == want_live
              and (p.plan_type == ptype or (ptype == "profit_loss" and p.plan_type in TPSL_TYPES))]
     if params.get("orderId"):
         items = [p for p in items if p.order_id == params["orderId"]]
@@ -174,17 +180,14 @@ def orders_plan_history(sim, params):
 
 @route(PRIVATE, "GET", "v2/mix/order/detail")
 def detail(sim, params):
-    sim.engine.check_symbol(params)
+    engine = sim.engine_for(params)
     if not params.get("orderId") and not params.get("clientOid"):
         raise SimError("40019", "Parameter orderId or clientOid cannot be empty")
-    return sim.engine.find_order(params).to_bitget()
+    return engine.find_order(params).to_bitget()
 
 
 def _fills(sim, params):
-    e = sim.engine
-    if params.get("symbol"):
-        e.check_symbol(params)
-    items = e.fills
+    items = [f for e in _engines(sim, params) for f in e.fills]
     if params.get("orderId"):
         items = [f for f in items if f.order_id == params["orderId"]]
     page, end_id = _page(items, params, lambda f: f.trade_id, lambda f: f.c_time)
@@ -206,12 +209,10 @@ def fill_history(sim, params):
 def all_position(sim, params):
     if (params.get("productType") or "").upper() != "USDT-FUTURES":
         return []
-    pos = sim.engine.position
-    return [] if pos is None else [pos.to_bitget(sim.market.last)]
+    return [e.position.to_bitget(e.market.last) for e in sim.engines.values() if e.position is not None]
 
 
 @route(PRIVATE, "GET", "v2/mix/position/single-position")
 def single_position(sim, params):
-    sim.engine.check_symbol(params)
-    pos = sim.engine.position
-    return [] if pos is None else [pos.to_bitget(sim.market.last)]
+    e = sim.engine_for(params)
+    return [] if e.position is None else [e.position.to_bitget(e.market.last)]

@@ -174,5 +174,5 @@ def merge_depth(sim, params):
 
 @route(PUBLIC, "GET", "v2/mix/market/query-position-lever")
 def position_lever(sim, params):
-    _symbol(sim, params)
-    return sim.market.tiers()
+    sym = _symbol(sim, params)
+    return [{**row, "symbol": sym} for row in sim.market.tiers()]  # one tier table for every symbol

@@ -2,7 +2,8 @@
 
 Usage::
 
-    sim = BitgetSim(candles=df5m, funding=df_funding, mark=df_mark, start_bar=500)
+    sim = BitgetSim(candles=df5m, funding=df_funding, mark=df_mark, start_bar=500,
+                    tradable={"BTCUSDT": (btc5m, btc_funding, btc_mark)})   # optional: more symbols
     base_url = sim.start()              # "http://127.0.0.1:PORT"
     ex = ccxt.bitget({"apiKey": sim.api_key, "secret": sim.api_secret, "password": sim.passphrase,
                       "options": {"defaultType": "swap", "uta": False, "fetchMarkets": {"types": ["swap"]}}})
@@ -29,6 +30,7 @@ import pandas as pd
 from aiohttp import web
 
 from perpbot.devtools.bitget_sim.auth import AuthError, Credentials, verify_rest
+from perpbot.devtools.bitget_sim.account import Wallet
 from perpbot.devtools.bitget_sim.engine import Engine
 from perpbot.devtools.bitget_sim.errors import SimError
 from perpbot.devtools.bitget_sim.faults import Faults
@@ -57,24 +59,35 @@ class BitgetSim:
             ``slippage``); 0 by default.
         market_fill: "next_open" (default: a market order fills at the open of the next candle
             advance() closes, like the backtester) or "last_close" (immediately at the last close).
-        leverage: default leverage of the symbol before any set-leverage.
+        leverage: default leverage of every traded symbol before any set-leverage.
+        tradable: more TRADED symbols on the same account and replay clock: ``{"BTCUSDT":
+            candles}``, ``{"BTCUSDT": (candles, funding)}`` or ``{"BTCUSDT": (candles, funding,
+            mark)}`` (keys of :data:`~perpbot.devtools.bitget_sim.market.CONTRACTS`, other than
+            ``symbol``); their candles must have exactly the timestamps of ``candles`` (same
+            timeframe, same rows). Each gets its own :class:`Engine` (position, orders, plans,
+            leverage, margin mode, fills, funding bills) on the one shared :class:`Wallet`;
+            ``advance()`` closes the next candle of every traded symbol; REST, websocket and
+            funding serve all of them.
         others: public market data of more symbols (``{"BTCUSDT": candles}`` or ``{"BTCUSDT":
             (candles, funding)}``, keys of :data:`~perpbot.devtools.bitget_sim.market.CONTRACTS`):
             served by the public REST endpoints (candles, ticker(s), funding, open interest, book)
             on the same replay clock (a candle of theirs is served once it closed by ``symbol``'s
             clock); not tradable, no websocket.
 
-    Attributes: ``market`` (:class:`ReplayMarket`), ``engine`` (:class:`Engine`), ``faults``
-    (:class:`Faults`), ``requests`` (list of dicts: time, method, path, query, body, status,
-    demo), ``state`` (a snapshot dict, see :meth:`Engine.snapshot`).
-    Raises ValueError for bad arguments (see ReplayMarket / Engine).
+    Attributes: ``market`` (:class:`ReplayMarket`) and ``engine`` (:class:`Engine`) of
+    ``symbol``; ``engines`` (symbol -> :class:`Engine`, ``symbol`` first, then ``tradable``);
+    ``wallet`` (:class:`Wallet`: the shared USDT balance); ``faults`` (:class:`Faults`);
+    ``requests`` (list of dicts: time, method, path, query, body, status, demo); ``state`` (a
+    snapshot dict of ``symbol``, see :meth:`Engine.snapshot`; :meth:`state_of` for any symbol).
+    Raises ValueError for bad arguments (see ReplayMarket / Engine; misaligned ``tradable``
+    candles; a ``tradable`` symbol equal to ``symbol`` or also in ``others``).
     """
 
     def __init__(self, candles: pd.DataFrame, funding: pd.DataFrame | None = None, mark: pd.DataFrame | None = None,
                  api_key: str | None = None, api_secret: str = "sim-secret", passphrase: str = "sim-pass",
                  start_bar: int | None = None, symbol: str = "SOLUSDT", capital: float = 1000.0,
                  slippage: float = 0.0, market_fill: str = "next_open", leverage: int = 10,
-                 others: dict | None = None) -> None:
+                 others: dict | None = None, tradable: dict | None = None) -> None:
         if start_bar is None:
             start_bar = min(1000, len(candles) - 1)
         if not 1 <= start_bar < len(candles):
@@ -87,10 +100,22 @@ class BitgetSim:
             c, f = data if isinstance(data, tuple) else (data, None)
             self.others[sym] = ReplayMarket(c, sym, f, None, closed=1)
         self._sync_others()
-        self.engine = Engine(self.market, capital=capital, slippage=slippage, market_fill=market_fill,
-                             leverage=leverage)
+        self.wallet = Wallet(capital)
+        self.engine = Engine(self.market, slippage=slippage, market_fill=market_fill, leverage=leverage,
+                             wallet=self.wallet)
+        self.engines: dict[str, Engine] = {symbol: self.engine}
+        for sym, data in (tradable or {}).items():
+            if sym == symbol or sym in self.others:
+                raise ValueError(f"tradable {sym!r}: already the traded symbol or in others")
+            c, f, mk = (tuple(data) + (None, None))[:3] if isinstance(data, tuple) else (data, None, None)
+            m = ReplayMarket(c, sym, f, mk, closed=start_bar)
+            if not np.array_equal(m.ts, self.market.ts):
+                raise ValueError(f"tradable {sym!r}: its candle timestamps must equal those of {symbol}'s candles")
+            self.engines[sym] = Engine(m, slippage=slippage, market_fill=market_fill, leverage=leverage,
+                                       wallet=self.wallet)
         self.faults = Faults()
-        self.engine.faults = self.faults
+        for e in self.engines.values():
+            e.faults = self.faults
         self.requests: list[dict] = []
         self.lock = threading.RLock()
         self.hub = WsHub(self)
@@ -143,8 +168,21 @@ class BitgetSim:
 
     @property
     def markets(self) -> dict[str, ReplayMarket]:
-        """Every served symbol's market data: the traded one first, then ``others``."""
-        return {self.market.symbol: self.market, **self.others}
+        """Every served symbol's market data: the traded ones first (``symbol``, then ``tradable``),
+        then ``others``."""
+        return {**{s: e.market for s, e in self.engines.items()}, **self.others}
+
+    def engine_for(self, params: dict) -> Engine:
+        """The engine of ``params["symbol"]`` (a request's symbol, any case); SimError 40019 when
+        it is empty, 40034 when this account does not trade it, 40099 for another productType."""
+        sym = (params.get("symbol") or "").upper()
+        if not sym:
+            raise SimError("40019", "Parameter symbol cannot be empty")
+        engine = self.engines.get(sym)
+        if engine is None:
+            raise SimError("40034", f"Parameter {sym} does not exist (the simulator trades {', '.join(self.engines)})")
+        engine.check_symbol(params)
+        return engine
 
     def _sync_others(self) -> None:
         now = self.market.now_ms
@@ -153,15 +191,22 @@ class BitgetSim:
 
     @property
     def state(self) -> dict:
-        """Snapshot of the account: balance, equity, position, orders, plan orders, fills, bills."""
+        """Snapshot of ``symbol``: account-wide balance / equity / available, its position, orders,
+        plan orders, fills, bills (see :meth:`Engine.snapshot`)."""
         with self.lock:
             return self.engine.snapshot()
 
+    def state_of(self, symbol: str) -> dict:
+        """Snapshot of one traded symbol (as :attr:`state`); KeyError when it is not traded."""
+        with self.lock:
+            return self.engines[symbol].snapshot()
+
     # ---- replay clock -------------------------------------------------------------------------------
     def advance(self, n: int = 1) -> list[dict]:
-        """Close the next ``n`` candles; for each: funding, fills, TP/SL/liquidation, WS pushes.
+        """Close the next ``n`` candles of every traded symbol; for each: funding, fills,
+        TP/SL/liquidation (symbol by symbol, ``symbol`` first), then the WS pushes.
 
-        Returns the closed candles as dicts (timestamp ms, open, high, low, close, volume).
+        Returns ``symbol``'s closed candles as dicts (timestamp ms, open, high, low, close, volume).
         Raises ValueError when n < 1; IndexError when the data has fewer than n candles left.
         """
         if n < 1:
@@ -172,6 +217,9 @@ class BitgetSim:
                 if self.market.closed >= self.market.n:
                     raise IndexError(f"advance: no candle left to close (all {self.market.n} replayed)")
                 out.append(self.engine.close_next_candle())
+                for e in self.engines.values():
+                    if e is not self.engine:
+                        e.close_next_candle()
                 self._sync_others()
                 events = self.hub.collect_candle_events()
             self._flush_ws(events)

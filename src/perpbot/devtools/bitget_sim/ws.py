@@ -13,6 +13,8 @@ one update per newly closed candle), ``ticker`` (every advance), ``books1/5/15/5
 crc32 ``checksum`` of the top 25 levels, which ccxt.pro verifies). Private channels (login
 first): ``orders``, ``orders-algo`` (TP/SL plans), ``fill``, ``positions`` (snapshot of all
 positions on subscribe and on every change / advance), ``account`` (on subscribe and changes).
+Public channels exist for every traded symbol (``instId`` = ``symbol`` or a ``tradable`` one);
+private channels carry every traded symbol (``positions`` snapshots list all open positions).
 Messages are built under the simulator's lock and sent from its event loop.
 """
 
@@ -127,32 +129,30 @@ class WsHub:
                 continue
             valid = (channel in PRIVATE_CHANNELS) if conn.private else (
                 channel in PUBLIC_CHANNELS or (channel.startswith("candle") and channel[6:] in GRANULARITY_MS))
-            if not valid or (not conn.private and arg.get("instId") != self.sim.market.symbol):
+            if not valid or (not conn.private and arg.get("instId") not in self.sim.engines):
                 await self._error(conn, "30001", f"instType:{arg.get('instType')},channel:{channel},"
                                                  f"instId:{arg.get('instId')} doesn't exist")
                 continue
             await conn.ws.send_str(json.dumps({"event": "subscribe", "arg": arg}))
             with self.sim.lock:
                 conn.subs[_key(arg)] = arg
-                first = self._initial(channel)
+                first = self._initial(channel, str(arg.get("instId")))
             if first is not None:
                 await self._push(conn, arg, first, "snapshot")
 
-    def _initial(self, channel: str):
-        m = self.sim.market
-        e = self.sim.engine
+    def _initial(self, channel: str, inst: str):
         if channel.startswith("candle"):
-            return m.candles(channel[6:], limit=SNAPSHOT_CANDLES)
+            return self.sim.engines[inst].market.candles(channel[6:], limit=SNAPSHOT_CANDLES)
         if channel == "ticker":
-            return [self._ticker()]
+            return [self._ticker(inst)]
         if channel.startswith("books"):
-            return self._book()
+            return self._book(inst)
         if channel == "positions":
             return self._positions()
         if channel == "account":
             return [self._account()]
         if channel == "orders":
-            live = [self._order(o) for o in e.orders.values() if o.open]
+            live = [self._order(o) for e in self.sim.engines.values() for o in e.orders.values() if o.open]
             return live or None
         return None
 
@@ -183,27 +183,32 @@ class WsHub:
             self.conns.discard(conn)
 
     # ---- payloads (built under the simulator's lock) -------------------------------------------------
-    def _ticker(self) -> dict:
-        t = dict(self.sim.market.ticker())
+    def _ticker(self, inst: str) -> dict:
+        m = self.sim.engines[inst].market
+        t = dict(m.ticker())
         t["instId"] = t.pop("symbol")
-        t["nextFundingTime"] = str(self.sim.market.next_funding_ms())
+        t["nextFundingTime"] = str(m.next_funding_ms())
         return t
 
-    def _book(self) -> tuple[list, list]:
-        d = self.sim.market.depth(50)
+    def _book(self, inst: str) -> tuple[list, list]:
+        d = self.sim.engines[inst].market.depth(50)
         return d["bids"], d["asks"]
 
     def _positions(self) -> list:
-        pos = self.sim.engine.position
-        if pos is None:
-            return []
-        p = pos.to_bitget(self.sim.market.last)
-        p["instId"] = p.pop("symbol")
-        p["posId"] = str(pos.c_time)
-        p["marginRate"] = p["marginRatio"]
-        p["unrealizedPLR"] = num(float(p["unrealizedPL"]) / pos.margin) if pos.margin > 0 else "0"
-        p["frozen"] = "0"
-        return [p]
+        """Every traded symbol's open position (Bitget pushes all positions in a snapshot)."""
+        out = []
+        for e in self.sim.engines.values():
+            pos = e.position
+            if pos is None:
+                continue
+            p = pos.to_bitget(e.market.last)
+            p["instId"] = p.pop("symbol")
+            p["posId"] = str(pos.c_time)
+            p["marginRate"] = p["marginRatio"]
+            p["unrealizedPLR"] = num(float(p["unrealizedPL"]) / pos.margin) if pos.margin > 0 else "0"
+            p["frozen"] = "0"
+            out.append(p)
+        return out
 
     def _account(self) -> dict:
         a = self.sim.engine.account_row()
@@ -217,7 +222,8 @@ class WsHub:
         d["instId"] = d.pop("symbol")
         d["accBaseVolume"] = d["baseVolume"]
         d["fillNotionalUsd"] = d["quoteVolume"]
-        d["notionalUsd"] = num(order.size * (order.avg_price or order.price or self.sim.market.last))
+        last = self.sim.engines[order.symbol].market.last
+        d["notionalUsd"] = num(order.size * (order.avg_price or order.price or last))
         d["feeDetail"] = [{"feeCoin": "USDT", "fee": num(-order.fee)}]
         d["fillFeeDetail"] = fee_detail_json(order.fee)
         return d
@@ -234,54 +240,64 @@ class WsHub:
         return d
 
     def collect_account_events(self) -> list:
-        """Drain the engine's events into channel payloads (call under the simulator's lock)."""
-        events, self.sim.engine.events = self.sim.engine.events, []
+        """Drain every engine's events into ``(channel, instId or None, data, action)`` payloads
+        (call under the simulator's lock)."""
+        events = []
+        for e in self.sim.engines.values():
+            events += e.events
+            e.events = []
         out: list = []
         if not self.conns:
             return out
         seen_pos = seen_acc = False
         for kind, obj in events:
             if kind == "orders":
-                out.append(("orders", [self._order(obj)], "snapshot"))
+                out.append(("orders", None, [self._order(obj)], "snapshot"))
             elif kind == "orders-algo":
-                out.append(("orders-algo", [self._plan(obj)], "snapshot"))
+                out.append(("orders-algo", None, [self._plan(obj)], "snapshot"))
             elif kind == "fill":
-                out.append(("fill", [self._fill(obj)], "snapshot"))
+                out.append(("fill", None, [self._fill(obj)], "snapshot"))
             elif kind == "positions":
                 seen_pos = True
             elif kind == "account":
                 seen_acc = True
         if seen_pos:
-            out.append(("positions", self._positions(), "snapshot"))
+            out.append(("positions", None, self._positions(), "snapshot"))
         if seen_acc:
-            out.append(("account", [self._account()], "snapshot"))
+            out.append(("account", None, [self._account()], "snapshot"))
         return out
 
     def collect_candle_events(self) -> list:
-        """Payloads after a candle closed: account events, ticker, books, newly closed candles."""
+        """Payloads after a candle closed: account events, then per traded symbol its ticker,
+        books and newly closed candles."""
         out = self.collect_account_events()
-        m = self.sim.market
+        now = self.sim.market.now_ms
         if not self.conns:
-            self.last_candle_push = m.now_ms
+            self.last_candle_push = now
             return out
-        out.append(("ticker", [self._ticker()], "snapshot"))
-        out.append(("books*", self._book(), "update"))
         grans = {arg["channel"][6:] for c in list(self.conns) for arg in list(c.subs.values())
                  if arg.get("channel", "").startswith("candle")}
-        for gran in grans:
-            rows = m.candles(gran, limit=1)
-            if rows and m.candle_close_ms(gran, int(rows[0][0])) > self.last_candle_push:
-                out.append(("candle" + gran, rows, "update"))
-        if not any(kind == "positions" for kind, _, _ in out) and self.sim.engine.position is not None:
-            out.append(("positions", self._positions(), "snapshot"))
-        self.last_candle_push = m.now_ms
+        for inst, e in self.sim.engines.items():
+            m = e.market
+            out.append(("ticker", inst, [self._ticker(inst)], "snapshot"))
+            out.append(("books*", inst, self._book(inst), "update"))
+            for gran in grans:
+                rows = m.candles(gran, limit=1)
+                if rows and m.candle_close_ms(gran, int(rows[0][0])) > self.last_candle_push:
+                    out.append(("candle" + gran, inst, rows, "update"))
+        if not any(ev[0] == "positions" for ev in out) and any(e.position is not None
+                                                              for e in self.sim.engines.values()):
+            out.append(("positions", None, self._positions(), "snapshot"))
+        self.last_candle_push = now
         return out
 
     async def send_events(self, events: list) -> None:
         for conn in list(self.conns):
             for arg in list(conn.subs.values()):
                 channel = arg.get("channel", "")
-                for kind, data, action in events:
+                for kind, inst, data, action in events:
+                    if inst is not None and arg.get("instId") != inst:
+                        continue
                     if kind == channel or (kind == "books*" and channel.startswith("books")):
                         await self._push(conn, arg, data, action)
 
