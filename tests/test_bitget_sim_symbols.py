@@ -245,3 +245,44 @@ def test_websockets_carry_both_symbols(sim, data):
     asyncio.run(main())
     assert np.isclose(sim.wallet.balance, CAPITAL - Q_SOL * sol.open[START + 1] * TAKER - Q_BTC * btc.open[START + 1] * TAKER,
                       rtol=0, atol=1e-9)
+
+
+def test_lists_without_symbol_cover_both_and_plans_stay_per_symbol(sim, data):
+    sol, btc = data["sol"][0], data["btc"][0]
+    ex = client(sim)
+    ex.load_markets()
+    for sym, qty in ((SOL, Q_SOL), (BTC, Q_BTC)):
+        ex.set_margin_mode("isolated", sym)
+        ex.create_order(sym, "market", "buy", qty, params={"marginMode": "isolated"})
+    sim.advance()
+    sol_limit = ex.create_order(SOL, "limit", "buy", Q_SOL, 100.0, params={"marginMode": "isolated"})
+    btc_limit = ex.create_order(BTC, "limit", "buy", Q_BTC, 50000.0, params={"marginMode": "isolated"})
+    assert sorted((o["symbol"], o["id"]) for o in ex.fetch_open_orders()) == sorted(
+        [(SOL, sol_limit["id"]), (BTC, btc_limit["id"])])  # orders-pending without a symbol: every symbol
+    stop = ex.create_order(BTC, "market", "sell", Q_BTC, params={"stopLossPrice": 80000.0})  # place-tpsl-order
+    assert [(o["symbol"], o["triggerPrice"]) for o in ex.fetch_open_orders(params={"planType": "profit_loss"})] == [
+        (BTC, 80000.0)]
+    assert ex.fetch_open_orders(SOL, params={"planType": "profit_loss"}) == []
+    ex.cancel_order(stop["id"], BTC, params={"trigger": True})  # cancel-plan-order on BTC's engine
+    assert [(p["planType"], p["planStatus"]) for p in sim.state_of("BTCUSDT")["plans"]] == [("pos_loss", "cancelled")]
+    p_btc, p_sol = float(btc.open[START]), float(sol.open[START])
+    one = ex.fetch_position(BTC)  # single-position
+    assert (one["symbol"], one["contracts"], one["entryPrice"], one["leverage"]) == (BTC, Q_BTC, p_btc, 10)
+    frozen = Q_SOL * 100.0 * (0.1 + TAKER) + Q_BTC * 50000.0 * (0.1 + TAKER)
+    margins = Q_SOL * p_sol / 10 + Q_BTC * p_btc / 10
+    fees = (Q_SOL * p_sol + Q_BTC * p_btc) * TAKER
+    assert ex.fetch_balance()["USDT"]["free"] == pytest.approx(CAPITAL - fees - margins - frozen, abs=1e-8)
+    assert sim.state["available"] == sim.state_of("BTCUSDT")["available"] == pytest.approx(
+        CAPITAL - fees - margins - frozen, abs=1e-9)
+
+
+def test_tradable_candles_must_align(data):
+    sol, btc = data["sol"][0], data["btc"][0]
+    with pytest.raises(ValueError, match="timestamps must equal"):
+        BitgetSim(candles=sol, start_bar=START, tradable={"BTCUSDT": btc.iloc[1:].reset_index(drop=True)})
+    with pytest.raises(ValueError, match="already the traded symbol"):
+        BitgetSim(candles=sol, start_bar=START, tradable={"SOLUSDT": sol})
+    s = BitgetSim(candles=sol, start_bar=START, tradable={"BTCUSDT": btc})  # a bare frame: no funding
+    assert list(s.engines) == ["SOLUSDT", "BTCUSDT"] and s.engine is s.engines["SOLUSDT"]
+    assert s.advance(2)[-1]["open"] == sol.open[START + 1]
+    assert s.engines["BTCUSDT"].market.last == btc.close[START + 1]  # the same clock
