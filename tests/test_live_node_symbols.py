@@ -8,9 +8,11 @@ on the simulator; the WebSocket streams the node's events; ``/positions`` and th
 from __future__ import annotations
 
 import asyncio
+from contextlib import contextmanager
 import secrets
 import socket
 import threading
+import time
 
 import httpx
 import pytest
@@ -53,7 +55,12 @@ def two_markets(sol5m_path, sol_funding_path, sol_mark8h_path, data_dir):
             (btc, load_funding(data_dir / "BTCUSDT-funding.parquet")))
 
 
-def test_live_node_over_two_symbols(tmp_path, two_markets):
+@contextmanager
+def two_symbol_node(tmp_path, two_markets, **overrides):
+    """The live node (``run_live(symbols=[SOL, BTC], api=True)``) on a simulator trading both on one wallet, a
+    Telegram server attached; yields (sim, handles: bots, feeds, loop; run_ids once stopped, port, fake).
+    Each symbol's loop decides SOL long / BTC short on the first candle it sees (and on every candle while
+    ``handles["go"]``), else holds."""
     from rich.console import Console
 
     from perpbot.cli.live import run_live
@@ -65,14 +72,15 @@ def test_live_node_over_two_symbols(tmp_path, two_markets):
     sim.start()
     with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot", "httpx", "telegram"), \
             FakeTelegram() as fake:
-        s = load_settings(None, api_key=sim.api_key, api_secret=sim.api_secret, api_passphrase=sim.passphrase,
-                          leverage=5, output_dir=tmp_path, warmup_bars=0, live_window=1000, stop_loss=1.0,
-                          take_profit=2.0, api_token=TOKEN, api_port=port, telegram_token="123:" + "x" * 30,
-                          telegram_chat_ids=[CHAT], telegram_base_url=fake.base_url, portfolio_corr_threshold=0.0,
-                          portfolio_max_total_margin=80.0)
+        s = load_settings(None, **{**dict(
+            api_key=sim.api_key, api_secret=sim.api_secret, api_passphrase=sim.passphrase, leverage=5,
+            output_dir=tmp_path, warmup_bars=0, live_window=1000, stop_loss=1.0, take_profit=2.0, api_token=TOKEN,
+            api_port=port, telegram_token="123:" + "x" * 30, telegram_chat_ids=[CHAT],
+            telegram_base_url=fake.base_url, portfolio_corr_threshold=0.0, portfolio_max_total_margin=80.0,
+            cooldown_bars=0), **overrides})
         ex = make_exchange(s, config={"enableRateLimit": False})
         sim.point(ex)
-        handles: dict = {}
+        handles: dict = {"port": port, "fake": fake}
         out = Console(record=True, width=200)
 
         def on_start(bots, feeds):
@@ -81,10 +89,9 @@ def test_live_node_over_two_symbols(tmp_path, two_markets):
                 calls: dict = {}
 
                 def decide(frame, calls=calls, side=1 if bot.settings.symbol == SOL else -1):
-                    # SOL long, BTC short on the first candle the node sees, then hold
                     ts = int(frame["timestamp"].iloc[-1].value // 1_000_000)
                     calls.setdefault("first", ts)
-                    return (side if ts == calls["first"] else 0), None
+                    return (side if ts == calls["first"] or handles.get("go") else 0), None
 
                 bot.signals.decide = decide
 
@@ -95,54 +102,110 @@ def test_live_node_over_two_symbols(tmp_path, two_markets):
         th.start()
         _until(lambda: "bots" in handles or not th.is_alive(), "the node to start", 60)
         assert th.is_alive(), out.export_text()
-        base = f"http://127.0.0.1:{port}"
-        auth = {"Authorization": f"Bearer {TOKEN}"}
-        sol_e, btc_e = sim.engines["SOLUSDT"], sim.engines["BTCUSDT"]
         try:
-            with httpx.Client(base_url=base, headers=auth, trust_env=False, timeout=10) as c, \
-                    ws(base, f"?token={TOKEN}") as stream:
-                assert recv_json(stream)["type"] == "hello"
-                st = c.get("/api/v1/status").json()
-                assert st["mode"] == "live" and st["running"] is True and set(st["symbols"]) == {SOL, BTC}
-                sim.advance()  # the first candle: a long on SOL, a short on BTC (filled at the next open)
-                _until(lambda: (sol_e.orders and btc_e.orders) or (sol_e.position and btc_e.position), "both entry orders")
-                sim.advance()
-                _until(lambda: sol_e.position is not None and btc_e.position is not None, "both positions")
-                assert (sol_e.position.side, btc_e.position.side) == (1, -1)
-                entries = [next_event(stream, "entry", timeout=30)["data"] for _ in range(2)]
-                assert {e["symbol"] for e in entries} == {SOL, BTC}
-                # one wallet: its balance paid both entry fees (qty x fill x taker fee, by hand), and both margins
-                # are held in it (the account's available balance is what is left)
-                fees = sum(e.position.qty * e.position.entry * e.taker for e in (sol_e, btc_e))
-                assert sim.wallet.balance == pytest.approx(1000.0 - fees, abs=1e-9)
-                # both entries notified on Telegram, each with its symbol and its own lot (BTC: 0.0001)
-                _until(lambda: sum("opened" in m.get("text", "") for m in fake.sent_to(CHAT)) >= 2,
-                       "both entry notifications")
-                texts = [m["text"] for m in fake.sent_to(CHAT) if "opened" in m.get("text", "")]
-                btc_qty = btc_e.position.qty
-                assert any("BTC/USDT:USDT" in t and f"{btc_qty:.4f} BTC" in t for t in texts), texts
-                assert any("SOL/USDT:USDT" in t and "SOL" in t for t in texts), texts
-                pos = c.get("/api/v1/positions").json()["positions"]
-                assert {(p["symbol"], p["side"]) for p in pos} == {(SOL, "long"), (BTC, "short")}
-                # /pause from Telegram pauses both symbols
-                fake.send_text(CHAT, "/pause")
-                _until(lambda: c.get("/api/v1/status").json()["paused"], "the pause")
-                assert all(b.control.paused for b in handles["bots"])
-                # the dashboard's force-exit closes both live positions at the next candle
-                assert c.post("/api/v1/force-exit").status_code == 200
-                sim.advance()
-                sim.advance()
-                exits = [next_event(stream, "exit", timeout=30)["data"] for _ in range(2)]
-                assert {(e["symbol"], e["reason"]) for e in exits} == {(SOL, "manual"), (BTC, "manual")}
-                _until(lambda: sol_e.position is None and btc_e.position is None, "a flat account")
-                assert c.get("/api/v1/positions").json()["positions"] == []
-                # paused: the next first-candle signals would be no entry anyway; a resumed node could trade again
-                risk = c.get("/api/v1/risk").json()
-                assert risk["running"] is True and risk["equity"] is not None
-                _until(lambda: sum("closed" in m.get("text", "") for m in fake.sent_to(CHAT)) >= 2,
-                       "both exit notifications")
+            yield sim, handles
         finally:
             handles["loop"].call_soon_threadsafe(handles["feeds"].stop)
             th.join(60)
             sim.stop()
         assert not th.is_alive() and set(handles.get("run_ids", {})) == {SOL, BTC}
+
+
+def advance(sim, handles) -> None:
+    """Close the simulator's next candle and wait until both loops have finished their cycle of it."""
+    before = [b.cycles for b in handles["bots"]]
+    sim.advance()
+    _until(lambda: all(b.cycles > n for b, n in zip(handles["bots"], before)), "both loops' cycles")
+
+
+def entry_orders(engine) -> int:
+    return sum(1 for o in engine.orders.values() if not o.reduce_only)
+
+
+def test_live_node_over_two_symbols(tmp_path, two_markets):
+    with two_symbol_node(tmp_path, two_markets) as (sim, handles):
+        port, fake = handles["port"], handles["fake"]
+        base = f"http://127.0.0.1:{port}"
+        auth = {"Authorization": f"Bearer {TOKEN}"}
+        sol_e, btc_e = sim.engines["SOLUSDT"], sim.engines["BTCUSDT"]
+        with httpx.Client(base_url=base, headers=auth, trust_env=False, timeout=10) as c, \
+                ws(base, f"?token={TOKEN}") as stream:
+            assert recv_json(stream)["type"] == "hello"
+            st = c.get("/api/v1/status").json()
+            assert st["mode"] == "live" and st["running"] is True and set(st["symbols"]) == {SOL, BTC}
+            advance(sim, handles)  # the first candle: a long on SOL, a short on BTC (filled at the next open)
+            assert entry_orders(sol_e) == entry_orders(btc_e) == 1
+            sim.advance()
+            _until(lambda: sol_e.position is not None and btc_e.position is not None, "both positions")
+            assert (sol_e.position.side, btc_e.position.side) == (1, -1)
+            entries = [next_event(stream, "entry", timeout=30)["data"] for _ in range(2)]
+            assert {e["symbol"] for e in entries} == {SOL, BTC}
+            # one wallet: its balance paid both entry fees (qty x fill x taker fee, by hand), and both margins
+            # are held in it (the account's available balance is what is left)
+            fees = sum(e.position.qty * e.position.entry * e.taker for e in (sol_e, btc_e))
+            assert sim.wallet.balance == pytest.approx(1000.0 - fees, abs=1e-9)
+            # both entries notified on Telegram, each with its symbol and its own lot (BTC: 0.0001)
+            _until(lambda: sum("opened" in m.get("text", "") for m in fake.sent_to(CHAT)) >= 2,
+                   "both entry notifications")
+            texts = [m["text"] for m in fake.sent_to(CHAT) if "opened" in m.get("text", "")]
+            btc_qty = btc_e.position.qty
+            assert any("BTC/USDT:USDT" in t and f"{btc_qty:.4f} BTC" in t for t in texts), texts
+            assert any("SOL/USDT:USDT" in t and "SOL" in t for t in texts), texts
+            _until(lambda: {(p["symbol"], p["side"]) for p in c.get("/api/v1/positions").json()["positions"]}
+                   == {(SOL, "long"), (BTC, "short")}, "both positions on /positions")
+            # /pause from Telegram pauses both symbols
+            fake.send_text(CHAT, "/pause")
+            _until(lambda: c.get("/api/v1/status").json()["paused"], "the pause")
+            assert all(b.control.paused for b in handles["bots"])
+            # the dashboard's force-exit closes both live positions at the next candle
+            assert c.post("/api/v1/force-exit").status_code == 200
+            sim.advance()  # the next cycle of each symbol sends its closing order; they fill at the next open
+
+            def closing(e):
+                return any(o.reduce_only for o in e.orders.values() if o.open) or e.position is None
+            _until(lambda: closing(sol_e) and closing(btc_e), "both exit orders")
+            sim.advance()
+            exits = [next_event(stream, "exit", timeout=30)["data"] for _ in range(2)]
+            assert {(e["symbol"], e["reason"]) for e in exits} == {(SOL, "manual"), (BTC, "manual")}
+            _until(lambda: sol_e.position is None and btc_e.position is None, "a flat account")
+            _until(lambda: c.get("/api/v1/positions").json()["positions"] == [], "no position on /positions")
+            # still paused: both symbols now signal entries on every candle, and nothing is sent
+            handles["go"] = True
+            n_orders = len(sol_e.orders) + len(btc_e.orders)
+            for _ in range(2):
+                advance(sim, handles)
+            assert len(sol_e.orders) + len(btc_e.orders) == n_orders
+            assert sol_e.position is None and btc_e.position is None
+            # /resume from Telegram: both symbols enter again
+            time.sleep(1.1)  # the command bot answers one command per telegram_cooldown (1 s) and chat
+            fake.send_text(CHAT, "/resume")
+            _until(lambda: not c.get("/api/v1/status").json()["paused"], "the resume")
+            advance(sim, handles)
+            assert entry_orders(sol_e) == entry_orders(btc_e) == 2  # a new entry on each symbol
+            sim.advance()
+            _until(lambda: sol_e.position is not None and btc_e.position is not None, "both positions again")
+            risk = c.get("/api/v1/risk").json()
+            assert risk["running"] is True and risk["equity"] is not None
+            _until(lambda: sum("closed" in m.get("text", "") for m in fake.sent_to(CHAT)) >= 2,
+                   "both exit notifications")
+
+
+def test_live_node_keeps_the_portfolio_budget(tmp_path, two_markets):
+    """``portfolio_max_positions = 1``: both symbols call an entry on the same candle; one position opens, the
+    other symbol's entry is refused with a ``max_positions`` risk event (value 1) in its own ledger run."""
+    from perpbot.storage.ledger import Ledger
+
+    with two_symbol_node(tmp_path, two_markets, portfolio_max_positions=1) as (sim, handles):
+        engines = sim.engines["SOLUSDT"], sim.engines["BTCUSDT"]
+        advance(sim, handles)
+        assert sum(entry_orders(e) for e in engines) == 1  # one entry sent, the other refused
+        advance(sim, handles)
+        assert sum(e.position is not None for e in engines) == 1
+    ledger = Ledger(f"sqlite:///{tmp_path / 'perpbot.db'}")
+    refused = {sym: ledger.risk_events(rid) for sym, rid in handles["run_ids"].items()}
+    vetoes = {sym: ev[ev["event"] == "max_positions"] for sym, ev in refused.items()}
+    holder = SOL if engines[0].position is not None else BTC
+    other = BTC if holder == SOL else SOL
+    assert len(vetoes[holder]) == 0 and len(vetoes[other]) == 1
+    assert float(vetoes[other]["value"].iloc[0]) == 1.0
+    ledger.close()

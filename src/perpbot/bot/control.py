@@ -84,14 +84,20 @@ class BotControl:
 
     def update_symbol_status(self, symbol: str, **fields: Any) -> None:
         """One symbol's status (a node over several symbols): kept under ``symbols[symbol]``; its
-        ``position`` joins ``positions`` ({symbol: position} of the open ones); the account-wide
-        fields (equity, running, errors, last times) are the node's."""
+        ``position`` joins ``positions`` ({symbol: position} of the open ones) and its ``run_id``
+        ``run_ids``; ``run_id`` / ``position`` are the first symbol's run and the first open position
+        (for readers of one run); the account-wide fields (equity, running, errors, last times) are the node's."""
         node_fields = {k: v for k, v in fields.items() if k in ("equity", "running", "errors", "last_error",
                                                                 "last_candle_time", "last_cycle_time", "demo", "mode")}
         with self._lock:
             symbols = self._status.setdefault("symbols", {})
             symbols.setdefault(symbol, {}).update(fields)
             self._status["positions"] = {s: st["position"] for s, st in symbols.items() if st.get("position")}
+            # what one-run readers (the risk card, /status) see: the first symbol's run and the first open position
+            run_ids = {s: st["run_id"] for s, st in symbols.items() if st.get("run_id") is not None}
+            self._status["run_ids"] = run_ids
+            self._status["run_id"] = next(iter(run_ids.values()), None)
+            self._status["position"] = next(iter(self._status["positions"].values()), None)
             self._status["cycles"] = sum(int(st.get("cycles") or 0) for st in symbols.values())
             self._status.update(node_fields)
             self._status["updated_at"] = datetime.now(timezone.utc).isoformat()

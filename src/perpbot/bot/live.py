@@ -118,6 +118,7 @@ class LiveBot(LiveOrders):
         self.max_lag_ms = float(settings.max_entry_lag) * self.tf_ms
         self.inbox: ModelInbox | None = None  # `perpbot models promote` swaps the model
         self.budget: LiveBudget | None = None  # a node over several symbols: its shared risk budget
+        self.entering = None  # the entry plan whose order is being sent (the node's budget counts it)
         self.retired = False  # --symbols auto:N dropped this symbol: no new entry; the loop ends once flat
 
     def now_ms(self) -> int:

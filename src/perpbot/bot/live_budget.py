@@ -2,7 +2,7 @@
 
 The rules of the portfolio backtest (:mod:`perpbot.sim.portfolio_kernel`), checked by each symbol's
 :class:`~perpbot.bot.live.LiveBot` before it sends an entry, against the other symbols' loops of the
-node (a position counts from the moment its entry order is accepted):
+node (a position counts from the moment its entry is decided: while its order is in flight, then pending):
 
 * ``max_positions``: that many other positions open -> veto ``max_positions`` (value = the count);
 * the correlation guard: another position in the same direction whose close-to-close returns over
@@ -41,8 +41,8 @@ class LiveBudget:
                 margin = b.trade.margin if b.trade.margin and math.isfinite(b.trade.margin) else (
                     b.trade.qty * b.trade.entry_price / b.cfg.leverage)
                 out.append((b, b.trade.side, float(margin)))
-            elif b.pending is not None:
-                plan = b.pending.plan
+            elif b.pending is not None or b.entering is not None:
+                plan = b.pending.plan if b.pending is not None else b.entering
                 out.append((b, plan.side, float(plan.qty * plan.price / b.cfg.leverage)))
         return out
 

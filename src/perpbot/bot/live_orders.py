@@ -112,8 +112,12 @@ class LiveOrders(TradeRecords):
         if not isinstance(plan, EntryPlan):
             rows.append((plan[0], plan[1], None))
             return sent
-        res = await self.ex.open_position(plan.side, plan.qty, plan.stop_loss, plan.take_profit, "entry", bar=bar,
-                                          ref_price=close, trade_no=self.next_trade_no)
+        self.entering = plan  # counts in the node's budget while the order is in flight (other loops run meanwhile)
+        try:
+            res = await self.ex.open_position(plan.side, plan.qty, plan.stop_loss, plan.take_profit, "entry", bar=bar,
+                                              ref_price=close, trade_no=self.next_trade_no)
+        finally:
+            self.entering = None
         sent.append(res)
         if res.ok:
             self.pending = Pending(res.cid, plan, self.next_trade_no, bar, equity if self.trade is None else None)
