@@ -209,3 +209,70 @@ def test_live_node_keeps_the_portfolio_budget(tmp_path, two_markets):
     assert len(vetoes[holder]) == 0 and len(vetoes[other]) == 1
     assert float(vetoes[other]["value"].iloc[0]) == 1.0
     ledger.close()
+
+
+def test_live_node_auto_symbols_ranked_again(tmp_path):
+    """``--symbols auto:2``: the node trades the venue's two best-ranked perpetuals (perpbot pairs, on the
+    simulator's real 1m SOL / BTC / ETH candles); ranked again with other weights, the symbol that left the
+    top 2 is retired (its loop ends, flat) and the one that entered gets its own loop and ledger run."""
+    from rich.console import Console
+
+    from perpbot.cli.live import run_live
+    from perpbot.intel.pairs import select_pairs
+    from _intel_world import sim_exchange, world_data
+
+    data = world_data(rows=17_300)
+    assert all(data[k][0]["timestamp"].equals(data["SOLUSDT"][0]["timestamp"]) for k in data)
+    sim = BitgetSim(candles=data["SOLUSDT"][0], funding=data["SOLUSDT"][1], start_bar=17_000,
+                    tradable={k: v for k, v in data.items() if k != "SOLUSDT"})
+    sim.start()
+    s = load_settings(None, api_key=sim.api_key, api_secret=sim.api_secret, api_passphrase=sim.passphrase,
+                      timeframe="1m", leverage=5, output_dir=tmp_path, warmup_bars=0, live_window=300,
+                      pairs_min_quote_volume=0, pairs_min_listing_days=5, portfolio_rerank_hours=0.0005,
+                      portfolio_corr_threshold=0.0)
+
+    def top2(weights) -> list[str]:
+        async def rank():
+            ex = sim_exchange(sim)
+            try:
+                return await select_pairs(ex, 2, s.model_copy(update={"pairs_weights": weights}),
+                                          now_ms=sim.market.now_ms)
+            finally:
+                await ex.close()
+        return asyncio.run(rank())
+
+    first = top2(dict(s.pairs_weights))
+    flipped = {"volatility": 1.0}  # the most volatile two instead
+    second = top2(flipped)
+    assert len(first) == len(second) == 2 and set(first) != set(second)  # the new weights change the top 2
+    handles: dict = {}
+    ex = make_exchange(s, config={"enableRateLimit": False})
+    sim.point(ex)
+
+    def on_start(bots, feeds):
+        handles.update(bots=bots, feeds=feeds, loop=asyncio.get_running_loop())
+        s.pairs_weights.clear()
+        s.pairs_weights.update(flipped)  # what the next ranking (1.8 s later) reads
+
+    th = threading.Thread(target=lambda: handles.update(run_ids=run_live(
+        s, real_money=False, strategy="ema-cross", out=Console(record=True, width=200), exchange=ex,
+        on_start=on_start, auto_pairs=2, feed_options=dict(clock=lambda: sim.market.now_ms, reconnect_base=0.05,
+                                                           poll_interval=0.05, use_websocket=False))), daemon=True)
+    with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot"):
+        th.start()
+        try:
+            _until(lambda: "bots" in handles or not th.is_alive(), "the node to start", 60)
+            assert [b.settings.symbol for b in handles["bots"]] == first
+            added = next(sym for sym in second if sym not in first)
+            dropped = next(sym for sym in first if sym not in second)
+            _until(lambda: any(b.settings.symbol == added for b in handles["bots"]), "the new symbol's loop", 60)
+            old = next(b for b in handles["bots"] if b.settings.symbol == dropped)
+            assert old.retired and not any(b.retired for b in handles["bots"] if b.settings.symbol != dropped)
+            sim.advance()  # the retired symbol's next cycle: flat, so its loop ends; the others go on
+            _until(lambda: old.control.status().get("running") is False, "the retired loop to end")
+            assert handles["bots"][0].control.node.status()["running"] is True
+        finally:
+            handles["loop"].call_soon_threadsafe(handles["feeds"].stop)
+            th.join(60)
+            sim.stop()
+    assert not th.is_alive() and set(handles["run_ids"]) == set(first) | set(second)

@@ -86,9 +86,10 @@ class BotControl:
         """One symbol's status (a node over several symbols): kept under ``symbols[symbol]``; its
         ``position`` joins ``positions`` ({symbol: position} of the open ones) and its ``run_id``
         ``run_ids``; ``run_id`` / ``position`` are the first symbol's run and the first open position
-        (for readers of one run); the account-wide fields (equity, running, errors, last times) are the node's."""
-        node_fields = {k: v for k, v in fields.items() if k in ("equity", "running", "errors", "last_error",
-                                                                "last_candle_time", "last_cycle_time", "demo", "mode")}
+        (for readers of one run); ``running`` while any symbol's loop runs; the account-wide fields (equity, errors,
+        last times) are the node's."""
+        node_fields = {k: v for k, v in fields.items() if k in ("equity", "errors", "last_error", "last_candle_time",
+                                                                "last_cycle_time", "demo", "mode")}
         with self._lock:
             symbols = self._status.setdefault("symbols", {})
             symbols.setdefault(symbol, {}).update(fields)
@@ -99,6 +100,7 @@ class BotControl:
             self._status["run_id"] = next(iter(run_ids.values()), None)
             self._status["position"] = next(iter(self._status["positions"].values()), None)
             self._status["cycles"] = sum(int(st.get("cycles") or 0) for st in symbols.values())
+            self._status["running"] = any(st.get("running") for st in symbols.values())  # a retired symbol ends
             self._status.update(node_fields)
             self._status["updated_at"] = datetime.now(timezone.utc).isoformat()
 

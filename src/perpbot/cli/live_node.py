@@ -215,7 +215,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
         """The top ``auto_pairs`` of the venue's ranking as the node's legs (models and checks included)."""
         from perpbot.intel.pairs import select_pairs
 
-        chosen = await select_pairs(ex, int(auto_pairs or 0), settings)
+        chosen = await select_pairs(ex, int(auto_pairs or 0), settings, now_ms=await ex.fetch_time())
         if not chosen:
             raise ExchangeSetupError(f"--symbols auto:{auto_pairs}: no {ex.id} perpetual passes the pair filters "
                                      "(pairs_min_quote_volume, pairs_max_spread_bps, pairs_min_listing_days)")
@@ -240,7 +240,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
             except asyncio.TimeoutError:
                 pass
             try:
-                chosen = await select_pairs(ex, int(auto_pairs or 0), settings)
+                chosen = await select_pairs(ex, int(auto_pairs or 0), settings, now_ms=await ex.fetch_time())
                 active = {b.settings.symbol: b for b in bots if not b.retired}
                 for sym, b in active.items():
                     if sym not in chosen:
