@@ -13,7 +13,7 @@ the end, and the decision latency (the bot's own time per candle, features to le
 
 ``--strategy ai`` trains a logreg model on the candles before the soak window first (a few
 minutes). ``--two-symbols``: the portfolio paper node (:mod:`perpbot.bot.paper_portfolio`) trades
-BTCUSDT and ETHUSDT 15m (the shared data's longest common history of two symbols) on one account with
+BTCUSDT and ETHUSDT 1h (the shared data's longest common history of two symbols: 54,000 candles) on one account with
 ema-cross, the same ledger, subscriber and samples; latency is per cycle (both symbols) and per symbol
 (half of it).
 """
@@ -143,15 +143,15 @@ def soak_two(args) -> None:
 
     tmp = Path(tempfile.mkdtemp(prefix="perpbot-soak-"))
     configure_logging(tmp / "logs")
-    files = {"BTC/USDT:USDT": ("BTCUSDT-15m.parquet", "BTCUSDT-funding.parquet"),
-             "ETH/USDT:USDT": ("ETHUSDT-15m.parquet", "ETHUSDT-funding.parquet")}
-    markets = align_markets({s: load_market(DATA / c, "15m", funding_file=DATA / f) for s, (c, f) in files.items()})
+    files = {"BTC/USDT:USDT": ("BTCUSDT-1h.parquet", "BTCUSDT-funding.parquet"),
+             "ETH/USDT:USDT": ("ETHUSDT-1h.parquet", "ETHUSDT-funding.parquet")}
+    markets = align_markets({s: load_market(DATA / c, "1h", funding_file=DATA / f) for s, (c, f) in files.items()})
     n = min(args.candles, min(len(m.candles) for m in markets.values()))
     markets = {s: m.slice(len(m.candles) - n) for s, m in markets.items()}
-    settings = {s: load_settings(None, output_dir=tmp, symbol=s, timeframe="15m", candles_file=DATA / c,
+    settings = {s: load_settings(None, output_dir=tmp, symbol=s, timeframe="1h", candles_file=DATA / c,
                                  funding_file=DATA / f, mark_file=None) for s, (c, f) in files.items()}
     ledger = Ledger(f"sqlite:///{tmp / 'ledger.db'}")
-    control = BotControl(mode="paper", strategy="ema-cross", symbol=",".join(files), timeframe="15m")
+    control = BotControl(mode="paper", strategy="ema-cross", symbol=",".join(files), timeframe="1h")
     sub = control.events.subscribe()
     drained = [0]
     stop = threading.Event()
@@ -162,7 +162,7 @@ def soak_two(args) -> None:
                 drained[0] += 1
 
     threading.Thread(target=drain, daemon=True).start()
-    run_ids = {s: ledger.start_run("paper", "ema-cross", s, "15m", config=settings[s].public_dict()) for s in files}
+    run_ids = {s: ledger.start_run("paper", "ema-cross", s, "1h", config=settings[s].public_dict()) for s in files}
     bot = PortfolioPaperBot(settings, "ema-cross", funding={s: m.funding for s, m in markets.items()},
                             control=control, keep_last=10_000, ledger=ledger, run_ids=run_ids)
     cols = {s: np.column_stack([m.candles[k].to_numpy(np.float64) for k in ("open", "high", "low", "close", "volume")])

@@ -191,3 +191,37 @@ def test_cli_backtest_symbols(tmp_path, data_dir):
                       "--symbols", "SOL/USDT:USDT,BTC/USDT:USDT", "--last", "400"], tmp_path)
     assert replay.returncode == 0, replay.stderr
     assert "Portfolio paper replay" in replay.stdout and "ledger runs: SOL/USDT:USDT=1, BTC/USDT:USDT=2" in replay.stdout
+
+
+def test_portfolio_with_a_model_per_symbol(data_dir, tmp_path):
+    """``--strategy ai`` over SOL and BTC: each symbol trades its own model (the settings' model for SOL,
+    ``signal_models`` for BTC). Each symbol's signals are those of its single-symbol backtest with its model,
+    the paper replay makes the backtest's trades, and a symbol without a model is refused with the setting
+    to add."""
+    from perpbot.app.jobs import backtest_job, train_job
+
+    two = SYMBOLS[:2]
+    kw = dict(model="logreg", train_days=30, test_days=30, warmup_bars=300, live_window=1000,
+              confidence_threshold=0.4, decision="threshold", portfolio_max_positions=2, portfolio_corr_threshold=0.0)
+    base = {s: _settings(data_dir, tmp_path, s).model_copy(update=kw) for s in two}
+    full = align_markets({s: load_market_for(base[s]) for s in two})
+    n = len(full[two[0]].candles)
+    paths = {s: tmp_path / f"{s.split('/')[0].lower()}.joblib" for s in two}
+    for s in two:  # each model learns on the candles before the last 600 (its own symbol's)
+        train_job(base[s].model_copy(update={"model_path": paths[s]}), market=full[s].slice(0, n - 600))
+    settings = {s: base[s].model_copy(update={"model_path": paths[two[0]], "signal_models": {"BTC": paths[two[1]]}})
+                for s in two}
+    window = {s: m.slice(n - 600) for s, m in full.items()}
+    bt = portfolio_backtest_job(settings, window, "ai")
+    for s in two:  # the symbol's own model decides: its single-symbol backtest's calls
+        alone = backtest_job(settings[s].model_copy(update={"symbol": s}), ["ai"], market=window[s],
+                             model_path=paths[s]).runs["ai"]
+        assert (alone.signal != 0).sum() > 0
+        assert np.array_equal(bt.signals[s], alone.signal)
+        first_alone, first_mine = alone.result.trades.iloc[0], bt.result.per_symbol[s].trades.iloc[0]
+        assert (first_mine.entry_bar, first_mine.side) == (first_alone.entry_bar, first_alone.side)
+    paper = portfolio_paper_job(settings, window, "ai")
+    pd.testing.assert_frame_equal(paper.result.trades, bt.result.trades)
+    no_btc_model = {s: settings[s].model_copy(update={"signal_models": {}}) for s in two}
+    with pytest.raises(ValueError, match=r"on BTC/USDT:USDT needs its own model: set signal_models = \{BTC = "):
+        portfolio_backtest_job(no_btc_model, window, "ai")

@@ -82,22 +82,17 @@ def _check_legs(legs: list, strategy: str) -> None:
 
 
 def _models(legs: list, strategy: str, model_path: Path | None) -> dict:
-    """Each symbol's model (model strategies); ValueError naming a symbol without one."""
+    """Each symbol's (model file, loaded model) for a model strategy (:func:`perpbot.app.portfolio.model_paths`);
+    ValueError naming a symbol without one."""
     from perpbot.strategy.signals import is_model_strategy
 
     if not is_model_strategy(strategy):
         return {}
     from perpbot.app.jobs import load_model_for
+    from perpbot.app.portfolio import model_paths
 
-    first, out = legs[0], {}
-    for s in legs:
-        coin = s.symbol.split("/")[0]
-        path = model_path if s is first else first.signal_models.get(coin)
-        if path is None:
-            raise ValueError(f"strategy {strategy!r} on {s.symbol} needs its own model: set signal_models = "
-                             f"{{{coin} = \"FILE\"}} (a model trained on {s.symbol} {s.timeframe})")
-        out[s.symbol] = load_model_for(s, path, strategy)
-    return out
+    paths = model_paths({s.symbol: s for s in legs}, strategy, model_path)
+    return {s.symbol: (paths[s.symbol], load_model_for(s, paths[s.symbol], strategy)) for s in legs}
 
 
 def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Path | None = None,
@@ -158,16 +153,16 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
         ex = exchange or make_exchange(settings, real_money=real_money, environ=environ)
     except (ExchangeSetupError, ValueError) as exc:
         _fail(str(exc))
-    bundles = _models(legs, strategy, model_path) if legs else {}
+    models = _models(legs, strategy, model_path) if legs else {}
+    bundles = {sym: m[1] for sym, m in models.items()}
     bundle = bundles.get(settings.symbol) if not multi else None
     unproven = None
-    if real_money and bundles:
+    if real_money and models:
         from perpbot.cli.live_gate import check_model_verdict
 
         for s in legs:
-            u = check_model_verdict(s, strategy, model_path if s is legs[0] else s.signal_models.get(
-                s.symbol.split("/")[0]), bundles[s.symbol], accept_unproven_model)
-            unproven = unproven or u
+            path, b = models[s.symbol]
+            unproven = check_model_verdict(s, strategy, path, b, accept_unproven_model) or unproven
     ledger = Ledger(settings.ledger)
     state: dict = {"run_ids": {}}
     from perpbot.cli.node import attach, stop_on_signals
@@ -224,9 +219,16 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
         try:
             new = _legs(settings, chosen)
             _check_legs(new, strategy)
-            bundles.update(_models(new, strategy, model_path))
+            chosen_models = _models(new, strategy, model_path)
         except ValueError as exc:  # e.g. a model strategy without a model for a chosen symbol
             raise ExchangeSetupError(str(exc)) from None
+        if real_money and chosen_models:  # the real-money gate, for every chosen symbol's model
+            from perpbot.cli.live_gate import check_model_verdict
+
+            for leg in new:
+                path, b = chosen_models[leg.symbol]
+                check_model_verdict(leg, strategy, path, b, accept_unproven_model)
+        bundles.update({sym: m[1] for sym, m in chosen_models.items()})
         into.extend(new)
 
     async def rerank(bots: list, feeds: Feeds, runs: list, identity, locks: list) -> None:
@@ -249,9 +251,13 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
                 for sym in chosen:
                     if sym in active or any(b.settings.symbol == sym for b in bots):
                         continue  # running (or a retired loop still closing: it stays retired)
+                    if real_money and bundles:  # the real-money gate judged the models at the start only
+                        log.warning("symbol_not_added", symbol=sym, reason="real money with a model strategy: "
+                                    "a symbol is added only at the start, where the model gate runs")
+                        continue
                     leg = _legs(settings, [sym])[0]
                     _check_legs([leg], strategy)
-                    bundles.update(_models([leg], strategy, model_path))
+                    bundles.update({sym: m[1] for sym, m in _models([leg], strategy, model_path).items()})
                     bot, feed = await start_leg(leg, identity, locks)
                     bots.append(bot)
                     feeds.feeds.append(feed)

@@ -265,7 +265,7 @@ def breakdown(per_symbol: dict[str, BacktestResult]) -> pd.DataFrame:
 
 def run_portfolio_backtest(markets: dict[str, MarketArrays], signals: dict[str, np.ndarray],
                            configs: dict[str, AccountConfig], budget: PortfolioBudget,
-                           sizes: dict[str, np.ndarray] | None = None, close_at_end: bool = True) -> PortfolioResult:
+                           sizes: dict[str, np.ndarray | None] | None = None, close_at_end: bool = True) -> PortfolioResult:
     """Simulate each symbol's ``signals`` (int8 (n,), acted on at the next open) on one account.
 
     ``markets``: the symbols' :class:`MarketArrays` on one timeline (same candle opens), in the
