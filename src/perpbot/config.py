@@ -3,7 +3,7 @@
 Precedence (highest first): explicit overrides (CLI flags) > environment variables ``PERPBOT_<FIELD>`` > the
 TOML file (``perpbot.toml`` in the working directory, or the file named by ``--config`` / ``PERPBOT_CONFIG``) >
 defaults. Percent fields are percents (``risk_per_trade = 1.0`` means 1 % of equity); the ``*_frac`` properties
-give the fractions the engine uses. Field groups: ``config_values`` (execution, platform), ``config_portfolio``.
+give the fractions the engine uses. Field groups: ``config_values``, ``config_leverage``, ``config_portfolio``.
 
 The TOML file holds its settings either all at top level or all under a ``[perpbot]`` table; mixing both is an
 error naming the stray keys (nothing is silently dropped). A UTF-8 byte-order mark at the start of the file is
@@ -24,8 +24,7 @@ only from the environment (``PERPBOT_API_KEY`` ...); a secret found in a TOML fi
 included in :meth:`Settings.public_dict` (what logs, the ledger, the API and reports see), where the password of
 ``ledger_url`` is masked as ``***`` too (:attr:`Settings.ledger_display` is the masked URL every banner prints).
 
-An invalid value raises :class:`ConfigError` whose message is one line naming the field,
-the value (never a secret value: those are shown as ``***``) and the allowed range.
+An invalid value raises :class:`ConfigError`: one line naming the field, the value (secrets as ``***``), the range.
 """
 
 from __future__ import annotations
@@ -39,6 +38,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from perpbot.config_derived import DerivedValues
 from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml
+from perpbot.config_leverage import LeverageSettings
 from perpbot.config_portfolio import PortfolioSettings
 from perpbot.config_values import (  # noqa: F401  (BUILTIN_MODELS, ModelName re-exported)
     BUILTIN_MODELS, PLATFORM_SECRET_FIELDS, ExecutionSettings, ModelName, ModelRef, PlatformSettings, check_ledger_url,
@@ -57,7 +57,7 @@ OPTIONAL_FILES = ("funding_file", "mark_file", "intrabar_file", "model_path")
 FEATURE_GROUPS = ("candles", "htf", "cross_asset", "funding_basis", "regime")
 
 
-class Settings(DerivedValues, ExecutionSettings, PlatformSettings, PortfolioSettings, BaseSettings):
+class Settings(DerivedValues, ExecutionSettings, LeverageSettings, PlatformSettings, PortfolioSettings, BaseSettings):
     """All perpbot settings. Units are in each field's description."""
 
     model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="forbid", validate_default=True, allow_inf_nan=False)

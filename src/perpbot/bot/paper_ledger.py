@@ -30,7 +30,7 @@ from perpbot.logs import get_logger
 log = get_logger("perpbot.bot")
 
 #: Layout version of the checkpoint JSON (bump when its meaning changes).
-CHECKPOINT_VERSION = 3  # 2: the account state holds a resting limit entry; 3: a portfolio budget
+CHECKPOINT_VERSION = 4  # 2: a resting limit entry; 3: a portfolio budget; 4: the position's leverage
 #: After a failed write the next one is tried this many seconds later, doubling per failure ...
 RETRY_AFTER_S = 1.0
 #: ... up to this.

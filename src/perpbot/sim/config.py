@@ -69,6 +69,9 @@ class AccountConfig:
     maker_fee: float = 0.0002
     limit_bars: int = 1
     limit_fallback: bool = False  # an unfilled limit entry becomes a market entry at the next open
+    adaptive_leverage: bool = False  # leverage per trade from volatility and the size scale (sizing.trade_leverage)
+    leverage_min: float = 1.0
+    leverage_target_atr: float = 0.01  # ATR as a fraction of the price up to which the full leverage is used
 
     @classmethod
     def for_strategy(cls, settings, strategy: str | None = None, rules=None, **overrides) -> "AccountConfig":
@@ -94,6 +97,9 @@ class AccountConfig:
         if cfg.limit_offset > 0:
             raise ValueError("entry_order = \"limit\" is simulated only (backtest, paper); live entries are market "
                              "orders: set entry_order = \"market\" for a live run")
+        if cfg.adaptive_leverage:
+            raise ValueError("leverage_mode = \"adaptive\" is simulated only (backtest, paper); a live node sets one "
+                             "leverage per symbol at the start: set leverage_mode = \"fixed\" for a live run")
         if not cfg.stop_loss > 0:
             raise ValueError(f"live trading needs a stop-loss on every entry; strategy {strategy!r} trades without one")
         return cfg
@@ -127,6 +133,8 @@ class AccountConfig:
             funding=s.funding, warmup_bars=s.warmup_bars, atr_period=s.atr_period,
             limit_offset=s.limit_offset / 100.0 if s.entry_order == "limit" else 0.0, maker_fee=s.maker_fee / 100.0,
             limit_bars=s.limit_timeout_bars, limit_fallback=s.limit_fallback == "market",
+            adaptive_leverage=s.leverage_mode == "adaptive", leverage_min=s.leverage_min,
+            leverage_target_atr=s.leverage_target_atr / 100.0,
             **rules.values,  # the symbol's lot, tick and minimums unless the settings set them
         )
         if rules.tiers is not None:
@@ -168,6 +176,9 @@ class AccountConfig:
         p[K.P_MAKER_FEE] = self.maker_fee
         p[K.P_LIMIT_BARS] = self.limit_bars
         p[K.P_LIMIT_FALLBACK] = 1.0 if self.limit_fallback else 0.0
+        p[K.P_LEV_ADAPTIVE] = 1.0 if self.adaptive_leverage else 0.0
+        p[K.P_LEV_MIN] = self.leverage_min
+        p[K.P_LEV_TARGET_ATR] = self.leverage_target_atr
         return p
 
     def tier_arrays(self) -> tuple[np.ndarray, np.ndarray]:

@@ -194,7 +194,7 @@ def trades_frame(rows: np.ndarray, timestamps: pd.Series, leverage: float) -> pd
         "pnl": rows[:, K.T_PNL],
         "entry_bar": entry_bar,
         "exit_bar": exit_bar,
-        "leverage": np.full(len(rows), leverage),
+        "leverage": rows[:, K.T_LEV] if len(rows) else np.full(0, leverage),
         "margin": rows[:, K.T_MARGIN],
         "stop_loss": rows[:, K.T_SL],
         "take_profit": rows[:, K.T_TP],

@@ -40,7 +40,7 @@ from perpbot.risk.rules import (  # noqa: F401  (EV_* and MS_PER_DAY re-exported
     EV_MARGIN_BUDGET, EV_NO_EQUITY, MS_PER_DAY, below_min_size, cooldown_after, daily_loss_halt, drawdown_halt,
     entry_veto, max_qty_for_equity, next_utc_midnight,
 )
-from perpbot.sim.sizing import position_size, protective_levels
+from perpbot.sim.sizing import position_size, protective_levels, trade_leverage
 
 # ---- params layout (float64 array) ---------------------------------------------------------
 P_LEVERAGE, P_TAKER_FEE, P_SLIPPAGE, P_SIZING, P_RISK, P_EQUITY_FRAC, P_SIZING_ATR_MULT = range(7)
@@ -50,7 +50,9 @@ P_LONG_ONLY = 20  # spot: a sell signal closes the long and opens nothing
 # limit entries (0 offset = market entries): offset from the signal bar's close (fraction), maker fee,
 # bars the order rests, and 1 = a market entry at the next open when it expires / is rejected
 P_LIMIT_OFFSET, P_MAKER_FEE, P_LIMIT_BARS, P_LIMIT_FALLBACK = range(21, 25)
-N_PARAMS = 25
+# leverage per trade (sim.sizing.trade_leverage): 1 = from volatility and the size scale, its floor, the ATR fraction
+P_LEV_ADAPTIVE, P_LEV_MIN, P_LEV_TARGET_ATR = range(25, 28)
+N_PARAMS = 28
 
 # ---- state layout (float64 array) ----------------------------------------------------------
 S_BALANCE, S_SIDE, S_QTY, S_ENTRY, S_MARGIN, S_SL, S_TP, S_LIQ, S_ENTRY_FEE, S_FUNDING = range(10)
@@ -61,12 +63,13 @@ S_PEND_SIDE, S_PEND_PRICE, S_PEND_PLACED, S_PEND_UNTIL, S_PEND_SCALE, S_PEND_ATR
 # set by a portfolio before each open (perpbot.sim.portfolio_kernel): a veto of its risk budget (code, value;
 # 0 = none) and the initial margin + entry fee (USDT) the budget leaves an entry (inf = no budget)
 S_BUDGET_VETO, S_BUDGET_VALUE, S_MARGIN_CAP = range(31, 34)
-N_STATE = 34
+S_LEV = 34  # the open position's leverage
+N_STATE = 35
 
 # ---- output row layouts ----------------------------------------------------------------------
 T_SIDE, T_QTY, T_ENTRY_BAR, T_ENTRY_PRICE, T_EXIT_BAR, T_EXIT_PRICE, T_REASON, T_GROSS = range(8)
-T_FEES, T_FUNDING, T_PNL, T_MARGIN, T_SL, T_TP, T_LIQ, T_ENTRY_FEE, T_EXIT_FEE = range(8, 17)
-N_TRADE_COLS = 17
+T_FEES, T_FUNDING, T_PNL, T_MARGIN, T_SL, T_TP, T_LIQ, T_ENTRY_FEE, T_EXIT_FEE, T_LEV = range(8, 18)
+N_TRADE_COLS = 18
 E_BAR, E_CODE, E_VALUE = range(3)
 N_EVENT_COLS = 3
 F_BAR, F_RATE, F_MARK, F_QTY, F_AMOUNT = range(5)
@@ -80,16 +83,10 @@ X_TP, X_SL, X_SIGNAL, X_LIQ, X_END, X_TRAIL, X_MANUAL = 1, 2, 3, 4, 5, 6, 7
 def new_state(capital: float) -> np.ndarray:
     """A fresh account: ``capital`` USDT, flat, no limits in force."""
     s = np.zeros(N_STATE, dtype=np.float64)
-    s[S_BALANCE] = capital
-    s[S_PEAK] = capital
-    s[S_DAY_START] = capital
+    s[S_BALANCE] = s[S_PEAK] = s[S_DAY_START] = s[S_EQUITY] = capital
     s[S_NEXT_DAY_MS] = -1.0  # next UTC midnight, ms; -1 forces a reset on the first bar
     s[S_COOLDOWN_UNTIL] = -1.0
-    s[S_EQUITY] = capital
-    s[S_SL] = math.nan
-    s[S_TP] = math.nan
-    s[S_LIQ] = math.nan
-    s[S_PEND_PRICE] = math.nan
+    s[S_SL] = s[S_TP] = s[S_LIQ] = s[S_PEND_PRICE] = math.nan
     s[S_MARGIN_CAP] = math.inf
     return s
 
@@ -129,7 +126,8 @@ def _close(state, params, trades, bar, price, reason):
     trades[k, T_FEES] = state[S_ENTRY_FEE] + exit_fee
     trades[k, T_FUNDING] = state[S_FUNDING]
     trades[k, T_PNL] = pnl
-    trades[k, T_MARGIN] = qty * entry / params[P_LEVERAGE]
+    trades[k, T_MARGIN] = qty * entry / state[S_LEV]
+    trades[k, T_LEV] = state[S_LEV]
     trades[k, T_SL] = state[S_SL_INIT]
     trades[k, T_TP] = state[S_TP]
     trades[k, T_LIQ] = state[S_LIQ]
@@ -166,7 +164,8 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     fill = price if maker else slipped_price(price, side > 0, params[P_SLIPPAGE])
     sl, tp, dist = protective_levels(side, fill, int(params[P_STOP_MODE]), params[P_SL], params[P_TP],
                                      atr, params[P_TICK])
-    lev = params[P_LEVERAGE]
+    lev = trade_leverage(params[P_LEV_ADAPTIVE] > 0, params[P_LEVERAGE], params[P_LEV_MIN], params[P_LEV_TARGET_ATR],
+                         atr, fill, scale)
     fee_rate = params[P_TAKER_FEE]
     qty = position_size(int(params[P_SIZING]), equity, fill, dist, atr, params[P_RISK] * scale,
                         params[P_EQUITY_FRAC] * scale, params[P_SIZING_ATR_MULT], lev, fee_rate, params[P_LOT])
@@ -183,6 +182,7 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     state[S_QTY] = qty
     state[S_ENTRY] = fill
     state[S_MARGIN] = margin
+    state[S_LEV] = lev
     state[S_ENTRY_FEE] = fee
     state[S_FUNDING] = 0.0
     state[S_ENTRY_BAR] = bar

@@ -100,3 +100,20 @@ def protective_levels(side: int, fill_price: float, stop_mode: int, stop_loss: f
         tp = round_to_step(fill_price + side * tp_dist, tick_size)
     dist = abs(fill_price - sl) if not math.isnan(sl) else math.nan
     return sl, tp, dist
+
+
+@njit(cache=True)
+def trade_leverage(adaptive: bool, max_leverage: float, min_leverage: float, target_atr: float, atr: float,
+                   price: float, scale: float) -> float:
+    """The leverage of one entry: ``max_leverage`` (the ``leverage`` setting) when not ``adaptive``; else the
+    whole number ``floor(max_leverage x min(1, target_atr / (atr / price)) x min(1, scale))`` kept within
+    [``min_leverage``, ``max_leverage``]: full leverage while the ATR (USDT, at the signal bar) is at most
+    ``target_atr`` (fraction of the price), less in proportion as volatility rises (the liquidation price
+    moves away with the larger moves), and less again for a smaller decision size scale (a less confident
+    call, e.g. a fractional-Kelly size below the full risk). A NaN or zero ATR keeps ``max_leverage`` x the
+    scale. Volatility targeting as in Moreira & Muir, "Volatility-Managed Portfolios", J. Finance 2017."""
+    if not adaptive:
+        return max_leverage
+    vol = min(1.0, target_atr / (atr / price)) if atr > 0.0 and price > 0.0 else 1.0
+    lev = math.floor(max_leverage * vol * min(1.0, scale) + 1e-9)
+    return max(min(min_leverage, max_leverage), min(max_leverage, float(lev)))
