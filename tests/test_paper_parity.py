@@ -93,7 +93,7 @@ def assert_paper_equals_backtest(s, bundle, replay, tmp, strategy):
     assert (paper.equity.index == bt.equity.index).all()
 
     # the paper bot's signals (and entry sizes) equal the batch ones bar for bar (after the warm-up)
-    batch_signal = backtest_job(s, [strategy], market=replay, bundle=bundle).runs[strategy].signal
+    batch_signal = run.signal  # (the backtest above: batch features and probabilities over the whole file)
     paper_signal = np.array([d.signal for d in bot.decisions], dtype=np.int8)
     np.testing.assert_array_equal(paper_signal[s.warmup_bars - 1:], batch_signal[s.warmup_bars - 1:])
     if run.extra.get("size") is not None:

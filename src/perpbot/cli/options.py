@@ -99,10 +99,9 @@ def model_choice() -> NamedChoice:
     """Every model name of :data:`perpbot.ml.models.MODEL_NAMES`, the installed model plug-ins
     (entry points of ``perpbot.models``, read when a name is not built in) and model files
     ``FILE.py[:Factory]``."""
-    from perpbot.config_values import model_entry_point_names
-    from perpbot.ml.models import MODEL_NAMES
+    from perpbot.config_values import BUILTIN_MODELS, model_entry_point_names  # (== MODEL_NAMES, without sklearn)
 
-    return NamedChoice(MODEL_NAMES, "a model (or a model file FILE.py[:Factory])", files=True,
+    return NamedChoice(BUILTIN_MODELS, "a model (or a model file FILE.py[:Factory])", files=True,
                        more=model_entry_point_names)
 
 

@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from perpbot.ml.calibration import expected_calibration_error
 from perpbot.ml.decision import barrier_fractions
 from perpbot.ml.labels import triple_barrier_labels
 
@@ -115,6 +114,8 @@ def scorecard(predictions: pd.DataFrame, oos_metrics: dict | None = None, *, min
     ok = np.isfinite(p_side)
     out["precision"] = float(hit.mean())
     if ok.any():
+        from perpbot.ml.calibration import expected_calibration_error  # (scikit-learn: not at import)
+
         out["mean_confidence"] = float(p_side[ok].mean())
         out["ece"] = float(expected_calibration_error(hit[ok], np.clip(p_side[ok], 0.0, 1.0)))
     ref = out["oos_precision"]
