@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "perpbot"
 #: Bottom to top; a package may import packages of lower layers only.
 LAYERS: list[set[str]] = [
     {"types", "masking", "extras"},
-    {"config_sources", "config_derived", "config_values", "config_portfolio", "config_leverage"},
+    {"config_sources", "config_derived", "config_values", "config_portfolio", "config_risk"},
     {"config", "logs"},
     {"storage"},
     {"data"},

@@ -3,7 +3,7 @@
 Precedence (highest first): explicit overrides (CLI flags) > environment variables ``PERPBOT_<FIELD>`` > the
 TOML file (``perpbot.toml`` in the working directory, or the file named by ``--config`` / ``PERPBOT_CONFIG``) >
 defaults. Percent fields are percents (``risk_per_trade = 1.0`` means 1 % of equity); the ``*_frac`` properties
-give the fractions the engine uses. Field groups: ``config_values``, ``config_leverage``, ``config_portfolio``.
+give the fractions the engine uses. Field groups: ``config_values``, ``config_risk``, ``config_portfolio``.
 
 The TOML file holds its settings either all at top level or all under a ``[perpbot]`` table; mixing both is an
 error naming the stray keys (nothing is silently dropped). A UTF-8 byte-order mark at the start of the file is
@@ -38,7 +38,7 @@ from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource
 
 from perpbot.config_derived import DerivedValues
 from perpbot.config_sources import ConfigError, env_settings_names, is_numeric, parse_chat_ids, read_toml
-from perpbot.config_leverage import LeverageSettings
+from perpbot.config_risk import TradeRiskSettings
 from perpbot.config_portfolio import PortfolioSettings
 from perpbot.config_values import (  # noqa: F401  (BUILTIN_MODELS, ModelName re-exported)
     BUILTIN_MODELS, PLATFORM_SECRET_FIELDS, ExecutionSettings, ModelName, ModelRef, PlatformSettings, check_ledger_url,
@@ -57,7 +57,7 @@ OPTIONAL_FILES = ("funding_file", "mark_file", "intrabar_file", "model_path")
 FEATURE_GROUPS = ("candles", "htf", "cross_asset", "funding_basis", "regime")
 
 
-class Settings(DerivedValues, ExecutionSettings, LeverageSettings, PlatformSettings, PortfolioSettings, BaseSettings):
+class Settings(DerivedValues, ExecutionSettings, TradeRiskSettings, PlatformSettings, PortfolioSettings, BaseSettings):
     """All perpbot settings. Units are in each field's description."""
 
     model_config = SettingsConfigDict(env_prefix="PERPBOT_", extra="forbid", validate_default=True, allow_inf_nan=False)
@@ -94,7 +94,7 @@ class Settings(DerivedValues, ExecutionSettings, LeverageSettings, PlatformSetti
     max_daily_loss: float = Field(5.0, gt=0, le=100, description="percent of the day's starting equity")
     max_drawdown: float = Field(20.0, gt=0, le=100, description="percent below the equity peak")
     cooldown_bars: int = Field(6, ge=0, le=10_000, description="bars without entries after a losing trade")
-    stop_mode: Literal["percent", "atr"] = "percent"
+    stop_mode: Literal["percent", "atr", "levels"] = "percent"
     stop_loss: float = Field(1.0, gt=0, le=50, description="percent from entry (stop_mode=percent)")
     take_profit: float = Field(2.0, gt=0, le=200, description="percent from entry (stop_mode=percent)")
     stop_loss_atr: float = Field(1.5, gt=0, le=50, description="ATR multiple (stop_mode=atr)")

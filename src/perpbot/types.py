@@ -68,6 +68,7 @@ class RiskEvent(IntEnum):
     MAX_POSITIONS = 10    # portfolio: entry refused, the account holds max_open_positions; value = that count
     MARGIN_BUDGET = 11    # portfolio: entry refused, no initial margin left in the budget; value = USDT left
     CORRELATED = 12       # portfolio: entry refused, a same-direction position's returns correlate; value = r
+    RISK_REWARD = 13      # stops at support / resistance: take-profit / stop-loss distance below the minimum; value
 
     @property
     def label(self) -> str:

@@ -15,7 +15,7 @@ import numpy as np
 from perpbot.sim import kernel as K
 from perpbot.sim.market_rules import account_rules
 from perpbot.sim.sizing import (
-    SIZING_ATR, SIZING_EQUITY, SIZING_FIXED_FRACTION, STOP_ATR, STOP_PERCENT, protective_levels,
+    SIZING_ATR, SIZING_EQUITY, SIZING_FIXED_FRACTION, STOP_ATR, STOP_LEVELS, STOP_PERCENT, protective_levels,
 )
 
 # Bitget SOLUSDT USDT-M position tiers (upper notional bound in USDT, maintenance margin rate),
@@ -30,7 +30,7 @@ SOLUSDT_TIERS = ((50_000.0, 0.005), (100_000.0, 0.008), (1_000_000.0, 0.01), (5_
 SPOT_ACCOUNT = {"leverage": 1.0, "funding": False, "tiers": ((float("inf"), 0.0),), "long_only": True}
 
 _SIZING = {"fixed_fraction": SIZING_FIXED_FRACTION, "atr": SIZING_ATR, "equity": SIZING_EQUITY}
-_STOP = {"percent": STOP_PERCENT, "atr": STOP_ATR}
+_STOP = {"percent": STOP_PERCENT, "atr": STOP_ATR, "levels": STOP_LEVELS}
 
 
 @dataclass(frozen=True)
@@ -72,6 +72,9 @@ class AccountConfig:
     adaptive_leverage: bool = False  # leverage per trade from volatility and the size scale (sizing.trade_leverage)
     leverage_min: float = 1.0
     leverage_target_atr: float = 0.01  # ATR as a fraction of the price up to which the full leverage is used
+    levels_lookback: int = 48  # stop_mode "levels": candles of support / resistance, ATR buffer, min reward / risk
+    levels_buffer_atr: float = 0.25
+    min_risk_reward: float = 1.5
 
     @classmethod
     def for_strategy(cls, settings, strategy: str | None = None, rules=None, **overrides) -> "AccountConfig":
@@ -97,6 +100,9 @@ class AccountConfig:
         if cfg.limit_offset > 0:
             raise ValueError("entry_order = \"limit\" is simulated only (backtest, paper); live entries are market "
                              "orders: set entry_order = \"market\" for a live run")
+        if cfg.stop_mode == "levels":
+            raise ValueError("stop_mode = \"levels\" is simulated only (backtest, paper); a live node places percent or "
+                             "ATR stops: set stop_mode = \"percent\" or \"atr\" for a live run")
         if cfg.adaptive_leverage:
             raise ValueError("leverage_mode = \"adaptive\" is simulated only (backtest, paper); a live node sets one "
                              "leverage per symbol at the start: set leverage_mode = \"fixed\" for a live run")
@@ -134,7 +140,8 @@ class AccountConfig:
             limit_offset=s.limit_offset / 100.0 if s.entry_order == "limit" else 0.0, maker_fee=s.maker_fee / 100.0,
             limit_bars=s.limit_timeout_bars, limit_fallback=s.limit_fallback == "market",
             adaptive_leverage=s.leverage_mode == "adaptive", leverage_min=s.leverage_min,
-            leverage_target_atr=s.leverage_target_atr / 100.0,
+            leverage_target_atr=s.leverage_target_atr / 100.0, levels_lookback=s.levels_lookback,
+            levels_buffer_atr=s.levels_buffer_atr, min_risk_reward=s.min_risk_reward,
             **rules.values,  # the symbol's lot, tick and minimums unless the settings set them
         )
         if rules.tiers is not None:
@@ -179,6 +186,9 @@ class AccountConfig:
         p[K.P_LEV_ADAPTIVE] = 1.0 if self.adaptive_leverage else 0.0
         p[K.P_LEV_MIN] = self.leverage_min
         p[K.P_LEV_TARGET_ATR] = self.leverage_target_atr
+        p[K.P_LEVELS_N] = self.levels_lookback
+        p[K.P_LEVELS_BUFFER] = self.levels_buffer_atr
+        p[K.P_MIN_RR] = self.min_risk_reward
         return p
 
     def tier_arrays(self) -> tuple[np.ndarray, np.ndarray]:

@@ -37,11 +37,11 @@ from perpbot.sim.accounting import (
 )
 from perpbot.risk.rules import (  # noqa: F401  (EV_* and MS_PER_DAY re-exported: the loop's codes)
     ALLOWED, EV_BELOW_MIN, EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_HALTED, EV_LIMIT_UNFILLED, EV_MAX_DD_HALT,
-    EV_MARGIN_BUDGET, EV_NO_EQUITY, MS_PER_DAY, below_min_size, cooldown_after, daily_loss_halt, drawdown_halt,
+    EV_MARGIN_BUDGET, EV_NO_EQUITY, EV_RISK_REWARD, MS_PER_DAY, below_min_size, cooldown_after, daily_loss_halt, drawdown_halt,
     entry_veto, max_qty_for_equity, next_utc_midnight,
 )
 from perpbot.sim.kernel_layout import *  # noqa: F401,F403  (the P_/S_/T_/E_/F_/X_ layouts and new_state, re-exported)
-from perpbot.sim.sizing import position_size, protective_levels, trade_leverage
+from perpbot.sim.sizing import STOP_LEVELS, position_size, protective_levels, recent_levels, trade_leverage
 
 
 
@@ -102,7 +102,8 @@ def _close(state, params, trades, bar, price, reason):
 
 
 @njit(cache=True)
-def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mmr, scale=1.0, maker=False):
+def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mmr, scale=1.0, maker=False,
+               support=math.nan, resistance=math.nan):
     """Open a position at ``price`` (a market order at the bar's open; with ``maker``, a limit order's
     fill: no slippage, the maker fee) if the risk rules allow; else record the veto.
 
@@ -118,7 +119,10 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
         return
     fill = price if maker else slipped_price(price, side > 0, params[P_SLIPPAGE])
     sl, tp, dist = protective_levels(side, fill, int(params[P_STOP_MODE]), params[P_SL], params[P_TP],
-                                     atr, params[P_TICK])
+                                     atr, params[P_TICK], support, resistance, params[P_LEVELS_BUFFER])
+    if int(params[P_STOP_MODE]) == STOP_LEVELS and not abs(tp - fill) >= params[P_MIN_RR] * dist:  # NaN: no levels
+        _event(state, events, bar, EV_RISK_REWARD, abs(tp - fill) / dist)
+        return
     lev = trade_leverage(params[P_LEV_ADAPTIVE] > 0, params[P_LEVERAGE], params[P_LEV_MIN], params[P_LEV_TARGET_ATR],
                          atr, fill, scale)
     fee_rate = params[P_TAKER_FEE]
@@ -166,7 +170,7 @@ def _place_limit(state, params, bar, side, close, atr, tick, scale):
 
 
 @njit(cache=True)
-def _work_limit(state, params, events, bar, o, h, lo, tier_upper, tier_mmr):
+def _work_limit(state, params, events, bar, o, h, lo, tier_upper, tier_mmr, support, resistance):
     """Bar ``bar`` of a resting limit entry (flat account). It fills at its price, maker fee, no
     slippage, only when the bar trades THROUGH it (low < price for a buy, high > price for a sell;
     a touch is not a fill). Post-only: when the bar it is placed in already opens through it, the venue
@@ -180,12 +184,12 @@ def _work_limit(state, params, events, bar, o, h, lo, tier_upper, tier_mmr):
         _event(state, events, bar, EV_LIMIT_UNFILLED, price)
         if params[P_LIMIT_FALLBACK] > 0:
             _try_entry(state, params, events, bar, side, o, state[S_PEND_ATR], tier_upper, tier_mmr,
-                       state[S_PEND_SCALE])
+                       state[S_PEND_SCALE], False, support, resistance)
         return
     if (side > 0 and lo < price) or (side < 0 and h > price):
         state[S_PEND_SIDE] = 0.0
         _try_entry(state, params, events, bar, side, price, state[S_PEND_ATR], tier_upper, tier_mmr,
-                   state[S_PEND_SCALE], True)
+                   state[S_PEND_SCALE], True, support, resistance)
 
 
 @njit(cache=True)
@@ -290,6 +294,7 @@ def bar_open(i, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark, tier_u
     sig = 0
     if i > 0:
         sig = signal[i - 1]
+    sup, res = recent_levels(h, lo, i, int(params[P_LEVELS_N]) if int(params[P_STOP_MODE]) == STOP_LEVELS else 0)
     if sig != 0:
         side = int(state[S_SIDE])
         if side == -sig:
@@ -301,9 +306,10 @@ def bar_open(i, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark, tier_u
             if params[P_LIMIT_OFFSET] > 0.0:
                 _place_limit(state, params, i, sig, c[i - 1], atr[i - 1], params[P_TICK], scale)
             else:
-                _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale)
+                _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale, False,
+                           sup, res)
     if state[S_PEND_SIDE] != 0 and state[S_SIDE] == 0:
-        _work_limit(state, params, events, i, o[i], h[i], lo[i], tier_upper, tier_mmr)
+        _work_limit(state, params, events, i, o[i], h[i], lo[i], tier_upper, tier_mmr, sup, res)
 
 
 @njit(cache=True)

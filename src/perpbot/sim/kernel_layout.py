@@ -19,7 +19,9 @@ P_LONG_ONLY = 20  # spot: a sell signal closes the long and opens nothing
 P_LIMIT_OFFSET, P_MAKER_FEE, P_LIMIT_BARS, P_LIMIT_FALLBACK = range(21, 25)
 # leverage per trade (sim.sizing.trade_leverage): 1 = from volatility and the size scale, its floor, the ATR fraction
 P_LEV_ADAPTIVE, P_LEV_MIN, P_LEV_TARGET_ATR = range(25, 28)
-N_PARAMS = 28
+# stops at support / resistance (stop mode STOP_LEVELS): candles looked back, ATR buffer, minimum reward / risk
+P_LEVELS_N, P_LEVELS_BUFFER, P_MIN_RR = range(28, 31)
+N_PARAMS = 31
 
 # ---- state layout (float64 array) ----------------------------------------------------------
 S_BALANCE, S_SIDE, S_QTY, S_ENTRY, S_MARGIN, S_SL, S_TP, S_LIQ, S_ENTRY_FEE, S_FUNDING = range(10)

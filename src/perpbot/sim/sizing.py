@@ -33,6 +33,7 @@ SIZING_EQUITY = 2
 
 STOP_PERCENT = 0
 STOP_ATR = 1
+STOP_LEVELS = 2  # support / resistance of the candles before the entry (recent_levels)
 
 
 @njit(cache=True)
@@ -77,15 +78,28 @@ def position_size(mode: int, equity: float, price: float, stop_distance: float, 
 
 @njit(cache=True)
 def protective_levels(side: int, fill_price: float, stop_mode: int, stop_loss: float,
-                      take_profit: float, atr: float, tick_size: float):
+                      take_profit: float, atr: float, tick_size: float, support: float = math.nan,
+                      resistance: float = math.nan, buffer_atr: float = 0.0):
     """Stop-loss and take-profit prices (USDT, rounded to the tick) for a new position.
 
     ``stop_loss`` / ``take_profit`` are fractions of the fill price (STOP_PERCENT) or ATR
-    multiples (STOP_ATR). A value <= 0 means "no such level" and gives NaN.
+    multiples (STOP_ATR). A value <= 0 means "no such level" and gives NaN. STOP_LEVELS: a long's
+    stop-loss is ``support`` - ``buffer_atr`` x ``atr`` and its take-profit ``resistance`` (a short's
+    ``resistance`` + buffer and ``support``; :func:`recent_levels`); all NaN when a level is missing or the
+    fill is already beyond one (no valid stop or target).
 
     Returns:
         (stop_loss_price, take_profit_price, stop_distance)
     """
+    if stop_mode == STOP_LEVELS:
+        buf = buffer_atr * atr if buffer_atr > 0.0 else 0.0
+        sl = support - buf if side > 0 else resistance + buf
+        tp = resistance if side > 0 else support
+        if not (side * (fill_price - sl) > 0.0 and side * (tp - fill_price) > 0.0):  # NaN compares False
+            return math.nan, math.nan, math.nan
+        sl = round_to_step(sl, tick_size)
+        tp = round_to_step(tp, tick_size)
+        return sl, tp, abs(fill_price - sl)
     if stop_mode == STOP_ATR:
         sl_dist = stop_loss * atr
         tp_dist = take_profit * atr
@@ -100,6 +114,21 @@ def protective_levels(side: int, fill_price: float, stop_mode: int, stop_loss: f
         tp = round_to_step(fill_price + side * tp_dist, tick_size)
     dist = abs(fill_price - sl) if not math.isnan(sl) else math.nan
     return sl, tp, dist
+
+
+@njit(cache=True)
+def recent_levels(high, low, i: int, n: int):
+    """(support, resistance) for an entry at bar ``i``: the lowest low and the highest high (USDT) of the
+    ``n`` candles before it (bars ``i - n .. i - 1``, all closed when the signal was decided); NaN, NaN
+    when fewer exist."""
+    if n < 1 or i - n < 0:
+        return math.nan, math.nan
+    lo = low[i - n]
+    hi = high[i - n]
+    for j in range(i - n + 1, i):
+        lo = min(lo, low[j])
+        hi = max(hi, high[j])
+    return lo, hi
 
 
 @njit(cache=True)

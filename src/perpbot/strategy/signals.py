@@ -87,7 +87,7 @@ def rule_signals(name: str, candles: pd.DataFrame) -> np.ndarray:
 def baseline_overrides(name: str) -> dict:
     """AccountConfig overrides of a baseline: buy-and-hold holds 1x full equity with no stops."""
     if name == "buy-and-hold":
-        return {"sizing": "equity", "equity_fraction": 1.0, "leverage": 1.0, "stop_loss": 0.0,
+        return {"sizing": "equity", "equity_fraction": 1.0, "leverage": 1.0, "stop_mode": "percent", "stop_loss": 0.0,
                 "take_profit": 0.0, "trailing_stop": 0.0, "max_drawdown": 1.0, "max_daily_loss": 1.0}
     return {}
 
