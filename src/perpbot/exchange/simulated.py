@@ -39,6 +39,28 @@ def bar_funding(events: pd.DataFrame, events_ms: np.ndarray, mark: pd.DataFrame 
     return float(rate[-1]), float(fmark[-1])
 
 
+def merge_funding(known: pd.DataFrame | None, events: pd.DataFrame | None,
+                  after_ms: int | None) -> tuple[pd.DataFrame | None, int]:
+    """(``known`` funding events with the new ones of ``events`` merged in, time-sorted; how many were added):
+    an event is new when its time is not known yet and after ``after_ms`` (ms UTC, the latest processed
+    candle's open: its funding is settled; None = any). Frames: ``timestamp`` (UTC), ``funding_rate``."""
+    if events is None or not len(events):
+        return known, 0
+    new = events[["timestamp", "funding_rate"]].copy()
+    new["timestamp"] = pd.to_datetime(new["timestamp"], utc=True).astype("datetime64[ms, UTC]")
+    stamps = new["timestamp"].astype("int64").to_numpy()
+    known_ms = (np.zeros(0, dtype=np.int64) if known is None else
+                known["timestamp"].astype("datetime64[ms, UTC]").astype("int64").to_numpy())
+    keep = ~np.isin(stamps, known_ms)
+    if after_ms is not None:
+        keep &= stamps > after_ms
+    if not keep.any():
+        return known, 0
+    both = [f for f in (known, new[keep]) if f is not None and len(f)]
+    merged = pd.concat(both, ignore_index=True).sort_values("timestamp", kind="stable").reset_index(drop=True)
+    return merged, int(keep.sum())
+
+
 @dataclass
 class BarUpdate:
     """What one candle changed: rows of the trades / risk-events / funding tables it added."""
@@ -155,21 +177,11 @@ class SimulatedExchange:
         Events at or before the latest processed candle's open are ignored (that candle's funding
         is settled); the rest join the known events and are charged at the candle opening at
         their time, as in the backtest. Returns the number of events added."""
-        if events is None or not len(events):
-            return 0
-        new = events[["timestamp", "funding_rate"]].copy()
-        new["timestamp"] = pd.to_datetime(new["timestamp"], utc=True).astype("datetime64[ms, UTC]")
-        stamps = new["timestamp"].astype("int64").to_numpy()
-        keep = ~np.isin(stamps, self._funding_ms)
-        if self.n:
-            keep &= stamps > self.ts[self.n - 1]
-        if not keep.any():
-            return 0
-        both = [f for f in (self.funding_events, new[keep]) if f is not None and len(f)]
-        merged = pd.concat(both, ignore_index=True).sort_values("timestamp", kind="stable").reset_index(drop=True)
-        self.funding_events = merged
-        self._funding_ms = merged["timestamp"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
-        return int(keep.sum())
+        merged, added = merge_funding(self.funding_events, events, int(self.ts[self.n - 1]) if self.n else None)
+        if added and merged is not None:
+            self.funding_events = merged
+            self._funding_ms = merged["timestamp"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+        return added
 
     def set_signal(self, signal: int, size: float = 1.0) -> None:
         """Signal (+1 buy, -1 sell, 0 hold) decided at the close of the latest candle, and the

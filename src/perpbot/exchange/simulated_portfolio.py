@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from perpbot.data import timeframe_to_ms
-from perpbot.exchange.simulated import BarUpdate, bar_funding
+from perpbot.exchange.simulated import BarUpdate, bar_funding, merge_funding
 from perpbot.sim import kernel as K
 from perpbot.sim import portfolio_kernel as PK
 from perpbot.sim.config import AccountConfig
@@ -90,6 +90,22 @@ class PortfolioExchange:
         self.account_events = (events_frame(b.pevents[n_account:n1], pd.Series(self._times)) if n1 > n_account
                                else None)
         return self._updates(i, counts)
+
+    def add_funding(self, symbol: str, events: pd.DataFrame) -> int:
+        """``symbol``'s funding-rate events published since the start (a live feed), as
+        :meth:`perpbot.exchange.simulated.SimulatedExchange.add_funding`. Returns the number added."""
+        if not self.book.configs[self.symbols.index(symbol)].funding:
+            return 0
+        last = int(self.book.ts[self.book.n - 1]) if self.book.n else None
+        merged, added = merge_funding(self._funding[symbol], events, last)
+        if added and merged is not None:
+            self._funding[symbol] = merged
+            self._funding_ms[symbol] = merged["timestamp"].astype("datetime64[ms, UTC]").astype("int64").to_numpy()
+        return added
+
+    def funding_events(self, symbol: str) -> pd.DataFrame | None:
+        """``symbol``'s known funding-rate events (``timestamp``, ``funding_rate``), or None."""
+        return self._funding[symbol]
 
     def set_signal(self, symbol: str, signal: int, size: float = 1.0) -> None:
         """``symbol``'s signal (+1 / -1 / 0) decided at the latest close and its entry-size scale."""
