@@ -44,6 +44,20 @@ def running_sim(data, start_bar: int, capital: float = 1000.0):
         s.stop()
 
 
+def two_symbol_data(sol5m_path, sol_funding_path, sol_mark8h_path, data_dir, n_rows: int = 1300):
+    """((SOLUSDT 5m candles, funding, 8h mark), (BTCUSDT 5m candles of the same times made from its 1m file,
+    funding)): ``n_rows`` real candles each, for a simulator trading both (``tradable=``)."""
+    from perpbot.data.resample import resample_candles
+
+    sol = load_candles(sol5m_path)
+    btc = resample_candles(load_candles(data_dir / "BTCUSDT-1m.parquet"), "5m")
+    common = sol[sol["timestamp"].isin(set(btc["timestamp"]))].iloc[:n_rows].reset_index(drop=True)
+    btc = btc.set_index("timestamp").loc[common["timestamp"]].reset_index()
+    assert len(common) == len(btc) == n_rows
+    return ((common, load_funding(sol_funding_path), load_candles(sol_mark8h_path)),
+            (btc, load_funding(data_dir / "BTCUSDT-funding.parquet")))
+
+
 def wait_until(cond, what: str, timeout: float = 30.0, poll: float = 0.005):
     """Poll ``cond()`` until it is truthy (returned), failing the test after ``timeout`` s."""
     deadline = time.monotonic() + timeout

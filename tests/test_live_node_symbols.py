@@ -18,13 +18,11 @@ import httpx
 import pytest
 
 from perpbot.config import load_settings
-from perpbot.data import load_candles, load_funding
-from perpbot.data.resample import resample_candles
 from perpbot.devtools.bitget_sim import BitgetSim
 from perpbot.exchange.ccxt_adapter import make_exchange
 from fake_telegram import FakeTelegram
 from _api_helpers import next_event, recv_json, ws
-from _sim_fixtures import quiet_loggers, wait_until
+from _sim_fixtures import quiet_loggers, two_symbol_data, wait_until
 
 CHAT = 778
 TOKEN = "node-" + secrets.token_hex(16)
@@ -45,14 +43,7 @@ def _until(cond, what: str, timeout: float = 30.0):
 @pytest.fixture(scope="module")
 def two_markets(sol5m_path, sol_funding_path, sol_mark8h_path, data_dir):
     """1300 SOLUSDT 5m candles and the BTCUSDT 5m candles of the same times (from its 1m file), with funding."""
-    sol = load_candles(sol5m_path)
-    btc1m = load_candles(data_dir / "BTCUSDT-1m.parquet")
-    btc = resample_candles(btc1m, "5m")
-    common = sol[sol["timestamp"].isin(set(btc["timestamp"]))].iloc[:1300].reset_index(drop=True)
-    btc = btc.set_index("timestamp").loc[common["timestamp"]].reset_index()
-    assert len(common) == len(btc) == 1300
-    return ((common, load_funding(sol_funding_path), load_candles(sol_mark8h_path)),
-            (btc, load_funding(data_dir / "BTCUSDT-funding.parquet")))
+    return two_symbol_data(sol5m_path, sol_funding_path, sol_mark8h_path, data_dir)
 
 
 @contextmanager

@@ -141,7 +141,7 @@ async def run_dry(settings, strategy: str, exchange, *, bundle=None, ledger=None
         on_start(bot, feed)
     try:
         await feed.run(on_candle)
-        candles = _frame(seen)
+        candles = candles_frame(seen)
         bot.finish()
     except BaseException as exc:
         if ledger is not None:
@@ -154,7 +154,8 @@ async def run_dry(settings, strategy: str, exchange, *, bundle=None, ledger=None
     return out
 
 
-def _frame(rows: list[tuple]) -> pd.DataFrame:
+def candles_frame(rows: list[tuple]) -> pd.DataFrame:
+    """Candle rows (ms UTC open, OHLC USDT, base volume) as a validated-candles-like frame."""
     df = pd.DataFrame(rows, columns=["timestamp", "open", "high", "low", "close", "volume"])
     df["timestamp"] = pd.to_datetime(df["timestamp"], unit="ms", utc=True).astype("datetime64[ms, UTC]")
     return df

@@ -55,7 +55,8 @@ def _check(settings: dict, markets: dict[str, MarketData], strategy: str) -> Non
         check_enough_candles(m, settings[next(iter(settings))].warmup_bars)
 
 
-def _metrics(result: PortfolioResult, position=None) -> dict:
+def portfolio_metrics(result: PortfolioResult, position=None) -> dict:
+    """Trading metrics of the account: its equity and every symbol's trades."""
     from perpbot.ml.trading_metrics import trading_metrics
 
     return trading_metrics(result.equity, result.trades, result.capital, position=position)
@@ -92,7 +93,7 @@ def portfolio_backtest_job(settings: dict, markets: dict[str, MarketData], strat
             signals[s] = rule_signals(strategy, m.candles)
     configs = {s: AccountConfig.for_strategy(settings[s], strategy) for s in markets}
     result = run_portfolio_backtest(arrays, signals, configs, PortfolioBudget.from_settings(first), sizes=sizes)
-    return PortfolioRun(result, _metrics(result), signals=signals)
+    return PortfolioRun(result, portfolio_metrics(result), signals=signals)
 
 
 def portfolio_paper_job(settings: dict, markets: dict[str, MarketData], strategy: str, *,
@@ -127,7 +128,7 @@ def portfolio_paper_job(settings: dict, markets: dict[str, MarketData], strategy
         for rid in run_ids.values():
             ledger.finish_run(rid, status="failed")
         raise
-    run = PortfolioRun(result, _metrics(result), run_ids)
+    run = PortfolioRun(result, portfolio_metrics(result), run_ids)
     for rid in run_ids.values():
         ledger.finish_run(rid, status="finished", metrics=run.metrics)
     return run

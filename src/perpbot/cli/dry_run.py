@@ -66,3 +66,63 @@ def run_dry_cli(settings, *, strategy: str, model_path: Path | None = None, api:
     for name, path in result.files.items():
         out.print(f"  {'candles seen' if name == 'candles' else 'funding rates known'}: {path}", highlight=False)
     return result
+
+
+def run_dry_portfolio_cli(settings: dict, *, strategy: str, model_path: Path | None = None, api: bool = False,
+                          out: Console | None = None, exchange=None, feed_options: dict | None = None,
+                          on_start: Callable | None = None):
+    """The dry-run over several symbols on one account (:mod:`perpbot.app.dry_run_portfolio`; ``settings`` per
+    symbol, the first one's interfaces and account), with the interfaces attached; returns its
+    :class:`~perpbot.app.dry_run_portfolio.PortfolioDryRun`. Errors as :func:`run_dry_cli`."""
+    from perpbot.app.dry_run_portfolio import run_dry_portfolio
+    from perpbot.app.jobs import check_strategies, load_model_for
+    from perpbot.app.portfolio import model_paths
+    from perpbot.bot.control import BotControl
+    from perpbot.cli.node import attach, check_api, stop_on_signals
+    from perpbot.exchange.clients import make_async_exchange
+    from perpbot.storage.ledger import Ledger
+    from perpbot.strategy.signals import is_model_strategy
+
+    out = out or console
+    check_strategies([strategy])
+    symbols = list(settings)
+    first = settings[symbols[0]]
+    token = check_api(first) if api else None
+    paths = model_paths(settings, strategy, model_path) if is_model_strategy(strategy) else {}
+    bundles = {s: load_model_for(settings[s], p, strategy) for s, p in paths.items()}
+    ledger = Ledger(first.ledger)
+    control = BotControl(mode="paper", strategy=strategy, symbol=", ".join(symbols), timeframe=first.timeframe)
+    interfaces = attach(first, control, api=api, token=token, out=out)
+    out.print(f"[bold]DRY-RUN[/] on {first.exchange}'s live prices: {', '.join(symbols)} {first.timeframe} on one "
+              f"simulated account of {first.starting_capital:,.2f} USDT, strategy {strategy} (nothing is sent to the "
+              "venue). Ctrl-C stops it.", highlight=False)
+
+    def started(bot, feeds) -> None:
+        stop_on_signals(feeds)
+        if on_start is not None:
+            on_start(bot, feeds)
+
+    async def main():
+        ex = exchange or make_async_exchange(first.exchange)
+        try:
+            return await run_dry_portfolio(settings, strategy, ex, bundles=bundles, ledger=ledger, control=control,
+                                           feed_options=feed_options, on_start=started)
+        finally:
+            await ex.close()
+
+    import asyncio
+
+    try:
+        result = asyncio.run(main())
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] == "ccxt":
+            from perpbot.exchange.ccxt_adapter import describe_error
+
+            raise UserError(f"{first.exchange}: cannot read the live market: {describe_error(exc)}") from None
+        raise
+    finally:
+        interfaces.stop()
+    trades = result.bot.exchange.result().trades
+    out.print(f"paper runs {', '.join(map(str, result.run_ids.values()))} (dry-run) stopped: {len(trades)} trades, "
+              f"final equity {result.bot.exchange.equity:,.2f} USDT", highlight=False)
+    return result

@@ -27,6 +27,7 @@ from typing import Callable
 import typer
 from rich.console import Console
 
+from perpbot.exchange.feed_group import Feeds
 from perpbot.logs import get_logger
 
 log = get_logger("perpbot.live")
@@ -49,20 +50,6 @@ def _api_token(settings) -> str:
     except ConfigError as exc:
         err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
-
-
-class Feeds:
-    """The node's candle feeds: :meth:`stop` ends every one (SIGINT / SIGTERM, ``on_start`` embedding),
-    also those a re-ranking adds later."""
-
-    def __init__(self) -> None:
-        self.feeds: list = []
-        self.stopped = asyncio.Event()
-
-    def stop(self) -> None:
-        self.stopped.set()
-        for f in self.feeds:
-            f.stop()
 
 
 def _legs(settings, symbols: list[str] | None) -> list:

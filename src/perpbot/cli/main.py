@@ -34,7 +34,9 @@ from perpbot.cli.options import (
     OneLineErrorsGroup, choice_option, model_choice, symbol_option, timerange_option, train_strategy_choice,
     version_callback,
 )
-from perpbot.cli.portfolio import node_symbols, portfolio_backtest_cli, portfolio_replay_cli, symbols_option_help
+from perpbot.cli.portfolio import (
+    node_settings, node_symbols, portfolio_backtest_cli, portfolio_replay_cli, symbols_option_help,
+)
 from perpbot.cli.serve import serve
 from perpbot.cli.timerange import data_settings, market_for, parse_timerange
 
@@ -193,9 +195,16 @@ def run(config: Optional[Path] = ConfigOpt,
             raise UsageError(f"--last must be >= 1, got {last}")
         tr = parse_timerange(timerange)
         if symbols is not None and mode == "paper":
-            if replay is not None or symbol or resume or api:
-                raise UsageError("--symbols in paper mode replays the symbols' recorded candles (with --timerange / "
-                                 "--last); a dry-run on live prices trades one symbol for now")
+            if replay is not None or symbol or resume:
+                raise UsageError("--symbols picks each symbol's candles: no --replay, --symbol or --resume")
+            if tr is None and last is None:  # no recorded candles asked for: the dry-run on live prices
+                from perpbot.cli.dry_run import run_dry_portfolio_cli
+
+                run_dry_portfolio_cli(node_settings(config, symbols, mode=mode), strategy=strategy,
+                                      model_path=model_path, api=api)
+                return
+            if api:
+                raise UsageError("--api is for live prices (no --timerange / --last)")
             portfolio_replay_cli(config, symbols, strategy, tr, last, mode=mode)
             return
         if mode == "live":

@@ -45,6 +45,13 @@ def node_symbols(text: str) -> dict:
     return {"symbols": parse_symbols(text)}
 
 
+def node_settings(config: Optional[Path], text: str, **overrides) -> dict:
+    """Settings per symbol of ``--symbols A,B,...`` for a node on live prices (each the settings with its
+    ``symbol``; no data files needed)."""
+    base = settings_for(config, **overrides)
+    return {s: base.model_copy(update={"symbol": s}) for s in parse_symbols(text)}
+
+
 def portfolio_inputs(config: Optional[Path], symbols: list[str], timerange, **overrides):
     """(settings per symbol, market data per symbol on one timeline, cut to ``timerange``)."""
     from perpbot.cli.timerange import market_for, symbol_overrides
