@@ -36,23 +36,48 @@ def test_unit_restarts_on_failure_reads_secrets_from_an_environment_file_and_sto
     assert "SECRET" not in UNIT.read_text().upper().replace("SECRETS LIVE", "")
 
 
-@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
-def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
-    """The unit as shipped, with its paths pointed at this checkout's venv and a temp env file."""
+def _installed(unit: Path, tmp_path: Path) -> Path:
+    """``unit`` as shipped, with its paths pointed at this checkout's venv, a temp env file and temp folders."""
     perpbot = Path(sys.executable).with_name("perpbot")
     assert perpbot.exists()
     env = tmp_path / "perpbot.env"
     env.write_text("PERPBOT_LEVERAGE=5\n")
-    (tmp_path / "runs").mkdir()
-    text = (UNIT.read_text().replace("/opt/perpbot/.venv/bin/perpbot", str(perpbot))
+    for d in ("runs", "data"):
+        (tmp_path / d).mkdir(exist_ok=True)
+    text = (unit.read_text().replace("/opt/perpbot/.venv/bin/perpbot", str(perpbot))
             .replace("/etc/perpbot/perpbot.env", str(env)).replace("/opt/perpbot", str(tmp_path))
             .replace("User=perpbot", "User=root").replace("Group=perpbot", "Group=root"))
-    unit = tmp_path / "perpbot.service"
-    unit.write_text(text)
-    r = subprocess.run(["systemd-analyze", "verify", "--man=no", str(unit)], capture_output=True, text=True,
+    out = tmp_path / unit.name
+    out.write_text(text)
+    return out
+
+
+def _verify(*units: Path) -> None:
+    r = subprocess.run(["systemd-analyze", "verify", "--man=no", *map(str, units)], capture_output=True, text=True,
                        timeout=60)
-    problems = [ln for ln in (r.stdout + r.stderr).splitlines() if "perpbot.service" in ln]
+    problems = [ln for ln in (r.stdout + r.stderr).splitlines() if any(u.name in ln for u in units)]
     assert r.returncode == 0 and not problems, r.stdout + r.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_systemd_analyze_verify_accepts_the_unit(tmp_path):
+    _verify(_installed(UNIT, tmp_path))
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze not installed")
+def test_the_retraining_schedule(tmp_path):
+    """The timer starts the one-shot service weekly; the service downloads fresh candles, then retrains and
+    promotes the model into the running node (perpbot models retrain); both pass systemd-analyze verify."""
+    svc, timer = ROOT / "deploy" / "perpbot-retrain.service", ROOT / "deploy" / "perpbot-retrain.timer"
+    cp = configparser.ConfigParser(strict=False, interpolation=None)
+    cp.optionxform = str
+    cp.read(timer)
+    assert cp["Timer"]["OnCalendar"] == "Sun *-*-* 02:00:00 UTC" and cp["Timer"]["Persistent"] == "true"
+    lines = [ln for ln in svc.read_text().splitlines() if ln.startswith("ExecStart=")]
+    assert lines == ["ExecStart=/opt/perpbot/.venv/bin/perpbot download",
+                     "ExecStart=/opt/perpbot/.venv/bin/perpbot models retrain"]
+    assert "Type=oneshot" in svc.read_text() and "EnvironmentFile=/etc/perpbot/perpbot.env" in svc.read_text()
+    _verify(_installed(svc, tmp_path), _installed(timer, tmp_path))
 
 
 def test_env_example_names_only_settings_or_known_perpbot_variables():

@@ -130,3 +130,27 @@ def test_promote_needs_a_running_node(models, tmp_path):
         text
     code, text = _cli(["models", "promote", str(tmp_path / "missing.joblib")], kw)
     assert code == 1
+
+
+def test_retrain_rolls_a_fresh_model_into_the_running_node(models, sol5m_path, sol_funding_path, sol_mark8h_path):
+    """``perpbot models retrain`` (the retraining schedule's job, deploy/perpbot-retrain.timer) trains the node's
+    model again on the settings' candles and queues it: the running node takes it at its next candle."""
+    d, s, kw, first, second = models
+    cfg = d / "retrain.toml"  # the node's settings: its candles, model and windows
+    cfg.write_text("".join(f"{k} = {json.dumps('none' if v is None else v if isinstance(v, (int, float)) else str(v))}\n"
+                           for k, v in kw.items()))
+    data = sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, START + 10)
+    out = Console(record=True, width=200)
+    with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.bot", "perpbot.dry_run", "perpbot.feed",
+                       "perpbot.promotion"), running_sim(data, START) as sim, dry_node(sim, s, "ai", out) as handles:
+        bot = handles["bot"]
+        next_candle(sim, bot)
+        code, text = _cli(["models", "retrain", "--config", str(cfg)], kw)
+        assert code == 0 and f"queued for run {bot.run_id}" in text, text
+        new = text.split("trained ")[1].split(" ")[0]
+        assert new not in (first.bundle.version, bot.bundle.version)
+        next_candle(sim, bot)
+        assert bot.bundle.version == new
+        done = json.loads((kw["output_dir"] / "promoted" / f"run-{bot.run_id}.applied.json").read_text())
+        assert done["outcome"] == "applied" and done["version"] == new
+    assert len(list((kw["output_dir"] / "models").glob("retrained-*.joblib"))) == 1
