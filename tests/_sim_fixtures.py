@@ -58,6 +58,15 @@ def two_symbol_data(sol5m_path, sol_funding_path, sol_mark8h_path, data_dir, n_r
             (btc, load_funding(data_dir / "BTCUSDT-funding.parquet")))
 
 
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now (for a node's API)."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 def wait_until(cond, what: str, timeout: float = 30.0, poll: float = 0.005):
     """Poll ``cond()`` until it is truthy (returned), failing the test after ``timeout`` s."""
     deadline = time.monotonic() + timeout

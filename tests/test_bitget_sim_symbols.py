@@ -11,13 +11,14 @@ Real data: SOLUSDT 5m candles, funding and 8h mark prices; BTCUSDT 1m candles re
 from __future__ import annotations
 
 import asyncio
-import logging
 
 import ccxt
 import ccxt.pro as ccxtpro
 import numpy as np
 import pandas as pd
 import pytest
+
+from _sim_fixtures import quiet_loggers
 
 from perpbot.data import load_candles, load_funding
 from perpbot.data.resample import resample_candles
@@ -36,13 +37,8 @@ Q_SOL, Q_BTC = 2.0, 0.01
 
 @pytest.fixture(scope="module", autouse=True)
 def _quiet_ccxt():
-    loggers = [logging.getLogger(n) for n in ("ccxt", "urllib3", "aiohttp", "asyncio")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    yield
-    for lg, lv in zip(loggers, levels):
-        lg.setLevel(lv)
+    with quiet_loggers("ccxt", "urllib3", "aiohttp", "asyncio"):
+        yield
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-import socket
 import threading
 import time
 
@@ -20,17 +19,11 @@ from perpbot.config import load_settings
 from perpbot.exchange.ccxt_adapter import make_exchange
 from fake_telegram import FakeTelegram
 from _api_helpers import next_event, recv_json, ws
-from _sim_fixtures import quiet_loggers, running_sim, sim_data, wait_until
+from _sim_fixtures import free_port, quiet_loggers, running_sim, sim_data, wait_until
 
 CHAT = 777
 TOKEN = "node-" + secrets.token_hex(16)
 START = 1100
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _until(cond, what: str, timeout: float = 30.0):
@@ -43,7 +36,7 @@ def test_live_node_with_api_and_telegram_attached(tmp_path, sol5m_path, sol_fund
     from perpbot.cli.live import run_live
 
     data = sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, 1300)
-    port = _port()
+    port = free_port()
     with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot", "httpx", "telegram"), \
             running_sim(data, START) as sim, FakeTelegram() as fake:
         s = load_settings(None, api_key=sim.api_key, api_secret=sim.api_secret, api_passphrase=sim.passphrase,

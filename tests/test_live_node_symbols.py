@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from contextlib import contextmanager
 import secrets
-import socket
 import threading
 import time
 
@@ -22,18 +21,12 @@ from perpbot.devtools.bitget_sim import BitgetSim
 from perpbot.exchange.ccxt_adapter import make_exchange
 from fake_telegram import FakeTelegram
 from _api_helpers import next_event, recv_json, ws
-from _sim_fixtures import quiet_loggers, two_symbol_data, wait_until
+from _sim_fixtures import free_port, quiet_loggers, two_symbol_data, wait_until
 
 CHAT = 778
 TOKEN = "node-" + secrets.token_hex(16)
 START = 1100
 SOL, BTC = "SOL/USDT:USDT", "BTC/USDT:USDT"
-
-
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _until(cond, what: str, timeout: float = 30.0):
@@ -57,7 +50,7 @@ def two_symbol_node(tmp_path, two_markets, **overrides):
     from perpbot.cli.live import run_live
 
     (sol, sol_funding, sol_mark), (btc, btc_funding) = two_markets
-    port = _port()
+    port = free_port()
     sim = BitgetSim(candles=sol, funding=sol_funding, mark=sol_mark, start_bar=START, capital=1000.0,
                     tradable={"BTCUSDT": (btc, btc_funding)})
     sim.start()

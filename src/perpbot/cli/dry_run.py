@@ -6,12 +6,26 @@ the venue; Ctrl-C or SIGTERM stops it after the current candle."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable
 
 from rich.console import Console
 
 from perpbot.cli.common import UserError, console
+
+
+@contextmanager
+def venue_errors(venue: str):
+    """A ccxt error reading the venue's live market becomes one UserError line (exit 1)."""
+    try:
+        yield
+    except Exception as exc:
+        if type(exc).__module__.split(".")[0] == "ccxt":
+            from perpbot.exchange.ccxt_adapter import describe_error
+
+            raise UserError(f"{venue}: cannot read the live market: {describe_error(exc)}") from None
+        raise
 
 
 def run_dry_cli(settings, *, strategy: str, model_path: Path | None = None, api: bool = False,
@@ -50,14 +64,9 @@ def run_dry_cli(settings, *, strategy: str, model_path: Path | None = None, api:
             on_start(bot, feed)
 
     try:
-        result = dry_run_job(settings, strategy, exchange=exchange, bundle=bundle, ledger=ledger, control=control,
-                             feed_options=feed_options, on_start=started)
-    except Exception as exc:
-        if type(exc).__module__.split(".")[0] == "ccxt":
-            from perpbot.exchange.ccxt_adapter import describe_error
-
-            raise UserError(f"{settings.exchange}: cannot read the live market: {describe_error(exc)}") from None
-        raise
+        with venue_errors(settings.exchange):
+            result = dry_run_job(settings, strategy, exchange=exchange, bundle=bundle, ledger=ledger, control=control,
+                                 feed_options=feed_options, on_start=started)
     finally:
         interfaces.stop()
     trades = result.bot.exchange.result().trades
@@ -113,13 +122,8 @@ def run_dry_portfolio_cli(settings: dict, *, strategy: str, model_path: Path | N
     import asyncio
 
     try:
-        result = asyncio.run(main())
-    except Exception as exc:
-        if type(exc).__module__.split(".")[0] == "ccxt":
-            from perpbot.exchange.ccxt_adapter import describe_error
-
-            raise UserError(f"{first.exchange}: cannot read the live market: {describe_error(exc)}") from None
-        raise
+        with venue_errors(first.exchange):
+            result = asyncio.run(main())
     finally:
         interfaces.stop()
     trades = result.bot.exchange.result().trades
