@@ -5,7 +5,8 @@ Checked by hand from the candles: every trade's stop-loss is the lowest low of t
 minus 0.25 x the signal candle's ATR (a short: the highest high plus it), its take-profit the opposite level,
 both on the tick, and the take-profit is at least 1.5 times as far from the fill as the stop-loss; every
 ``risk_reward`` veto is an entry whose levels give less (or none: the price beyond a level), with that
-ratio as its value. The paper replay makes the same trades; a live run refuses the mode.
+ratio as its value. The paper replay makes the same trades; the live risk takes the same decisions
+(tests/test_risk_engine.py).
 """
 
 from __future__ import annotations
@@ -85,5 +86,4 @@ def test_paper_replay_and_live(market, tmp_path):
     pd.testing.assert_frame_equal(paper.trades[bt.trades.columns].reset_index(drop=True),
                                   bt.trades.reset_index(drop=True))
     assert (paper.risk_events.event == "risk_reward").sum() == (bt.risk_events.event == "risk_reward").sum() > 0
-    with pytest.raises(ValueError, match='stop_mode = "levels" is simulated only'):
-        AccountConfig.for_live(s, "scoring")
+    assert AccountConfig.for_live(s, "scoring").stop_mode == "levels"  # the live node places them too

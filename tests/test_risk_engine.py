@@ -42,6 +42,8 @@ bar_step = st.fixed_dictionaries({
     # None = no budget) and a veto of max positions (10) or correlation (12)
     "cap": st.one_of(st.none(), st.floats(-50.0, 600.0)),
     "budget_veto": st.sampled_from([0, 10, 12]),
+    # stop_mode "levels": support / resistance as fractions below / above the price (negative: beyond it)
+    "levels": st.tuples(st.floats(-0.01, 0.05), st.floats(-0.01, 0.08)),
 })
 
 
@@ -60,7 +62,8 @@ def _new_events(state, events, seen: int) -> tuple[list, int]:
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(bar_step, min_size=5, max_size=60),
        cooldown=st.integers(0, 5), max_daily=st.floats(0.01, 0.2), max_dd=st.floats(0.05, 0.4),
-       sizing=st.sampled_from(["fixed_fraction", "atr", "equity"]), stop_mode=st.sampled_from(["percent", "atr"]))
+       sizing=st.sampled_from(["fixed_fraction", "atr", "equity"]),
+       stop_mode=st.sampled_from(["percent", "atr", "levels"]))
 def test_kernel_and_live_risk_take_identical_decisions(steps, cooldown, max_daily, max_dd, sizing, stop_mode):
     cfg = AccountConfig(capital=1000.0, leverage=5.0, slippage=0.0005, cooldown_bars=cooldown, max_daily_loss=max_daily,
                         max_drawdown=max_dd, sizing=sizing, equity_fraction=0.5, stop_mode=stop_mode,
@@ -86,9 +89,11 @@ def test_kernel_and_live_risk_take_identical_decisions(steps, cooldown, max_dail
             state[K.S_BALANCE] = equity
             cap = math.inf if step["cap"] is None else step["cap"]
             state[K.S_MARGIN_CAP], state[K.S_BUDGET_VETO], state[K.S_BUDGET_VALUE] = cap, step["budget_veto"], 2.0
-            K._try_entry(state, params, events, i, side, price, atr, tier_upper, tier_mmr, 1.0)
+            below, above = step["levels"]
+            sup, res = price * (1 - below), price * (1 + above)
+            K._try_entry(state, params, events, i, side, price, atr, tier_upper, tier_mmr, 1.0, False, sup, res)
             veto = (RiskEvent(step["budget_veto"]).label, 2.0) if step["budget_veto"] else None
-            got = live.plan_entry(i, side, price, atr, equity, 1.0, veto, cap)
+            got = live.plan_entry(i, side, price, atr, equity, 1.0, veto, cap, sup, res)
             vetoes, seen = _new_events(state, events, seen)
             if state[K.S_SIDE] != 0:
                 assert isinstance(got, EntryPlan) and vetoes == []
@@ -136,3 +141,16 @@ def test_the_property_test_meets_every_rule():
     assert fresh.plan_entry(0, 1, 100.0, 1.0, 1000.0, 1.0, ("correlated", 0.9)) == ("correlated", 0.9)
     assert fresh.plan_entry(0, 1, 100.0, 1.0, 1000.0, 1.0, None, 0.0) == ("margin_budget", 0.0)
     assert fresh.plan_entry(0, 1, 100.0, 1.0, 1000.0, 1.0, None, 50.0).qty == pytest.approx(2.4, abs=1e-12)
+
+
+def test_live_levels_by_hand():
+    """stop_mode "levels" in the live risk: stop 0.25 ATR below the support, target at the resistance, refused
+    below 1.5 R. Support 98, resistance 104, ATR 2 at 100: stop 97.5, target 104, 4 / 2.5 = 1.6 R; size
+    10 / (2.5 + 2 x 100 x 0.0006) = 3.82 -> lot 0.1 -> 3.8. Resistance 103: 3 / 2.5 = 1.2 R, refused."""
+    cfg = AccountConfig(capital=1000.0, leverage=5.0, slippage=0.0, stop_mode="levels", min_risk_reward=1.5,
+                        levels_buffer_atr=0.25)
+    live = LiveRisk(cfg, HOUR)
+    plan = live.plan_entry(0, 1, 100.0, 2.0, 1000.0, 1.0, None, math.inf, 98.0, 104.0)
+    assert (plan.stop_loss, plan.take_profit, plan.qty) == (97.5, 104.0, pytest.approx(3.8, abs=1e-12))
+    assert live.plan_entry(0, 1, 100.0, 2.0, 1000.0, 1.0, None, math.inf, 98.0, 103.0) == \
+        ("risk_reward", pytest.approx(1.2, abs=1e-12))

@@ -12,7 +12,7 @@ cap still applies). Simulated (backtest, paper replay, paper on live prices); a 
 ``levels_lookback`` candles before the entry minus ``levels_buffer_atr`` x ATR, its take-profit their highest
 high (a short: the mirror); the entry is refused (``risk_reward`` risk event, value = the ratio) unless the
 take-profit is at least ``min_risk_reward`` times as far from the fill as the stop-loss, or when the price is
-already beyond a level (:func:`perpbot.sim.sizing.protective_levels`). Simulated too; a live node refuses it.
+already beyond a level (:func:`perpbot.sim.sizing.protective_levels`). Backtest, paper and live alike.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ class TradeRiskSettings(BaseModel):
     leverage_target_atr: float = Field(1.0, gt=0, le=100, description="adaptive: ATR, percent of the price, up to "
                                                                       "which an entry gets the full `leverage`")
 
-    # --- stops at support / resistance (stop_mode = "levels", simulated) ---------------------
+    # --- stops at support / resistance (stop_mode = "levels") --------------------------------
     levels_lookback: int = Field(48, ge=2, le=10_000, description="candles before the entry whose lowest low / "
                                                                   "highest high are the support / resistance")
     levels_buffer_atr: float = Field(0.25, ge=0, le=20, description="ATR multiples the stop-loss sits beyond its "

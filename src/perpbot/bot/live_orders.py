@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+
+import numpy as np
 
 from perpbot.bot.live_risk import EntryPlan, levels
 from perpbot.bot.recorder import EntryEvent, publish, side_label
 from perpbot.bot.live_trades import OpenTrade, Pending, TradeRecords
 from perpbot.logs import get_logger
 from perpbot.sim.accounting import trade_fee, unrealized_pnl
+from perpbot.sim.sizing import recent_levels
 from perpbot.types import ExitReason, RiskEvent
 
 log = get_logger("perpbot.live")
@@ -46,7 +50,10 @@ class LiveOrders(TradeRecords):
             return None, p, order
         price = float(order.get("average") or order.get("price"))
         ts = int(order.get("lastTradeTimestamp") or order.get("timestamp") or self.last_ts)
-        sl, tp, _ = levels(self.cfg, p.plan.side, price, p.plan.atr)  # the kernel's levels, from the real fill
+        # the kernel's levels, from the real fill (the levels' stops: the ones planned when the fill went beyond one)
+        sl, tp, _ = levels(self.cfg, p.plan.side, price, p.plan.atr, p.plan.support, p.plan.resistance)
+        if math.isnan(sl) and self.cfg.stop_mode == "levels":
+            sl, tp = p.plan.stop_loss, p.plan.take_profit
         self.trade = OpenTrade(p.trade_no, p.plan.side, filled, price, ts, self.ex.bar_of(ts),
                                abs(float((order.get("fee") or {}).get("cost") or 0.0)), sl, tp, order.get("id"),
                                equity_before=p.equity_before)
@@ -80,6 +87,16 @@ class LiveOrders(TradeRecords):
             trade.liquidation_price, trade.margin = snap.position.liquidation_price, snap.position.margin
             self._snapshot(snap.position, trade)
 
+    def _recent_levels(self) -> tuple[float, float]:
+        """(support, resistance) of the candles before the next one (stop_mode "levels"; the kernel's
+        :func:`~perpbot.sim.sizing.recent_levels` on the trailing window), else NaN, NaN."""
+        if self.cfg.stop_mode != "levels":
+            return math.nan, math.nan
+        rows = list(self.signals.window)
+        high = np.array([r[2] for r in rows], dtype=np.float64)
+        low = np.array([r[3] for r in rows], dtype=np.float64)
+        return recent_levels(high, low, len(rows), int(self.cfg.levels_lookback))
+
     async def _orders(self, signal: int, force: bool, bar: int, close: float, equity: float, rows: list,
                       close_lag: float = 0.0) -> list:
         t, sent = self.trade, []
@@ -107,8 +124,10 @@ class LiveOrders(TradeRecords):
             log.warning("stale_candle_entry_vetoed", bar=bar, close_lag_ms=round(close_lag, 1), signal=signal)
             return sent
         budget = self.budget  # a node over several symbols: the account's budget across them
+        sup, res = self._recent_levels()
         plan = self.risk.plan_entry(bar + 1, signal, close, self.atr, equity, self.signals.size,
-                                    *(() if budget is None else (budget.veto(self, signal), budget.margin_cap(self, equity))))
+                                    None if budget is None else budget.veto(self, signal),
+                                    math.inf if budget is None else budget.margin_cap(self, equity), sup, res)
         if not isinstance(plan, EntryPlan):
             rows.append((plan[0], plan[1], None))
             return sent

@@ -50,9 +50,11 @@ def live_config(settings, strategy: str, rules=None) -> AccountConfig:
     return AccountConfig.for_live(settings, strategy, rules)
 
 
-def levels(cfg: AccountConfig, side: int, price: float, atr: float) -> tuple[float, float, float]:
-    """(stop-loss, take-profit, stop distance) in USDT for an entry at ``price`` (kernel rule)."""
-    return cfg.levels(side, price, atr)
+def levels(cfg: AccountConfig, side: int, price: float, atr: float, support: float = math.nan,
+           resistance: float = math.nan) -> tuple[float, float, float]:
+    """(stop-loss, take-profit, stop distance) in USDT for an entry at ``price`` (kernel rule; ``support`` /
+    ``resistance`` for stop_mode "levels")."""
+    return cfg.levels(side, price, atr, support, resistance)
 
 
 @dataclass
@@ -66,6 +68,8 @@ class EntryPlan:
     take_profit: float
     stop_distance: float
     atr: float
+    support: float = math.nan     # stop_mode "levels": the levels it was planned at (USDT)
+    resistance: float = math.nan
 
 
 class LiveRisk:
@@ -140,13 +144,15 @@ class LiveRisk:
 
     def plan_entry(self, bar: int, side: int, price: float, atr: float, equity: float,
                    scale: float = 1.0, budget_veto: tuple[str, float] | None = None,
-                   margin_cap: float = math.inf) -> EntryPlan | tuple[str, float]:
+                   margin_cap: float = math.inf, support: float = math.nan,
+                   resistance: float = math.nan) -> EntryPlan | tuple[str, float]:
         """The entry at bar ``bar`` (the next candle) if the rules allow it, else the veto
         (risk-event label, value) exactly as the kernel's ``_try_entry`` records it. ``scale``:
         the decision's size scale (the kernel's per-bar ``size``; 1.0 = the configured size).
         A node over several symbols adds its budget (:class:`~perpbot.bot.live_budget.LiveBudget`):
         ``budget_veto`` (checked after the kernel's own vetoes) and ``margin_cap`` (USDT of initial
-        margin + fee: <= 0 vetoes ``margin_budget``, else the size shrinks to fit), in the kernel's order."""
+        margin + fee: <= 0 vetoes ``margin_budget``, else the size shrinks to fit), in the kernel's order.
+        ``support`` / ``resistance``: the recent levels (stop_mode "levels"; a ``risk_reward`` veto as the kernel's)."""
         code, value = R.entry_veto(self.halt_dd, self.halt_day, R.EV_CLOCK_SKEW_HALT if self.halt_clock else 0,
                                    float(bar), float(self.cooldown_until), float(equity))
         if code != R.ALLOWED:
@@ -157,7 +163,9 @@ class LiveRisk:
             return RiskEvent.MARGIN_BUDGET.label, float(margin_cap)
         p, cfg = self.params, self.cfg
         fill = slipped_price(float(price), side > 0, cfg.slippage)
-        sl, tp, dist = levels(cfg, side, fill, atr)
+        sl, tp, dist = levels(cfg, side, fill, atr, support, resistance)
+        if cfg.stop_mode == "levels" and not abs(tp - fill) >= cfg.min_risk_reward * dist:  # NaN: no levels
+            return RiskEvent.RISK_REWARD.label, float(abs(tp - fill) / dist)
         qty = position_size(int(p[K.P_SIZING]), float(equity), fill, dist, float(atr), cfg.risk * scale,
                             cfg.equity_fraction * scale, cfg.sizing_atr_mult, cfg.leverage, cfg.taker_fee, cfg.lot_size)
         if margin_cap < math.inf:
@@ -165,7 +173,7 @@ class LiveRisk:
                                          cfg.lot_size))
         if R.below_min_size(qty, fill, cfg.min_qty, cfg.min_notional):
             return RiskEvent.BELOW_MIN_SIZE.label, float(qty)
-        return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr))
+        return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr), float(support), float(resistance))
 
     def restore(self, ledger, run_id: int, now: pd.Timestamp | None = None) -> None:
         """Continue a resumed run: equity peak, drawdown halt, today's starting equity / daily

@@ -8,6 +8,7 @@ loop reads it as a float64 parameter array (:meth:`AccountConfig.params`).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -100,9 +101,6 @@ class AccountConfig:
         if cfg.limit_offset > 0:
             raise ValueError("entry_order = \"limit\" is simulated only (backtest, paper); live entries are market "
                              "orders: set entry_order = \"market\" for a live run")
-        if cfg.stop_mode == "levels":
-            raise ValueError("stop_mode = \"levels\" is simulated only (backtest, paper); a live node places percent or "
-                             "ATR stops: set stop_mode = \"percent\" or \"atr\" for a live run")
         if cfg.adaptive_leverage:
             raise ValueError("leverage_mode = \"adaptive\" is simulated only (backtest, paper); a live node sets one "
                              "leverage per symbol at the start: set leverage_mode = \"fixed\" for a live run")
@@ -110,11 +108,13 @@ class AccountConfig:
             raise ValueError(f"live trading needs a stop-loss on every entry; strategy {strategy!r} trades without one")
         return cfg
 
-    def levels(self, side: int, price: float, atr: float) -> tuple[float, float, float]:
+    def levels(self, side: int, price: float, atr: float, support: float = math.nan,
+               resistance: float = math.nan) -> tuple[float, float, float]:
         """(stop-loss, take-profit, stop distance) in USDT for an entry at ``price`` (kernel rule:
-        :func:`~perpbot.sim.sizing.protective_levels`); ``atr`` USDT, used by ATR stops."""
+        :func:`~perpbot.sim.sizing.protective_levels`); ``atr`` USDT, used by ATR stops and the levels' buffer;
+        ``support`` / ``resistance`` (USDT) for stop_mode "levels" (:func:`~perpbot.sim.sizing.recent_levels`)."""
         return protective_levels(int(side), float(price), _STOP[self.stop_mode], self.stop_loss, self.take_profit,
-                                 float(atr), self.tick_size)
+                                 float(atr), self.tick_size, float(support), float(resistance), self.levels_buffer_atr)
 
     def with_baseline(self, strategy: str) -> "AccountConfig":
         """This account with ``strategy``'s baseline overrides (none for non-baselines)."""
