@@ -78,7 +78,7 @@ def test_stops_at_levels_by_hand(market, tmp_path):
 
 def test_paper_replay_and_live(market, tmp_path):
     s = _settings(tmp_path)
-    part = market.slice(0, 4_000)
+    part = market.slice(0, 2_000)
     bt = backtest_job(s, ["scoring"], market=part).runs["scoring"].result
     bot, _ = paper_job(s, part, "scoring")
     paper = bot.exchange.result()
