@@ -74,7 +74,8 @@ class ModelBundle:
     ``decision`` the expected-value tables and nested margins per fold; ``calibration`` the
     calibration method and its out-of-sample reliability (both JSON-able, also in the sidecar).
     ``model_plugin`` is where a plug-in model came from (:func:`perpbot.ml.model_plugins.plugin_record`;
-    ``{}`` for a built-in model).
+    ``{}`` for a built-in model). ``version`` (default): ``<model>-<features hash, 8 hex>-<UTC creation time
+    to the millisecond, YYYYmmddHHMMSSfff>``.
     """
 
     model_name: str
@@ -101,8 +102,9 @@ class ModelBundle:
     market: dict = field(default_factory=dict)             # {"symbol", "timeframe"} it was trained for
 
     def __post_init__(self) -> None:
-        if not self.version:
-            self.version = f"{model_stem(self.model_name)}-{self.features_hash[:8]}-{self.created_at:%Y%m%d%H%M%S}"
+        if not self.version:  # to the millisecond: two models trained within one second (a retraining) differ
+            t = self.created_at
+            self.version = f"{model_stem(self.model_name)}-{self.features_hash[:8]}-{t:%Y%m%d%H%M%S}{t.microsecond // 1000:03d}"
 
     def predict_proba(self, X: pd.DataFrame, timestamps) -> np.ndarray:
         """Out-of-sample probabilities (p_down, p_flat, p_up), float64 (n, 3).
