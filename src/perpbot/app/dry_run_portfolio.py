@@ -81,7 +81,8 @@ async def run_dry_portfolio(settings: dict, strategy: str, exchange, *, bundles:
         bot.on_candles(pd.Timestamp(ts_ms, unit="ms", tz="UTC").as_unit("ms"), rows)
 
     def arrive(symbol: str, ts_ms: int, row: tuple) -> None:
-        if bot.exchange.n and ts_ms <= int(bot.exchange.book.ts[bot.exchange.n - 1]):
+        last = bot.exchange.last_ts_ms
+        if last is not None and ts_ms <= last:
             return  # a time already traded (or skipped)
         pending.setdefault(ts_ms, {})[symbol] = row
         if len(pending[ts_ms]) == len(symbols):
@@ -103,7 +104,7 @@ async def run_dry_portfolio(settings: dict, strategy: str, exchange, *, bundles:
         for row in history[s]:
             arrive(s, int(row[0]), tuple(float(x) if x is not None else 0.0 for x in row[1:6]))
     feeds = Feeds()
-    last_ts = int(bot.exchange.book.ts[bot.exchange.n - 1]) if bot.exchange.n else None
+    last_ts = bot.exchange.last_ts_ms
     for s in symbols:
         feeds.feeds.append(CandleFeed(exchange, s, first.timeframe, logger=log, last_timestamp=last_ts,
                                       **(feed_options or {})))

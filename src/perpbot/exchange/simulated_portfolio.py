@@ -55,6 +55,11 @@ class PortfolioExchange:
         return self.book.n
 
     @property
+    def last_ts_ms(self) -> int | None:
+        """Open time (ms UTC) of the latest candle processed; None before the first."""
+        return int(self.book.ts[self.book.n - 1]) if self.book.n else None
+
+    @property
     def last_time(self) -> pd.Timestamp:
         """Open time (UTC) of the latest candle processed."""
         return self._times[-1]

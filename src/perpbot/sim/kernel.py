@@ -154,6 +154,13 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
 
 
 @njit(cache=True)
+def _levels(params, h, lo, i):
+    """(support, resistance) for an entry at bar ``i`` under stop mode "levels" (else NaN, NaN): only
+    computed where an entry can happen, not on every bar."""
+    return recent_levels(h, lo, i, int(params[P_LEVELS_N]) if int(params[P_STOP_MODE]) == STOP_LEVELS else 0)
+
+
+@njit(cache=True)
 def _place_limit(state, params, bar, side, close, atr, tick, scale):
     """A post-only limit entry at ``close`` x (1 -/+ offset) for a buy / sell (rounded to the tick away
     from the market), resting from bar ``bar`` for ``P_LIMIT_BARS`` bars; replaces a resting one."""
@@ -294,7 +301,6 @@ def bar_open(i, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark, tier_u
     sig = 0
     if i > 0:
         sig = signal[i - 1]
-    sup, res = recent_levels(h, lo, i, int(params[P_LEVELS_N]) if int(params[P_STOP_MODE]) == STOP_LEVELS else 0)
     if sig != 0:
         side = int(state[S_SIDE])
         if side == -sig:
@@ -306,9 +312,11 @@ def bar_open(i, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark, tier_u
             if params[P_LIMIT_OFFSET] > 0.0:
                 _place_limit(state, params, i, sig, c[i - 1], atr[i - 1], params[P_TICK], scale)
             else:
+                sup, res = _levels(params, h, lo, i)
                 _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale, False,
                            sup, res)
     if state[S_PEND_SIDE] != 0 and state[S_SIDE] == 0:
+        sup, res = _levels(params, h, lo, i)
         _work_limit(state, params, events, i, o[i], h[i], lo[i], tier_upper, tier_mmr, sup, res)
 
 
