@@ -15,15 +15,23 @@ $(BIN)/perpbot: pyproject.toml
 	$(BIN)/pip install --quiet -e ".[test]"
 	@touch $@
 
+# numba caches a compiled function by its own file only: a change to a function it calls in another file
+# (sim/sizing.py, risk/rules.py, the kernel under the portfolio loop) would keep running the stale code after
+# an update. Any change to the compiled sources drops every cache (recompiled on first use).
+NUMBA_SRC := $(wildcard src/perpbot/sim/*.py) src/perpbot/risk/rules.py
+.numba-sources: $(NUMBA_SRC)
+	find src -name '*.nbi' -delete -o -name '*.nbc' -delete
+	@touch $@
+
 $(DEMO_BIN)/perpbot: pyproject.toml
 	$(PYTHON) -m venv $(DEMO_VENV)
 	$(DEMO_BIN)/pip install --quiet --upgrade pip
 	$(DEMO_BIN)/pip install --quiet -e .
 	@touch $@
 
-setup: $(BIN)/perpbot
+setup: $(BIN)/perpbot .numba-sources
 
-setup-demo: $(DEMO_BIN)/perpbot
+setup-demo: $(DEMO_BIN)/perpbot .numba-sources
 
 demo: setup-demo
 	$(DEMO_BIN)/perpbot demo
