@@ -5,7 +5,7 @@ Checked by hand from the candles: every trade's leverage is floor(10 x min(1, 0.
 [2, 10], with the ATR (TA-Lib, 14) of its signal candle and its fill price; its margin is qty x entry / that
 leverage; the sizes, fills and PnL are those of the same run at a fixed 10x (the risk sizing decides the
 quantity, the leverage only the margin and the liquidation price), and the liquidation price moves away
-as the leverage drops. The paper replay makes the same trades; a live run refuses the mode.
+as the leverage drops. The paper replay makes the same trades; live: tests/test_live_leverage.py.
 """
 
 from __future__ import annotations
@@ -75,5 +75,6 @@ def test_paper_replay_and_live(market, tmp_path):
     paper = bot.exchange.result().trades
     assert len(bt) > 5 and bt.leverage.nunique() >= 2
     pd.testing.assert_frame_equal(paper[bt.columns].reset_index(drop=True), bt.reset_index(drop=True))
-    with pytest.raises(ValueError, match='leverage_mode = "adaptive" is simulated only'):
-        AccountConfig.for_live(s, "ema-cross")
+    assert AccountConfig.for_live(s, "ema-cross").adaptive_leverage  # live sets it per entry (test_live_leverage)
+    with pytest.raises(ValueError, match="leverage_min 1.5 is not a whole number"):
+        AccountConfig.for_live(_settings(tmp_path, leverage_mode="adaptive", leverage_min=1.5), "ema-cross")

@@ -6,7 +6,8 @@ that file small).
 signal (ATR as a percent of the price above ``leverage_target_atr``) and by the decision's size scale, a whole
 number kept within [``leverage_min``, ``leverage``] (:func:`perpbot.sim.sizing.trade_leverage`). It changes the
 position's initial margin and liquidation price, not its size (the sizing mode decides the quantity; the leverage
-cap still applies). Simulated (backtest, paper replay, paper on live prices); a live node refuses it.
+cap still applies). Backtest, paper and live (the live node sets it on the venue before each entry that needs
+another one, :mod:`perpbot.exchange.leverage`).
 
 **Stops at support / resistance** (``stop_mode = "levels"``): a long's stop-loss is the lowest low of the
 ``levels_lookback`` candles before the entry minus ``levels_buffer_atr`` x ATR, its take-profit their highest
@@ -27,7 +28,7 @@ class TradeRiskSettings(BaseModel):
 
     # --- leverage per trade (simulated) -------------------------------------------------------
     leverage_mode: Literal["fixed", "adaptive"] = Field("fixed", description="fixed: every entry at `leverage`; "
-                                                        "adaptive: from volatility and the size scale (simulated)")
+                                                        "adaptive: from volatility and the size scale")
     leverage_min: float = Field(1.0, ge=1, le=125, description="adaptive: the lowest leverage of an entry")
     leverage_target_atr: float = Field(1.0, gt=0, le=100, description="adaptive: ATR, percent of the price, up to "
                                                                       "which an entry gets the full `leverage`")

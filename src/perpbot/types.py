@@ -69,6 +69,7 @@ class RiskEvent(IntEnum):
     MARGIN_BUDGET = 11    # portfolio: entry refused, no initial margin left in the budget; value = USDT left
     CORRELATED = 12       # portfolio: entry refused, a same-direction position's returns correlate; value = r
     RISK_REWARD = 13      # stops at support / resistance: take-profit / stop-loss distance below the minimum; value
+    LEVERAGE_REFUSED = 14  # live: the venue refused the leverage an entry was sized for; value = that leverage
 
     @property
     def label(self) -> str:

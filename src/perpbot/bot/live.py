@@ -192,7 +192,8 @@ class LiveBot(LiveOrders):
         opened = int(pos.opened_ms or time.time() * 1000)
         self.trade = OpenTrade(self.next_trade_no, pos.side, pos.qty, pos.entry_price, opened, self.ex.bar_of(opened),
                                trade_fee(pos.qty, pos.entry_price, self.cfg.taker_fee), math.nan, math.nan,
-                               liquidation_price=pos.liquidation_price, margin=pos.margin, adopted=True)
+                               liquidation_price=pos.liquidation_price, margin=pos.margin, adopted=True,
+                               leverage=pos.leverage if pos.leverage is not None else self.ex.leverage)
         self.next_trade_no += 1
         log.warning("position_adopted", side=pos.side, qty=pos.qty, entry=pos.entry_price)
 

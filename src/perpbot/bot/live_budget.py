@@ -39,11 +39,11 @@ class LiveBudget:
                 continue
             if b.trade is not None:
                 margin = b.trade.margin if b.trade.margin and math.isfinite(b.trade.margin) else (
-                    b.trade.qty * b.trade.entry_price / b.cfg.leverage)
+                    b.trade.qty * b.trade.entry_price / (b.trade.leverage or b.cfg.leverage))
                 out.append((b, b.trade.side, float(margin)))
             elif b.pending is not None or b.entering is not None:
                 plan = b.pending.plan if b.pending is not None else b.entering
-                out.append((b, plan.side, float(plan.qty * plan.price / b.cfg.leverage)))
+                out.append((b, plan.side, float(plan.qty * plan.price / plan.leverage)))
         return out
 
     def veto(self, me, side: int) -> tuple[str, float] | None:

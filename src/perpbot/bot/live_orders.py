@@ -56,7 +56,7 @@ class LiveOrders(TradeRecords):
             sl, tp = p.plan.stop_loss, p.plan.take_profit
         self.trade = OpenTrade(p.trade_no, p.plan.side, filled, price, ts, self.ex.bar_of(ts),
                                abs(float((order.get("fee") or {}).get("cost") or 0.0)), sl, tp, order.get("id"),
-                               equity_before=p.equity_before)
+                               equity_before=p.equity_before, leverage=p.plan.leverage)
         return self.trade, p, order
 
     async def _settle_entry(self, trade: OpenTrade | None, p: Pending, order: dict | None) -> None:
@@ -134,7 +134,7 @@ class LiveOrders(TradeRecords):
         self.entering = plan  # counts in the node's budget while the order is in flight (other loops run meanwhile)
         try:
             res = await self.ex.open_position(plan.side, plan.qty, plan.stop_loss, plan.take_profit, "entry", bar=bar,
-                                              ref_price=close, trade_no=self.next_trade_no)
+                                              ref_price=close, trade_no=self.next_trade_no, leverage=plan.leverage)
         finally:
             self.entering = None
         sent.append(res)

@@ -38,7 +38,7 @@ import pandas as pd
 from perpbot.sim.config import AccountConfig
 from perpbot.sim import kernel as K
 from perpbot.sim.accounting import floor_to_step, slipped_price
-from perpbot.sim.sizing import position_size
+from perpbot.sim.sizing import position_size, trade_leverage
 from perpbot.risk import rules as R
 from perpbot.types import RiskEvent
 
@@ -59,7 +59,8 @@ def levels(cfg: AccountConfig, side: int, price: float, atr: float, support: flo
 
 @dataclass
 class EntryPlan:
-    """An allowed entry: side +1/-1, qty (base), expected fill price, stop-loss, take-profit (USDT)."""
+    """An allowed entry: side +1/-1, qty (base), expected fill price, stop-loss, take-profit (USDT), and
+    the leverage it is opened at (a whole number; the kernel's :func:`~perpbot.sim.sizing.trade_leverage`)."""
 
     side: int
     qty: float
@@ -70,6 +71,7 @@ class EntryPlan:
     atr: float
     support: float = math.nan     # stop_mode "levels": the levels it was planned at (USDT)
     resistance: float = math.nan
+    leverage: float = 1.0
 
 
 class LiveRisk:
@@ -166,14 +168,15 @@ class LiveRisk:
         sl, tp, dist = levels(cfg, side, fill, atr, support, resistance)
         if cfg.stop_mode == "levels" and not abs(tp - fill) >= cfg.min_risk_reward * dist:  # NaN: no levels
             return RiskEvent.RISK_REWARD.label, float(abs(tp - fill) / dist)
+        lev = trade_leverage(cfg.adaptive_leverage, cfg.leverage, cfg.leverage_min, cfg.leverage_target_atr,
+                             float(atr), fill, float(scale))
         qty = position_size(int(p[K.P_SIZING]), float(equity), fill, dist, float(atr), cfg.risk * scale,
-                            cfg.equity_fraction * scale, cfg.sizing_atr_mult, cfg.leverage, cfg.taker_fee, cfg.lot_size)
+                            cfg.equity_fraction * scale, cfg.sizing_atr_mult, lev, cfg.taker_fee, cfg.lot_size)
         if margin_cap < math.inf:
-            qty = min(qty, floor_to_step(R.max_qty_for_equity(margin_cap, fill, cfg.leverage, cfg.taker_fee),
-                                         cfg.lot_size))
+            qty = min(qty, floor_to_step(R.max_qty_for_equity(margin_cap, fill, lev, cfg.taker_fee), cfg.lot_size))
         if R.below_min_size(qty, fill, cfg.min_qty, cfg.min_notional):
             return RiskEvent.BELOW_MIN_SIZE.label, float(qty)
-        return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr), float(support), float(resistance))
+        return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr), float(support), float(resistance), float(lev))
 
     def restore(self, ledger, run_id: int, now: pd.Timestamp | None = None) -> None:
         """Continue a resumed run: equity peak, drawdown halt, today's starting equity / daily

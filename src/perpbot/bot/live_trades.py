@@ -51,6 +51,7 @@ class OpenTrade:
     exit_reason: str | None = None
     equity_before: float | None = None
     finish_attempts: int = 0
+    leverage: float | None = None  # the leverage it was opened at (None: the configured one)
 
 
 @dataclass
@@ -108,11 +109,12 @@ class TradeRecords:
         self.risk.on_trade_closed(exit_bar, pnl)
         if self.ledger is not None:
             self._settle_protection(t, reason)
+            lev = self.cfg.leverage if t.leverage is None else t.leverage
             row = dict(trade_id=t.trade_no, side=t.side, qty=t.qty, entry_time=pd.Timestamp(t.entry_ms, unit="ms", tz="UTC"),
                        entry_price=t.entry_price, exit_time=pd.Timestamp(exit_ms, unit="ms", tz="UTC"), exit_price=price,
                        exit_reason=reason, gross_pnl=gross, fees=t.entry_fee + exit_fee, funding=funding, pnl=pnl,
-                       entry_bar=t.entry_bar, exit_bar=exit_bar, leverage=self.cfg.leverage,
-                       margin=initial_margin(t.qty, t.entry_price, self.cfg.leverage), stop_loss=t.stop_loss,
+                       entry_bar=t.entry_bar, exit_bar=exit_bar, leverage=lev,
+                       margin=initial_margin(t.qty, t.entry_price, lev), stop_loss=t.stop_loss,
                        take_profit=t.take_profit, liquidation_price=t.liquidation_price, entry_fee=t.entry_fee,
                        exit_fee=exit_fee)
             self.ledger.record_run_bulk(self.run_id, trades=pd.DataFrame([row]), derive_orders=False)  # real orders are recorded

@@ -18,13 +18,11 @@ One :class:`Executor` per symbol, on an asyncio ccxt client (:func:`~perpbot.exc
   the last attempt nothing is forced: the order is marked ``failed`` in the ledger, an
   ``order_failed`` event is published and one clear line is logged. When even the look-up fails
   the ledger keeps ``new`` and :mod:`perpbot.exchange.reconcile` settles it in a later cycle.
-* Clock: the venue's clock is measured at start-up and again whenever it refuses a request for
-  an expired timestamp (:mod:`perpbot.exchange.clock`); the refused request (never processed)
-  is then sent once more, at once. A refusal that persists after the re-sync propagates (reads)
-  or fails the order (``failed``: the venue never processed it).
+* Clock: measured at start-up and whenever the venue refuses an expired timestamp
+  (:mod:`perpbot.exchange.clock`); the refused request is sent once more; a second refusal
+  propagates (reads) or fails the order. Leverage per entry: :mod:`perpbot.exchange.leverage`.
 
-The ledger rows of the orders (statuses new, open, filled, partially_filled, canceled, failed,
-triggered) are kept by :class:`~perpbot.exchange.order_ledger.OrderLedger`, mixed in.
+Ledger rows of the orders: :class:`~perpbot.exchange.order_ledger.OrderLedger`, mixed in.
 Units: qty base asset, prices USDT.
 """
 
@@ -43,6 +41,7 @@ from perpbot.exchange.ccxt_adapter import describe_error, error_code
 from perpbot.exchange.clock import sync_clock
 from perpbot.exchange import bitget, venue_params
 from perpbot.exchange.clients import VENUES, capabilities
+from perpbot.exchange.leverage import VenueLeverage
 from perpbot.exchange.order_ledger import OrderLedger, OrderRow  # noqa: F401  (OrderRow re-exported)
 from perpbot.exchange.reads import VenueReads
 from perpbot.exchange.venue import (  # noqa: F401  (re-exported: the executor's public types)
@@ -53,7 +52,6 @@ from perpbot.logs import get_logger
 log = get_logger("perpbot.live")
 
 _UNKNOWN = object()  # a look-up that could not reach the venue
-
 
 @dataclass(frozen=True)
 class RetryPolicy:
@@ -90,7 +88,7 @@ class OrderResult:
         return None if self.order is None else self.order.get("id")
 
 
-class Executor(OrderLedger, VenueReads):
+class Executor(OrderLedger, VenueReads, VenueLeverage):
     """Sends and tracks the orders of one symbol (see the module docstring).
 
     Args:
@@ -130,9 +128,10 @@ class Executor(OrderLedger, VenueReads):
         """
         await sync_clock(self.ex, "startup")
         self.market, self.rules, balance = await check_venue(self.ex, self.settings, self.symbol, self.timeframe)
-        await setup_account(self.ex, self.symbol, balance, int(self.settings.leverage), (await self.snapshot()).position)
+        self.leverage = await setup_account(self.ex, self.symbol, balance, int(self.settings.leverage),
+                                            (await self.snapshot()).position)
         log.info("executor_ready", exchange=self.ex.id, symbol=self.symbol, timeframe=self.timeframe,
-                 leverage=int(self.settings.leverage), lot=self.rules.lot, tick=self.rules.tick,
+                 leverage=self.leverage, lot=self.rules.lot, tick=self.rules.tick,
                  min_notional=self.rules.min_notional)
         return self.rules
 
@@ -279,10 +278,12 @@ class Executor(OrderLedger, VenueReads):
 
     # ------------------------------------------------------------------ orders
     async def open_position(self, side: int, qty: float, stop_loss: float | None, take_profit: float | None,
-                            tag: str = "entry", *, bar: int, ref_price: float, trade_no: int | None = None) -> OrderResult:
+                            tag: str = "entry", *, bar: int, ref_price: float, trade_no: int | None = None,
+                            leverage: float | None = None) -> OrderResult:
         """Market entry (``side`` +1 long / -1 short, ``qty`` base) with the venue-side stop-loss and
-        take-profit attached (Bitget preset TP/SL), isolated margin. Below the minimum: not sent
-        (status "skipped"). ``ref_price`` (USDT, e.g. the last close) checks the minimum notional."""
+        take-profit attached (Bitget preset TP/SL), isolated margin at ``leverage`` (default: the setting;
+        :meth:`ensure_leverage`). Below the minimum or the leverage refused: not sent ("skipped").
+        ``ref_price`` (USDT, e.g. the last close) checks the minimum notional."""
         qty = self.round_qty(qty)
         why = self.below_minimum(qty, ref_price)
         if why:
@@ -291,12 +292,13 @@ class Executor(OrderLedger, VenueReads):
             return OrderResult("", "skipped", error=why)
         sl = None if stop_loss is None or not math.isfinite(stop_loss) else self.round_price(stop_loss)
         tp = None if take_profit is None or not math.isfinite(take_profit) else self.round_price(take_profit)
-        if why := venue_params.entry_refusal(self.ex.id, sl, tp):  # a venue without TP/SL on the entry
+        if why := (venue_params.entry_refusal(self.ex.id, sl, tp)  # a venue without TP/SL on the entry
+                   or await self.ensure_leverage(self.settings.leverage if leverage is None else leverage, bar)):
             log.error("entry_not_placed", reason=why)
             return OrderResult("", "skipped", error=why)
         order_side = "buy" if side > 0 else "sell"
         cid = self._record(bar, order_side, "market", qty, None, False, tag, trade_no)
-        params = venue_params.entry_params(self.ex.id, cid, sl, tp, int(self.settings.leverage))
+        params = venue_params.entry_params(self.ex.id, cid, sl, tp, int(self.leverage or self.settings.leverage))
         res = await self._submit(cid, lambda: self.ex.create_order(self.symbol, "market", order_side, qty, None,
                                                                     dict(params)), "place-order", "entry")
         log.info("entry_sent" if res.ok else "entry_not_placed", cid=cid, side=order_side, qty=qty, stop_loss=sl,
@@ -309,7 +311,7 @@ class Executor(OrderLedger, VenueReads):
         qty = self.round_qty(qty)
         order_side = "sell" if side > 0 else "buy"
         cid = self._record(bar, order_side, "market", qty, None, True, reason, trade_no)
-        params = venue_params.exit_params(self.ex.id, cid, int(self.settings.leverage))
+        params = venue_params.exit_params(self.ex.id, cid, int(self.leverage or self.settings.leverage))
         res = await self._submit(cid, lambda: self.ex.create_order(self.symbol, "market", order_side, qty, None,
                                                                     dict(params)), "place-order", f"exit ({reason})")
         log.info("exit_sent" if res.ok else "exit_not_placed", cid=cid, reason=reason, qty=qty)

@@ -57,6 +57,7 @@ class PositionInfo:
     unrealized_pnl: float | None = None
     opened_ms: int | None = None
     margin_mode: str | None = None
+    leverage: float | None = None
 
 
 @dataclass
@@ -143,8 +144,10 @@ def market_rules(ex, m: dict, settings) -> MarketRules:
                        contract_size=base_per_amount(ex.id, m))
 
 
-async def setup_account(ex, symbol: str, balance: dict, leverage: int, position: PositionInfo | None) -> None:
-    """One-way mode, isolated margin (only while flat) and ``leverage`` on ``symbol``.
+async def setup_account(ex, symbol: str, balance: dict, leverage: int, position: PositionInfo | None) -> int:
+    """One-way mode, isolated margin (only while flat) and ``leverage`` on ``symbol``; returns the leverage
+    in force. An open position whose leverage the venue reports keeps it (changing an isolated position's
+    leverage moves its margin and liquidation price): the next entry sets another one when it needs it.
 
     Raises:
         LiveStartupError: the venue refused, or an open position uses cross margin.
@@ -164,11 +167,14 @@ async def setup_account(ex, symbol: str, balance: dict, leverage: int, position:
                     raise
                 log.warning("margin_mode_unchanged", reason=describe_error(exc))
                 await ex.set_leverage(leverage, symbol)
-            return
+            return leverage
         if position.margin_mode not in (None, "isolated"):
             raise LiveStartupError(f"the open {symbol} position uses {position.margin_mode} margin; perpbot trades "
                                    "isolated margin only: close it or switch it on the venue first")
+        if position.leverage is not None and position.leverage >= 1 and position.leverage == int(position.leverage):
+            return int(position.leverage)
         await venue_params.setup_isolated(ex, symbol, leverage, margin=False)
+        return leverage
     except LiveStartupError:
         raise
     except ccxt.BaseError as exc:
@@ -188,6 +194,7 @@ def parse_snapshot(positions: list, balance: dict, symbol: str, settle: str = "U
                                liquidation_price=p.get("liquidationPrice"),
                                margin=p.get("initialMargin") or p.get("collateral"), mark_price=p.get("markPrice"),
                                unrealized_pnl=p.get("unrealizedPnl"), opened_ms=p.get("timestamp"),
-                               margin_mode=p.get("marginMode"))
+                               margin_mode=p.get("marginMode"),
+                               leverage=float(p["leverage"]) if p.get("leverage") else None)
     acct = balance.get(settle) or {}
     return AccountSnapshot(pos, float(acct.get("total") or 0.0), float(acct.get("free") or 0.0))

@@ -101,9 +101,9 @@ class AccountConfig:
         if cfg.limit_offset > 0:
             raise ValueError("entry_order = \"limit\" is simulated only (backtest, paper); live entries are market "
                              "orders: set entry_order = \"market\" for a live run")
-        if cfg.adaptive_leverage:
-            raise ValueError("leverage_mode = \"adaptive\" is simulated only (backtest, paper); a live node sets one "
-                             "leverage per symbol at the start: set leverage_mode = \"fixed\" for a live run")
+        if cfg.adaptive_leverage and cfg.leverage_min != math.floor(cfg.leverage_min):
+            raise ValueError(f"leverage_min {cfg.leverage_min:g} is not a whole number; venues take integer leverage "
+                             "(leverage_mode = \"adaptive\" sets a whole leverage per entry)")
         if not cfg.stop_loss > 0:
             raise ValueError(f"live trading needs a stop-loss on every entry; strategy {strategy!r} trades without one")
         return cfg
