@@ -6,7 +6,7 @@ price (the close rounded to the tick away from the market), in a candle that tra
 (a touch is not a fill) and did not open through it (post-only would be rejected); its entry fee
 is the maker fee on that price; every unfilled limit is a ``limit_unfilled`` risk event explained
 by its candle; with the market fallback an expired limit becomes a taker entry at the next open.
-The paper loop (same kernel) makes the same trades as the backtest, and the live node refuses it.
+The paper loop (same kernel) makes the same trades as the backtest; live: tests/test_live_limit_entries.py.
 """
 
 from __future__ import annotations
@@ -96,8 +96,8 @@ def test_paper_replay_with_limit_entries_equals_the_backtest(market, tmp_path):
     np.testing.assert_array_equal(paper.equity.to_numpy(), bt.equity.to_numpy())
 
 
-def test_live_refuses_simulated_limit_entries(tmp_path):
+def test_live_takes_limit_entries(tmp_path):
     from perpbot.sim.config import AccountConfig
 
-    with pytest.raises(ValueError, match='entry_order = "limit" is simulated only'):
-        AccountConfig.for_live(_settings(tmp_path), "ema-cross")
+    cfg = AccountConfig.for_live(_settings(tmp_path), "ema-cross")  # sent live (tests/test_live_limit_entries.py)
+    assert cfg.limit_offset == OFF and cfg.maker_fee == MAKER

@@ -140,10 +140,10 @@ class ExecutionSettings(BaseModel):
     (sell) ``limit_offset`` percent, resting ``limit_timeout_bars`` candles; it fills only in a candle
     that trades through its price, at that price, with the maker fee (:func:`perpbot.sim.kernel._work_limit`);
     unfilled, it is cancelled or (``limit_fallback = "market"``) replaced by a market entry at the next
-    open. Simulated (backtest, paper replay, paper on live prices); live entries are market orders."""
+    open. Backtest, paper and live (:meth:`perpbot.bot.live_orders.LiveOrders._limit_step`)."""
 
     # --- execution (entry orders) -------------------------------------------------------------
-    entry_order: Literal["market", "limit"] = Field("market", description="market | limit (post-only, simulated)")
+    entry_order: Literal["market", "limit"] = Field("market", description="market | limit (post-only)")
     limit_offset: float = Field(0.05, gt=0, le=5, description="percent from the signal candle's close (limit entries)")
     limit_timeout_bars: int = Field(1, ge=1, le=1000, description="candles a limit entry rests before it expires")
     limit_fallback: Literal["cancel", "market"] = Field("cancel", description="an unfilled limit entry: cancel | "

@@ -103,6 +103,8 @@ class LiveBot(LiveOrders):
         self.trade: OpenTrade | None = None
         self._unfinished: list[OpenTrade] = []  # closed trades whose fills could not be read yet
         self.pending: Pending | None = None
+        self.pending_order: dict | None = None  # the venue's answer for a resting limit entry (its last look-up)
+        self.limit_gone: Pending | None = None  # a limit entry the venue cancelled unfilled (post-only rejected)
         self.next_trade_no = 1
         self.last_ts: int | None = None
         self.atr = math.nan

@@ -44,9 +44,12 @@ class LiveOrders(TradeRecords):
             return None, p, None
         filled = float(order.get("filled") or 0.0)
         if order.get("status") == "open" and filled <= 0:
-            return None  # not filled yet (a market order fills at the next trade)
+            self.pending_order = order
+            return None  # not filled yet (a market order fills at the next trade; a limit rests)
         self.pending = None
         if filled <= 0:
+            if p.until_bar is not None:
+                self.limit_gone = p  # a post-only limit the venue cancelled: would have taken liquidity
             return None, p, order
         price = float(order.get("average") or order.get("price"))
         ts = int(order.get("lastTradeTimestamp") or order.get("timestamp") or self.last_ts)
@@ -97,9 +100,45 @@ class LiveOrders(TradeRecords):
         low = np.array([r[3] for r in rows], dtype=np.float64)
         return recent_levels(high, low, len(rows), int(self.cfg.levels_lookback))
 
+    async def _drop_limit(self, p: Pending) -> bool:
+        """Cancel the resting limit entry ``p``; True when it is gone unfilled (settled in the ledger),
+        False when it could not be cancelled now or filled meanwhile (a trade at the next cycle)."""
+        order = self.pending_order
+        if order is None or order.get("clientOrderId") not in (None, p.cid) or not await self.ex.cancel(order):
+            return False
+        again = await self.ex.lookup(p.cid)
+        order = again if isinstance(again, dict) else order
+        if float(order.get("filled") or 0.0) > 0:
+            return False
+        self.pending, self.pending_order = None, None
+        row = self.ex.unsettled.get(p.cid)
+        if row is not None:
+            self.ex.settle(row, order)
+        return True
+
+    async def _limit_step(self, signal: int, bar: int, rows: list) -> Pending | None:
+        """The kernel's rules for a resting limit entry (:func:`perpbot.sim.kernel._work_limit`): a new
+        signal replaces it (no event); past its last bar it is cancelled; cancelled or rejected unfilled, a
+        ``limit_unfilled`` risk event (value = its price), and the entry to send at market instead when
+        ``limit_fallback = "market"`` (else None)."""
+        p, gone = self.pending, self.limit_gone
+        self.limit_gone = None
+        if p is not None and p.until_bar is not None:
+            if signal != 0:
+                await self._drop_limit(p)
+                return None
+            if bar >= p.until_bar and await self._drop_limit(p):
+                gone = p
+        if gone is None:
+            return None
+        rows.append((RiskEvent.LIMIT_UNFILLED.label, float(gone.plan.limit_price), None))
+        log.info("limit_entry_unfilled", cid=gone.cid, price=gone.plan.limit_price, fallback=self.cfg.limit_fallback)
+        return gone if self.cfg.limit_fallback else None
+
     async def _orders(self, signal: int, force: bool, bar: int, close: float, equity: float, rows: list,
                       close_lag: float = 0.0) -> list:
         t, sent = self.trade, []
+        fallback = await self._limit_step(signal, bar, rows) if t is None else None
         if t is not None and (force or signal == -t.side):
             reason = ExitReason.MANUAL.label if force else ExitReason.SIGNAL.label
             res = await self.ex.close_position(reason, side=t.side, qty=t.qty, bar=bar, trade_no=t.trade_no)
@@ -116,7 +155,7 @@ class LiveOrders(TradeRecords):
             if est < 0 and self.cfg.cooldown_bars > 0:
                 rows.append((RiskEvent.COOLDOWN.label, float(bar + 1 + self.cfg.cooldown_bars), "estimated loss of the signal exit"))
                 return sent
-        elif t is not None or signal == 0 or self.pending is not None or force:
+        elif t is not None or (signal == 0 and fallback is None) or self.pending is not None or force:
             return sent
         if close_lag > self.max_lag_ms:  # a candle caught up late: its signal is no entry any more
             rows.append((RiskEvent.STALE_CANDLE.label, close_lag / self.tf_ms, json.dumps(
@@ -125,20 +164,27 @@ class LiveOrders(TradeRecords):
             return sent
         budget = self.budget  # a node over several symbols: the account's budget across them
         sup, res = self._recent_levels()
-        plan = self.risk.plan_entry(bar + 1, signal, close, self.atr, equity, self.signals.size,
-                                    None if budget is None else budget.veto(self, signal),
-                                    math.inf if budget is None else budget.margin_cap(self, equity), sup, res)
+        side, atr, scale = (signal, self.atr, self.signals.size) if signal != 0 or fallback is None else (
+            fallback.plan.side, fallback.plan.atr, fallback.plan.scale)  # an unfilled limit's market fallback
+        plan = self.risk.plan_entry(bar + 1, side, close, atr, equity, scale,
+                                    None if budget is None else budget.veto(self, side),
+                                    math.inf if budget is None else budget.margin_cap(self, equity), sup, res,
+                                    market=signal == 0)
         if not isinstance(plan, EntryPlan):
             rows.append((plan[0], plan[1], None))
             return sent
         self.entering = plan  # counts in the node's budget while the order is in flight (other loops run meanwhile)
         try:
             res = await self.ex.open_position(plan.side, plan.qty, plan.stop_loss, plan.take_profit, "entry", bar=bar,
-                                              ref_price=close, trade_no=self.next_trade_no, leverage=plan.leverage)
+                                              ref_price=close, trade_no=self.next_trade_no, leverage=plan.leverage,
+                                              price=plan.limit_price)
         finally:
             self.entering = None
         sent.append(res)
         if res.ok:
-            self.pending = Pending(res.cid, plan, self.next_trade_no, bar, equity if self.trade is None else None)
+            limit = math.isfinite(plan.limit_price)
+            self.pending = Pending(res.cid, plan, self.next_trade_no, bar, equity if self.trade is None else None,
+                                   bar + self.cfg.limit_bars if limit else None)
+            self.pending_order = None
             self.next_trade_no += 1
         return sent

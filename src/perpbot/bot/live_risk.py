@@ -38,7 +38,7 @@ import pandas as pd
 from perpbot.sim.config import AccountConfig
 from perpbot.sim import kernel as K
 from perpbot.sim.accounting import floor_to_step, slipped_price
-from perpbot.sim.sizing import position_size, trade_leverage
+from perpbot.sim.sizing import limit_entry_price, position_size, trade_leverage
 from perpbot.risk import rules as R
 from perpbot.types import RiskEvent
 
@@ -72,6 +72,8 @@ class EntryPlan:
     support: float = math.nan     # stop_mode "levels": the levels it was planned at (USDT)
     resistance: float = math.nan
     leverage: float = 1.0
+    limit_price: float = math.nan  # entry_order "limit": the post-only limit price (USDT); NaN: a market entry
+    scale: float = 1.0             # the decision's size scale it was sized with
 
 
 class LiveRisk:
@@ -147,14 +149,17 @@ class LiveRisk:
     def plan_entry(self, bar: int, side: int, price: float, atr: float, equity: float,
                    scale: float = 1.0, budget_veto: tuple[str, float] | None = None,
                    margin_cap: float = math.inf, support: float = math.nan,
-                   resistance: float = math.nan) -> EntryPlan | tuple[str, float]:
+                   resistance: float = math.nan, market: bool = False) -> EntryPlan | tuple[str, float]:
         """The entry at bar ``bar`` (the next candle) if the rules allow it, else the veto
         (risk-event label, value) exactly as the kernel's ``_try_entry`` records it. ``scale``:
         the decision's size scale (the kernel's per-bar ``size``; 1.0 = the configured size).
         A node over several symbols adds its budget (:class:`~perpbot.bot.live_budget.LiveBudget`):
         ``budget_veto`` (checked after the kernel's own vetoes) and ``margin_cap`` (USDT of initial
         margin + fee: <= 0 vetoes ``margin_budget``, else the size shrinks to fit), in the kernel's order.
-        ``support`` / ``resistance``: the recent levels (stop_mode "levels"; a ``risk_reward`` veto as the kernel's)."""
+        ``support`` / ``resistance``: the recent levels (stop_mode "levels"; a ``risk_reward`` veto as the kernel's).
+        ``entry_order = "limit"`` (unless ``market``: a limit entry's market fallback): a post-only limit
+        entry at :func:`~perpbot.sim.sizing.limit_entry_price` of ``price``, sized and protected as the
+        kernel fills it (at that price, no slippage)."""
         code, value = R.entry_veto(self.halt_dd, self.halt_day, R.EV_CLOCK_SKEW_HALT if self.halt_clock else 0,
                                    float(bar), float(self.cooldown_until), float(equity))
         if code != R.ALLOWED:
@@ -164,7 +169,9 @@ class LiveRisk:
         if margin_cap <= 0:
             return RiskEvent.MARGIN_BUDGET.label, float(margin_cap)
         p, cfg = self.params, self.cfg
-        fill = slipped_price(float(price), side > 0, cfg.slippage)
+        limit = cfg.limit_offset > 0 and not market
+        fill = (limit_entry_price(int(side), float(price), cfg.limit_offset, cfg.tick_size) if limit
+                else slipped_price(float(price), side > 0, cfg.slippage))
         sl, tp, dist = levels(cfg, side, fill, atr, support, resistance)
         if cfg.stop_mode == "levels" and not abs(tp - fill) >= cfg.min_risk_reward * dist:  # NaN: no levels
             return RiskEvent.RISK_REWARD.label, float(abs(tp - fill) / dist)
@@ -176,7 +183,8 @@ class LiveRisk:
             qty = min(qty, floor_to_step(R.max_qty_for_equity(margin_cap, fill, lev, cfg.taker_fee), cfg.lot_size))
         if R.below_min_size(qty, fill, cfg.min_qty, cfg.min_notional):
             return RiskEvent.BELOW_MIN_SIZE.label, float(qty)
-        return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr), float(support), float(resistance), float(lev))
+        return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr), float(support), float(resistance), float(lev),
+                         fill if limit else math.nan, float(scale))
 
     def restore(self, ledger, run_id: int, now: pd.Timestamp | None = None) -> None:
         """Continue a resumed run: equity peak, drawdown halt, today's starting equity / daily

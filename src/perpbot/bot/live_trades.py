@@ -63,6 +63,7 @@ class Pending:
     trade_no: int
     bar: int
     equity_before: float | None = None
+    until_bar: int | None = None  # a limit entry: the last bar it rests in (None: a market entry)
 
 
 class TradeRecords:

@@ -95,8 +95,7 @@ class Executor(OrderLedger, VenueReads, VenueLeverage):
         exchange: asyncio ccxt client (:func:`~perpbot.exchange.ccxt_adapter.make_exchange`).
         settings: :class:`perpbot.config.Settings` (symbol, timeframe, leverage).
         ledger / run_id: where orders, fills and risk events are recorded (None: nothing).
-        events: :class:`perpbot.bot.events.EventBus` for ``order_failed`` events (or None).
-        retry: the :class:`RetryPolicy`.
+        events: :class:`perpbot.bot.events.EventBus` for ``order_failed`` events (or None); retry: :class:`RetryPolicy`.
     """
 
     def __init__(self, exchange, settings, *, ledger=None, run_id: int | None = None, events=None,
@@ -279,30 +278,31 @@ class Executor(OrderLedger, VenueReads, VenueLeverage):
     # ------------------------------------------------------------------ orders
     async def open_position(self, side: int, qty: float, stop_loss: float | None, take_profit: float | None,
                             tag: str = "entry", *, bar: int, ref_price: float, trade_no: int | None = None,
-                            leverage: float | None = None) -> OrderResult:
+                            leverage: float | None = None, price: float | None = None) -> OrderResult:
         """Market entry (``side`` +1 long / -1 short, ``qty`` base) with the venue-side stop-loss and
         take-profit attached (Bitget preset TP/SL), isolated margin at ``leverage`` (default: the setting;
-        :meth:`ensure_leverage`). Below the minimum or the leverage refused: not sent ("skipped").
-        ``ref_price`` (USDT, e.g. the last close) checks the minimum notional."""
+        :meth:`ensure_leverage`). ``price``: a post-only limit entry there. Below the minimum or the leverage
+        refused: not sent ("skipped"). ``ref_price`` (USDT, e.g. the last close) checks the minimum notional."""
         qty = self.round_qty(qty)
         why = self.below_minimum(qty, ref_price)
         if why:
             log.warning("order_below_minimum", side=side, qty=qty, reason=why)
             self.risk_event("below_min_size", qty, why, bar)
             return OrderResult("", "skipped", error=why)
-        sl = None if stop_loss is None or not math.isfinite(stop_loss) else self.round_price(stop_loss)
-        tp = None if take_profit is None or not math.isfinite(take_profit) else self.round_price(take_profit)
+        sl, tp = (None if v is None or not math.isfinite(v) else self.round_price(v) for v in (stop_loss, take_profit))
         if why := (venue_params.entry_refusal(self.ex.id, sl, tp)  # a venue without TP/SL on the entry
                    or await self.ensure_leverage(self.settings.leverage if leverage is None else leverage, bar)):
             log.error("entry_not_placed", reason=why)
             return OrderResult("", "skipped", error=why)
         order_side = "buy" if side > 0 else "sell"
-        cid = self._record(bar, order_side, "market", qty, None, False, tag, trade_no)
+        otype, px = ("market", None) if price is None or not math.isfinite(price) else ("limit", self.round_price(price))
+        cid = self._record(bar, order_side, otype, qty, px, False, tag, trade_no)
         params = venue_params.entry_params(self.ex.id, cid, sl, tp, int(self.leverage or self.settings.leverage))
-        res = await self._submit(cid, lambda: self.ex.create_order(self.symbol, "market", order_side, qty, None,
+        params = {**params, "postOnly": True} if px is not None else params  # ccxt: Bitget force=post_only
+        res = await self._submit(cid, lambda: self.ex.create_order(self.symbol, otype, order_side, qty, px,
                                                                     dict(params)), "place-order", "entry")
-        log.info("entry_sent" if res.ok else "entry_not_placed", cid=cid, side=order_side, qty=qty, stop_loss=sl,
-                 take_profit=tp)
+        log.info("entry_sent" if res.ok else "entry_not_placed", cid=cid, side=order_side, qty=qty, price=px,
+                 stop_loss=sl, take_profit=tp)
         return self._settle(res, bar)
 
     async def close_position(self, reason: str, *, side: int, qty: float, bar: int,

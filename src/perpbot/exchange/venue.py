@@ -42,6 +42,7 @@ class MarketRules:
     taker: float
     max_leverage: float
     contract_size: float = 1.0
+    maker: float | None = None  # maker fee (fraction; None: the venue does not say)
 
 
 @dataclass
@@ -141,7 +142,8 @@ def market_rules(ex, m: dict, settings) -> MarketRules:
                        min_notional=float((lim.get("cost") or {}).get("min") or 0.0),
                        taker=float(m.get("taker") or settings.taker_fee / 100),
                        max_leverage=float((lim.get("leverage") or {}).get("max") or 125.0),
-                       contract_size=base_per_amount(ex.id, m))
+                       contract_size=base_per_amount(ex.id, m),
+                       maker=float(m["maker"]) if m.get("maker") is not None else None)
 
 
 async def setup_account(ex, symbol: str, balance: dict, leverage: int, position: PositionInfo | None) -> int:

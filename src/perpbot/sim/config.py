@@ -81,7 +81,7 @@ class AccountConfig:
     def for_strategy(cls, settings, strategy: str | None = None, rules=None, **overrides) -> "AccountConfig":
         """The account of ``strategy`` under ``settings``: :meth:`from_settings`, then the
         baseline's overrides (buy-and-hold: 1x full equity, no stops), then the venue's market
-        ``rules`` (:class:`~perpbot.exchange.venue.MarketRules`: lot, tick, minimums, taker fee)."""
+        ``rules`` (:class:`~perpbot.exchange.venue.MarketRules`: lot, tick, minimums, taker and maker fee)."""
         cfg = cls.from_settings(settings, **overrides)
         if strategy is not None:
             from perpbot.strategy.signals import baseline_overrides
@@ -89,7 +89,8 @@ class AccountConfig:
             cfg = replace(cfg, **baseline_overrides(strategy))
         if rules is not None:
             cfg = replace(cfg, lot_size=rules.lot, tick_size=rules.tick, min_qty=rules.min_qty,
-                          min_notional=rules.min_notional, taker_fee=rules.taker)
+                          min_notional=rules.min_notional, taker_fee=rules.taker,
+                          maker_fee=cfg.maker_fee if getattr(rules, "maker", None) is None else rules.maker)
         return cfg
 
     @classmethod
@@ -98,9 +99,6 @@ class AccountConfig:
         (:class:`~perpbot.exchange.executor.MarketRules`) replace the settings' lot, tick, minimums
         and taker fee. Raises ValueError when the strategy trades without a stop-loss."""
         cfg = cls.for_strategy(settings, strategy, rules)
-        if cfg.limit_offset > 0:
-            raise ValueError("entry_order = \"limit\" is simulated only (backtest, paper); live entries are market "
-                             "orders: set entry_order = \"market\" for a live run")
         if cfg.adaptive_leverage and cfg.leverage_min != math.floor(cfg.leverage_min):
             raise ValueError(f"leverage_min {cfg.leverage_min:g} is not a whole number; venues take integer leverage "
                              "(leverage_mode = \"adaptive\" sets a whole leverage per entry)")

@@ -41,7 +41,9 @@ from perpbot.risk.rules import (  # noqa: F401  (EV_* and MS_PER_DAY re-exported
     entry_veto, max_qty_for_equity, next_utc_midnight,
 )
 from perpbot.sim.kernel_layout import *  # noqa: F401,F403  (the P_/S_/T_/E_/F_/X_ layouts and new_state, re-exported)
-from perpbot.sim.sizing import STOP_LEVELS, position_size, protective_levels, recent_levels, trade_leverage
+from perpbot.sim.sizing import (
+    STOP_LEVELS, limit_entry_price, position_size, protective_levels, recent_levels, trade_leverage,
+)
 
 
 
@@ -102,21 +104,31 @@ def _close(state, params, trades, bar, price, reason):
 
 
 @njit(cache=True)
-def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mmr, scale=1.0, maker=False,
-               support=math.nan, resistance=math.nan):
-    """Open a position at ``price`` (a market order at the bar's open; with ``maker``, a limit order's
-    fill: no slippage, the maker fee) if the risk rules allow; else record the veto.
-
-    ``scale`` multiplies the sizing mode's risk / equity fraction (1.0 = the configured size)."""
-    equity = state[S_BALANCE]
-    code, value = entry_veto(state[S_HALT_DD] > 0, state[S_HALT_DAY] > 0, 0, bar, state[S_COOLDOWN_UNTIL], equity)
+def _vetoed(state, events, bar):
+    """True (and the risk event recorded) when the risk rules refuse an entry at bar ``bar``: a halt, the
+    cooldown, no equity, the portfolio's budget (:func:`perpbot.risk.rules.entry_veto`)."""
+    code, value = entry_veto(state[S_HALT_DD] > 0, state[S_HALT_DAY] > 0, 0, bar, state[S_COOLDOWN_UNTIL],
+                             state[S_BALANCE])
     if code == ALLOWED and state[S_BUDGET_VETO] != 0:
         code, value = int(state[S_BUDGET_VETO]), state[S_BUDGET_VALUE]
     elif code == ALLOWED and state[S_MARGIN_CAP] <= 0.0:
         code, value = EV_MARGIN_BUDGET, state[S_MARGIN_CAP]
     if code != ALLOWED:
         _event(state, events, bar, code, value)
+        return True
+    return False
+
+
+@njit(cache=True)
+def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mmr, scale=1.0, maker=False,
+               support=math.nan, resistance=math.nan):
+    """Open a position at ``price`` (a market order at the bar's open; with ``maker``, a limit order's
+    fill: no slippage, the maker fee) if the risk rules allow; else record the veto.
+
+    ``scale`` multiplies the sizing mode's risk / equity fraction (1.0 = the configured size)."""
+    if _vetoed(state, events, bar):
         return
+    equity = state[S_BALANCE]
     fill = price if maker else slipped_price(price, side > 0, params[P_SLIPPAGE])
     sl, tp, dist = protective_levels(side, fill, int(params[P_STOP_MODE]), params[P_SL], params[P_TP],
                                      atr, params[P_TICK], support, resistance, params[P_LEVELS_BUFFER])
@@ -164,10 +176,7 @@ def _levels(params, h, lo, i):
 def _place_limit(state, params, bar, side, close, atr, tick, scale):
     """A post-only limit entry at ``close`` x (1 -/+ offset) for a buy / sell (rounded to the tick away
     from the market), resting from bar ``bar`` for ``P_LIMIT_BARS`` bars; replaces a resting one."""
-    off = params[P_LIMIT_OFFSET]
-    price = close * (1.0 - off) if side > 0 else close * (1.0 + off)
-    if tick > 0.0:
-        price = math.floor(price / tick + 1e-9) * tick if side > 0 else math.ceil(price / tick - 1e-9) * tick
+    price = limit_entry_price(side, close, params[P_LIMIT_OFFSET], tick)
     state[S_PEND_SIDE] = side
     state[S_PEND_PRICE] = price
     state[S_PEND_PLACED] = bar
@@ -309,8 +318,9 @@ def bar_open(i, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark, tier_u
         state[S_PEND_SIDE] = 0.0  # a new signal replaces a resting limit entry
         if side == 0 and i >= params[P_WARMUP] and not (sig < 0 and params[P_LONG_ONLY] > 0):
             scale = 1.0 if size is None else size[i - 1]
-            if params[P_LIMIT_OFFSET] > 0.0:
-                _place_limit(state, params, i, sig, c[i - 1], atr[i - 1], params[P_TICK], scale)
+            if params[P_LIMIT_OFFSET] > 0.0:  # placed only when the rules allow an entry now (checked again at the fill)
+                if not _vetoed(state, events, i):
+                    _place_limit(state, params, i, sig, c[i - 1], atr[i - 1], params[P_TICK], scale)
             else:
                 sup, res = _levels(params, h, lo, i)
                 _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale, False,

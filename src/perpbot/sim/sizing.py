@@ -146,3 +146,14 @@ def trade_leverage(adaptive: bool, max_leverage: float, min_leverage: float, tar
     vol = min(1.0, target_atr / (atr / price)) if atr > 0.0 and price > 0.0 else 1.0
     lev = math.floor(max_leverage * vol * min(1.0, scale) + 1e-9)
     return max(min(min_leverage, max_leverage), min(max_leverage, float(lev)))
+
+
+@njit(cache=True)
+def limit_entry_price(side: int, close: float, offset: float, tick: float) -> float:
+    """The price of a post-only limit entry (USDT): ``close`` x (1 - ``offset``) for a buy (``side`` +1),
+    x (1 + ``offset``) for a sell, rounded to the ``tick`` away from the market (down for a buy, up for a
+    sell; no rounding when ``tick`` <= 0). ``offset`` is a fraction (0.0005 = 0.05 %)."""
+    price = close * (1.0 - offset) if side > 0 else close * (1.0 + offset)
+    if tick > 0.0:
+        price = math.floor(price / tick + 1e-9) * tick if side > 0 else math.ceil(price / tick - 1e-9) * tick
+    return price

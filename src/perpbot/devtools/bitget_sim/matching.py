@@ -12,7 +12,12 @@ Order of events inside candle ``i`` (the same as the backtester's loop,
    taker fee; a partial-fill fault fills a share now and the rest at the next candle;
 4. limit orders: marketable at the open -> filled at the open (taker); else filled at their
    price when the candle trades through it (low <= buy price / high >= sell price; maker fee);
-   ioc / fok limits not filled in their first candle are cancelled;
+   ioc / fok limits not filled in their first candle are cancelled. Post-only limits follow the
+   backtester's rule (:func:`perpbot.sim.kernel._work_limit`): through the price in their first
+   candle's open -> cancelled (the book was already through it when the order arrived, so the
+   venue rejects a post-only order); else filled at their price, maker fee, only in a candle that
+   trades strictly through it (low < buy price / high > sell price; a touch is not a fill: the
+   queue ahead of it);
 5. intrabar TP/SL/liquidation with :func:`perpbot.sim.accounting.candle_trigger` (the
    losing side first when both are touched; levels crossed at the open fill at the open);
    TP/SL orders execute as market orders at their trigger level (+ slippage) whatever their
@@ -87,6 +92,13 @@ def close_next_candle(engine) -> dict:
 def _match_limit(engine, order: Order, o: float, h: float, lo: float, t_open: int, t_in: int) -> None:
     p = order.price
     buy = order.side == "buy"
+    order.candles_seen += 1
+    if order.force == "post_only":
+        if order.candles_seen == 1 and ((buy and o <= p) or (not buy and o >= p)):
+            engine._cancel(order)
+        elif (buy and lo < p) or (not buy and h > p):
+            engine.execute(order, order.remaining, p, "maker", t_in)
+        return
     if (buy and o <= p) or (not buy and o >= p):
         engine.execute(order, order.remaining, o, "taker", t_open)
     elif (buy and lo <= p) or (not buy and h >= p):

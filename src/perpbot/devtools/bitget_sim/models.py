@@ -45,6 +45,7 @@ class Order:
     u_time: int = 0
     fill_fraction: float | None = None   # partial-fill fault: share filled at the first fill
     reserved: float = 0.0     # USDT frozen for the opening part while live
+    candles_seen: int = 0     # candles matched against while live (a post-only's first candle)
 
     @property
     def remaining(self) -> float:
