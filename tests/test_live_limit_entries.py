@@ -9,7 +9,8 @@ resting one candle.
   :func:`~perpbot.sim.sizing.limit_entry_price` of its signal close, with the stop-loss / take-profit
   preset; the unfilled ones were cancelled by the bot after their candle;
 * with ``limit_fallback = "market"`` an unfilled limit becomes a market entry at the next open, as in the
-  backtest.
+  backtest;
+* a limit still resting when the process dies is cancelled by the next start's reconciliation (a stale entry).
 """
 
 from __future__ import annotations
@@ -141,3 +142,43 @@ def test_live_limit_fallback_to_market(sim, tmp_path, ledger, data):
         f = fills.loc[oid]
         assert f["fee"] == pytest.approx(f["qty"] * f["price"] * 0.0006, rel=1e-9)
         assert f["price"] in trades.index
+
+
+def test_a_restart_cancels_a_resting_limit_entry(sim, tmp_path, ledger, data):
+    from _live_helpers import script
+
+    candles = data[0]
+    s = settings(sim, tmp_path, **LIMIT)
+    rid = ledger.start_run("live", "ema-cross", SYM, "5m")
+
+    async def first():
+        bot = await make_bot(sim, s, ledger, rid)
+        try:
+            script(bot, {ms(candles, START): 1})
+            await step(sim, bot, 1)  # the buy limit now rests on the venue
+            bot.flush()
+            return bot.pending
+        finally:
+            await bot.ex.close()  # the process dies with its limit resting
+
+    pending = asyncio.run(first())
+    assert pending is not None and pending.until_bar is not None
+    resting = [o for o in sim.engine.orders.values() if o.open]
+    assert len(resting) == 1 and resting[0].force == "post_only"
+    assert resting[0].price == pytest.approx(limit_entry_price(1, float(candles.close.iloc[START]), 0.0005, 0.001))
+
+    async def second():
+        bot = await make_bot(sim, s, ledger, rid, resume=True)
+        try:
+            script(bot, {})
+            await step(sim, bot, 3)
+            bot.flush()
+            return bot
+        finally:
+            await bot.ex.close()
+
+    bot = asyncio.run(second())
+    assert resting[0].status == "canceled" and resting[0].filled == 0
+    assert bot.trade is None and sim.engine.position is None
+    orders = ledger.orders(rid)
+    assert list(orders[orders.reason == "entry"].status) == ["canceled"]

@@ -18,7 +18,9 @@ position, open orders, open TP/SL (plan) orders and balance (concurrently), then
    take-profit when it has none); when the price is already beyond that stop, the position
    is closed at market instead (reduce-only) - it must not stay naked;
 4. **orphans**: TP/SL plans and reduce-only orders that can no longer reduce anything (no
-   position, or on the wrong side) are cancelled. Entry orders (not reduce-only) are kept.
+   position, or on the wrong side) are cancelled. Market entry orders are kept (an order sent just
+   before a crash is settled by step 1); at start-up a resting limit entry is cancelled: the process
+   that placed it, and its signal, are gone (it would fill as a stale entry nobody manages).
 
 Whatever it did is returned as a :class:`ReconcileReport`, logged, and recorded as a
 ``reconcile`` risk event (value = number of actions, detail = JSON summary).
@@ -260,9 +262,10 @@ async def reconcile(executor, ledger, run_id: int, *, atr: float = math.nan, cfg
             if await executor.cancel(p, plan=True):
                 rep.cancelled.append(str(p["id"]))
     for o in normal:
-        if o.get("reduceOnly") and (pos is None or o.get("side") != ("sell" if pos.side > 0 else "buy")):
-            if await executor.cancel(o):
-                rep.cancelled.append(str(o["id"]))
+        orphan = o.get("reduceOnly") and (pos is None or o.get("side") != ("sell" if pos.side > 0 else "buy"))
+        stale_limit = scan_ledger and not o.get("reduceOnly") and o.get("type") == "limit"
+        if (orphan or stale_limit) and await executor.cancel(o):
+            rep.cancelled.append(str(o["id"]))
     # record
     if rep.actions or rep.warnings:
         log.warning("reconcile", actions=rep.actions, summary=rep.summary())
