@@ -32,16 +32,18 @@ import math
 from numba import njit
 
 from perpbot.sim.accounting import (
-    NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, floor_to_step, funding_charge, initial_margin,
+    NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, funding_charge, initial_margin,
     is_ambiguous, liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
 from perpbot.risk.rules import (  # noqa: F401  (EV_* and MS_PER_DAY re-exported: the loop's codes)
     ALLOWED, EV_BELOW_MIN, EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_HALTED, EV_LIMIT_UNFILLED, EV_MAX_DD_HALT,
-    EV_MARGIN_BUDGET, EV_NO_EQUITY, EV_RISK_REWARD, MS_PER_DAY, below_min_size, cooldown_after, daily_loss_halt, drawdown_halt,
-    entry_veto, max_qty_for_equity, next_utc_midnight,
+    EV_MARGIN_BUDGET, EV_NO_EQUITY, EV_RISK_REWARD, MS_PER_DAY, below_min_size, cooldown_after, daily_loss_halt,
+    drawdown_halt, entry_veto, next_utc_midnight, reward_to_risk, risk_reward_short,
 )
 from perpbot.sim.kernel_layout import *  # noqa: F401,F403  (the P_/S_/T_/E_/F_/X_ layouts and new_state, re-exported)
-from perpbot.sim.sizing import STOP_LEVELS, position_size, protective_levels, recent_levels, trade_leverage
+from perpbot.sim.sizing import (
+    STOP_LEVELS, position_size, protective_levels, recent_levels, trade_leverage, within_margin_cap,
+)
 
 OPEN, CLOSE = 1, 2  # the phases of a bar (run_bars: steps 1-3, steps 4-5)
 
@@ -120,16 +122,15 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     fill = price if maker else slipped_price(price, side > 0, params[P_SLIPPAGE])
     sl, tp, dist = protective_levels(side, fill, int(params[P_STOP_MODE]), params[P_SL], params[P_TP],
                                      atr, params[P_TICK], support, resistance, params[P_LEVELS_BUFFER])
-    if int(params[P_STOP_MODE]) == STOP_LEVELS and not abs(tp - fill) >= params[P_MIN_RR] * dist:  # NaN: no levels
-        _event(state, events, bar, EV_RISK_REWARD, abs(tp - fill) / dist)
+    if int(params[P_STOP_MODE]) == STOP_LEVELS and risk_reward_short(fill, tp, dist, params[P_MIN_RR]):
+        _event(state, events, bar, EV_RISK_REWARD, reward_to_risk(fill, tp, dist))
         return
     lev = trade_leverage(params[P_LEV_ADAPTIVE] > 0, params[P_LEVERAGE], params[P_LEV_MIN], params[P_LEV_TARGET_ATR],
                          atr, fill, scale)
     fee_rate = params[P_TAKER_FEE]
     qty = position_size(int(params[P_SIZING]), equity, fill, dist, atr, params[P_RISK] * scale,
                         params[P_EQUITY_FRAC] * scale, params[P_SIZING_ATR_MULT], lev, fee_rate, params[P_LOT])
-    if state[S_MARGIN_CAP] < math.inf:  # the portfolio's margin budget
-        qty = min(qty, floor_to_step(max_qty_for_equity(state[S_MARGIN_CAP], fill, lev, fee_rate), params[P_LOT]))
+    qty = within_margin_cap(qty, state[S_MARGIN_CAP], fill, lev, fee_rate, params[P_LOT])  # a portfolio's budget
     if below_min_size(qty, fill, params[P_MIN_QTY], params[P_MIN_NOTIONAL]):
         _event(state, events, bar, EV_BELOW_MIN, qty)
         return
