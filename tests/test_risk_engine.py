@@ -28,7 +28,6 @@ from perpbot.risk import rules as R
 from perpbot.sim import kernel as K
 from perpbot.sim.config import AccountConfig
 from perpbot.types import RiskEvent
-from perpbot.types import RiskEvent
 
 HOUR = 3_600_000
 DAY0 = 1_744_588_800_000 + 20 * HOUR  # 2025-04-14 20:00 UTC: the first midnight comes after 4 bars

@@ -142,7 +142,7 @@ class LiveBot(LiveOrders):
     async def start(self, resume: bool = False) -> ReconcileReport:
         """Start the executor (checks, margin, leverage), load the candle history of the window,
         restore the risk state of a resumed run, reconcile and adopt any open position."""
-        venue_params.check_live(self.ex.ex.id)  # stops are read as Bitget plan orders (reconcile, protect)
+        venue_params.check_live(self.ex.venue_id)  # stops are read as Bitget plan orders (reconcile, protect)
         rules = self.ex.rules or await self.ex.startup()
         self.cfg = live_config(self.settings, self.strategy, rules)
         self.risk = LiveRisk(self.cfg, self.tf_ms, self.settings.clock_skew_halt_cycles)

@@ -37,8 +37,8 @@ import pandas as pd
 
 from perpbot.sim.config import AccountConfig
 from perpbot.sim import kernel as K
-from perpbot.sim.accounting import floor_to_step, slipped_price
-from perpbot.sim.sizing import limit_entry_price, position_size, trade_leverage
+from perpbot.sim.accounting import slipped_price
+from perpbot.sim.sizing import limit_entry_price, position_size, trade_leverage, within_margin_cap
 from perpbot.risk import rules as R
 from perpbot.types import RiskEvent
 
@@ -96,6 +96,7 @@ class LiveRisk:
         # compile the risk engine's functions for the live argument types now, not in a cycle
         R.drawdown_halt(1.0, 1.0, 0.5), R.daily_loss_halt(1.0, 1.0, 0.5), R.next_utc_midnight(0)
         R.cooldown_after(0.0, 0.0, 0.0, -1.0), R.entry_veto(False, False, 0, 0.0, -1.0, 1.0)
+        R.risk_reward_short(1.0, 2.0, 1.0, 1.5), R.reward_to_risk(1.0, 2.0, 1.0)
 
     def on_close(self, candle_open_ms: int, equity: float) -> list[tuple[str, float]]:
         """Account for the equity at a candle's close; returns new halt events (label, value)."""
@@ -173,14 +174,13 @@ class LiveRisk:
         fill = (limit_entry_price(int(side), float(price), cfg.limit_offset, cfg.tick_size) if limit
                 else slipped_price(float(price), side > 0, cfg.slippage))
         sl, tp, dist = levels(cfg, side, fill, atr, support, resistance)
-        if cfg.stop_mode == "levels" and not abs(tp - fill) >= cfg.min_risk_reward * dist:  # NaN: no levels
-            return RiskEvent.RISK_REWARD.label, float(abs(tp - fill) / dist)
+        if cfg.stop_mode == "levels" and R.risk_reward_short(fill, tp, dist, cfg.min_risk_reward):
+            return RiskEvent.RISK_REWARD.label, float(R.reward_to_risk(fill, tp, dist))
         lev = trade_leverage(cfg.adaptive_leverage, cfg.leverage, cfg.leverage_min, cfg.leverage_target_atr,
                              float(atr), fill, float(scale))
         qty = position_size(int(p[K.P_SIZING]), float(equity), fill, dist, float(atr), cfg.risk * scale,
                             cfg.equity_fraction * scale, cfg.sizing_atr_mult, lev, cfg.taker_fee, cfg.lot_size)
-        if margin_cap < math.inf:
-            qty = min(qty, floor_to_step(R.max_qty_for_equity(margin_cap, fill, lev, cfg.taker_fee), cfg.lot_size))
+        qty = within_margin_cap(qty, float(margin_cap), fill, lev, cfg.taker_fee, cfg.lot_size)
         if R.below_min_size(qty, fill, cfg.min_qty, cfg.min_notional):
             return RiskEvent.BELOW_MIN_SIZE.label, float(qty)
         return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr), float(support), float(resistance), float(lev),

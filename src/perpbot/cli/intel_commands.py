@@ -10,7 +10,6 @@ usage / configuration, 1 for data / runtime; :func:`perpbot.cli.common.handled`)
 from __future__ import annotations
 
 import asyncio
-import difflib
 import signal
 import threading
 from pathlib import Path
@@ -29,25 +28,17 @@ ApiUrlOpt = typer.Option(None, "--api-url", help="replace the venue's REST base 
 
 def public_exchange(exchange_id: str, api_url: str | None = None, timeout_ms: int = 10_000) -> Any:
     """An asyncio ccxt client of ``exchange_id``'s swap markets for public market data (no
-    keys). ``api_url`` replaces every REST base url. The caller closes it (``await ex.close()``).
+    keys; :func:`perpbot.exchange.clients.make_public_exchange`). The caller closes it.
 
     Raises:
         UsageError: ``exchange_id`` is not a ccxt exchange.
     """
-    import ccxt.async_support as ccxt_async
+    from perpbot.exchange.clients import make_public_exchange
 
-    if exchange_id not in ccxt_async.exchanges:
-        close = difflib.get_close_matches(exchange_id, ccxt_async.exchanges, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise cli.UsageError(f"unknown exchange {exchange_id!r}: not a ccxt exchange id{hint}")
-    from perpbot.exchange.clients import swap_options
-
-    opts = swap_options(exchange_id)
-    ex = getattr(ccxt_async, exchange_id)({"enableRateLimit": True, "timeout": timeout_ms, "options": opts})
-    if api_url:
-        api = ex.urls.get("api")
-        ex.urls["api"] = {k: api_url.rstrip("/") for k in api} if isinstance(api, dict) else api_url.rstrip("/")
-    return ex
+    try:
+        return make_public_exchange(exchange_id, api_url, timeout_ms)
+    except ValueError as exc:
+        raise cli.UsageError(str(exc)) from None
 
 
 def _settings(config: Optional[Path], exchange: Optional[str], log_name: str, **overrides: Any):

@@ -7,11 +7,14 @@ venue module (e.g. :mod:`perpbot.exchange.bitget`); :func:`capabilities` its
 :func:`base_per_amount` the base asset per unit of ccxt's order amount on a market.
 :func:`make_async_exchange` builds the asyncio client of the candle feed; the synchronous one of
 the downloader is :func:`perpbot.exchange.download.make_sync_exchange`, the trading one
-:func:`perpbot.exchange.ccxt_adapter.make_exchange` (both use :func:`swap_options`).
+:func:`perpbot.exchange.ccxt_adapter.make_exchange` (both use :func:`swap_options`); the public
+market-data client of the intelligence commands :func:`make_public_exchange`, the price clients of the
+platform's oracle :func:`make_price_client`. :func:`unknown_exchange` refuses an id ccxt does not know.
 """
 
 from __future__ import annotations
 
+import difflib
 from typing import Any
 
 from perpbot.exchange import binance, bitget, bybit, indodax, mexc, okx, tokocrypto, weex
@@ -72,3 +75,48 @@ def make_async_exchange(exchange_id: str, api_url: str | None = None, config: di
         ex.urls["api"] = {k: (v if k == "ws" else api_url) for k, v in api.items()} if isinstance(api, dict) \
             else api_url
     return ex
+
+
+def unknown_exchange(exchange_id: str) -> str | None:
+    """None for a ccxt exchange id, else the one-line refusal naming the nearest ids."""
+    import ccxt
+
+    if exchange_id in ccxt.exchanges:
+        return None
+    close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
+    hint = f" (did you mean {', '.join(close)}?)" if close else ""
+    return f"unknown exchange {exchange_id!r}: not a ccxt exchange id{hint}"
+
+
+def point_rest(ex, api_url: str | None):
+    """``ex`` with every REST base url (and any other url of its ``api`` table) replaced by ``api_url``
+    (a local simulator or proxy); unchanged when ``api_url`` is None."""
+    if api_url:
+        api = ex.urls.get("api")
+        ex.urls["api"] = {k: api_url.rstrip("/") for k in api} if isinstance(api, dict) else api_url.rstrip("/")
+    return ex
+
+
+def make_public_exchange(exchange_id: str, api_url: str | None = None, timeout_ms: int = 10_000):
+    """An asyncio ccxt client (REST) of ``exchange_id``'s swap markets for public market data (no keys);
+    ``api_url`` replaces every base url. The caller closes it (``await ex.close()``).
+    Raises ValueError for an id that is not a ccxt exchange."""
+    import ccxt.async_support as ccxt_async
+
+    refusal = unknown_exchange(exchange_id)
+    if refusal:
+        raise ValueError(refusal)
+    opts = swap_options(exchange_id)
+    return point_rest(getattr(ccxt_async, exchange_id)({"enableRateLimit": True, "timeout": timeout_ms,
+                                                        "options": opts}), api_url)
+
+
+def make_price_client(exchange_id: str, timeout_ms: int = 10_000):
+    """A synchronous ccxt client of ``exchange_id`` with ccxt's default markets, for public prices (no keys).
+    Raises ValueError for an id that is not a ccxt exchange."""
+    import ccxt
+
+    refusal = unknown_exchange(exchange_id)
+    if refusal:
+        raise ValueError(refusal)
+    return getattr(ccxt, exchange_id)({"enableRateLimit": True, "timeout": timeout_ms})

@@ -11,7 +11,7 @@ import pandas as pd
 
 from perpbot.data.store import KINDS
 from perpbot.data.validate import TIMEFRAMES
-from perpbot.exchange.clients import swap_options
+from perpbot.exchange.clients import point_rest, swap_options, unknown_exchange
 
 
 class DownloadError(RuntimeError):
@@ -52,17 +52,13 @@ def make_sync_exchange(exchange_id: str, api_url: str | None = None, timeout_ms:
     """
     import ccxt
 
-    if exchange_id not in ccxt.exchanges:
-        close = difflib.get_close_matches(exchange_id, ccxt.exchanges, n=3)
-        hint = f" (did you mean {', '.join(close)}?)" if close else ""
-        raise DownloadError(f"unknown exchange {exchange_id!r}: not a ccxt exchange id{hint}")
+    refusal = unknown_exchange(exchange_id)
+    if refusal:
+        raise DownloadError(refusal)
     opts = swap_options(exchange_id)
     opts.update(options or {})
-    ex = getattr(ccxt, exchange_id)({"enableRateLimit": True, "timeout": timeout_ms, "options": opts})
-    if api_url:
-        api = ex.urls.get("api")
-        ex.urls["api"] = {k: api_url.rstrip("/") for k in api} if isinstance(api, dict) else api_url.rstrip("/")
-    return ex
+    return point_rest(getattr(ccxt, exchange_id)({"enableRateLimit": True, "timeout": timeout_ms, "options": opts}),
+                      api_url)
 
 
 def check_request(kinds: Iterable[str], since=None, until=None) -> tuple[list[str], int | None, int | None]:

@@ -31,6 +31,11 @@ class VenueReads:
         return int(self.ex.options.get("timeDifference") or 0)
 
     @property
+    def venue_id(self) -> str:
+        """The venue's id (ccxt's: ``bitget``, ``binance``, ...)."""
+        return str(self.ex.id)
+
+    @property
     def real_money(self) -> bool:
         """True when the client trades the real account (not the venue's demo)."""
         return bool(getattr(self.ex, "perpbot_real_money", False))

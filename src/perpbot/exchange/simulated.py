@@ -284,8 +284,4 @@ class SimulatedExchange:
     def position(self) -> dict:
         """Open position: side (+1/-1/0), qty, entry_price, stop_loss, take_profit, liquidation_price
         (USDT), margin (USDT), entry_bar (index of the candle it was opened in; None when flat)."""
-        s = self.state
-        return {"side": int(s[K.S_SIDE]), "qty": float(s[K.S_QTY]), "entry_price": float(s[K.S_ENTRY]),
-                "stop_loss": float(s[K.S_SL]), "take_profit": float(s[K.S_TP]),
-                "liquidation_price": float(s[K.S_LIQ]), "margin": float(s[K.S_MARGIN]),
-                "entry_bar": int(s[K.S_ENTRY_BAR]) if s[K.S_SIDE] != 0 else None}
+        return K.position_of(self.state)

@@ -38,14 +38,14 @@ def oracle_from_settings(settings: Settings, venue: tuple[str, Any], engine: Any
     Raises:
         ValueError: an ``oracle_venues`` entry that is not a ccxt exchange id.
     """
-    import ccxt
+    from perpbot.exchange.clients import make_price_client, unknown_exchange
 
     others: dict[str, Any] = {}
     for vid in settings.oracle_venues:
         if clients and vid in clients:
             others[vid] = clients[vid]
-        elif vid in ccxt.exchanges:
-            others[vid] = getattr(ccxt, vid)({"enableRateLimit": True, "timeout": 10_000})
+        elif unknown_exchange(vid) is None:
+            others[vid] = make_price_client(vid)
         else:
             raise ValueError(f"oracle venue {vid!r} is not a ccxt exchange id")
     return OracleGuard(venue, others, max_deviation_bps=settings.oracle_max_deviation_bps,

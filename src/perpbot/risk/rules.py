@@ -13,7 +13,10 @@ Rules (fractions, USDT, bar numbers; days are UTC days):
   3 drawdown, 2 daily loss, or the live loop's own, 8 clock skew), the cooldown (``cooldown``,
   value = the last bar of the cooldown), no equity (``no_equity``, value = equity), and a size
   below the market's minimum quantity or notional (``below_min_size``, value = the qty);
-* **leverage cap**: the largest quantity whose initial margin plus entry fee fits in the equity.
+* **leverage cap**: the largest quantity whose initial margin plus entry fee fits in the equity;
+* **risk : reward** (stop mode "levels"): an entry whose reward (take-profit - fill) is below
+  ``min_risk_reward`` x its risk (the stop distance), or unknown (no levels), is vetoed
+  (``risk_reward``, value = reward / risk).
 """
 
 from __future__ import annotations
@@ -95,3 +98,16 @@ def next_utc_midnight(ts_ms: float) -> float:
 def max_qty_for_equity(equity: float, price: float, leverage: float, fee_rate: float) -> float:
     """Leverage cap: the largest qty whose initial margin plus entry fee fits in ``equity`` (before lot rounding)."""
     return equity / (price * (1.0 / leverage + fee_rate))
+
+
+@njit(cache=True)
+def risk_reward_short(fill: float, take_profit: float, stop_distance: float, min_risk_reward: float) -> bool:
+    """True when an entry at ``fill`` earns less than ``min_risk_reward`` x ``stop_distance`` at ``take_profit``
+    (USDT), or when that is unknown (NaN levels): the ``risk_reward`` veto, value :func:`reward_to_risk`."""
+    return not abs(take_profit - fill) >= min_risk_reward * stop_distance
+
+
+@njit(cache=True)
+def reward_to_risk(fill: float, take_profit: float, stop_distance: float) -> float:
+    """The reward : risk of an entry at ``fill``: |take-profit - fill| / stop distance (NaN without levels)."""
+    return abs(take_profit - fill) / stop_distance

@@ -32,20 +32,21 @@ import math
 from numba import njit
 
 from perpbot.sim.accounting import (
-    NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, floor_to_step, funding_charge, initial_margin,
+    NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, funding_charge, initial_margin,
     is_ambiguous, liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
 from perpbot.risk.rules import (  # noqa: F401  (EV_* and MS_PER_DAY re-exported: the loop's codes)
     ALLOWED, EV_BELOW_MIN, EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_HALTED, EV_LIMIT_UNFILLED, EV_MAX_DD_HALT,
-    EV_MARGIN_BUDGET, EV_NO_EQUITY, EV_RISK_REWARD, MS_PER_DAY, below_min_size, cooldown_after, daily_loss_halt, drawdown_halt,
-    entry_veto, max_qty_for_equity, next_utc_midnight,
+    EV_MARGIN_BUDGET, EV_NO_EQUITY, EV_RISK_REWARD, MS_PER_DAY, below_min_size, cooldown_after, daily_loss_halt,
+    drawdown_halt, entry_veto, next_utc_midnight, reward_to_risk, risk_reward_short,
 )
 from perpbot.sim.kernel_layout import *  # noqa: F401,F403  (the P_/S_/T_/E_/F_/X_ layouts and new_state, re-exported)
 from perpbot.sim.sizing import (
     STOP_LEVELS, limit_entry_price, position_size, protective_levels, recent_levels, trade_leverage,
+    within_margin_cap,
 )
 
-
+OPEN, CLOSE = 1, 2  # the phases of a bar (run_bars: steps 1-3, steps 4-5)
 
 
 @njit(cache=True)
@@ -132,16 +133,15 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     fill = price if maker else slipped_price(price, side > 0, params[P_SLIPPAGE])
     sl, tp, dist = protective_levels(side, fill, int(params[P_STOP_MODE]), params[P_SL], params[P_TP],
                                      atr, params[P_TICK], support, resistance, params[P_LEVELS_BUFFER])
-    if int(params[P_STOP_MODE]) == STOP_LEVELS and not abs(tp - fill) >= params[P_MIN_RR] * dist:  # NaN: no levels
-        _event(state, events, bar, EV_RISK_REWARD, abs(tp - fill) / dist)
+    if int(params[P_STOP_MODE]) == STOP_LEVELS and risk_reward_short(fill, tp, dist, params[P_MIN_RR]):
+        _event(state, events, bar, EV_RISK_REWARD, reward_to_risk(fill, tp, dist))
         return
     lev = trade_leverage(params[P_LEV_ADAPTIVE] > 0, params[P_LEVERAGE], params[P_LEV_MIN], params[P_LEV_TARGET_ATR],
                          atr, fill, scale)
     fee_rate = params[P_TAKER_FEE]
     qty = position_size(int(params[P_SIZING]), equity, fill, dist, atr, params[P_RISK] * scale,
                         params[P_EQUITY_FRAC] * scale, params[P_SIZING_ATR_MULT], lev, fee_rate, params[P_LOT])
-    if state[S_MARGIN_CAP] < math.inf:  # the portfolio's margin budget
-        qty = min(qty, floor_to_step(max_qty_for_equity(state[S_MARGIN_CAP], fill, lev, fee_rate), params[P_LOT]))
+    qty = within_margin_cap(qty, state[S_MARGIN_CAP], fill, lev, fee_rate, params[P_LOT])  # a portfolio's budget
     if below_min_size(qty, fill, params[P_MIN_QTY], params[P_MIN_NOTIONAL]):
         _event(state, events, bar, EV_BELOW_MIN, qty)
         return
@@ -256,7 +256,7 @@ def _check_triggers(state, params, trades, bar, o, h, lo, m1_start, m1_end, m1_o
 @njit(cache=True)
 def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
              m1_start, m1_end, m1_open, m1_high, m1_low, tier_upper, tier_mmr,
-             params, state, equity_out, position_out, trades, events, fundings, size=None):
+             params, state, equity_out, position_out, trades, events, fundings, size=None, phases=OPEN | CLOSE):
     """Simulate bars ``i0 .. i1-1`` in place (see the module docstring for the event order).
 
     Arrays (length n >= i1 unless stated): ``ts`` int64 ms UTC candle opens; ``o, h, lo, c``
@@ -268,97 +268,87 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
     for (i1 - i0) * 2 more trade / funding rows and (i1 - i0) * 4 risk events (the caller's duty).
     ``size`` (optional, float64 per bar, decided with ``signal``): scale of an entry's size (risk or
     equity fraction of the sizing mode, before the leverage cap and lot rounding); None = 1.0.
+    ``phases``: the steps of each bar that run, ``OPEN`` (1-3: new day, funding, the open: gaps, the previous
+    signal, a resting limit entry) and / or ``CLOSE`` (4-5: intrabar stops, the close: equity, trailing stop,
+    limits). A portfolio (:mod:`perpbot.sim.portfolio_kernel`) runs the open of every symbol before the close
+    of any, so no entry at an open is sized from a later intrabar fill. One loop with both phases inside (not a
+    call per phase and bar: each call of a compiled function with arrays costs a reference count per array,
+    which made the loop ten times slower).
     """
     for i in range(i0, i1):
-        bar_open(i, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark, tier_upper, tier_mmr,
-                 params, state, trades, events, fundings, m1_open, m1_high, m1_low, size)
-        bar_close(i, o, h, lo, c, m1_start, m1_end, m1_open, m1_high, m1_low, params, state,
-                  equity_out, position_out, trades, events)
-
-
-@njit(cache=True)
-def bar_open(i, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark, tier_upper, tier_mmr,
-             params, state, trades, events, fundings, m1_open, m1_high, m1_low, size=None):
-    """Steps 1-3 of bar ``i`` (new day, funding, the open: gaps, the previous signal, a resting
-    limit entry); arrays as :func:`run_bars`. A portfolio runs this for every symbol before
-    :func:`bar_close` of any, so no entry at an open is sized from a later intrabar fill."""
-    # 1. new UTC day
-    _new_day(state, ts[i])
-    side = int(state[S_SIDE])
-    # 2. funding at the open
-    if side != 0 and params[P_FUNDING_ON] > 0 and funding_rate[i] != 0.0:
-        pay = funding_charge(side, state[S_QTY], state[S_ENTRY], state[S_MARGIN], funding_mark[i],
-                             funding_rate[i], state[S_MMR], params[P_TAKER_FEE])
-        state[S_BALANCE] -= pay
-        state[S_MARGIN] -= pay
-        state[S_FUNDING] += pay
-        state[S_LIQ] = liquidation_price(side, state[S_QTY], state[S_ENTRY], state[S_MARGIN],
-                                         state[S_MMR], params[P_TAKER_FEE])
-        k = int(state[S_NFUNDING])
-        fundings[k, F_BAR], fundings[k, F_RATE], fundings[k, F_MARK] = i, funding_rate[i], funding_mark[i]
-        fundings[k, F_QTY], fundings[k, F_AMOUNT] = side * state[S_QTY], pay
-        state[S_NFUNDING] = k + 1
-    # 3. the open: gaps through protective levels, then the previous bar's signal
-    if side != 0:
-        oi = o[i]
-        if side > 0:
-            gap = oi <= state[S_SL] or oi <= state[S_LIQ] or oi >= state[S_TP]
-        else:
-            gap = oi >= state[S_SL] or oi >= state[S_LIQ] or oi <= state[S_TP]
-        if gap:  # NaN levels compare False
-            _check_triggers(state, params, trades, i, oi, oi, oi, -1, -1, m1_open, m1_high, m1_low)
-    sig = 0
-    if i > 0:
-        sig = signal[i - 1]
-    if sig != 0:
-        side = int(state[S_SIDE])
-        if side == -sig:
-            _close(state, params, trades, i, o[i], X_SIGNAL)
-            side = 0
-        state[S_PEND_SIDE] = 0.0  # a new signal replaces a resting limit entry
-        if side == 0 and i >= params[P_WARMUP] and not (sig < 0 and params[P_LONG_ONLY] > 0):
-            scale = 1.0 if size is None else size[i - 1]
-            if params[P_LIMIT_OFFSET] > 0.0:  # placed only when the rules allow an entry now (checked again at the fill)
-                if not _vetoed(state, events, i):
-                    _place_limit(state, params, i, sig, c[i - 1], atr[i - 1], params[P_TICK], scale)
-            else:
+        if phases & OPEN:
+            # 1. new UTC day
+            _new_day(state, ts[i])
+            side = int(state[S_SIDE])
+            # 2. funding at the open
+            if side != 0 and params[P_FUNDING_ON] > 0 and funding_rate[i] != 0.0:
+                pay = funding_charge(side, state[S_QTY], state[S_ENTRY], state[S_MARGIN], funding_mark[i],
+                                     funding_rate[i], state[S_MMR], params[P_TAKER_FEE])
+                state[S_BALANCE] -= pay
+                state[S_MARGIN] -= pay
+                state[S_FUNDING] += pay
+                state[S_LIQ] = liquidation_price(side, state[S_QTY], state[S_ENTRY], state[S_MARGIN],
+                                                 state[S_MMR], params[P_TAKER_FEE])
+                k = int(state[S_NFUNDING])
+                fundings[k, F_BAR], fundings[k, F_RATE], fundings[k, F_MARK] = i, funding_rate[i], funding_mark[i]
+                fundings[k, F_QTY], fundings[k, F_AMOUNT] = side * state[S_QTY], pay
+                state[S_NFUNDING] = k + 1
+            # 3. the open: gaps through protective levels, then the previous bar's signal
+            if side != 0:
+                oi = o[i]
+                if side > 0:
+                    gap = oi <= state[S_SL] or oi <= state[S_LIQ] or oi >= state[S_TP]
+                else:
+                    gap = oi >= state[S_SL] or oi >= state[S_LIQ] or oi <= state[S_TP]
+                if gap:  # NaN levels compare False
+                    _check_triggers(state, params, trades, i, oi, oi, oi, -1, -1, m1_open, m1_high, m1_low)
+            sig = 0
+            if i > 0:
+                sig = signal[i - 1]
+            if sig != 0:
+                side = int(state[S_SIDE])
+                if side == -sig:
+                    _close(state, params, trades, i, o[i], X_SIGNAL)
+                    side = 0
+                state[S_PEND_SIDE] = 0.0  # a new signal replaces a resting limit entry
+                if side == 0 and i >= params[P_WARMUP] and not (sig < 0 and params[P_LONG_ONLY] > 0):
+                    scale = 1.0 if size is None else size[i - 1]
+                    if params[P_LIMIT_OFFSET] > 0.0:  # placed only when the rules allow an entry now (and at the fill)
+                        if not _vetoed(state, events, i):
+                            _place_limit(state, params, i, sig, c[i - 1], atr[i - 1], params[P_TICK], scale)
+                    else:
+                        sup, res = _levels(params, h, lo, i)
+                        _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale,
+                                   False, sup, res)
+            if state[S_PEND_SIDE] != 0 and state[S_SIDE] == 0:
                 sup, res = _levels(params, h, lo, i)
-                _try_entry(state, params, events, i, sig, o[i], atr[i - 1], tier_upper, tier_mmr, scale, False,
-                           sup, res)
-    if state[S_PEND_SIDE] != 0 and state[S_SIDE] == 0:
-        sup, res = _levels(params, h, lo, i)
-        _work_limit(state, params, events, i, o[i], h[i], lo[i], tier_upper, tier_mmr, sup, res)
-
-
-@njit(cache=True)
-def bar_close(i, o, h, lo, c, m1_start, m1_end, m1_open, m1_high, m1_low, params, state,
-              equity_out, position_out, trades, events):
-    """Steps 4-5 of bar ``i`` (intrabar stops, the close: equity, trailing stop, limits)."""
-    # 4. intrabar triggers
-    if state[S_SIDE] != 0:
-        _check_triggers(state, params, trades, i, o[i], h[i], lo[i], m1_start[i], m1_end[i],
-                        m1_open, m1_high, m1_low)
-    # 5. the close
-    side = int(state[S_SIDE])
-    equity = state[S_BALANCE]
-    trail = params[P_TRAIL]
-    if side != 0:
-        equity += unrealized_pnl(side, state[S_QTY], state[S_ENTRY], c[i])
-        if trail > 0.0:
-            if side > 0:
-                new_sl = h[i] * (1.0 - trail)
-                if math.isnan(state[S_SL]) or new_sl > state[S_SL]:
-                    state[S_SL] = new_sl
-                    state[S_TRAILED] = 1.0
-            else:
-                new_sl = lo[i] * (1.0 + trail)
-                if math.isnan(state[S_SL]) or new_sl < state[S_SL]:
-                    state[S_SL] = new_sl
-                    state[S_TRAILED] = 1.0
-    _limits_at_close(state, events, i, equity, params[P_MAX_DD], params[P_MAX_DAILY_LOSS])
-    equity_out[i] = equity
-    position_out[i] = side * state[S_QTY]
-    state[S_NEXT_BAR] = i + 1
+                _work_limit(state, params, events, i, o[i], h[i], lo[i], tier_upper, tier_mmr, sup, res)
+        if phases & CLOSE:
+            # 4. intrabar triggers
+            if state[S_SIDE] != 0:
+                _check_triggers(state, params, trades, i, o[i], h[i], lo[i], m1_start[i], m1_end[i],
+                                m1_open, m1_high, m1_low)
+            # 5. the close
+            side = int(state[S_SIDE])
+            equity = state[S_BALANCE]
+            trail = params[P_TRAIL]
+            if side != 0:
+                equity += unrealized_pnl(side, state[S_QTY], state[S_ENTRY], c[i])
+                if trail > 0.0:
+                    if side > 0:
+                        new_sl = h[i] * (1.0 - trail)
+                        if math.isnan(state[S_SL]) or new_sl > state[S_SL]:
+                            state[S_SL] = new_sl
+                            state[S_TRAILED] = 1.0
+                    else:
+                        new_sl = lo[i] * (1.0 + trail)
+                        if math.isnan(state[S_SL]) or new_sl < state[S_SL]:
+                            state[S_SL] = new_sl
+                            state[S_TRAILED] = 1.0
+            _limits_at_close(state, events, i, equity, params[P_MAX_DD], params[P_MAX_DAILY_LOSS])
+            equity_out[i] = equity
+            position_out[i] = side * state[S_QTY]
+            state[S_NEXT_BAR] = i + 1
 
 
 @njit(cache=True)

@@ -1,7 +1,7 @@
 """The array layouts of the compiled bar loop (:mod:`perpbot.sim.kernel`): the indices of its parameter
 array (``P_*``), account state (``S_*``), trade / risk-event / funding rows (``T_*``, ``E_*``, ``F_*``),
-its exit codes (``X_*``, :class:`perpbot.types.ExitReason`) and a fresh account state. The kernel
-re-exports them (``kernel.S_BALANCE`` ...)."""
+its exit codes (``X_*``, :class:`perpbot.types.ExitReason`), a fresh account state and its open position as
+a dict. The kernel re-exports them (``kernel.S_BALANCE`` ...)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,12 @@ def new_state(capital: float) -> np.ndarray:
     s[S_SL] = s[S_TP] = s[S_LIQ] = s[S_PEND_PRICE] = math.nan
     s[S_MARGIN_CAP] = math.inf
     return s
+
+
+def position_of(s: np.ndarray) -> dict:
+    """The open position in account state ``s``: side (+1/-1/0), qty, entry_price, stop_loss, take_profit,
+    liquidation_price (USDT), margin (USDT), entry_bar (index of the candle it was opened in; None when flat)."""
+    return {"side": int(s[S_SIDE]), "qty": float(s[S_QTY]), "entry_price": float(s[S_ENTRY]),
+            "stop_loss": float(s[S_SL]), "take_profit": float(s[S_TP]),
+            "liquidation_price": float(s[S_LIQ]), "margin": float(s[S_MARGIN]),
+            "entry_bar": int(s[S_ENTRY_BAR]) if s[S_SIDE] != 0 else None}

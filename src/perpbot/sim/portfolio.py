@@ -217,11 +217,7 @@ class PortfolioBook:
 
     def position(self, k: int) -> dict:
         """Symbol ``k``'s open position (as :attr:`SimulatedExchange.position`)."""
-        s = self.state[k]
-        return {"side": int(s[K.S_SIDE]), "qty": float(s[K.S_QTY]), "entry_price": float(s[K.S_ENTRY]),
-                "stop_loss": float(s[K.S_SL]), "take_profit": float(s[K.S_TP]),
-                "liquidation_price": float(s[K.S_LIQ]), "margin": float(s[K.S_MARGIN]),
-                "entry_bar": int(s[K.S_ENTRY_BAR]) if s[K.S_SIDE] != 0 else None}
+        return K.position_of(self.state[k])
 
     def market(self, k: int, timestamps: pd.Series, bar_ms: int) -> MarketArrays:
         """Symbol ``k``'s stored bars as :class:`MarketArrays` (first ``n``)."""

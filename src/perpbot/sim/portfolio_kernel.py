@@ -3,9 +3,9 @@
 Each symbol keeps its own kernel state (position, stops, cooldown, resting limit order) and row
 buffers; the account's wallet balance (USDT) is one number shared by all: before each of a symbol's
 phases the loop copies it into the symbol's state and takes it back after. Every bar runs in two
-phases over the symbols, in their given order: the open of every symbol
-(:func:`perpbot.sim.kernel.bar_open`: funding, gaps, the previous signal's entries and exits), then the
-rest of the bar of every symbol (:func:`perpbot.sim.kernel.bar_close`: intrabar stops, the close), so
+phases over the symbols, in their given order: the open of every symbol (:func:`perpbot.sim.kernel.run_bars`
+with ``OPEN``: funding, gaps, the previous signal's entries and exits), then the rest of the bar of every
+symbol (``CLOSE``: intrabar stops, the close), so
 an entry at an open is sized from what the account knew at that open, never from a later stop fill.
 
 Risk budget, set before each symbol's open for an entry in direction d (the symbol's previous
@@ -174,14 +174,15 @@ def run_portfolio_bars(i0, i1, ts, o, h, lo, c, signal, size, atr, funding_rate,
         for k in range(n_sym):
             state[k, K.S_BALANCE] = pstate[PS_BALANCE]
             _budget(k, i, c, signal, pparams, state, pstate[PS_BALANCE])
-            K.bar_open(i, ts, o[k], h[k], lo[k], c[k], signal[k], atr[k], funding_rate[k], funding_mark[k],
-                       tier_upper[k], tier_mmr[k], params[k], state[k], trades[k], events[k], fundings[k],
-                       empty, empty, empty, size[k])
+            K.run_bars(i, i + 1, ts, o[k], h[k], lo[k], c[k], signal[k], atr[k], funding_rate[k], funding_mark[k],
+                       no_m1, no_m1, empty, empty, empty, tier_upper[k], tier_mmr[k], params[k], state[k],
+                       equity_out[k], position_out[k], trades[k], events[k], fundings[k], size[k], K.OPEN)
             pstate[PS_BALANCE] = state[k, K.S_BALANCE]
         for k in range(n_sym):
             state[k, K.S_BALANCE] = pstate[PS_BALANCE]
-            K.bar_close(i, o[k], h[k], lo[k], c[k], no_m1, no_m1, empty, empty, empty, params[k], state[k],
-                        equity_out[k], position_out[k], trades[k], events[k])
+            K.run_bars(i, i + 1, ts, o[k], h[k], lo[k], c[k], signal[k], atr[k], funding_rate[k], funding_mark[k],
+                       no_m1, no_m1, empty, empty, empty, tier_upper[k], tier_mmr[k], params[k], state[k],
+                       equity_out[k], position_out[k], trades[k], events[k], fundings[k], size[k], K.CLOSE)
             pstate[PS_BALANCE] = state[k, K.S_BALANCE]
         pequity_out[i] = _account_close(i, ts, c, pparams, pstate, state, pevents)
 

@@ -77,6 +77,16 @@ def position_size(mode: int, equity: float, price: float, stop_distance: float, 
 
 
 @njit(cache=True)
+def within_margin_cap(qty: float, margin_cap: float, price: float, leverage: float, fee_rate: float,
+                      lot: float) -> float:
+    """``qty`` shrunk to the largest lot whose initial margin + entry fee fits in ``margin_cap`` (USDT; a
+    portfolio's margin budget, inf = none: ``qty`` unchanged)."""
+    if margin_cap < math.inf:
+        return min(qty, floor_to_step(max_qty_for_equity(margin_cap, price, leverage, fee_rate), lot))
+    return qty
+
+
+@njit(cache=True)
 def protective_levels(side: int, fill_price: float, stop_mode: int, stop_loss: float,
                       take_profit: float, atr: float, tick_size: float, support: float = math.nan,
                       resistance: float = math.nan, buffer_atr: float = 0.0):
