@@ -14,6 +14,8 @@ portfolio paper replay, on real SOL / BTC / ETH 1h candles and funding.
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -182,9 +184,20 @@ def test_cli_backtest_symbols(tmp_path, data_dir):
                                            f'output_dir = "{tmp_path}"\ntimeframe = "1h"\n')
     args = ["backtest", "--config", tmp_path / "perpbot.toml", "--strategy", "ema-cross", "--timerange",
             "20250601-20250901"]
-    proc = perpbot(args + ["--symbols", "SOL/USDT:USDT,BTC/USDT:USDT"], tmp_path)
+    proc = perpbot(args + ["--symbols", "SOL/USDT:USDT,BTC/USDT:USDT", "--report", tmp_path / "pf.html"], tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "Per symbol" in proc.stdout and "BTC/USDT:USDT" in proc.stdout and "SOL/USDT:USDT" in proc.stdout
+    # the HTML report: a column per symbol (its contribution) and the account; contributions add up to it
+    html = (tmp_path / "pf.html").read_text()
+    assert "perpbot portfolio backtest — SOL/USDT:USDT, BTC/USDT:USDT 1h (ema-cross, one account)" in html
+    table = pd.read_html(io.StringIO(html[html.index("Strategy metrics"):]), index_col=0)[0]
+    assert list(table.columns) == ["SOL/USDT:USDT", "BTC/USDT:USDT", "portfolio"]
+    final = table.loc["final_equity"].str.replace(" USDT", "").str.replace(",", "").astype(float)
+    trades = table.loc["trade_count"].astype(int)
+    assert final["SOL/USDT:USDT"] + final["BTC/USDT:USDT"] - 1000.0 == pytest.approx(final["portfolio"], abs=0.011)
+    assert trades["SOL/USDT:USDT"] + trades["BTC/USDT:USDT"] == trades["portfolio"] > 0
+    bad = perpbot(args + ["--symbols", "SOL/USDT:USDT,BTC/USDT:USDT", "--report", tmp_path], tmp_path)
+    assert bad.returncode == 2 and "--report" in bad.stderr
     one = perpbot(args + ["--symbols", "SOL/USDT:USDT"], tmp_path)
     assert one.returncode == 2 and "--symbols needs at least two symbols" in one.stderr
     replay = perpbot(["run", "--mode", "paper", "--config", tmp_path / "perpbot.toml", "--strategy", "ema-cross",
@@ -225,3 +238,14 @@ def test_portfolio_with_a_model_per_symbol(data_dir, tmp_path):
     no_btc_model = {s: settings[s].model_copy(update={"signal_models": {}}) for s in two}
     with pytest.raises(ValueError, match=r"on BTC/USDT:USDT needs its own model: set signal_models = \{BTC = "):
         portfolio_backtest_job(no_btc_model, window, "ai")
+
+
+def test_contribution_equity_by_hand():
+    from perpbot.backtest.portfolio_report import contribution_equity
+
+    idx = pd.date_range("2025-01-01 01:00", periods=4, freq="1h", tz="UTC")  # bar closes
+    trades = pd.DataFrame({"exit_time": pd.to_datetime(["2025-01-01 01:00", "2025-01-01 01:00", "2025-01-01 03:00"],
+                                                       utc=True), "pnl": [5.0, -2.0, -10.5]})
+    # closes 01:00 (+3 from two exits at that bar), 02:00 (nothing new), 03:00 (-10.5), 04:00
+    assert list(contribution_equity(idx, trades, 1000.0)) == [1003.0, 1003.0, 992.5, 992.5]
+    assert list(contribution_equity(idx, trades.iloc[:0], 1000.0)) == [1000.0] * 4

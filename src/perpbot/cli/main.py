@@ -124,10 +124,12 @@ def backtest(config: Optional[Path] = ConfigOpt,
     with handled():
         tr = parse_timerange(timerange)
         if symbols is not None:
-            if symbol or candles or report or model_path:
-                raise UsageError("--symbols picks each symbol's files; --symbol, --candles, --report and --model-path "
-                                 "are for one symbol")
-            portfolio_backtest_cli(config, symbols, strategy, tr, **({"timeframe": timeframe} if timeframe else {}))
+            if symbol or candles or model_path:
+                raise UsageError("--symbols picks each symbol's files; --symbol, --candles and --model-path are for "
+                                 "one symbol")
+            check_output_file(report, "--report")
+            portfolio_backtest_cli(config, symbols, strategy, tr, report=report,
+                                   **({"timeframe": timeframe} if timeframe else {}))
             return
         s = data_settings(config, symbol, candles_file=candles, features=features, timeframe=timeframe)
         check_output_file(report, "--report")

@@ -84,7 +84,9 @@ def show_portfolio(run, title: str) -> None:
                           highlight=False)
 
 
-def portfolio_backtest_cli(config: Optional[Path], symbols_text: str, strategy: str, timerange, **overrides) -> None:
+def portfolio_backtest_cli(config: Optional[Path], symbols_text: str, strategy: str, timerange,
+                           report: Optional[Path] = None, **overrides) -> None:
+    """The portfolio backtest's tables in the terminal, and its HTML report at ``report`` (when given)."""
     from perpbot.app.portfolio import portfolio_backtest_job
 
     symbols = parse_symbols(symbols_text)
@@ -93,6 +95,11 @@ def portfolio_backtest_cli(config: Optional[Path], symbols_text: str, strategy: 
     first = settings[symbols[0]]
     n = len(markets[symbols[0]].candles)
     show_portfolio(run, f"Portfolio backtest {', '.join(symbols)} {first.timeframe} ({n} candles each)")
+    if report is not None:
+        from perpbot.backtest.portfolio_report import write_portfolio_report
+
+        out = write_portfolio_report(report, settings, markets, run, strategy)
+        console.print(f"report: [bold]{out}[/]")
 
 
 def portfolio_replay_cli(config: Optional[Path], symbols_text: str, strategy: str, timerange, last: int | None,
