@@ -7,6 +7,7 @@ windows, so a trial takes seconds.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import subprocess
@@ -92,24 +93,13 @@ def test_trials_never_see_the_holdout(tmp_path, slice_file):
     assert a.sharpe == b.sharpe == pytest.approx(best.value, abs=0)
 
 
-def test_trial_count_feeds_the_deflated_sharpe_ratio():
-    """6 finished trials (4 complete, 1 pruned, 1 failed); Sharpe ratios 0.5, 1.0, 1.5, 2.0 and
-    the pruned trial's last reported 0.0 -> variance 0.625 (annualised, ddof=1), N = 6.
-
-    Hand-worked: V_daily = 0.625 / 365 = 0.00171233, sqrt = 0.0413803;
-    Z^-1(1 - 1/6) = 0.967422, Z^-1(1 - 1/(6e)) = Z^-1(0.938687) = 1.543843;
-    E[max SR] = 0.0413803 * (0.422784 * 0.967422 + 0.577216 * 1.543843) = 0.0413803 * 1.300141
-    = 0.053800 (daily). The chosen trial's 100 daily returns alternate +2 % / -1 % (mean 0.5 %,
-    std(ddof=1) 1.507557 %, SR 0.331662, skew 0, kurtosis 1, so the variance term
-    1 - skew SR + (kurtosis - 1)/4 SR^2 is 1):
-    DSR = Z((0.331662 - 0.053800) * sqrt(99)) = Z(2.764693) = 0.997151.
-    """
+def _hand_study():
+    """6 finished trials: 4 complete with Sharpe ratios 0.5, 1.0, 1.5, 2.0 (the last, #3, the chosen one,
+    whose 100 daily returns alternate +2 % / -1 %; the others N(0, 1 %) seeded), 1 pruned (last reported
+    0.0), 1 failed. Returns (study, the chosen trial's daily returns)."""
     import optuna
     from optuna.distributions import FloatDistribution
     from optuna.trial import TrialState, create_trial
-
-    from perpbot.ml.honesty.block import honesty_block
-    from perpbot.optimize.study import pbo_of, study_stats
 
     days = pd.date_range("2025-01-01", periods=100, freq="D").strftime("%Y-%m-%d")
     chosen = {d: (0.02 if i % 2 == 0 else -0.01) for i, d in enumerate(days)}
@@ -122,11 +112,29 @@ def test_trial_count_feeds_the_deflated_sharpe_ratio():
     study.add_trial(create_trial(params={"x": 0.9}, distributions=dist, state=TrialState.PRUNED,
                                  intermediate_values={0: 3.0, 1: 0.0}))
     study.add_trial(create_trial(params={"x": 0.8}, distributions=dist, state=TrialState.FAIL))
+    return study, np.array(list(chosen.values()))
+
+
+def test_trial_count_feeds_the_deflated_sharpe_ratio():
+    """6 finished trials (4 complete, 1 pruned, 1 failed); Sharpe ratios 0.5, 1.0, 1.5, 2.0 and
+    the pruned trial's last reported 0.0 -> variance 0.625 (annualised, ddof=1), N = 6.
+
+    Hand-worked: V_daily = 0.625 / 365 = 0.00171233, sqrt = 0.0413803;
+    Z^-1(1 - 1/6) = 0.967422, Z^-1(1 - 1/(6e)) = Z^-1(0.938687) = 1.543843;
+    E[max SR] = 0.0413803 * (0.422784 * 0.967422 + 0.577216 * 1.543843) = 0.0413803 * 1.300141
+    = 0.053800 (daily). The chosen trial's 100 daily returns alternate +2 % / -1 % (mean 0.5 %,
+    std(ddof=1) 1.507557 %, SR 0.331662, skew 0, kurtosis 1, so the variance term
+    1 - skew SR + (kurtosis - 1)/4 SR^2 is 1):
+    DSR = Z((0.331662 - 0.053800) * sqrt(99)) = Z(2.764693) = 0.997151.
+    """
+    from perpbot.ml.honesty.block import honesty_block
+    from perpbot.optimize.study import pbo_of, study_stats
+
+    study, rets = _hand_study()
     st = study_stats(study)
     assert (st.n_trials, st.n_complete, st.n_pruned, st.n_failed) == (6, 4, 1, 1)
     assert st.sharpe_variance == pytest.approx(0.625, abs=1e-12)
     assert st.best.value == 2.0 and st.returns.shape == (100, 4)
-    rets = np.array(list(chosen.values()))
     rep = honesty_block(trades=pd.DataFrame({"pnl": [1.0] * 120}), initial_capital=1000.0, daily_returns=rets,
                         n_trials=st.n_trials, trials_sharpe_variance=st.sharpe_variance, pbo=pbo_of(st.returns),
                         holdout_return=0.01)
@@ -137,6 +145,65 @@ def test_trial_count_feeds_the_deflated_sharpe_ratio():
     rep5 = honesty_block(trades=pd.DataFrame({"pnl": [1.0] * 120}), initial_capital=1000.0, daily_returns=rets,
                          n_trials=5, trials_sharpe_variance=st.sharpe_variance)
     assert rep5.sharpe["dsr"] > rep.sharpe["dsr"] and math.isfinite(rep5.sharpe["dsr"])
+
+
+def test_report_shows_the_trials_the_chosen_trial_its_holdout_dsr_and_pbo(tmp_path):
+    """The optimisation report (terminal and ``report.txt``) of the hand-worked study above: every trial,
+    the chosen one, its inner hold-out, the DSR and the PBO.
+
+    PBO: 100 days -> S = 16 blocks of 6 days (the 4 oldest dropped), 12,870 combinations. The chosen
+    trial's days alternate +2 % / -1 % in every block, so in every half its Sharpe is the same
+    0.005 / 0.01516 = 0.33 per day, which none of the three N(0, 1 %) trials reaches over 48 days here:
+    it is the in-sample best and ranks 4 of 4 out of sample in every combination -> w = 4/5,
+    logit ln 4 = 1.3863 each time, PBO 0.
+    """
+    from perpbot.ml.honesty.block import honesty_block
+    from perpbot.optimize.report import OptimizeResult, write_report
+    from perpbot.optimize.study import pbo_of, study_stats, trial_rows
+
+    study, rets = _hand_study()
+    st = study_stats(study)
+    pbo = pbo_of(st.returns)
+    assert pbo.pbo == 0.0 and pbo.summary()["n_combinations"] == 12870
+    assert pbo.logits == pytest.approx([math.log(4)] * 12870, abs=1e-12) and set(pbo.best_trial) == {3}
+    rep = honesty_block(trades=pd.DataFrame({"pnl": [1.0] * 120}), initial_capital=1000.0, daily_returns=rets,
+                        strategy="optimised ai (trial 3)", n_trials=st.n_trials,
+                        trials_sharpe_variance=st.sharpe_variance, pbo=pbo, holdout_return=0.0123)
+    res = OptimizeResult(study_name="hand", stats=st, holdout_start=pd.Timestamp("2025-04-11", tz="UTC"),
+                         chosen={"number": 3, "value": 2.0, "config": {"timeframe": "15m"}, "trades": 120,
+                                 "total_return": 0.25},
+                         holdout={"total_return": 0.0123, "max_drawdown": -0.031, "trades": 120},
+                         holdout_sharpe=1.234, honesty=rep, model_path=tmp_path / "m.joblib", model_version="v-hand",
+                         trials=trial_rows(study), settings_update={"timeframe": "15m"})
+    out = write_report(res, tmp_path / "report")
+    lines = [" ".join(x.replace("│", " ").split()) for x in (out / "report.txt").read_text().splitlines()]
+    text = "\n".join(lines)
+    # the trials, best first: 4 complete, the pruned one at its last reported Sharpe, the failed one without
+    assert "Trials (6)" in text
+    rows = [x.split(" ")[:3] for x in lines if x.split(" ")[1:2] in (["complete"], ["pruned"], ["fail"])]
+    assert rows == [["3", "complete", "2.00"], ["2", "complete", "1.50"], ["1", "complete", "1.00"],
+                    ["0", "complete", "0.50"], ["4", "pruned", "n/a"], ["5", "fail", "n/a"]]
+    for want in ("trials finished (complete / pruned / failed) 6 (4 / 1 / 1)",
+                 "variance of the trials' Sharpe ratios (annualised) 0.6250",
+                 'chosen trial #3: {"timeframe": "15m"}',
+                 "chosen: OOS Sharpe of the search period 2.00",
+                 "chosen: search-period trades / return 120 / 25.00 %",
+                 "inner hold-out from (scored once) 2025-04-11 00:00 UTC",
+                 "hold-out: return after costs 1.23 %",
+                 "hold-out: Sharpe / max drawdown 1.23 / -3.10 %",
+                 "hold-out: trades 120",
+                 "trials (configurations tried) 6",
+                 "DSR: P(true Sharpe > expected max of the trials) 0.9972",  # 0.997151, worked above
+                 "PBO (share of logits <= 0) 0.0000",
+                 "trials / splits / combinations 4 / 16 / 12,870",
+                 "median logit 1.386"):
+        assert want in lines, want
+    # DSR 0.997 >= 0.95, PBO 0 < 0.5, hold-out +1.23 %, 120 trades >= 100
+    assert "Verdict: edge confirmed — 120 trades (>= 100); deflated Sharpe ratio 0.997 >= 0.95;" in text
+    result = json.loads((out / "result.json").read_text())
+    assert (result["n_trials"], result["chosen"]["number"], result["holdout"]["total_return"]) == (6, 3, 0.0123)
+    assert result["honesty"]["sharpe"]["dsr"] == pytest.approx(0.997151, abs=5e-6)
+    assert result["honesty"]["pbo"]["pbo"] == 0.0
 
 
 def _pg_url() -> str:
