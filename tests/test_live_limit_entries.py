@@ -19,6 +19,7 @@ import asyncio
 import json
 import math
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -31,6 +32,10 @@ from _sim_fixtures import quiet_loggers, running_sim, sim_data
 
 N_ROWS, START, N = 2400, 2000, 300
 LIMIT = dict(entry_order="limit", limit_offset=0.05, limit_timeout_bars=1)
+
+
+def _limit(**kw):
+    return {**LIMIT, **kw}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -59,7 +64,7 @@ def ledger(tmp_path):
 
 def _paper_and_live(sim, tmp_path, ledger, data, **kw):
     candles, funding, mark = data
-    s = settings(sim, tmp_path, **LIMIT, **kw)
+    s = settings(sim, tmp_path, **_limit(**kw))
     rid = ledger.start_run("live", "ema-cross", SYM, "5m")
     paper = PaperBot(s, "ema-cross", funding=funding, mark=mark)
     for row in candles.iloc[START - 1000:START].itertuples(index=False):  # the live bot's window
@@ -182,3 +187,24 @@ def test_a_restart_cancels_a_resting_limit_entry(sim, tmp_path, ledger, data):
     assert bot.trade is None and sim.engine.position is None
     orders = ledger.orders(rid)
     assert list(orders[orders.reason == "entry"].status) == ["canceled"]
+
+
+def test_live_limits_resting_several_candles(sim, tmp_path, ledger, data):
+    """Limits 0.1 % away resting up to 10 candles, market fallback: fills in a later candle, expiries
+    after the third, and new signals replacing a resting limit all match the backtest."""
+    expect, rid, offset = _paper_and_live(sim, tmp_path, ledger, data, limit_timeout_bars=10, limit_offset=0.1,
+                                          limit_fallback="market")
+    unfilled = expect.risk_events[expect.risk_events.event == "limit_unfilled"]
+    want = expect.trades
+    assert len(want) >= 3 and len(unfilled) >= 1
+    _same_trades(ledger.trades(rid), want, offset)
+    ev = ledger.risk_events(rid)
+    assert list(ev[ev.event == "limit_unfilled"].value) == pytest.approx(list(unfilled.value), rel=1e-12)
+    orders = ledger.orders(rid)
+    entries = orders[orders.reason == "entry"]
+    filled = entries[(entries.type == "limit") & (entries.status == "filled")]
+    fills = ledger.fills(rid).set_index("order_id")
+    signal_bar = filled.client_order_id.str.split("-").str[1].astype(int).to_numpy()
+    fill_bar = np.array([t.value // 300_000_000_000 for t in fills.loc[filled.id, "time"]])  # ns -> 5 min bars
+    waited = fill_bar - signal_bar  # 1: filled in the candle after its signal
+    assert len(filled) >= 3 and waited.min() >= 1 and waited.max() <= 10 and (waited > 1).any()
