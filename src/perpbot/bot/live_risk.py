@@ -37,8 +37,8 @@ import pandas as pd
 
 from perpbot.sim.config import AccountConfig
 from perpbot.sim import kernel as K
-from perpbot.sim.accounting import floor_to_step, slipped_price
-from perpbot.sim.sizing import position_size
+from perpbot.sim.accounting import slipped_price
+from perpbot.sim.sizing import affordable_qty, position_size
 from perpbot.risk import rules as R
 from perpbot.types import RiskEvent
 
@@ -169,8 +169,8 @@ class LiveRisk:
         qty = position_size(int(p[K.P_SIZING]), float(equity), fill, dist, float(atr), cfg.risk * scale,
                             cfg.equity_fraction * scale, cfg.sizing_atr_mult, cfg.leverage, cfg.taker_fee, cfg.lot_size)
         if margin_cap < math.inf:
-            qty = min(qty, floor_to_step(R.max_qty_for_equity(margin_cap, fill, cfg.leverage, cfg.taker_fee),
-                                         cfg.lot_size))
+            qty = min(qty, affordable_qty(R.max_qty_for_equity(margin_cap, fill, cfg.leverage, cfg.taker_fee),
+                                          margin_cap, fill, cfg.leverage, cfg.taker_fee, cfg.lot_size))
         if R.below_min_size(qty, fill, cfg.min_qty, cfg.min_notional):
             return RiskEvent.BELOW_MIN_SIZE.label, float(qty)
         return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr), float(support), float(resistance))

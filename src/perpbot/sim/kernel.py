@@ -32,16 +32,16 @@ import math
 from numba import njit
 
 from perpbot.sim.accounting import (
-    NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, floor_to_step, funding_charge, initial_margin,
+    NO_TRIGGER, TRIGGER_SL, candle_trigger, close_settlement, funding_charge, initial_margin,
     is_ambiguous, liquidation_price, maintenance_margin_rate, slipped_price, trade_fee, unrealized_pnl,
 )
 from perpbot.risk.rules import (  # noqa: F401  (EV_* and MS_PER_DAY re-exported: the loop's codes)
     ALLOWED, EV_BELOW_MIN, EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_HALTED, EV_LIMIT_UNFILLED, EV_MAX_DD_HALT,
     EV_MARGIN_BUDGET, EV_NO_EQUITY, EV_RISK_REWARD, MS_PER_DAY, below_min_size, cooldown_after, daily_loss_halt, drawdown_halt,
-    entry_veto, max_qty_for_equity, next_utc_midnight,
+    entry_veto, margin_budget, max_qty_for_equity, next_utc_midnight,
 )
 from perpbot.sim.kernel_layout import *  # noqa: F401,F403  (the P_/S_/T_/E_/F_/X_ layouts and new_state, re-exported)
-from perpbot.sim.sizing import STOP_LEVELS, position_size, protective_levels, recent_levels, trade_leverage
+from perpbot.sim.sizing import STOP_LEVELS, affordable_qty, position_size, protective_levels, recent_levels, trade_leverage
 
 
 
@@ -110,10 +110,12 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     ``scale`` multiplies the sizing mode's risk / equity fraction (1.0 = the configured size)."""
     equity = state[S_BALANCE]
     code, value = entry_veto(state[S_HALT_DD] > 0, state[S_HALT_DAY] > 0, 0, bar, state[S_COOLDOWN_UNTIL], equity)
+    # a portfolio's margin budget from the balance now (after this bar's exits of this symbol), inf = none
+    cap = margin_budget(equity, state[S_BUDGET_USED], params[P_BUDGET_TOTAL], params[P_BUDGET_SYMBOL])
     if code == ALLOWED and state[S_BUDGET_VETO] != 0:
         code, value = int(state[S_BUDGET_VETO]), state[S_BUDGET_VALUE]
-    elif code == ALLOWED and state[S_MARGIN_CAP] <= 0.0:
-        code, value = EV_MARGIN_BUDGET, state[S_MARGIN_CAP]
+    elif code == ALLOWED and cap <= 0.0:
+        code, value = EV_MARGIN_BUDGET, cap
     if code != ALLOWED:
         _event(state, events, bar, code, value)
         return
@@ -126,15 +128,19 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     lev = trade_leverage(params[P_LEV_ADAPTIVE] > 0, params[P_LEVERAGE], params[P_LEV_MIN], params[P_LEV_TARGET_ATR],
                          atr, fill, scale)
     fee_rate = params[P_TAKER_FEE]
+    entry_fee_rate = params[P_MAKER_FEE] if maker else fee_rate
+    # sized with the entry's own fee when it is higher (a maker fee above the taker fee): margin + entry fee fit
+    size_fee = max(fee_rate, entry_fee_rate)
     qty = position_size(int(params[P_SIZING]), equity, fill, dist, atr, params[P_RISK] * scale,
-                        params[P_EQUITY_FRAC] * scale, params[P_SIZING_ATR_MULT], lev, fee_rate, params[P_LOT])
-    if state[S_MARGIN_CAP] < math.inf:  # the portfolio's margin budget
-        qty = min(qty, floor_to_step(max_qty_for_equity(state[S_MARGIN_CAP], fill, lev, fee_rate), params[P_LOT]))
+                        params[P_EQUITY_FRAC] * scale, params[P_SIZING_ATR_MULT], lev, size_fee, params[P_LOT])
+    if cap < math.inf:  # the portfolio's margin budget
+        qty = min(qty, affordable_qty(max_qty_for_equity(cap, fill, lev, size_fee), cap, fill, lev, size_fee,
+                                      params[P_LOT]))
     if below_min_size(qty, fill, params[P_MIN_QTY], params[P_MIN_NOTIONAL]):
         _event(state, events, bar, EV_BELOW_MIN, qty)
         return
     margin = initial_margin(qty, fill, lev)
-    fee = trade_fee(qty, fill, params[P_MAKER_FEE] if maker else fee_rate)
+    fee = trade_fee(qty, fill, entry_fee_rate)
     mmr = maintenance_margin_rate(qty * fill, tier_upper, tier_mmr)
     state[S_BALANCE] -= fee
     state[S_SIDE] = side
