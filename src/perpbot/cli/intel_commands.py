@@ -70,7 +70,10 @@ def signal_bot(config: Optional[Path] = ConfigOpt, exchange: Optional[str] = Exc
         except ValueError as exc:
             raise cli.UsageError(str(exc)) from None
         except Exception as exc:  # the Bot API down, answering garbage or refusing the token: one line, exit 1
-            problem = telegram_problem(exc, s.telegram_base_url)
+            from perpbot.notify.telegram_bot import telegram_problem
+
+            problem = telegram_problem(exc, s.telegram_base_url, "PERPBOT_SIGNAL_BOT_TOKEN, else PERPBOT_TELEGRAM_TOKEN",
+                                       "signal bot")
             if problem is None:
                 raise
             raise cli.UserError(problem) from None
@@ -82,21 +85,6 @@ def signal_bot(config: Optional[Path] = ConfigOpt, exchange: Optional[str] = Exc
         while not stop.wait(1.0) and runner.running:
             pass
         runner.stop()
-
-
-def telegram_problem(exc: BaseException, base_url: str) -> str | None:
-    """The one line for a Telegram Bot API that failed the signal bot's start-up (a
-    ``telegram.error.TelegramError`` or the start-up timeout), None for any other error. Only the
-    first line of the reason, at most 200 characters (a proxy's error page is not echoed)."""
-    from telegram.error import InvalidToken, TelegramError
-
-    if not isinstance(exc, (TelegramError, TimeoutError)):
-        return None
-    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
-    if isinstance(exc, InvalidToken):
-        return (f"signal bot: the Telegram Bot API at {base_url} refused the bot token (PERPBOT_SIGNAL_BOT_TOKEN, "
-                f"else PERPBOT_TELEGRAM_TOKEN): {reason}")
-    return f"signal bot: cannot reach the Telegram Bot API at {base_url} (telegram_base_url): {reason}"
 
 
 def start_signal_bot(settings: Any, *, api_url: str | None = None, exchange: Any = None, poll_timeout: float = 10.0,
