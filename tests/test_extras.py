@@ -106,6 +106,8 @@ def test_a_missing_core_package_is_an_internal_error_line_with_the_log(tmp_path,
     proc = without(["lightgbm"], ["train", "--model", "lightgbm"], tmp_path)
     lines = [ln for ln in proc.stderr.splitlines() if ln.startswith("error: ")]
     assert proc.returncode == 1 and len(lines) == 1, proc.stderr[-2000:]
+    # the traceback goes to the log file only: stderr holds the one line (before: the traceback too)
+    assert "Traceback" not in proc.stderr and "internal_error" not in proc.stderr, proc.stderr[-2000:]
     assert lines[0].startswith("error: internal error (ModuleNotFoundError: No module named 'lightgbm'): this is a "
                                "bug, please report it; the traceback is in out/logs/perpbot.jsonl"), lines
     assert "Traceback" in (tmp_path / "out" / "logs" / "perpbot.jsonl").read_text()

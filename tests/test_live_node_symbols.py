@@ -3,7 +3,8 @@
 one wallet (real SOLUSDT 5m candles, real BTCUSDT 1m candles made 5m), with a local Telegram Bot API
 server: entries and exits on both symbols, each notified on Telegram with its symbol and its own lot;
 ``/pause`` from Telegram stops new entries on both; the dashboard's force-exit closes both live positions
-on the simulator; the WebSocket streams the node's events; ``/positions`` and the risk card are live."""
+on the simulator; the WebSocket streams the node's events; ``/positions`` and the risk card are live; after an
+outage no symbol enters on a stale candle."""
 
 from __future__ import annotations
 
@@ -192,6 +193,30 @@ def test_live_node_keeps_the_portfolio_budget(tmp_path, two_markets):
     other = BTC if holder == SOL else SOL
     assert len(vetoes[holder]) == 0 and len(vetoes[other]) == 1
     assert float(vetoes[other]["value"].iloc[0]) == 1.0
+    ledger.close()
+
+
+def test_live_node_vetoes_stale_candles_on_every_symbol(tmp_path, two_markets):
+    """Issue 7, finding 6 on the node over two symbols: after an outage (four candles close at once on the
+    venue's clock), each symbol's loop works through the missed candles with an entry signal on every one,
+    sends no entry for the three that closed 3, 2 and 1 bars ago (``stale_candle`` risk events in its own
+    ledger run, value = the lag in bars) and enters on the fresh one."""
+    from perpbot.storage.ledger import Ledger
+
+    with two_symbol_node(tmp_path, two_markets) as (sim, handles):
+        handles["go"] = True
+        engines = sim.engines["SOLUSDT"], sim.engines["BTCUSDT"]
+        before = [b.cycles for b in handles["bots"]]
+        sim.advance(4)
+        _until(lambda: all(b.cycles >= n + 4 for b, n in zip(handles["bots"], before)), "both loops' four cycles")
+        assert [entry_orders(e) for e in engines] == [1, 1]
+    ledger = Ledger(f"sqlite:///{tmp_path / 'perpbot.db'}")
+    for rid in handles["run_ids"].values():
+        stale = ledger.risk_events(rid)
+        stale = stale[stale["event"] == "stale_candle"]
+        assert list(stale["value"]) == [3.0, 2.0, 1.0]
+        (entry,) = ledger.orders(rid).query("reason == 'entry'").itertuples()
+        assert int(entry.client_order_id.split("-")[1]) == int(stale["bar"].iloc[-1]) + 1  # the fresh candle's
     ledger.close()
 
 

@@ -269,3 +269,26 @@ def test_entry_sizing_keeps_margin_plus_fee_within_equity():
         fee, lot = rng.choice([0.0, 0.0006, 0.01]), rng.choice([0.001, 0.01, 0.1, 1.0])
         qty = position_size(SIZING_EQUITY, equity, price, math.nan, math.nan, 0.0, 1.0, 2.0, lev, fee, lot)
         assert equity - A.trade_fee(qty, price, fee) >= A.initial_margin(qty, price, lev)
+
+
+def test_limit_entry_with_a_maker_fee_above_the_taker_fee_still_fits_the_equity():
+    """A limit entry pays the maker fee, which the settings allow above the taker fee (taker_fee = 0,
+    maker_fee = 0.1 %). Long 20x, sizing "equity" with fraction 1, a post-only buy 1 % under the signal
+    close 100: 99.0, filled in bar 1 (low 98.5). Sized with the taker fee 0 (before the fix): qty =
+    1000 / (99 x 0.05) = 202.02 -> 202.0, margin 999.9 + maker fee 19.998 = 1,019.898 > 1,000, and
+    the bar-2 gap to 70 (past L) left the account at -19.898 USDT. Sized with the fee it pays:
+    1000 / (99 x (0.05 + 0.001)) = 198.06 -> 198.0; margin 198 x 99 / 20 = 980.1, fee 19.602;
+    L = (980.1 - 19,602) / (198 x (0.005 - 1)) = 94.522613, bankruptcy 99 - 980.1 / 198 = 94.05:
+    liquidation, pnl -999.702, the account keeps 0.298."""
+    cfg = AccountConfig(leverage=20, slippage=0.0, taker_fee=0.0, maker_fee=0.001, limit_offset=0.01,
+                        stop_loss=0.01, take_profit=0.02, **EQUITY_ALL)
+    rows = [(100, 100, 100, 100), (100, 100, 98.5, 99), (70, 70, 70, 70), (70, 70, 70, 70)]
+    r = run_backtest(_market(rows), np.array([1, 0, 0, 0], dtype=np.int8), cfg)
+    t = r.trades.iloc[0]
+    assert (t.entry_bar, t.entry_price, t.exit_bar, t.exit_reason) == (1, pytest.approx(99.0, abs=1e-9), 2, "liquidation")
+    assert t.qty == 198.0 and t.margin == pytest.approx(980.1, abs=1e-9)
+    assert t.entry_fee == pytest.approx(19.602, abs=1e-9)
+    assert t.liquidation_price == pytest.approx(94.522613, abs=5e-7)
+    assert t.exit_price == pytest.approx(94.05, abs=1e-9)
+    assert t.pnl == pytest.approx(-999.702, abs=1e-9)
+    assert r.equity.iloc[-1] == pytest.approx(0.298, abs=1e-9) and r.equity.min() >= 0.0

@@ -1,11 +1,12 @@
 """Property test of the isolated-margin cap: no sequence of candles drives equity below zero.
 
 Random candle paths (numpy, drawn inside hypothesis examples) with gaps, huge wicks and extreme
-funding rates, random leverage up to the venue maximum, every sizing and stop mode, trailing
-stops and slippage: equity is >= 0 at every bar and no trade loses more than its initial margin
-+ entry fee (the convention of ``perpbot.sim.accounting``; worked examples in
-``test_margin_cap.py``). At least 10,000 paths per run through the compiled loop, and a few
-candle by candle through the paper exchange.
+funding rates, random leverage up to the venue maximum (fixed or adaptive per trade), every sizing
+and stop mode (support / resistance levels too), trailing stops, slippage, and post-only limit
+entries with a maker fee from a rebate to above the taker fee: equity is >= 0 at every bar and
+no trade loses more than its initial margin + entry fee (the convention of
+``perpbot.sim.accounting``; worked examples in ``test_margin_cap.py``). At least 10,000 paths
+per run through the compiled loop, and a few candle by candle through the paper exchange.
 """
 
 from __future__ import annotations
@@ -69,12 +70,20 @@ _config = st.fixed_dictionaries({
     "risk": st.floats(0.001, 1.0),
     "equity_fraction": st.floats(0.05, 1.0),
     "sizing_atr_mult": st.floats(0.2, 5.0),
-    "stop_mode": st.sampled_from(["percent", "atr"]),
+    "adaptive_leverage": st.booleans(),  # leverage per trade (<= the leverage drawn above)
+    "leverage_target_atr": st.sampled_from([0.001, 0.01]),
+    "stop_mode": st.sampled_from(["percent", "atr", "levels"]),
+    "levels_lookback": st.sampled_from([4, 24]),
+    "min_risk_reward": st.sampled_from([0.5, 1.5]),
     "stop_loss": st.one_of(st.just(0.0), st.floats(0.001, 0.6)),
     "take_profit": st.one_of(st.just(0.0), st.floats(0.001, 1.0)),
     "trailing_stop": st.one_of(st.just(0.0), st.floats(0.0005, 0.3)),
     "taker_fee": st.sampled_from([0.0, 0.0002, 0.0006, 0.01]),  # config allows 0 .. 1 %
     "slippage": st.sampled_from([0.0, 0.0002, 0.005, 0.02, 0.05]),  # config allows 0 .. 5 %
+    # post-only limit entries (maker fee; the settings allow it from a rebate up to above the taker fee)
+    "limit_offset": st.sampled_from([0.0, 0.0, 0.002]),
+    "limit_fallback": st.booleans(),
+    "maker_fee": st.sampled_from([-0.0001, 0.0002, 0.01]),
     "max_daily_loss": st.sampled_from([1.0, 0.05]),
     "max_drawdown": st.sampled_from([1.0, 0.5]),
     "cooldown_bars": st.integers(0, 6),
@@ -102,15 +111,17 @@ def _check_account(equity, trades, state, leverage, tag):
         cap = trades[:, K.T_MARGIN] + trades[:, K.T_ENTRY_FEE]
         notional = trades[:, K.T_QTY] * trades[:, K.T_ENTRY_PRICE]
         assert (loss <= cap + TOL * (notional + 1.0)).all(), f"{tag}: a trade lost {loss.max()} > cap"
-        np.testing.assert_allclose(trades[:, K.T_MARGIN], notional / leverage, rtol=1e-12)
+        # each trade's own leverage (adaptive: from volatility and the size scale) never above the setting
+        assert (trades[:, K.T_LEV] >= 1.0).all() and (trades[:, K.T_LEV] <= leverage).all(), tag
+        np.testing.assert_allclose(trades[:, K.T_MARGIN], notional / trades[:, K.T_LEV], rtol=1e-12)
 
 
 def test_equity_never_below_zero_on_random_candle_paths():
     """At least 10,000 random candle paths (hypothesis draws settings and a seed; numpy draws
     PATHS_PER_EXAMPLE paths per example): gaps up to +/-90 % (log), huge wicks, funding rates up
-    to +/-5 per event, leverage 1..125x, every sizing and stop mode, trailing stops, slippage up
-    to 5 %, with and without 1m candles resolving the bar; the position left open is closed at
-    the end of data."""
+    to +/-5 per event, leverage 1..125x (fixed or adaptive), every sizing and stop mode, trailing
+    stops, slippage up to 5 %, limit entries (maker fee -0.01 % .. 1 %), with and without 1m
+    candles resolving the bar; the position left open is closed at the end of data."""
     seen = {"paths": 0, "trades": 0, "liquidations": 0}
     tiers = AccountConfig().tier_arrays()
 

@@ -86,8 +86,10 @@ def test_kernel_and_live_risk_take_identical_decisions(steps, cooldown, max_dail
         if step["attempt"] is not None:
             side, price, atr, equity = step["attempt"]
             state[K.S_BALANCE] = equity
-            cap = math.inf if step["cap"] is None else step["cap"]
-            state[K.S_MARGIN_CAP], state[K.S_BUDGET_VETO], state[K.S_BUDGET_VALUE] = cap, step["budget_veto"], 2.0
+            # the kernel gets the other positions' margin, the live risk the cap the budget computes from it
+            used = math.inf if step["cap"] is None else equity - step["cap"]
+            cap = R.margin_budget(equity, used, 0.0, 0.0)
+            state[K.S_BUDGET_USED], state[K.S_BUDGET_VETO], state[K.S_BUDGET_VALUE] = used, step["budget_veto"], 2.0
             below, above = step["levels"]
             sup, res = price * (1 - below), price * (1 + above)
             K._try_entry(state, params, events, i, side, price, atr, tier_upper, tier_mmr, 1.0, False, sup, res)

@@ -33,6 +33,9 @@ SECRETS = {
     "PERPBOT_JWT_SECRET": "JwtSecret-91c4b7e2d5a8f0c3-SECRET",
     "PERPBOT_CHAIN_RPC_URL": "https://rpc.example/v2/RpcKey-5d1e-SECRET",
     "PERPBOT_CHAIN_PRIVATE_KEY": "0xChainKey-b27f-SECRET",
+    # the market-intelligence key and the signal bot's Telegram token (issue 11)
+    "PERPBOT_COINGLASS_API_KEY": "CoinGlassKey-6e2a-SECRET",
+    "PERPBOT_SIGNAL_BOT_TOKEN": "777777:SignalTok-d41c-SECRET",
 }
 VALUES = [*SECRETS.values(), PASSWORD]
 
@@ -137,7 +140,8 @@ def test_no_secret_in_any_output_channel(workdir, pg_schema):
     for config in configs:
         config = config if isinstance(config, dict) else json.loads(config)
         assert config["ledger_url"].startswith(masked) and not any(k in config for k in ("api_key", "api_token"))
-        assert config["login_max_failures"] == 5 and not any(k in config for k in ("master_key", "jwt_secret"))
+        assert config["login_max_failures"] == 5
+        assert not any(k in config for k in ("master_key", "jwt_secret", "coinglass_api_key", "signal_bot_token"))
 
 
 def test_api_never_shows_a_secret(workdir, pg_schema, monkeypatch):

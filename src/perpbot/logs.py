@@ -200,6 +200,15 @@ class _QuietErrors:
             pass
 
 
+#: An event logged with ``file_only=True`` goes to the log file, not the console (e.g. the traceback of an
+#: internal error, whose one line the command prints itself).
+FILE_ONLY = "file_only"
+
+
+def _not_file_only(record: logging.LogRecord) -> bool:
+    return not (isinstance(record.msg, dict) and record.msg.get(FILE_ONLY))
+
+
 class _Console(_QuietErrors, logging.StreamHandler):
     pass
 
@@ -249,6 +258,7 @@ def configure_logging(log_dir: Path | None, level: str = "info", console_level: 
                  mask_secrets, redact_event]
     console = _Console(sys.stderr)
     console.setLevel(_LEVELS.get(console_level, logging.WARNING))
+    console.addFilter(_not_file_only)
     console.setFormatter(_RedactingFormatter(
         processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                     structlog.dev.ConsoleRenderer(colors=False, exception_formatter=structlog.dev.plain_traceback)],

@@ -19,6 +19,7 @@ import math
 
 import numpy as np
 
+from perpbot.risk.rules import margin_budget
 from perpbot.sim.portfolio import PortfolioBudget
 from perpbot.sim.portfolio_kernel import returns_correlation
 from perpbot.types import RiskEvent
@@ -75,9 +76,5 @@ class LiveBudget:
     def margin_cap(self, me, equity: float) -> float:
         """Initial margin + entry fee (USDT) the budget leaves ``me``'s entry."""
         used = sum(m for _, _, m in self._others(me))
-        cap = equity - used
-        if self.budget.max_total_margin > 0:
-            cap = min(cap, self.budget.max_total_margin * equity - used)
-        if self.budget.max_symbol_margin > 0:
-            cap = min(cap, self.budget.max_symbol_margin * equity)
-        return cap
+        return float(margin_budget(float(equity), float(used), self.budget.max_total_margin,
+                                   self.budget.max_symbol_margin))

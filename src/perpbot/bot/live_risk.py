@@ -178,9 +178,10 @@ class LiveRisk:
             return RiskEvent.RISK_REWARD.label, float(R.reward_to_risk(fill, tp, dist))
         lev = trade_leverage(cfg.adaptive_leverage, cfg.leverage, cfg.leverage_min, cfg.leverage_target_atr,
                              float(atr), fill, float(scale))
+        size_fee = max(cfg.taker_fee, cfg.maker_fee) if limit else cfg.taker_fee  # the kernel's: margin + entry fee fit
         qty = position_size(int(p[K.P_SIZING]), float(equity), fill, dist, float(atr), cfg.risk * scale,
-                            cfg.equity_fraction * scale, cfg.sizing_atr_mult, lev, cfg.taker_fee, cfg.lot_size)
-        qty = within_margin_cap(qty, float(margin_cap), fill, lev, cfg.taker_fee, cfg.lot_size)
+                            cfg.equity_fraction * scale, cfg.sizing_atr_mult, lev, size_fee, cfg.lot_size)
+        qty = within_margin_cap(qty, float(margin_cap), fill, lev, size_fee, cfg.lot_size)
         if R.below_min_size(qty, fill, cfg.min_qty, cfg.min_notional):
             return RiskEvent.BELOW_MIN_SIZE.label, float(qty)
         return EntryPlan(side, float(qty), fill, sl, tp, dist, float(atr), float(support), float(resistance), float(lev),

@@ -110,7 +110,8 @@ def _internal_error(exc: BaseException) -> None:
     if _log_file is not None:
         from perpbot.logs import get_logger
 
-        get_logger("perpbot.cli").error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=exc)
+        get_logger("perpbot.cli").error("internal_error", error=f"{type(exc).__name__}: {exc}", exc_info=exc,
+                                        file_only=True)  # the traceback in the file; stderr gets the one line
         where = f"; the traceback is in {_log_file}"
     _fail(f"internal error ({type(exc).__name__}: {_reason(exc)}): this is a bug, please report it{where}",
           EXIT_RUNTIME)

@@ -60,6 +60,14 @@ def signal_bot(config: Optional[Path] = ConfigOpt, exchange: Optional[str] = Exc
             runner = start_signal_bot(s, api_url=api_url)
         except ValueError as exc:
             raise cli.UsageError(str(exc)) from None
+        except Exception as exc:  # the Bot API down, answering garbage or refusing the token: one line, exit 1
+            from perpbot.notify.telegram_bot import telegram_problem
+
+            problem = telegram_problem(exc, s.telegram_base_url, "PERPBOT_SIGNAL_BOT_TOKEN, else PERPBOT_TELEGRAM_TOKEN",
+                                       "signal bot")
+            if problem is None:
+                raise
+            raise cli.UserError(problem) from None
         cli.console.print(f"signal bot running on {s.signal_exchange} (Ctrl-C stops it); log: "
                           f"{s.output_dir / 'logs' / 'signal-bot'}")
         stop = threading.Event()

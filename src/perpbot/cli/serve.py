@@ -192,7 +192,11 @@ def serve(config: Optional[Path] = cli.ConfigOpt,
 
 def start_operator_channels(settings, ctx):
     """Start notifications (Telegram / e-mail, when configured) and the Telegram command bot
-    (when a token and chat ids are set). Returns (notifier or None, telegram runner or None)."""
+    (when a token and chat ids are set). Returns (notifier or None, telegram runner or None).
+
+    The Bot API refusing the token stops the command (UserError: one line); the Bot API down or
+    answering garbage leaves the command bot off with a warning line and an error log line, and
+    the node runs on (a notification outage must not keep a node from managing its positions)."""
     from perpbot.notify.channels import default_channels
 
     channels = default_channels(settings)
@@ -203,10 +207,28 @@ def start_operator_channels(settings, ctx):
         notifier = Notifier(settings, ctx, channels).start()
         cli.console.print("notifications: " + ", ".join(type(c).__name__ for c in channels), highlight=False)
     if settings.telegram_token is not None and settings.telegram_chat_ids:
-        from perpbot.notify.telegram_bot import run_bot_in_thread
+        from telegram.error import InvalidToken
 
-        telegram = run_bot_in_thread(settings, ctx)
-        cli.console.print(f"telegram commands: {len(settings.telegram_chat_ids)} authorised chat(s)", highlight=False)
+        from perpbot.masking import redact_text
+        from perpbot.notify.telegram_bot import run_bot_in_thread, telegram_problem
+
+        try:
+            telegram = run_bot_in_thread(settings, ctx)
+        except Exception as exc:
+            problem = telegram_problem(exc, settings.telegram_base_url, "PERPBOT_TELEGRAM_TOKEN", "telegram commands")
+            if problem is None:
+                raise
+            if isinstance(exc, InvalidToken):  # a setting to fix: nothing starts (one error line, exit 1)
+                if notifier is not None:
+                    notifier.stop()
+                raise cli.UserError(problem) from None
+            # the Bot API is down: the node runs on (API / dashboard, notifications, exchange-side stops)
+            log.error("telegram_commands_unavailable", error=problem, file_only=True)  # (the warning line below)
+            cli.err_console.print(f"[bold yellow]warning:[/] {escape(redact_text(problem))}; running without the Telegram "
+                                  "commands (restart to retry them)", highlight=False, soft_wrap=True)
+        else:
+            cli.console.print(f"telegram commands: {len(settings.telegram_chat_ids)} authorised chat(s)",
+                              highlight=False)
     return notifier, telegram
 
 

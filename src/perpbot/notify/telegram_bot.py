@@ -221,6 +221,21 @@ class BotRunner:
             self._thread.join(timeout)
 
 
+def telegram_problem(exc: BaseException, base_url: str, token_setting: str, who: str) -> str | None:
+    """The one line for a Telegram Bot API that failed ``who``'s start-up (a
+    ``telegram.error.TelegramError`` or the start-up timeout; ``token_setting`` names where the token
+    comes from), None for any other error. Only the first line of the reason, at most 200 characters
+    (a proxy's error page is not echoed)."""
+    from telegram.error import InvalidToken, TelegramError
+
+    if not isinstance(exc, (TelegramError, TimeoutError)):
+        return None
+    reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:200]
+    if isinstance(exc, InvalidToken):
+        return f"{who}: the Telegram Bot API at {base_url} refused the bot token ({token_setting}): {reason}"
+    return f"{who}: cannot reach the Telegram Bot API at {base_url} (telegram_base_url): {reason}"
+
+
 def run_bot_in_thread(settings: Any, ctx: Any, *, poll_timeout: float = 10.0, start_timeout: float = 15.0) -> BotRunner:
     """Build the application and start polling in a background thread; stop it with ``runner.stop()``."""
     return BotRunner(build_application(settings, ctx), poll_timeout).start(start_timeout)

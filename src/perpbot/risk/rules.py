@@ -21,6 +21,8 @@ Rules (fractions, USDT, bar numbers; days are UTC days):
 
 from __future__ import annotations
 
+import math
+
 from numba import njit
 
 from perpbot.types import RiskEvent
@@ -92,6 +94,22 @@ def cooldown_after(pnl: float, exit_bar: float, cooldown_bars: float, cooldown_u
 def next_utc_midnight(ts_ms: float) -> float:
     """The first UTC midnight (ms) after the time ``ts_ms`` (ms UTC)."""
     return (ts_ms // MS_PER_DAY + 1) * MS_PER_DAY
+
+
+@njit(cache=True)
+def margin_budget(balance: float, used: float, max_total_margin: float, max_symbol_margin: float) -> float:
+    """Initial margin + entry fee (USDT) a portfolio's budget leaves one entry, at the moment of the entry:
+    the least of the available balance ``balance - used`` (``used``: the other open positions' initial
+    margin), ``max_total_margin x balance - used`` and ``max_symbol_margin x balance`` (fractions of the
+    balance; 0 = no such cap). inf when ``used`` is inf (no budget: a single-symbol account)."""
+    if used == math.inf:
+        return math.inf
+    cap = balance - used
+    if max_total_margin > 0.0:
+        cap = min(cap, max_total_margin * balance - used)
+    if max_symbol_margin > 0.0:
+        cap = min(cap, max_symbol_margin * balance)
+    return cap
 
 
 @njit(cache=True)

@@ -38,7 +38,7 @@ from perpbot.sim.accounting import (
 from perpbot.risk.rules import (  # noqa: F401  (EV_* and MS_PER_DAY re-exported: the loop's codes)
     ALLOWED, EV_BELOW_MIN, EV_COOLDOWN, EV_DAILY_LOSS_HALT, EV_HALTED, EV_LIMIT_UNFILLED, EV_MAX_DD_HALT,
     EV_MARGIN_BUDGET, EV_NO_EQUITY, EV_RISK_REWARD, MS_PER_DAY, below_min_size, cooldown_after, daily_loss_halt,
-    drawdown_halt, entry_veto, next_utc_midnight, reward_to_risk, risk_reward_short,
+    drawdown_halt, entry_veto, margin_budget, next_utc_midnight, reward_to_risk, risk_reward_short,
 )
 from perpbot.sim.kernel_layout import *  # noqa: F401,F403  (the P_/S_/T_/E_/F_/X_ layouts and new_state, re-exported)
 from perpbot.sim.sizing import (
@@ -105,19 +105,22 @@ def _close(state, params, trades, bar, price, reason):
 
 
 @njit(cache=True)
-def _vetoed(state, events, bar):
-    """True (and the risk event recorded) when the risk rules refuse an entry at bar ``bar``: a halt, the
-    cooldown, no equity, the portfolio's budget (:func:`perpbot.risk.rules.entry_veto`)."""
-    code, value = entry_veto(state[S_HALT_DD] > 0, state[S_HALT_DAY] > 0, 0, bar, state[S_COOLDOWN_UNTIL],
-                             state[S_BALANCE])
+def _vetoed(state, params, events, bar):
+    """(vetoed, margin budget): True (and the risk event recorded) when the risk rules refuse an entry at bar
+    ``bar`` (a halt, the cooldown, no equity, the portfolio's budget: :func:`perpbot.risk.rules.entry_veto`);
+    the budget is the portfolio's initial margin left (USDT) from the balance now, after this bar's exits of
+    this symbol (inf = none)."""
+    equity = state[S_BALANCE]
+    code, value = entry_veto(state[S_HALT_DD] > 0, state[S_HALT_DAY] > 0, 0, bar, state[S_COOLDOWN_UNTIL], equity)
+    cap = margin_budget(equity, state[S_BUDGET_USED], params[P_BUDGET_TOTAL], params[P_BUDGET_SYMBOL])
     if code == ALLOWED and state[S_BUDGET_VETO] != 0:
         code, value = int(state[S_BUDGET_VETO]), state[S_BUDGET_VALUE]
-    elif code == ALLOWED and state[S_MARGIN_CAP] <= 0.0:
-        code, value = EV_MARGIN_BUDGET, state[S_MARGIN_CAP]
+    elif code == ALLOWED and cap <= 0.0:
+        code, value = EV_MARGIN_BUDGET, cap
     if code != ALLOWED:
         _event(state, events, bar, code, value)
-        return True
-    return False
+        return True, cap
+    return False, cap
 
 
 @njit(cache=True)
@@ -127,7 +130,8 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     fill: no slippage, the maker fee) if the risk rules allow; else record the veto.
 
     ``scale`` multiplies the sizing mode's risk / equity fraction (1.0 = the configured size)."""
-    if _vetoed(state, events, bar):
+    vetoed, cap = _vetoed(state, params, events, bar)
+    if vetoed:
         return
     equity = state[S_BALANCE]
     fill = price if maker else slipped_price(price, side > 0, params[P_SLIPPAGE])
@@ -139,14 +143,17 @@ def _try_entry(state, params, events, bar, side, price, atr, tier_upper, tier_mm
     lev = trade_leverage(params[P_LEV_ADAPTIVE] > 0, params[P_LEVERAGE], params[P_LEV_MIN], params[P_LEV_TARGET_ATR],
                          atr, fill, scale)
     fee_rate = params[P_TAKER_FEE]
+    entry_fee_rate = params[P_MAKER_FEE] if maker else fee_rate
+    # sized with the entry's own fee when it is higher (a maker fee above the taker fee): margin + entry fee fit
+    size_fee = max(fee_rate, entry_fee_rate)
     qty = position_size(int(params[P_SIZING]), equity, fill, dist, atr, params[P_RISK] * scale,
-                        params[P_EQUITY_FRAC] * scale, params[P_SIZING_ATR_MULT], lev, fee_rate, params[P_LOT])
-    qty = within_margin_cap(qty, state[S_MARGIN_CAP], fill, lev, fee_rate, params[P_LOT])  # a portfolio's budget
+                        params[P_EQUITY_FRAC] * scale, params[P_SIZING_ATR_MULT], lev, size_fee, params[P_LOT])
+    qty = within_margin_cap(qty, cap, fill, lev, size_fee, params[P_LOT])  # the portfolio's margin budget
     if below_min_size(qty, fill, params[P_MIN_QTY], params[P_MIN_NOTIONAL]):
         _event(state, events, bar, EV_BELOW_MIN, qty)
         return
     margin = initial_margin(qty, fill, lev)
-    fee = trade_fee(qty, fill, params[P_MAKER_FEE] if maker else fee_rate)
+    fee = trade_fee(qty, fill, entry_fee_rate)
     mmr = maintenance_margin_rate(qty * fill, tier_upper, tier_mmr)
     state[S_BALANCE] -= fee
     state[S_SIDE] = side
@@ -314,7 +321,7 @@ def run_bars(i0, i1, ts, o, h, lo, c, signal, atr, funding_rate, funding_mark,
                 if side == 0 and i >= params[P_WARMUP] and not (sig < 0 and params[P_LONG_ONLY] > 0):
                     scale = 1.0 if size is None else size[i - 1]
                     if params[P_LIMIT_OFFSET] > 0.0:  # placed only when the rules allow an entry now (and at the fill)
-                        if not _vetoed(state, events, i):
+                        if not _vetoed(state, params, events, i)[0]:
                             _place_limit(state, params, i, sig, c[i - 1], atr[i - 1], params[P_TICK], scale)
                     else:
                         sup, res = _levels(params, h, lo, i)

@@ -21,7 +21,10 @@ P_LIMIT_OFFSET, P_MAKER_FEE, P_LIMIT_BARS, P_LIMIT_FALLBACK = range(21, 25)
 P_LEV_ADAPTIVE, P_LEV_MIN, P_LEV_TARGET_ATR = range(25, 28)
 # stops at support / resistance (stop mode STOP_LEVELS): candles looked back, ATR buffer, minimum reward / risk
 P_LEVELS_N, P_LEVELS_BUFFER, P_MIN_RR = range(28, 31)
-N_PARAMS = 31
+# a portfolio's margin budget (perpbot.sim.portfolio.PortfolioBook; 0 = none): all positions' / one position's
+# initial margin as fractions of the balance (risk.rules.margin_budget)
+P_BUDGET_TOTAL, P_BUDGET_SYMBOL = range(31, 33)
+N_PARAMS = 33
 
 # ---- state layout (float64 array) ----------------------------------------------------------
 S_BALANCE, S_SIDE, S_QTY, S_ENTRY, S_MARGIN, S_SL, S_TP, S_LIQ, S_ENTRY_FEE, S_FUNDING = range(10)
@@ -30,8 +33,9 @@ S_NTRADES, S_NEVENTS, S_NFUNDING, S_TRAILED, S_EQUITY, S_SL_INIT, S_MMR, S_NEXT_
 # a resting limit entry: side (0 = none), price, bar it was placed at, last bar it may fill, size scale, ATR
 S_PEND_SIDE, S_PEND_PRICE, S_PEND_PLACED, S_PEND_UNTIL, S_PEND_SCALE, S_PEND_ATR = range(25, 31)
 # set by a portfolio before each open (perpbot.sim.portfolio_kernel): a veto of its risk budget (code, value;
-# 0 = none) and the initial margin + entry fee (USDT) the budget leaves an entry (inf = no budget)
-S_BUDGET_VETO, S_BUDGET_VALUE, S_MARGIN_CAP = range(31, 34)
+# 0 = none) and the initial margin (USDT) of the account's other open positions (inf = no budget); the margin
+# an entry may take is computed from it with the balance at the entry (after this symbol's own exits)
+S_BUDGET_VETO, S_BUDGET_VALUE, S_BUDGET_USED = range(31, 34)
 S_LEV = 34  # the open position's leverage
 N_STATE = 35
 
@@ -55,7 +59,7 @@ def new_state(capital: float) -> np.ndarray:
     s[S_NEXT_DAY_MS] = -1.0  # next UTC midnight, ms; -1 forces a reset on the first bar
     s[S_COOLDOWN_UNTIL] = -1.0
     s[S_SL] = s[S_TP] = s[S_LIQ] = s[S_PEND_PRICE] = math.nan
-    s[S_MARGIN_CAP] = math.inf
+    s[S_BUDGET_USED] = math.inf
     return s
 
 

@@ -134,6 +134,8 @@ class PortfolioBook:
         self.params = np.stack([c.params() for c in self.configs])
         self.params[:, K.P_MAX_DD] = np.inf  # the account's limits apply (portfolio_kernel), not each symbol's
         self.params[:, K.P_MAX_DAILY_LOSS] = np.inf
+        self.params[:, K.P_BUDGET_TOTAL] = budget.max_total_margin  # the margin budget, at each entry (kernel)
+        self.params[:, K.P_BUDGET_SYMBOL] = budget.max_symbol_margin
         self.tier_upper, self.tier_mmr = _pad_tiers(self.configs)
         self.pparams = budget.params(first)
         self.state = np.stack([K.new_state(first.capital) for _ in symbols])

@@ -17,8 +17,11 @@ signal, else the side of its resting limit order), counting the OTHER symbols' o
   r >= ``corr_threshold`` (Pearson) -> veto ``correlated`` (value = r);
 * margin: an entry's initial margin + entry fee is capped at the least of the available balance
   (balance - others' margin), ``max_total_margin`` x balance - others' margin and
-  ``max_symbol_margin`` x balance (a cap of 0 = none) -> ``margin_budget`` when nothing is left, else
-  the size shrinks to fit (then ``below_min_size`` if that is below the market's minimum).
+  ``max_symbol_margin`` x balance (a cap of 0 = none; :func:`perpbot.risk.rules.margin_budget`, with the
+  balance at the entry: after this symbol's own exits at the same open, e.g. a reversal's losing exit)
+  -> ``margin_budget`` when nothing is left, else the size shrinks to fit (then ``below_min_size`` if
+  that is below the market's minimum). So the positions' margins never exceed the balance, and as each
+  loses at most its margin + entry fee, the account's equity never goes below zero.
 
 The account's limits use the portfolio's equity (balance + every position's unrealised PnL at the
 bar's close, USDT): the max-drawdown and daily-loss halts stop entries on every symbol and are
@@ -85,20 +88,15 @@ def returns_correlation(a, b, end, window):
 
 
 @njit(cache=True)
-def _budget(k, i, c, signal, pparams, state, balance):
-    """Set symbol ``k``'s budget slots (veto code / value, margin cap) before its open at bar ``i``."""
+def _budget(k, i, c, signal, pparams, state):
+    """Set symbol ``k``'s budget slots (veto code / value, the others' margin) before its open at bar ``i``."""
     others = 0.0
     n_open = 0
     for j in range(state.shape[0]):
         if j != k and state[j, K.S_SIDE] != 0:
             others += state[j, K.S_MARGIN]
             n_open += 1
-    cap = balance - others
-    if pparams[PP_MAX_TOTAL_MARGIN] > 0.0:
-        cap = min(cap, pparams[PP_MAX_TOTAL_MARGIN] * balance - others)
-    if pparams[PP_MAX_SYMBOL_MARGIN] > 0.0:
-        cap = min(cap, pparams[PP_MAX_SYMBOL_MARGIN] * balance)
-    state[k, K.S_MARGIN_CAP] = cap
+    state[k, K.S_BUDGET_USED] = others
     d = int(signal[k, i - 1]) if i > 0 else 0
     if d == 0:
         d = int(state[k, K.S_PEND_SIDE])
@@ -173,7 +171,7 @@ def run_portfolio_bars(i0, i1, ts, o, h, lo, c, signal, size, atr, funding_rate,
             pstate[PS_HALT_DAY] = 0.0
         for k in range(n_sym):
             state[k, K.S_BALANCE] = pstate[PS_BALANCE]
-            _budget(k, i, c, signal, pparams, state, pstate[PS_BALANCE])
+            _budget(k, i, c, signal, pparams, state)
             K.run_bars(i, i + 1, ts, o[k], h[k], lo[k], c[k], signal[k], atr[k], funding_rate[k], funding_mark[k],
                        no_m1, no_m1, empty, empty, empty, tier_upper[k], tier_mmr[k], params[k], state[k],
                        equity_out[k], position_out[k], trades[k], events[k], fundings[k], size[k], K.OPEN)

@@ -69,8 +69,17 @@ def position_size(mode: int, equity: float, price: float, stop_distance: float, 
         qty = equity * risk / (stop_distance + round_trip_fee)
     if qty > cap:
         qty = cap
+    return affordable_qty(qty, equity, price, leverage, fee_rate, lot_size)
+
+
+@njit(cache=True)
+def affordable_qty(qty: float, equity: float, price: float, leverage: float, fee_rate: float,
+                   lot_size: float) -> float:
+    """``qty`` rounded down to ``lot_size``, then one lot less while its initial margin + entry fee
+    (USDT, computed as the account loop does) would exceed ``equity``: floor_to_step's 1e-9
+    tolerance or float noise must never round a size up past what the equity (or a margin budget)
+    can lose. Used for the whole balance here and for a portfolio's margin budget."""
     qty = floor_to_step(qty, lot_size)
-    # floor_to_step's 1e-9 tolerance or float noise must not let margin + entry fee exceed equity
     while qty > 0.0 and equity - trade_fee(qty, price, fee_rate) < initial_margin(qty, price, leverage):
         qty = floor_to_step(qty - lot_size, lot_size)
     return qty
@@ -82,7 +91,8 @@ def within_margin_cap(qty: float, margin_cap: float, price: float, leverage: flo
     """``qty`` shrunk to the largest lot whose initial margin + entry fee fits in ``margin_cap`` (USDT; a
     portfolio's margin budget, inf = none: ``qty`` unchanged)."""
     if margin_cap < math.inf:
-        return min(qty, floor_to_step(max_qty_for_equity(margin_cap, price, leverage, fee_rate), lot))
+        return min(qty, affordable_qty(max_qty_for_equity(margin_cap, price, leverage, fee_rate), margin_cap, price,
+                                       leverage, fee_rate, lot))
     return qty
 
 
