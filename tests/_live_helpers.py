@@ -66,3 +66,30 @@ async def until(cond, what: str, timeout: float = 10.0) -> None:
     while not cond():
         assert time.monotonic() - t0 < timeout, f"timed out waiting for {what}"
         await asyncio.sleep(0.01)
+
+
+def paper_then_live(sim, s, ledger, data, start: int, n: int, strategy: str = "ema-cross"):
+    """The paper bot over candles ``start .. start + n`` (with the live bot's 1,000-candle window before
+    them), then a started live bot stepped through the same ``n`` candles on the simulator into a new
+    live run of ``ledger``. Returns (the paper exchange's result, the live run id, the live bar number of
+    paper bar 0)."""
+    from perpbot.bot.paper import PaperBot
+
+    candles, funding, mark = data
+    rid = ledger.start_run("live", strategy, SYM, "5m")
+    paper = PaperBot(s, strategy, funding=funding, mark=mark)
+    for row in candles.iloc[start - 1000:start].itertuples(index=False):  # the live bot's window
+        paper.signals.window.append(tuple(row))
+    for row in candles.iloc[start:start + n].itertuples(index=False):
+        paper.on_candle(row.timestamp, row.open, row.high, row.low, row.close, row.volume)
+
+    async def go():
+        bot = await make_bot(sim, s, ledger, rid, strategy, flush_every=50)
+        try:
+            await step(sim, bot, n)
+            bot.flush()
+        finally:
+            await bot.ex.close()
+
+    asyncio.run(go())
+    return paper.exchange.result(), rid, ms(candles, start) // 300_000

@@ -22,35 +22,11 @@ import pytest
 from perpbot.bot.paper import PaperBot
 from perpbot.storage.ledger import Ledger
 from perpbot.types import TRADE_COLUMNS
-from _live_helpers import SYM, make_bot, ms, script, settings, step
-from _sim_fixtures import quiet_loggers, running_sim, sim_data
+from _live_helpers import SYM, make_bot, ms, paper_then_live, script, settings, step
+from _live_fixtures import _quiet, data, ledger, sim  # noqa: F401  (fixtures)
 
 N_ROWS, START = 2400, 2000
 ADAPTIVE = dict(leverage=10, leverage_mode="adaptive", leverage_min=2, leverage_target_atr=0.3)
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _quiet():
-    with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot"):
-        yield
-
-
-@pytest.fixture(scope="module")
-def data(sol5m_path, sol_funding_path, sol_mark8h_path):
-    return sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, N_ROWS)
-
-
-@pytest.fixture
-def sim(data):
-    with running_sim(data, START) as s:
-        yield s
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    yield led
-    led.close()
 
 
 def _private_posts(sim, tail: str) -> list[dict]:
@@ -58,27 +34,10 @@ def _private_posts(sim, tail: str) -> list[dict]:
 
 
 def test_each_live_entry_sets_its_leverage_on_the_venue(sim, tmp_path, ledger, data):
-    candles, funding, mark = data
     n = 300
     s = settings(sim, tmp_path, **ADAPTIVE)
-    rid = ledger.start_run("live", "ema-cross", SYM, "5m")
-    paper = PaperBot(s, "ema-cross", funding=funding, mark=mark)
-    for row in candles.iloc[START - 1000:START].itertuples(index=False):  # the live bot's window
-        paper.signals.window.append(tuple(row))
-    for row in candles.iloc[START:START + n].itertuples(index=False):
-        paper.on_candle(row.timestamp, row.open, row.high, row.low, row.close, row.volume)
-    want = paper.exchange.result().trades.copy()
-
-    async def go():
-        bot = await make_bot(sim, s, ledger, rid, flush_every=50)
-        try:
-            await step(sim, bot, n)
-            bot.flush()
-        finally:
-            await bot.ex.close()
-
-    asyncio.run(go())
-    offset = ms(candles, START) // 300_000
+    expect, rid, offset = paper_then_live(sim, s, ledger, data, START, n)
+    want = expect.trades.copy()
     want["entry_bar"] += offset
     want["exit_bar"] += offset
     got = ledger.trades(rid)

@@ -27,8 +27,8 @@ from perpbot.bot.paper import PaperBot
 from perpbot.sim.sizing import limit_entry_price
 from perpbot.storage.ledger import Ledger
 from perpbot.types import TRADE_COLUMNS
-from _live_helpers import SYM, make_bot, ms, settings, step
-from _sim_fixtures import quiet_loggers, running_sim, sim_data
+from _live_helpers import SYM, make_bot, ms, paper_then_live, settings, step
+from _live_fixtures import _quiet, data, ledger, sim  # noqa: F401  (fixtures)
 
 N_ROWS, START, N = 2400, 2000, 300
 LIMIT = dict(entry_order="limit", limit_offset=0.05, limit_timeout_bars=1)
@@ -38,50 +38,8 @@ def _limit(**kw):
     return {**LIMIT, **kw}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet():
-    with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot"):
-        yield
-
-
-@pytest.fixture(scope="module")
-def data(sol5m_path, sol_funding_path, sol_mark8h_path):
-    return sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, N_ROWS)
-
-
-@pytest.fixture
-def sim(data):
-    with running_sim(data, START) as s:
-        yield s
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    yield led
-    led.close()
-
-
 def _paper_and_live(sim, tmp_path, ledger, data, **kw):
-    candles, funding, mark = data
-    s = settings(sim, tmp_path, **_limit(**kw))
-    rid = ledger.start_run("live", "ema-cross", SYM, "5m")
-    paper = PaperBot(s, "ema-cross", funding=funding, mark=mark)
-    for row in candles.iloc[START - 1000:START].itertuples(index=False):  # the live bot's window
-        paper.signals.window.append(tuple(row))
-    for row in candles.iloc[START:START + N].itertuples(index=False):
-        paper.on_candle(row.timestamp, row.open, row.high, row.low, row.close, row.volume)
-
-    async def go():
-        bot = await make_bot(sim, s, ledger, rid, flush_every=50)
-        try:
-            await step(sim, bot, N)
-            bot.flush()
-        finally:
-            await bot.ex.close()
-
-    asyncio.run(go())
-    return paper.exchange.result(), rid, ms(candles, START) // 300_000
+    return paper_then_live(sim, settings(sim, tmp_path, **_limit(**kw)), ledger, data, START, N)
 
 
 def _same_trades(got: pd.DataFrame, want: pd.DataFrame, offset: int) -> None:

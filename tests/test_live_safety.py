@@ -25,35 +25,11 @@ from perpbot.exchange.reconcile import account_identity
 from perpbot.storage.ledger import Ledger
 from perpbot.types import RiskEvent
 from _live_helpers import SYM, make_bot, ms, script, settings, step, subscribed, until
-from _sim_fixtures import quiet_loggers, running_sim, sim_data
+from _live_fixtures import _quiet, data, ledger, sim  # noqa: F401  (fixtures)
 
 N_ROWS, START = 2300, 2000
 BAR = 300_000
 CONFIRM = {"PERPBOT_CONFIRM_REAL_MONEY": "yes"}
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _quiet():
-    with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live", "perpbot.bot"):
-        yield
-
-
-@pytest.fixture(scope="module")
-def data(sol5m_path, sol_funding_path, sol_mark8h_path):
-    return sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, N_ROWS)
-
-
-@pytest.fixture
-def sim(data):
-    with running_sim(data, START) as s:
-        yield s
-
-
-@pytest.fixture
-def ledger(tmp_path):
-    led = Ledger(f"sqlite:///{tmp_path / 'ledger.db'}")
-    yield led
-    led.close()
 
 
 def run(coro):
