@@ -166,3 +166,33 @@ def test_live_limits_resting_several_candles(sim, tmp_path, ledger, data):
     fill_bar = np.array([t.value // 300_000_000_000 for t in fills.loc[filled.id, "time"]])  # ns -> 5 min bars
     waited = fill_bar - signal_bar  # 1: filled in the candle after its signal
     assert len(filled) >= 3 and waited.min() >= 1 and waited.max() <= 10 and (waited > 1).any()
+
+
+def test_a_pause_cancels_a_resting_limit_entry(sim, tmp_path, ledger, data):
+    from perpbot.bot.control import BotControl
+    from _live_helpers import script
+
+    candles = data[0]
+    s = settings(sim, tmp_path, **_limit(limit_timeout_bars=50, limit_offset=1.0, limit_fallback="market"))
+    rid = ledger.start_run("live", "ema-cross", SYM, "5m")
+    control = BotControl(mode="live", strategy="ema-cross", symbol=SYM)
+
+    async def go():
+        bot = await make_bot(sim, s, ledger, rid, control=control)
+        try:
+            script(bot, {ms(candles, START): 1})
+            await step(sim, bot, 1)  # a buy limit 1 % below the close, resting up to 50 candles
+            resting = [o for o in sim.engine.orders.values() if o.open]
+            control.pause()
+            await step(sim, bot, 2)
+            bot.flush()
+            return bot, resting
+        finally:
+            await bot.ex.close()
+
+    bot, resting = asyncio.run(go())
+    assert len(resting) == 1 and resting[0].status == "canceled" and resting[0].filled == 0
+    assert bot.pending is None and bot.trade is None and sim.engine.position is None
+    orders = ledger.orders(rid)
+    assert list(orders.type) == ["limit"] and list(orders.status) == ["canceled"]  # no market fallback while paused
+    assert "limit_unfilled" not in set(ledger.risk_events(rid).event)

@@ -116,15 +116,16 @@ class LiveOrders(TradeRecords):
             self.ex.settle(row, order)
         return True
 
-    async def _limit_step(self, signal: int, bar: int, rows: list) -> Pending | None:
+    async def _limit_step(self, signal: int, bar: int, rows: list, force: bool = False) -> Pending | None:
         """The kernel's rules for a resting limit entry (:func:`perpbot.sim.kernel._work_limit`): a new
         signal replaces it (no event); past its last bar it is cancelled; cancelled or rejected unfilled, a
         ``limit_unfilled`` risk event (value = its price), and the entry to send at market instead when
-        ``limit_fallback = "market"`` (else None)."""
+        ``limit_fallback = "market"`` (else None). The operator's pause or force-exit (and a retired loop)
+        cancels it too: no position may open behind a pause."""
         p, gone = self.pending, self.limit_gone
         self.limit_gone = None
         if p is not None and p.until_bar is not None:
-            if signal != 0:
+            if signal != 0 or force or self.control.paused or self.retired:
                 await self._drop_limit(p)
                 return None
             if bar >= p.until_bar and await self._drop_limit(p):
@@ -133,12 +134,12 @@ class LiveOrders(TradeRecords):
             return None
         rows.append((RiskEvent.LIMIT_UNFILLED.label, float(gone.plan.limit_price), None))
         log.info("limit_entry_unfilled", cid=gone.cid, price=gone.plan.limit_price, fallback=self.cfg.limit_fallback)
-        return gone if self.cfg.limit_fallback else None
+        return gone if self.cfg.limit_fallback and not (force or self.control.paused or self.retired) else None
 
     async def _orders(self, signal: int, force: bool, bar: int, close: float, equity: float, rows: list,
                       close_lag: float = 0.0) -> list:
         t, sent = self.trade, []
-        fallback = await self._limit_step(signal, bar, rows) if t is None else None
+        fallback = await self._limit_step(signal, bar, rows, force) if t is None else None
         if t is not None and (force or signal == -t.side):
             reason = ExitReason.MANUAL.label if force else ExitReason.SIGNAL.label
             res = await self.ex.close_position(reason, side=t.side, qty=t.qty, bar=bar, trade_no=t.trade_no)
