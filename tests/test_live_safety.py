@@ -249,3 +249,35 @@ def test_persistent_clock_skew_halts_entries_with_an_alert_then_lifts(sim, tmp_p
     assert list(cleared.bar) == [ms(candles, START + 5) // BAR] and list(cleared.value) == [3.0]
     assert not bot.risk.halt_clock and bot.control.status()["clock_skew_halt"] is False
     assert bot.ex.clock_syncs == 1
+
+
+def test_an_entry_filling_during_reconciliation_keeps_its_stops(sim, tmp_path, ledger, data):
+    """The entry fills (and its preset stop-loss / take-profit become plan orders) after reconciliation read
+    the account flat but before it read the plan orders: the plans are the new position's, not orphans.
+    Before the fix both were cancelled and the position stood naked until the next cycle."""
+    from perpbot.exchange.reconcile import reconcile
+
+    candles = data[0]
+    s = settings(sim, tmp_path)
+    rid = ledger.start_run("live", "ema-cross", SYM, "5m")
+
+    async def go():
+        bot = await make_bot(sim, s, ledger, rid)
+        try:
+            script(bot, {ms(candles, START): 1})
+            await step(sim, bot, 1)  # the market entry is sent; it fills at the next candle's open
+            assert bot.pending is not None and sim.engine.position is None
+            sim.faults.slow(0.6, "orders-plan-pending")
+            task = asyncio.ensure_future(reconcile(bot.ex, ledger, rid, cfg=bot.cfg, scan_ledger=False))
+            await until(lambda: any(f[0] == "slow" for f in sim.faults.fired), "the slow plan read")
+            sim.advance()  # meanwhile: the fill, and its preset stop-loss / take-profit as plan orders
+            return await task
+        finally:
+            await bot.ex.close()
+
+    rep = asyncio.run(go())
+    pos = sim.engine.position
+    assert pos is not None and pos.side == 1
+    live = sorted(p.plan_type for p in sim.engine.plans.values() if p.status == "live")
+    assert live == ["pos_loss", "pos_profit"] and rep.cancelled == []
+    assert "a position opened while reconciling" in " ".join(rep.warnings)

@@ -18,7 +18,9 @@ position, open orders, open TP/SL (plan) orders and balance (concurrently), then
    take-profit when it has none); when the price is already beyond that stop, the position
    is closed at market instead (reduce-only) - it must not stay naked;
 4. **orphans**: TP/SL plans and reduce-only orders that can no longer reduce anything (no
-   position, or on the wrong side) are cancelled. Market entry orders are kept (an order sent just
+   position, or on the wrong side) are cancelled; before "no position" cancels anything the position is
+   read again (an entry filling between the reads brings its own stops; step 3 reads the plans again too
+   before placing a stop). Market entry orders are kept (an order sent just
    before a crash is settled by step 1); at start-up a resting limit entry is cancelled: the process
    that placed it, and its signal, are gone (it would fill as a stale entry nobody manages).
 
@@ -232,6 +234,9 @@ async def reconcile(executor, ledger, run_id: int, *, atr: float = math.nan, cfg
     if pos is not None:
         close_side = "sell" if pos.side > 0 else "buy"
         mine = [p for p in plans if p.get("side") == close_side]
+        if not any(p["info"].get("planType") in LOSS_PLANS for p in mine):  # read again: an entry's preset
+            normal, plans = await executor.open_orders()                  # stops may have come with its fill
+            mine = [p for p in plans if p.get("side") == close_side]      # after the first read
         rep.has_stop = any(p["info"].get("planType") in LOSS_PLANS for p in mine)
         has_tp = any(p["info"].get("planType") in PROFIT_PLANS for p in mine)
         if not rep.has_stop:
@@ -256,7 +261,13 @@ async def reconcile(executor, ledger, run_id: int, *, atr: float = math.nan, cfg
                         rep.take_profit_placed = tp
                     else:
                         rep.warnings.append(f"{kind} could not be placed: {r.error}")
-    # 4. orphans
+    # 4. orphans (a position that came with a fill after the first read is read again, before anything of it
+    # is cancelled: its own stops must not be taken for orphans)
+    if pos is None and (plans or any(o.get("reduceOnly") for o in normal)):
+        pos = (await executor.snapshot()).position
+        if pos is not None:
+            rep.warnings.append("a position opened while reconciling; its orders are checked next cycle")
+            plans, normal = [], []
     for p in plans:
         if pos is None or p.get("side") != ("sell" if pos.side > 0 else "buy"):
             if await executor.cancel(p, plan=True):

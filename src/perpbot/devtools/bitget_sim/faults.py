@@ -37,6 +37,11 @@ class Faults:
         then the answer is held back ``delay`` seconds, beyond the client's timeout."""
         self._arm("timeout", endpoint, count, delay=float(delay))
 
+    def slow(self, delay: float = 0.5, endpoint: str | None = None, count: int = 1) -> None:
+        """The next ``count`` matching requests wait ``delay`` seconds BEFORE they are processed (a slow
+        venue: what happens meanwhile, e.g. a fill at the next candle, shows in their answer)."""
+        self._arm("slow", endpoint, count, delay=float(delay))
+
     def rate_limit(self, count: int = 1, endpoint: str | None = None) -> None:
         """The next ``count`` matching requests get HTTP 429 ``{"code":"429","msg":"Too Many Requests"}``
         and are not processed."""

@@ -333,6 +333,9 @@ class BitgetSim:
         return resp
 
     async def _rest_inner(self, request: web.Request, path: str, body: str) -> web.Response:
+        slow = self.faults.take("slow", path)
+        if slow is not None:
+            await asyncio.sleep(slow["delay"])
         if self.faults.take("429", path) is not None:
             return self._answer(code="429", msg="Too Many Requests", status=429)
         fault = self.faults.take("5xx", path)
