@@ -20,9 +20,9 @@ position, open orders, open TP/SL (plan) orders and balance (concurrently), then
 4. **orphans**: TP/SL plans and reduce-only orders that can no longer reduce anything (no
    position, or on the wrong side) are cancelled; before "no position" cancels anything the position is
    read again (an entry filling between the reads brings its own stops; step 3 reads the plans again too
-   before placing a stop). Market entry orders are kept (an order sent just
-   before a crash is settled by step 1); at start-up a resting limit entry is cancelled: the process
-   that placed it, and its signal, are gone (it would fill as a stale entry nobody manages).
+   before placing a stop). Market entry orders are kept (an order sent just before a crash is settled
+   by step 1); at start-up a resting limit entry is cancelled: the process that placed it, and its
+   signal, are gone (it would fill as a stale entry nobody manages).
 
 Whatever it did is returned as a :class:`ReconcileReport`, logged, and recorded as a
 ``reconcile`` risk event (value = number of actions, detail = JSON summary).
