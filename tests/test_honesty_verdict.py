@@ -25,7 +25,7 @@ def test_edge_confirmed_only_when_every_condition_holds_at_its_boundary():
 
 @pytest.mark.parametrize("change, reason", [
     (dict(trade_count=99), "only 99 trades (< 100 needed)"),
-    (dict(dsr=0.9499), "deflated Sharpe ratio 0.950 < 0.95"),
+    (dict(dsr=0.9499), "deflated Sharpe ratio 0.9499 < 0.95"),  # not "0.950 < 0.95"
     (dict(pbo=0.5), "probability of backtest overfitting 0.500 >= 0.5"),
     (dict(holdout_return=0.0), "inner hold-out not profitable after costs (+0.00 %)"),
     (dict(holdout_return=-0.0312), "inner hold-out not profitable after costs (-3.12 %)"),

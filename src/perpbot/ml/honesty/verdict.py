@@ -92,6 +92,16 @@ def _known(v) -> bool:
     return v is not None and math.isfinite(float(v))
 
 
+def _beside(value: float, limit: float) -> str:
+    """``value`` with 3 decimals, or as many more (up to 6) as it takes not to read as ``limit`` itself: a DSR
+    of 0.9499 shows "0.9499 < 0.95", not "0.950 < 0.95"."""
+    for digits in range(3, 7):
+        text = f"{value:.{digits}f}"
+        if value == limit or float(text) != limit:
+            return text
+    return f"{value:.6f}"
+
+
 def judge(*, trade_count: int, dsr: float | None, pbo: float | None = None, holdout_return: float | None = None,
           n_trials: int = 1) -> Verdict:
     """Apply the rules of the module docstring.
@@ -127,16 +137,16 @@ def judge(*, trade_count: int, dsr: float | None, pbo: float | None = None, hold
         missing.append("dsr")
         failed.append("deflated Sharpe ratio not available")
     elif dsr < DSR_MIN:
-        failed.append(f"deflated Sharpe ratio {dsr:.3f} < {DSR_MIN}")
+        failed.append(f"deflated Sharpe ratio {_beside(dsr, DSR_MIN)} < {DSR_MIN}")
     else:
-        passed.append(f"deflated Sharpe ratio {dsr:.3f} >= {DSR_MIN}")
+        passed.append(f"deflated Sharpe ratio {_beside(dsr, DSR_MIN)} >= {DSR_MIN}")
     if not _known(pbo):
         missing.append("pbo")
         failed.append("probability of backtest overfitting not available (no optimisation trials to compare)")
     elif pbo >= PBO_MAX:
-        failed.append(f"probability of backtest overfitting {pbo:.3f} >= {PBO_MAX}")
+        failed.append(f"probability of backtest overfitting {_beside(pbo, PBO_MAX)} >= {PBO_MAX}")
     else:
-        passed.append(f"probability of backtest overfitting {pbo:.3f} < {PBO_MAX}")
+        passed.append(f"probability of backtest overfitting {_beside(pbo, PBO_MAX)} < {PBO_MAX}")
     if not _known(holdout_return):
         missing.append("holdout")
         failed.append("no inner hold-out result (months no trial saw)")
