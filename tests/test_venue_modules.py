@@ -114,9 +114,13 @@ def test_params_of_the_executor_stay_bitgets_for_bitget():
         "takeProfit": {"triggerPrice": 160.0}}
     assert venue_params.exit_params("bitget", "pb1-2-1", 5) == {"marginMode": "isolated", "reduceOnly": True,
                                                                 "clientOrderId": "pb1-2-1"}
-    assert venue_params.entry_refusal("bitget", 140.0, 160.0) is None
-    assert venue_params.entry_refusal("binanceusdm", None, None) is None  # a bare entry may go
-    assert "not wired" in venue_params.entry_refusal("binanceusdm", 140.0, None)
+    assert venue_params.preset_protection("bitget") and not venue_params.preset_protection("binanceusdm")
+    # Binance: the executor's entry goes bare, its stops follow as reduce-only trigger orders
+    assert venue_params.entry_params("binanceusdm", "pb1-2-0", 140.0, 160.0, 5) == {"clientOrderId": "pb1-2-0"}
+    assert venue_params.protection_params("binanceusdm", "stop_loss", "pb1-2-1", 140.0) == {
+        "stopLossPrice": 140.0, "reduceOnly": True, "workingType": "MARK_PRICE", "clientOrderId": "pb1-2-1"}
+    assert venue_params.protection_params("bitget", "take_profit", "pb1-2-2", 160.0) == {
+        "takeProfitPrice": 160.0, "clientOrderId": "pb1-2-2"}
     with pytest.raises(ValueError):
         binance.entry_params("pb1-2-0", 140.0, None, 5)
     assert bitget.ID in VENUES
@@ -168,10 +172,10 @@ def test_a_refused_leverage_stops_the_startup_with_one_line(tmp_path):
     assert bybit_ok({})["retCode"] == 0
 
 
-@pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx", "mexc", "weex"])
+@pytest.mark.parametrize("venue", ["bybit", "okx", "mexc", "weex"])
 def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, capsys):
-    """Reconciliation and stop management read Bitget plan orders: ``perpbot run --mode live`` and
-    :meth:`LiveBot.start` refuse the other venues with one line, before any request."""
+    """Reconciliation and stop management read Bitget's and Binance's stop orders only: ``perpbot run
+    --mode live`` and :meth:`LiveBot.start` refuse the other venues with one line, before any request."""
     import typer
 
     from perpbot.bot.live import LiveBot
@@ -184,7 +188,7 @@ def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, 
         with pytest.raises(typer.Exit):
             run_live(s, real_money=venue in ("mexc", "weex"), strategy="ema-cross", environ=env, exchange=ex)
         err = capsys.readouterr().err
-        assert "live trading runs on bitget only for now" in err and f"not {venue}'s" in err
+        assert "live trading runs on bitget, binanceusdm only for now" in err and f"read {venue}'s stop orders" in err
         assert "nothing was sent" in err
 
         async def start():
@@ -192,10 +196,13 @@ def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, 
                 await LiveBot(s, Executor(ex, s), "ema-cross").start()
             finally:
                 await ex.close()
-        with pytest.raises(LiveStartupError, match=f"not {venue}'s \\(its order calls are wired in the executor"):
+        with pytest.raises(LiveStartupError, match=f"{venue}'s stop orders yet \\(its order calls exist"):
             asyncio.run(start())
     assert stub.seen == []
-    venue_params.check_live("bitget")  # Bitget passes
+    venue_params.check_live("bitget")  # Bitget and Binance pass
+    venue_params.check_live("binanceusdm")
+    with pytest.raises(LiveStartupError, match="entry_order = 'limit' is not offered live on binanceusdm"):
+        venue_params.check_live("binanceusdm", "limit")  # a resting limit would fill without its stop
 
 
 def test_mexc_funding_history_is_paged_back_by_page_num(funding, tmp_path):
@@ -234,9 +241,9 @@ def test_mexc_funding_history_is_paged_back_by_page_num(funding, tmp_path):
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
-@pytest.mark.parametrize("venue", ["binanceusdm", "bybit", "okx"])
-def test_trailing_stop_is_skipped_where_only_bitgets_is_implemented(venue, tmp_path):
-    """These venues offer trailing stops, but the executor's is Bitget's ``moving_plan``: skipped, nothing sent."""
+@pytest.mark.parametrize("venue", ["bybit", "okx"])
+def test_trailing_stop_is_skipped_where_perpbot_does_not_place_it(venue, tmp_path):
+    """These venues offer trailing stops, but the executor places Bitget's and Binance's only: skipped, nothing sent."""
     with VenueStub(routes(venue, {}), FALLBACK[venue]) as stub:
         async def go():
             s = venue_settings(venue, tmp_path)
@@ -246,7 +253,7 @@ def test_trailing_stop_is_skipped_where_only_bitgets_is_implemented(venue, tmp_p
             finally:
                 await exe.close()
         res = asyncio.run(go())
-    assert res.status == "skipped" and res.error == f"trailing stops are implemented for bitget only, not {venue}"
+    assert res.status == "skipped" and res.error == f"perpbot places trailing stops on bitget, binanceusdm, not {venue}"
     assert stub.seen == [] and capabilities(venue).trailing_stop
 
 

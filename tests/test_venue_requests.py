@@ -161,10 +161,18 @@ def test_entry_carries_its_stop_loss_and_take_profit(venue, tmp_path):
     assert params(venue, posts[0]) == ENTRY[venue]
 
 
-def test_binance_entry_with_tpsl_is_refused_by_the_executor_and_sent_by_venue_orders(tmp_path):
+def test_binance_entry_with_tpsl_is_sent_with_its_stops_by_the_executor_and_by_venue_orders(tmp_path):
+    """Binance has no TP/SL on the entry: the executor sends the bare market entry, then the stop-loss and
+    take-profit as reduce-only conditional (algo) orders; venue_orders.place_entry sends the same three."""
     res, stub = drive("binanceusdm", tmp_path, lambda exe, stub: exe.open_position(
         1, 2.0, 140.0, 160.0, bar=100, ref_price=150.0))
-    assert res.status == "skipped" and "not wired" in res.error and stub.requests() == []  # nothing sent
+    common = {"symbol": "SOLUSDT", "newOrderRespType": "RESULT", "quantity": "2"}
+    algo = {**common, "side": "SELL", "reduceOnly": "true", "workingType": "MARK_PRICE", "algoType": "CONDITIONAL"}
+    assert res.ok and [(r.path, params("binanceusdm", r)) for r in private(stub, "binanceusdm", "POST")] == [
+        ("/fapi/v1/order", {**common, "side": "BUY", "newClientOrderId": "pb0-100-0", "type": "MARKET"}),
+        ("/fapi/v1/algoOrder", {**algo, "clientAlgoId": "pb0-100-1", "type": "STOP_MARKET", "triggerPrice": "140"}),
+        ("/fapi/v1/algoOrder", {**algo, "clientAlgoId": "pb0-100-2", "type": "TAKE_PROFIT_MARKET",
+                                "triggerPrice": "160"})]
 
     async def direct(exe, stub):
         return await venue_orders.place_entry(exe.ex, binance, SYMBOL, "buy", 2.0, cid="pb0-100-0",
@@ -181,6 +189,17 @@ def test_binance_entry_with_tpsl_is_refused_by_the_executor_and_sent_by_venue_or
                                 "type": "TAKE_PROFIT_MARKET", "triggerPrice": "160", "reduceOnly": "true",
                                 "workingType": "MARK_PRICE", "algoType": "CONDITIONAL"})]
     assert len(orders) == 3
+
+
+def test_binance_trailing_stop_is_a_reduce_only_trailing_algo_order(tmp_path):
+    """The executor's trailing stop on Binance: ``TRAILING_STOP_MARKET`` on the algo-order endpoint,
+    activation price and callback rate in percent (0.5 % = 0.005), closing the position's qty."""
+    res, stub = drive("binanceusdm", tmp_path, lambda exe, stub: exe.trailing_stop(1, 2.0, 151.234, 0.005, bar=100))
+    assert res.ok and [(r.path, params("binanceusdm", r)) for r in private(stub, "binanceusdm", "POST")] == [
+        ("/fapi/v1/algoOrder", {"symbol": "SOLUSDT", "newOrderRespType": "RESULT", "quantity": "2", "side": "SELL",
+                                "clientAlgoId": "pb0-100-0", "type": "TRAILING_STOP_MARKET", "callbackRate": "0.5",
+                                "activatePrice": "151.23", "reduceOnly": "true", "workingType": "MARK_PRICE",
+                                "algoType": "CONDITIONAL"})]
 
 
 # ---- reduce-only exit -----------------------------------------------------------------------------

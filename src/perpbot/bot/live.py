@@ -62,7 +62,7 @@ from perpbot.bot.live_trades import OpenTrade, Pending
 from perpbot.bot.promotion import ModelInbox, promote_now
 from perpbot.strategy.engine import SignalEngine
 from perpbot.data import timeframe_to_ms
-from perpbot.exchange import bitget, venue_params
+from perpbot.exchange import venue_params
 from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.exchange.clock import is_timestamp_error
 from perpbot.exchange.reads import funding_events
@@ -142,7 +142,7 @@ class LiveBot(LiveOrders):
     async def start(self, resume: bool = False) -> ReconcileReport:
         """Start the executor (checks, margin, leverage), load the candle history of the window,
         restore the risk state of a resumed run, reconcile and adopt any open position."""
-        venue_params.check_live(self.ex.venue_id)  # stops are read as Bitget plan orders (reconcile, protect)
+        venue_params.check_live(self.ex.venue_id, self.settings.entry_order)  # a venue whose stops it manages
         rules = self.ex.rules or await self.ex.startup()
         self.cfg = live_config(self.settings, self.strategy, rules)
         self.risk = LiveRisk(self.cfg, self.tf_ms, self.settings.clock_skew_halt_cycles)
@@ -200,12 +200,12 @@ class LiveBot(LiveOrders):
         log.warning("position_adopted", side=pos.side, qty=pos.qty, entry=pos.entry_price)
 
     async def _adopt_levels(self, trade: OpenTrade) -> None:
-        """Stop-loss / take-profit of an adopted position, from its venue-side plan orders."""
+        """Stop-loss / take-profit of an adopted position, from its venue-side protection orders."""
         close_side = "sell" if trade.side > 0 else "buy"
-        plans = (await self.ex.open_orders())[1]
-        trig = {p["info"].get("planType"): p.get("triggerPrice") for p in plans if p.get("side") == close_side}
-        trade.stop_loss = float(trig.get(bitget.STOP_LOSS_PLAN) or math.nan)
-        trade.take_profit = float(trig.get(bitget.TAKE_PROFIT_PLAN) or math.nan)
+        plans = await self.ex.protection_orders()
+        trig = {self.ex.kind_of(p): p.get("triggerPrice") for p in plans if p.get("side") == close_side}
+        trade.stop_loss = float(trig.get("stop_loss") or math.nan)
+        trade.take_profit = float(trig.get("take_profit") or math.nan)
 
     # ------------------------------------------------------------------ the cycle
     async def on_candle(self, candle) -> dict | None:

@@ -20,14 +20,13 @@ import pandas as pd
 
 from perpbot.bot.live_risk import EntryPlan
 from perpbot.bot.recorder import ExitEvent, cycle_status, last_signal, publish, publish_cycle, side_label
-from perpbot.exchange import bitget
+from perpbot.exchange import venue_params
 from perpbot.exchange.ccxt_adapter import describe_error
 from perpbot.logs import get_logger
 from perpbot.types import ExitReason
 from perpbot.sim.accounting import initial_margin, trade_fee, unrealized_pnl
 
 log = get_logger("perpbot.live")
-_REASONS = {**bitget.EXIT_REASONS, "liquidation": ExitReason.LIQUIDATION.label}
 
 
 @dataclass
@@ -134,10 +133,9 @@ class TradeRecords:
                 return t.exit_reason
         for f in exits[-1:]:
             try:
-                o = await self.ex.order_by_id(f["order"])
-                src = (o.get("info") or {}).get("orderSource")
-                if src in _REASONS:
-                    return _REASONS[src]
+                why = venue_params.exit_reason(self.ex.venue_id, await self.ex.order_by_id(f["order"]))
+                if why is not None:
+                    return why
             except Exception as exc:
                 log.warning("exit_order_unknown", error=describe_error(exc))
         if math.isfinite(t.take_profit) and t.side * (price - t.take_profit) >= 0:

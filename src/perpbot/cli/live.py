@@ -144,7 +144,7 @@ async def _account(settings, real_money: bool) -> dict:
     p = snap.position
     orders = [{"id": o["id"], "client_id": o.get("clientOrderId"), "side": o["side"], "type": o.get("type"),
                "qty": o.get("amount"), "price": o.get("price"), "reduce_only": o.get("reduceOnly")} for o in normal]
-    orders += [{"id": o["id"], "client_id": o.get("clientOrderId"), "side": o["side"], "type": o["info"].get("planType"),
+    orders += [{"id": o["id"], "client_id": o.get("clientOrderId"), "side": o["side"], "type": executor.kind_of(o),
                 "qty": o.get("amount"), "price": o.get("triggerPrice"), "reduce_only": True} for o in plans]
     return {"equity": snap.equity, "orders": orders, "position": None if p is None else {
         "side": "long" if p.side > 0 else "short", "qty": p.qty, "entry_price": p.entry_price,

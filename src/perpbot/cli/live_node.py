@@ -131,7 +131,7 @@ def run_live(settings, *, real_money: bool, strategy: str = "ai", model_path: Pa
 
         check_strategies([strategy])  # before anything is built, sent or written
         check_real_money(real_money, environ)
-        venue_params.check_live(settings.exchange)  # before any client exists
+        venue_params.check_live(settings.exchange, settings.entry_order)  # before any client exists
         token = _api_token(settings) if api else None
         if auto_pairs is not None and auto_pairs < 1:
             raise ValueError(f"--symbols auto:N needs N >= 1, got {auto_pairs}")

@@ -54,3 +54,48 @@ class VenueCapabilities:
 CAPABILITIES = VenueCapabilities(preset_tpsl_at_entry=True, plan_orders=True, trailing_stop=True, demo=True,
                                  position_mode="one_way", funding_interval_hours=8, candle_page=200,
                                  funding_page=100, funding_page_param="pageNo")
+
+# ---- protection orders (the live bot's seam: perpbot.exchange.venue_params) -------------------------------------
+#: Error codes: a duplicate client order id (an earlier attempt got through); margin mode locked by open orders.
+DUPLICATE_CODES = ("40786",)
+MARGIN_LOCKED_CODES = ("45117", "40920")
+#: ``params`` of ``fetch_open_orders`` listing the protection (plan) orders.
+PROTECTION_QUERY = PLAN_ORDERS_QUERY
+
+
+def protection_kind(order: dict) -> str | None:
+    """"stop_loss" | "take_profit" | "trailing_stop" of a plan order (ccxt order; ``info.planType``), else None."""
+    plan = (order.get("info") or {}).get("planType")
+    if plan in (TRAILING_PLAN, "track_plan"):
+        return "trailing_stop"
+    return "stop_loss" if plan in LOSS_PLANS else "take_profit" if plan in PROFIT_PLANS else None
+
+
+def protection_params(kind: str, cid: str, price: float) -> dict:
+    """``params`` of ``create_order`` for a position-wide stop-loss / take-profit (ccxt -> place-tpsl-order
+    ``pos_loss`` / ``pos_profit``, closing the whole position; a new one replaces the old on the venue)."""
+    return {"stopLossPrice" if kind == "stop_loss" else "takeProfitPrice": price, "clientOrderId": cid}
+
+
+def cancel_protection_params(order: dict) -> dict:
+    """``params`` of ``cancel_order`` for a plan order (cancel-plan-order needs its planType)."""
+    return {"trigger": True, "planType": (order.get("info") or {}).get("planType")}
+
+
+def exit_reason(order: dict) -> str | None:
+    """Exit reason label of the order that closed a position (``info.orderSource`` of a triggered plan's
+    market order, or a liquidation), None when the venue does not say."""
+    src = str((order.get("info") or {}).get("orderSource") or "")
+    return ExitReason.LIQUIDATION.label if src == "liquidation" else EXIT_REASONS.get(src)
+
+
+async def place_trailing(ex, symbol: str, market: dict, side: int, qty: float, activation: float, rate: float,
+                         cid: str) -> dict:
+    """Trailing stop of the ``side`` position: place-tpsl-order ``moving_plan`` (ccxt has no unified call),
+    active at ``activation`` (USDT, mark price), trailing ``rate`` (fraction) behind the best price."""
+    request = {"symbol": market["id"], "productType": f"{market['settleId']}-FUTURES", "marginCoin": market["settleId"],
+               "planType": TRAILING_PLAN, "triggerPrice": ex.price_to_precision(symbol, activation),
+               "rangeRate": f"{rate * 100:.2f}", "holdSide": "buy" if side > 0 else "sell",
+               "size": ex.amount_to_precision(symbol, qty), "triggerType": "mark_price", "clientOid": cid}
+    raw = await ex.privateMixPostV2MixOrderPlaceTpslOrder(request)
+    return {"id": (raw.get("data") or {}).get("orderId"), "clientOrderId": cid, "info": raw}

@@ -158,7 +158,7 @@ def banner(settings, real_money: bool, *, strategy: str = "", run_id: int | None
 
 
 # ---------------------------------------------------------------------------------------- errors
-_CODE_RE = re.compile(r'"code"\s*:\s*"?(\w+)"?')
+_CODE_RE = re.compile(r'"code"\s*:\s*"?(-?\w+)"?')
 _MSG_RE = re.compile(r'"msg"\s*:\s*"([^"]*)"')
 _HTTP_RE = re.compile(r"^(\w+) (GET|POST|PUT|DELETE) (\S+) (\d{3}) ?(.*)$")
 

@@ -14,7 +14,7 @@ One :class:`Executor` per symbol, on an asyncio ccxt client (:func:`~perpbot.exc
   venue refused it unprocessed); a timeout, 5xx or connection error may hide an accepted order,
   so the order is first looked up by client id (:func:`perpbot.exchange.venue_params.lookup`,
   or the open plan orders for TP/SL) and resent only when the venue does not have it
-  (a resend carries the same client id, which the venue refuses as a duplicate: 40786). After
+  (a resend carries the same client id, which the venue refuses as a duplicate: Bitget 40786, Binance -4116). After
   the last attempt nothing is forced: the order is marked ``failed`` in the ledger, an
   ``order_failed`` event is published and one clear line is logged. When even the look-up fails
   the ledger keeps ``new`` and :mod:`perpbot.exchange.reconcile` settles it in a later cycle.
@@ -39,10 +39,10 @@ import pandas as pd
 from perpbot.sim.accounting import floor_to_step, round_to_step
 from perpbot.exchange.ccxt_adapter import describe_error, error_code
 from perpbot.exchange.clock import sync_clock
-from perpbot.exchange import bitget, venue_params
-from perpbot.exchange.clients import VENUES, capabilities
+from perpbot.exchange import venue_params
 from perpbot.exchange.leverage import VenueLeverage
 from perpbot.exchange.order_ledger import OrderLedger, OrderRow  # noqa: F401  (OrderRow re-exported)
+from perpbot.exchange.protection import VenueProtection
 from perpbot.exchange.reads import VenueReads
 from perpbot.exchange.venue import (  # noqa: F401  (re-exported: the executor's public types)
     AccountSnapshot, LiveStartupError, MarketRules, PositionInfo, check_venue, parse_snapshot, setup_account,
@@ -88,7 +88,7 @@ class OrderResult:
         return None if self.order is None else self.order.get("id")
 
 
-class Executor(OrderLedger, VenueReads, VenueLeverage):
+class Executor(OrderLedger, VenueReads, VenueLeverage, VenueProtection):
     """Sends and tracks the orders of one symbol (see the module docstring).
 
     Args:
@@ -197,7 +197,7 @@ class Executor(OrderLedger, VenueReads, VenueLeverage):
         for k in range(self.retry.lookup_attempts):
             try:
                 if plan:
-                    plans = await self.ex.fetch_open_orders(self.symbol, params=dict(bitget.PLAN_ORDERS_QUERY))
+                    plans = await self.protection_orders()
                     return next((p for p in plans if p.get("clientOrderId") == cid), None)
                 return await venue_params.lookup(self.ex, self.symbol, cid)
             except ccxt.OrderNotFound:
@@ -246,7 +246,7 @@ class Executor(OrderLedger, VenueReads, VenueLeverage):
             except ccxt.ExchangeError as exc:
                 sent_at = sent_at or self._stamp(path, t_call)
                 last = exc
-                if error_code(exc) == "40786":  # duplicate client id: an earlier attempt got through
+                if error_code(exc) in venue_params.duplicate_codes(self.ex.id):  # an earlier attempt got through
                     found = await self.lookup(cid, plan)
                     if found is not None and found is not _UNKNOWN:
                         return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
@@ -280,7 +280,8 @@ class Executor(OrderLedger, VenueReads, VenueLeverage):
                             tag: str = "entry", *, bar: int, ref_price: float, trade_no: int | None = None,
                             leverage: float | None = None, price: float | None = None) -> OrderResult:
         """Market entry (``side`` +1 long / -1 short, ``qty`` base) with the venue-side stop-loss and
-        take-profit attached (Bitget preset TP/SL), isolated margin at ``leverage`` (default: the setting;
+        take-profit attached (Bitget preset TP/SL; on a venue without, e.g. Binance, placed by :meth:`protect`
+        as soon as the entry is accepted: its market orders fill on arrival), isolated margin at ``leverage`` (default: the setting;
         :meth:`ensure_leverage`). ``price``: a post-only limit entry there. Below the minimum or the leverage
         refused: not sent ("skipped"). ``ref_price`` (USDT, e.g. the last close) checks the minimum notional."""
         qty = self.round_qty(qty)
@@ -290,12 +291,14 @@ class Executor(OrderLedger, VenueReads, VenueLeverage):
             self.risk_event("below_min_size", qty, why, bar)
             return OrderResult("", "skipped", error=why)
         sl, tp = (None if v is None or not math.isfinite(v) else self.round_price(v) for v in (stop_loss, take_profit))
-        if why := (venue_params.entry_refusal(self.ex.id, sl, tp)  # a venue without TP/SL on the entry
+        preset = venue_params.preset_protection(self.ex.id)
+        limit = price is not None and math.isfinite(price)
+        if why := (("a limit entry cannot carry its stop-loss here" if limit and not preset else None)
                    or await self.ensure_leverage(self.settings.leverage if leverage is None else leverage, bar)):
             log.error("entry_not_placed", reason=why)
             return OrderResult("", "skipped", error=why)
         order_side = "buy" if side > 0 else "sell"
-        otype, px = ("market", None) if price is None or not math.isfinite(price) else ("limit", self.round_price(price))
+        otype, px = ("limit", self.round_price(price)) if limit else ("market", None)
         cid = self._record(bar, order_side, otype, qty, px, False, tag, trade_no)
         params = venue_params.entry_params(self.ex.id, cid, sl, tp, int(self.leverage or self.settings.leverage))
         params = {**params, "postOnly": True} if px is not None else params  # ccxt: Bitget force=post_only
@@ -303,7 +306,10 @@ class Executor(OrderLedger, VenueReads, VenueLeverage):
                                                                     dict(params)), "place-order", "entry")
         log.info("entry_sent" if res.ok else "entry_not_placed", cid=cid, side=order_side, qty=qty, price=px,
                  stop_loss=sl, take_profit=tp)
-        return self._settle(res, bar)
+        res = self._settle(res, bar)
+        if res.ok and not preset:  # Binance: the stops as reduce-only trigger orders, right after the entry
+            await self.protect(side, qty, stop_loss=sl, take_profit=tp, bar=bar, trade_no=trade_no)
+        return res
 
     async def close_position(self, reason: str, *, side: int, qty: float, bar: int,
                              trade_no: int | None = None) -> OrderResult:
@@ -317,84 +323,12 @@ class Executor(OrderLedger, VenueReads, VenueLeverage):
         log.info("exit_sent" if res.ok else "exit_not_placed", cid=cid, reason=reason, qty=qty)
         return self._settle(res, bar)
 
-    async def protect(self, side: int, qty: float, *, stop_loss: float | None, take_profit: float | None,
-                      bar: int, trade_no: int | None = None) -> list[OrderResult]:
-        """Place position-wide stop-loss / take-profit orders (Bitget pos_loss / pos_profit) for
-        the open ``side`` position; a new one replaces an older one of its kind, which stays in
-        force until the new one is accepted (the position is never without its stop)."""
-        out = []
-        close_side = "sell" if side > 0 else "buy"
-        for kind, level, key, otype in (("stop_loss", stop_loss, "stopLossPrice", "stop"),
-                                        ("take_profit", take_profit, "takeProfitPrice", "take_profit")):
-            if level is None or not math.isfinite(level):
-                continue
-            price = self.round_price(level)
-            cid = self._record(bar, close_side, otype, qty, price, True, kind, trade_no)
-            params = {key: price, "clientOrderId": cid}
-            res = await self._submit(cid, lambda p=params: self.ex.create_order(
-                self.symbol, "market", close_side, self.round_qty(qty), None, dict(p)), "place-tpsl-order", kind, plan=True)
-            out.append(self._settle(res, bar))
-            if res.ok:
-                await self._cancel_older_plans(kind, res.exchange_id, side)
-        return out
-
-    async def _cancel_older_plans(self, kind: str, keep_id: str | None, side: int) -> None:
-        types = (bitget.STOP_LOSS_PLAN,) if kind == "stop_loss" else (bitget.TAKE_PROFIT_PLAN,)
-        for p in (await self.open_orders())[1]:
-            if p["info"].get("planType") in types and p.get("id") != keep_id:
-                await self.cancel(p, plan=True)
-
-    async def trailing_stop(self, side: int, qty: float, activation: float, rate: float, *, bar: int,
-                            trade_no: int | None = None) -> OrderResult:
-        """Bitget trailing stop (place-tpsl-order ``moving_plan``): active once the price reaches
-        ``activation`` (USDT), then trails ``rate`` (fraction, e.g. 0.005) behind the best price."""
-        caps = capabilities(self.ex.id)
-        if caps is None or not caps.trailing_stop or not hasattr(VENUES[self.ex.id], "TRAILING_PLAN"):
-            log.warning("trailing_stop_unsupported", exchange=self.ex.id)
-            return OrderResult("", "skipped", error=f"trailing stops are implemented for bitget only, not {self.ex.id}")
-        qty = self.round_qty(qty)
-        close_side = "sell" if side > 0 else "buy"
-        price = self.round_price(activation)
-        cid = self._record(bar, close_side, "stop", qty, price, True, "trailing_stop", trade_no)
-        m = self.market
-        request = {"symbol": m["id"], "productType": f"{m['settleId']}-FUTURES", "marginCoin": m["settleId"],
-                   "planType": bitget.TRAILING_PLAN, "triggerPrice": self.ex.price_to_precision(self.symbol, price),
-                   "rangeRate": f"{rate * 100:.2f}", "holdSide": "buy" if side > 0 else "sell",
-                   "size": self.ex.amount_to_precision(self.symbol, qty), "triggerType": "mark_price", "clientOid": cid}
-
-        async def call():
-            raw = await self.ex.privateMixPostV2MixOrderPlaceTpslOrder(request)
-            return {"id": (raw.get("data") or {}).get("orderId"), "clientOrderId": cid, "info": raw}
-        return self._settle(await self._submit(cid, call, "place-tpsl-order", "trailing stop", plan=True), bar)
-
-    async def cancel(self, order: dict, plan: bool = False) -> bool:
-        """Cancel one open order (``plan``: a TP/SL plan order); False (logged) when it failed.
-        Its ledger row is settled later from the venue's state (:meth:`settle`)."""
-        import ccxt
-
-        params = {"trigger": True, "planType": order["info"].get("planType")} if plan else {}
-        try:
-            await self._synced(lambda: self.ex.cancel_order(order["id"], self.symbol, params))
-        except ccxt.OrderNotFound:
-            return True  # already gone
-        except ccxt.BaseError as exc:
-            log.error("cancel_failed", order_id=order.get("id"), error=describe_error(exc))
-            return False
-        return True  # the ledger learns it when the order is settled (reconcile / the loop)
-
     # ------------------------------------------------------------------ reading
     async def snapshot(self) -> AccountSnapshot:
         """Position and balance, fetched concurrently (clock re-synced once on a refused timestamp)."""
         positions, balance = await self._synced(
             lambda: asyncio.gather(self.ex.fetch_positions([self.symbol]), self.ex.fetch_balance()))
         return parse_snapshot(positions, balance, self.symbol, (self.market or {}).get("settle", "USDT"), self.ex.id)
-
-    async def open_orders(self) -> tuple[list[dict], list[dict]]:
-        """(open normal orders, open TP/SL plan orders) of the symbol (clock re-synced once on a
-        refused timestamp)."""
-        normal, plans = await self._synced(lambda: asyncio.gather(
-            self.ex.fetch_open_orders(self.symbol), self.ex.fetch_open_orders(self.symbol, params=dict(bitget.PLAN_ORDERS_QUERY))))
-        return normal, plans
 
     async def close(self) -> None:
         await self.ex.close()

@@ -46,7 +46,6 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
-from perpbot.exchange.bitget import LOSS_PLANS, PROFIT_PLANS
 from perpbot.exchange.executor import _UNKNOWN, PositionInfo
 from perpbot.logs import get_logger
 from perpbot.sim.config import AccountConfig
@@ -55,6 +54,7 @@ from perpbot.storage.lifecycle import RESUMABLE_STATUSES
 log = get_logger("perpbot.live")
 
 UNSETTLED = ("new", "open")
+_STOPS = ("stop_loss", "trailing_stop")  # the kinds of protection order that stop a loss
 
 
 @dataclass
@@ -234,11 +234,11 @@ async def reconcile(executor, ledger, run_id: int, *, atr: float = math.nan, cfg
     if pos is not None:
         close_side = "sell" if pos.side > 0 else "buy"
         mine = [p for p in plans if p.get("side") == close_side]
-        if not any(p["info"].get("planType") in LOSS_PLANS for p in mine):  # read again: an entry's preset
+        if not any(executor.kind_of(p) in _STOPS for p in mine):  # read again: an entry's preset
             normal, plans = await executor.open_orders()                  # stops may have come with its fill
             mine = [p for p in plans if p.get("side") == close_side]      # after the first read
-        rep.has_stop = any(p["info"].get("planType") in LOSS_PLANS for p in mine)
-        has_tp = any(p["info"].get("planType") in PROFIT_PLANS for p in mine)
+        rep.has_stop = any(executor.kind_of(p) in _STOPS for p in mine)
+        has_tp = any(executor.kind_of(p) == "take_profit" for p in mine)
         if not rep.has_stop:
             cfg = cfg or AccountConfig.for_live(executor.settings, "ai", executor.rules)
             sl, tp, _ = cfg.levels(pos.side, pos.entry_price, atr)

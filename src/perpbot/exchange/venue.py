@@ -156,16 +156,13 @@ async def setup_account(ex, symbol: str, balance: dict, leverage: int, position:
     """
     import ccxt
 
-    info = balance.get("info")
-    row = info[0] if isinstance(info, list) and info and isinstance(info[0], dict) else {}
     try:
-        if row.get("posMode") == "hedge_mode":
-            await ex.set_position_mode(False, symbol)
+        await venue_params.ensure_one_way(ex, symbol, balance)
         if position is None:
             try:
                 await venue_params.setup_isolated(ex, symbol, leverage, margin=True)
             except ccxt.ExchangeError as exc:
-                if error_code(exc) not in ("45117", "40920"):  # orders open: checked by reconciliation
+                if error_code(exc) not in venue_params.margin_locked_codes(ex.id):  # orders open: reconciliation
                     raise
                 log.warning("margin_mode_unchanged", reason=describe_error(exc))
                 await ex.set_leverage(leverage, symbol)

@@ -6,13 +6,18 @@ one (:data:`perpbot.exchange.clients.VENUES`), else Bitget's (the executor's ori
 * :func:`lookup`: the order with perpbot's client order id (the look-up before any resend);
 * :func:`setup_isolated`: isolated margin and leverage (:func:`perpbot.exchange.venue_orders.setup_isolated`);
 * :func:`enable_demo`, :func:`demo_line`, :func:`real_money_warning`: demo mode and the banner's words;
-* :func:`check_live`: the live bot trades only on :data:`LIVE_VENUES` (the refusal names the venue;
-  spot venues trade through :mod:`perpbot.exchange.spot_orders`).
+* the protection orders the live bot manages (stop-loss, take-profit, trailing stop):
+  :func:`protection_query` lists them, :func:`protection_kind` tells them apart, :func:`protection_params`
+  places one, :func:`cancel_protection_params` cancels one, :func:`exit_reason` reads why a position
+  closed, :func:`place_trailing` places a trailing stop; :func:`duplicate_codes` / :func:`margin_locked_codes`
+  are the venue's error codes the executor acts on;
+* :func:`check_live`: the live bot trades only on :data:`LIVE_VENUES`, the venues whose module has these
+  calls (the refusal names the venue; spot venues trade through :mod:`perpbot.exchange.spot_orders`).
 """
 
 from __future__ import annotations
 
-from perpbot.exchange import venue_orders
+from perpbot.exchange import bitget, venue_orders
 from perpbot.exchange.clients import VENUES, capabilities, is_spot_venue
 
 
@@ -27,6 +32,8 @@ def entry_params(exchange_id: str, cid: str, stop_loss: float | None, take_profi
     """``params`` of the market entry. Raises ValueError where the venue cannot attach TP/SL."""
     mod = _module(exchange_id)
     if mod is not None:
+        if not preset_protection(exchange_id):
+            stop_loss = take_profit = None  # placed by the executor after the entry (protection_params)
         return mod.entry_params(cid, stop_loss, take_profit, leverage)
     params: dict = {"marginMode": "isolated", "clientOrderId": cid}
     if stop_loss is not None:
@@ -36,14 +43,11 @@ def entry_params(exchange_id: str, cid: str, stop_loss: float | None, take_profi
     return params
 
 
-def entry_refusal(exchange_id: str, stop_loss: float | None, take_profit: float | None) -> str | None:
-    """Why the executor may not send this entry (None: it may): a venue whose stop-loss /
-    take-profit cannot ride on the entry (Binance) needs separate trigger orders after the fill,
-    which only :func:`perpbot.exchange.venue_orders.place_entry` sends, not the executor."""
+def preset_protection(exchange_id: str) -> bool:
+    """True when the entry order carries its stop-loss / take-profit (Bitget); else (Binance) the executor
+    places them as separate reduce-only trigger orders right after the entry is accepted."""
     caps = capabilities(exchange_id)
-    if caps is None or caps.preset_tpsl_at_entry or (stop_loss is None and take_profit is None):
-        return None
-    return f"{exchange_id}: an entry with its stop-loss/take-profit is not wired into the executor; not sent"
+    return caps is None or caps.preset_tpsl_at_entry
 
 
 def exit_params(exchange_id: str, cid: str, leverage: int) -> dict:
@@ -72,6 +76,19 @@ async def setup_isolated(ex, symbol: str, leverage: int, margin: bool) -> None:
     await ex.set_leverage(leverage, symbol)
 
 
+async def ensure_one_way(ex, symbol: str, balance: dict) -> None:
+    """One-way position mode: Bitget says its mode in the balance (``posMode``); Binance is asked
+    (``GET /fapi/v1/positionSide/dual``). Set only when the account is in hedge mode."""
+    if ex.id == bitget.ID:
+        info = balance.get("info")
+        row = info[0] if isinstance(info, list) and info and isinstance(info[0], dict) else {}
+        hedged = row.get("posMode") == "hedge_mode"
+    else:
+        hedged = _live(ex.id) is not None and bool((await ex.fetch_position_mode(symbol)).get("hedged"))
+    if hedged:
+        await ex.set_position_mode(False, symbol)
+
+
 def enable_demo(ex) -> None:
     """Demo mode of the venue (its module's ``enable_demo``, else ccxt sandbox mode). Raises
     ``ccxt.NotSupported`` (or another error) when the venue has none."""
@@ -97,26 +114,85 @@ def real_money_warning(exchange_id: str) -> str | None:
     return fn() if fn is not None else None
 
 
-#: Venues the live bot trades on. Reconciliation (every cycle), stop replacement (``protect``), the
-#: trailing stop and the exit reasons read and write Bitget's plan orders (``planType``); on another
-#: venue they would not see the stops attached at entry and would place new ones every cycle.
-LIVE_VENUES = ("bitget",)
+def _live(exchange_id: str):
+    """The module of the protection-order calls: Bitget's, or a venue module that has them (None: no live)."""
+    mod = bitget if exchange_id == bitget.ID else VENUES.get(exchange_id)
+    return mod if mod is not None and hasattr(mod, "protection_kind") else None
 
 
-def check_live(exchange_id: str) -> None:
-    """Refuse live trading on a venue outside :data:`LIVE_VENUES`, before anything is built or sent.
+def protection_query(exchange_id: str) -> dict:
+    """``params`` of ``fetch_open_orders`` listing the protection orders (Bitget plan / Binance algo orders)."""
+    return dict(_live(exchange_id).PROTECTION_QUERY)
+
+
+def protection_kind(exchange_id: str, order: dict) -> str | None:
+    """"stop_loss" | "take_profit" | "trailing_stop" of one protection order (ccxt order), else None."""
+    return _live(exchange_id).protection_kind(order)
+
+
+def protection_params(exchange_id: str, kind: str, cid: str, price: float) -> dict:
+    """``params`` of ``create_order`` (market, the closing side, the position's qty) placing a ``kind``
+    ("stop_loss" / "take_profit") protection order triggered at ``price`` (USDT)."""
+    return _live(exchange_id).protection_params(kind, cid, price)
+
+
+def cancel_protection_params(exchange_id: str, order: dict) -> dict:
+    return _live(exchange_id).cancel_protection_params(order)
+
+
+def exit_reason(exchange_id: str, order: dict) -> str | None:
+    """Exit reason label (:class:`perpbot.types.ExitReason`) the venue gives the order that closed a
+    position (a triggered stop-loss / take-profit / trailing stop, a liquidation), None when it says none."""
+    return _live(exchange_id).exit_reason(order)
+
+
+async def place_trailing(ex, symbol: str, market: dict, side: int, qty: float, activation: float, rate: float,
+                         cid: str) -> dict:
+    """A venue-side trailing stop of the ``side`` position (ccxt order); ``rate`` fraction, ``activation`` USDT."""
+    return await _live(ex.id).place_trailing(ex, symbol, market, side, qty, activation, rate, cid)
+
+
+def duplicate_codes(exchange_id: str) -> tuple[str, ...]:
+    """Error codes meaning "this client order id exists already" (an earlier attempt got through)."""
+    return getattr(_live(exchange_id) or bitget, "DUPLICATE_CODES", ())
+
+
+def margin_locked_codes(exchange_id: str) -> tuple[str, ...]:
+    """Error codes meaning "the margin mode cannot change now" (open orders / a position)."""
+    return getattr(_live(exchange_id) or bitget, "MARGIN_LOCKED_CODES", ())
+
+
+#: Venues the live bot trades on: those whose module lists, tells apart, places and cancels the
+#: protection orders (reconciliation every cycle, stop replacement, the trailing stop, exit reasons).
+LIVE_VENUES = tuple(v for v in dict.fromkeys((bitget.ID, *VENUES)) if _live(v) is not None)
+
+
+#: Venues where the executor places a trailing stop (the module's ``place_trailing``; the venue offers one).
+TRAILING_VENUES = tuple(v for v in LIVE_VENUES if getattr(capabilities(v), "trailing_stop", True)
+                        and hasattr(_live(v), "place_trailing"))
+
+
+def check_live(exchange_id: str, entry_order: str = "market") -> None:
+    """Refuse live trading on a venue outside :data:`LIVE_VENUES`, and post-only limit entries
+    (``entry_order`` "limit") on a venue whose entry cannot carry its stop-loss (a resting limit
+    would fill with no stop until the next cycle), before anything is built or sent.
 
     Raises:
         perpbot.exchange.venue.LiveStartupError: one line naming the venue and why.
     """
-    if exchange_id in LIVE_VENUES:
-        return
     from perpbot.exchange.venue import LiveStartupError
+
+    if exchange_id in LIVE_VENUES:
+        if entry_order == "limit" and not preset_protection(exchange_id):
+            raise LiveStartupError(f"entry_order = 'limit' is not offered live on {exchange_id}: its entry orders "
+                                   "cannot carry a stop-loss, so a resting limit would fill unprotected; use "
+                                   "entry_order = 'market'; nothing was sent")
+        return
 
     if is_spot_venue(exchange_id):
         raise LiveStartupError(f"live trading runs on {', '.join(LIVE_VENUES)} only for now: {exchange_id} is a spot "
                                "venue, whose orders perpbot sends through perpbot.exchange.spot_orders, not through "
                                "the live bot; nothing was sent")
-    wired = " (its order calls are wired in the executor; see README, 'Other venues')" if exchange_id in VENUES else ""
+    wired = " (its order calls exist for the request tests; see README, 'Other venues')" if exchange_id in VENUES else ""
     raise LiveStartupError(f"live trading runs on {', '.join(LIVE_VENUES)} only for now: reconciliation and stop "
-                           f"management read Bitget's plan orders, not {exchange_id}'s{wired}; nothing was sent")
+                           f"management do not read {exchange_id}'s stop orders yet{wired}; nothing was sent")
