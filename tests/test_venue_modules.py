@@ -292,3 +292,19 @@ def test_weex_demo_lacks_the_calls_perpbot_needs_so_weex_is_real_money_only(tmp_
         asyncio.run(go())
     assert "/capi/v3/market/exchangeInfo" in [r.path for r in stub.seen]
     assert [r.path for r in stub.seen if "access-key" in r.headers] == []  # nothing private was sent
+
+
+def test_a_binance_demo_run_is_recorded_as_demo_and_a_real_one_as_real(tmp_path):
+    """Runs belong to one account and mode: Binance demo trading (ccxt ``enable_demo_trading``, not sandbox
+    mode) counts as demo, so a demo run's orders are never looked up on the real account."""
+    from perpbot.exchange.ccxt_adapter import make_exchange
+    from perpbot.exchange.reconcile import account_identity
+
+    s = venue_settings("binanceusdm", tmp_path)
+    demo = make_exchange(s)
+    real = make_exchange(s, real_money=True, environ={"PERPBOT_CONFIRM_REAL_MONEY": "yes"})
+    ids = account_identity(demo), account_identity(real)
+    assert [i["trading_mode"] for i in ids] == ["demo", "real"] and ids[0]["account"] == ids[1]["account"]
+    assert demo.urls["api"]["fapiPrivate"].startswith("https://demo-fapi.binance.com")
+    asyncio.run(demo.close())
+    asyncio.run(real.close())

@@ -112,9 +112,11 @@ class ReconcileReport:
 
 def trading_mode(exchange) -> str:
     """``"demo"`` when the ccxt client sends to the venue's demo / sandbox (Bitget: the
-    ``paptrading`` header, ``options["sandboxMode"]``), else ``"real"``."""
+    ``paptrading`` header, ``options["sandboxMode"]``; Binance demo trading: ``options["enableDemoTrading"]``),
+    else ``"real"``."""
     options = getattr(exchange, "options", None) or {}
-    return "demo" if getattr(exchange, "isSandboxModeEnabled", False) or options.get("sandboxMode") else "real"
+    demo = getattr(exchange, "isSandboxModeEnabled", False) or options.get("sandboxMode") or options.get("enableDemoTrading")
+    return "demo" if demo else "real"
 
 
 def account_identity(exchange) -> dict:
