@@ -314,7 +314,7 @@ class LiveBot(LiveOrders):
             if adopted and self.trade is not None:
                 await self._adopt_levels(self.trade)
             if new_fill is not None and self.trade is new_fill:
-                await self._protect_fill(new_fill, bar)
+                await self._protect_fill(new_fill, bar, entry[1].plan if entry else None)
             elif (resized or adopted) and pos is not None:
                 self._snapshot(pos)
             self.report = await reconcile(self.ex, self.ledger, self.run_id, atr=self.atr, cfg=self.cfg, bar=bar,

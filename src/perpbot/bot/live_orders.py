@@ -78,10 +78,18 @@ class LiveOrders(TradeRecords):
             log.info("entry_filled", trade=trade.trade_no, qty=trade.qty, ordered=p.plan.qty, price=trade.entry_price,
                      stop_loss=trade.stop_loss, take_profit=trade.take_profit)
 
-    async def _protect_fill(self, trade: OpenTrade, bar: int) -> None:
-        """Stop / take-profit from the actual fill (replacing the presets), and the trailing stop."""
-        await self.ex.protect(trade.side, trade.qty, stop_loss=trade.stop_loss, take_profit=trade.take_profit,
-                              bar=bar, trade_no=trade.trade_no)
+    async def _protect_fill(self, trade: OpenTrade, bar: int, sent: EntryPlan | None = None) -> None:
+        """Stop / take-profit from the actual fill, replacing the ones sent with the entry ``sent`` (its
+        presets, or Binance's trigger orders) where the fill moved a level off them, and the trailing stop."""
+        def moved(new: float, old: float | None) -> float | None:
+            kept = old is not None and math.isfinite(new) and math.isfinite(old) and \
+                self.ex.round_price(new) == self.ex.round_price(old)
+            return None if kept else new
+        sl, tp = trade.stop_loss, trade.take_profit
+        if sent is not None:
+            sl, tp = moved(sl, sent.stop_loss), moved(tp, sent.take_profit)
+        if sl is not None or tp is not None:
+            await self.ex.protect(trade.side, trade.qty, stop_loss=sl, take_profit=tp, bar=bar, trade_no=trade.trade_no)
         if self.cfg.trailing_stop > 0:
             await self.ex.trailing_stop(trade.side, trade.qty, trade.entry_price, self.cfg.trailing_stop, bar=bar,
                                         trade_no=trade.trade_no)
