@@ -8,6 +8,7 @@ these from their own thread while the server runs in its loop thread.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from dataclasses import dataclass, field
 from typing import Callable
@@ -99,6 +100,30 @@ class Faults:
             raise ValueError(f"count must be >= 1, got {count}")
         with self._lock:
             self._armed.append(_Armed(kind, endpoint, int(count), params))
+
+    async def before_request(self, where: str) -> int | None:
+        """Faults before a request is processed: a 'slow' delay (awaited here), then the HTTP
+        status of an armed 429 or 5xx fault (the request is not processed), else None."""
+        slow = self.take("slow", where)
+        if slow is not None:
+            await asyncio.sleep(slow["delay"])
+        if self.take("429", where) is not None:
+            return 429
+        fault = self.take("5xx", where)
+        return None if fault is None else int(fault["status"])
+
+    async def after_accept(self, where: str, sleepers: set) -> None:
+        """An armed 'timeout' fault: hold the (processed) answer back; the sleeping task is in
+        ``sleepers`` meanwhile (so that a stopping server can cancel it)."""
+        fault = self.take("timeout", where)
+        if fault is None:
+            return
+        task = asyncio.current_task()
+        sleepers.add(task)
+        try:
+            await asyncio.sleep(fault["delay"])
+        finally:
+            sleepers.discard(task)
 
     def take(self, kind: str, path: str = "") -> dict | None:
         """Consume one armed fault of ``kind`` matching ``path``; its params, or None."""

@@ -92,13 +92,15 @@ def num(x: float) -> str:
     return "0" if s in ("-0", "") else s
 
 
-def tick_size(symbol: str) -> float:
-    c = CONTRACTS[symbol]
+def tick_size(symbol: str, spec: dict | None = None) -> float:
+    """Price step (USDT) of a contract row (``spec``, default ``CONTRACTS[symbol]``)."""
+    c = spec if spec is not None else CONTRACTS[symbol]
     return int(c["priceEndStep"]) * 10.0 ** -int(c["pricePlace"])
 
 
-def lot_size(symbol: str) -> float:
-    return float(CONTRACTS[symbol]["sizeMultiplier"])
+def lot_size(symbol: str, spec: dict | None = None) -> float:
+    """Size step (base coin) of a contract row (``spec``, default ``CONTRACTS[symbol]``)."""
+    return float((spec if spec is not None else CONTRACTS[symbol])["sizeMultiplier"])
 
 
 def _month_bucket(ts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -119,21 +121,24 @@ class ReplayMarket:
         funding: funding events (``timestamp``, ``funding_rate`` fraction per 8 h) or None.
         mark: mark-price candles for the funding mark price (e.g. the 8h mark file) or None.
         closed: number of base candles already closed at start (the replay clock).
+        spec: the contract row (Bitget ``contracts`` shape: pricePlace / priceEndStep /
+            sizeMultiplier / minTradeNum / minTradeUSDT / taker and maker fee rates / maxLever)
+            when another venue's rules apply (the Binance facade); default ``CONTRACTS[symbol]``.
 
     Raises:
         ValueError: unknown symbol, too few candles, or ``closed`` out of range.
     """
 
     def __init__(self, candles: pd.DataFrame, symbol: str = "SOLUSDT", funding: pd.DataFrame | None = None,
-                 mark: pd.DataFrame | None = None, closed: int = 1) -> None:
+                 mark: pd.DataFrame | None = None, closed: int = 1, spec: dict | None = None) -> None:
         if symbol not in CONTRACTS:
             raise ValueError(f"symbol {symbol!r} is not one of {sorted(CONTRACTS)}")
         if len(candles) < 2:
             raise ValueError(f"candles: need at least 2 rows, got {len(candles)}")
         self.symbol = symbol
-        self.spec = CONTRACTS[symbol]
-        self.tick = tick_size(symbol)
-        self.lot = lot_size(symbol)
+        self.spec = spec if spec is not None else CONTRACTS[symbol]
+        self.tick = tick_size(symbol, self.spec)
+        self.lot = lot_size(symbol, self.spec)
         self.ts = timestamps_to_ms(candles["timestamp"]).astype(np.int64)
         if (np.diff(self.ts) <= 0).any():
             raise ValueError("candles: timestamps must be strictly increasing")

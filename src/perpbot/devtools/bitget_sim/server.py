@@ -94,7 +94,7 @@ class BitgetSim:
             raise ValueError(f"start_bar must be in [1, {len(candles) - 1}], got {start_bar}")
         # a fresh key per simulator: two simulators are two accounts (node locks, run ownership)
         self.creds = Credentials(api_key or f"sim-key-{secrets.token_hex(6)}", api_secret, passphrase)
-        self.market = ReplayMarket(candles, symbol, funding, mark, closed=start_bar)
+        self.market = ReplayMarket(candles, symbol, funding, mark, closed=start_bar, spec=self.contract_spec(symbol))
         self.others: dict[str, ReplayMarket] = {}
         for sym, data in (others or {}).items():
             c, f = data if isinstance(data, tuple) else (data, None)
@@ -108,7 +108,7 @@ class BitgetSim:
             if sym == symbol or sym in self.others:
                 raise ValueError(f"tradable {sym!r}: already the traded symbol or in others")
             c, f, mk = (tuple(data) + (None, None))[:3] if isinstance(data, tuple) else (data, None, None)
-            m = ReplayMarket(c, sym, f, mk, closed=start_bar)
+            m = ReplayMarket(c, sym, f, mk, closed=start_bar, spec=self.contract_spec(sym))
             if not np.array_equal(m.ts, self.market.ts):
                 raise ValueError(f"tradable {sym!r}: its candle timestamps must equal those of {symbol}'s candles")
             self.engines[sym] = Engine(m, slippage=slippage, market_fill=market_fill, leverage=leverage,
@@ -125,6 +125,10 @@ class BitgetSim:
         self._runner: web.AppRunner | None = None
         self._sleepers: set[asyncio.Task] = set()
         self.port: int | None = None
+
+    def contract_spec(self, symbol: str) -> dict | None:
+        """A traded symbol's contract rules (None: Bitget's ``CONTRACTS``; a facade's venue rules)."""
+        return None
 
     # ---- credentials and urls ---------------------------------------------------------------------
     @property
@@ -278,6 +282,15 @@ class BitgetSim:
 
     async def _serve(self) -> None:
         app = web.Application(client_max_size=1 << 20)
+        self._add_routes(app)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        self.port = site._server.sockets[0].getsockname()[1]
+
+    def _add_routes(self, app: web.Application) -> None:
+        """Bitget: the two websocket paths, then every other path to :meth:`_rest`."""
         async def ws_public(request: web.Request) -> web.WebSocketResponse:
             return await self.hub.handle(request, private=False)
 
@@ -287,11 +300,6 @@ class BitgetSim:
         app.router.add_get("/v2/ws/public", ws_public)
         app.router.add_get("/v2/ws/private", ws_private)
         app.router.add_route("*", "/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.port = site._server.sockets[0].getsockname()[1]
 
     async def _shutdown(self) -> None:
         for task in list(self._sleepers):
@@ -332,17 +340,30 @@ class BitgetSim:
         entry["status"] = resp.status
         return resp
 
+    def _fault_key(self, request: web.Request, path: str) -> str:
+        """What a fault's ``endpoint`` is matched against (its end): the request path."""
+        return path
+
+    def _rate_limited(self) -> web.Response:
+        return self._answer(code="429", msg="Too Many Requests", status=429)
+
     async def _rest_inner(self, request: web.Request, path: str, body: str) -> web.Response:
-        slow = self.faults.take("slow", path)
-        if slow is not None:
-            await asyncio.sleep(slow["delay"])
-        if self.faults.take("429", path) is not None:
-            return self._answer(code="429", msg="Too Many Requests", status=429)
-        fault = self.faults.take("5xx", path)
-        if fault is not None:
-            status = fault["status"]
+        """Faults (slow, 429, 5xx before processing; timeout after an accepted request) around
+        :meth:`_dispatch`, the protocol's handling of the request."""
+        where = self._fault_key(request, path)
+        status = await self.faults.before_request(where)
+        if status == 429:
+            return self._rate_limited()
+        if status is not None:
             return web.Response(status=status, text=f"<html><body><h1>{status} Service Unavailable</h1></body></html>",
                                 content_type="text/html")
+        resp = await self._dispatch(request, path, body)
+        if resp.status == 200:
+            await self.faults.after_accept(where, self._sleepers)
+        return resp
+
+    async def _dispatch(self, request: web.Request, path: str, body: str) -> web.Response:
+        """Bitget: authenticate a private request, run its handler under the lock, push WS events."""
         key = (request.method, path)
         handler = PUBLIC.get(key)
         private = False
@@ -375,12 +396,4 @@ class BitgetSim:
             return self._answer(code=exc.code, msg=exc.msg, status=exc.status)
         if events:
             await self.hub.send_events(events)
-        fault = self.faults.take("timeout", path)
-        if fault is not None:
-            task = asyncio.current_task()
-            self._sleepers.add(task)
-            try:
-                await asyncio.sleep(fault["delay"])
-            finally:
-                self._sleepers.discard(task)
         return self._answer(data)
