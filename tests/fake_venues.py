@@ -16,26 +16,12 @@ from urllib.parse import parse_qs, urlparse
 
 import ccxt
 
+from perpbot.devtools.binance_sim.info import exchange_info
+
 
 def _binance_info() -> dict:
-    return {"timezone": "UTC", "serverTime": 0, "futuresType": "U_MARGINED", "rateLimits": [], "assets": [],
-            "symbols": [{
-                "symbol": "SOLUSDT", "pair": "SOLUSDT", "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
-                "onboardDate": 1569398400000, "status": "TRADING", "baseAsset": "SOL", "quoteAsset": "USDT",
-                "marginAsset": "USDT", "pricePrecision": 4, "quantityPrecision": 0, "baseAssetPrecision": 8,
-                "quotePrecision": 8, "underlyingType": "COIN", "underlyingSubType": ["Layer-1"],
-                "triggerProtect": "0.0500", "liquidationFee": "0.015000", "marketTakeBound": "0.05",
-                "filters": [
-                    {"filterType": "PRICE_FILTER", "minPrice": "0.4200", "maxPrice": "6857", "tickSize": "0.0100"},
-                    {"filterType": "LOT_SIZE", "minQty": "1", "maxQty": "1000000", "stepSize": "1"},
-                    {"filterType": "MARKET_LOT_SIZE", "minQty": "1", "maxQty": "5000", "stepSize": "1"},
-                    {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                    {"filterType": "MIN_NOTIONAL", "notional": "5"},
-                    {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500", "multiplierDown": "0.9500",
-                     "multiplierDecimal": "4"}],
-                "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT", "TAKE_PROFIT_MARKET",
-                               "TRAILING_STOP_MARKET"],
-                "timeInForce": ["GTC", "IOC", "FOK", "GTX"]}]}
+    """Binance's exchangeInfo for SOLUSDT: the one copy lives in the Binance simulator."""
+    return exchange_info(["SOLUSDT"])
 
 
 def _okx_instrument() -> dict:

@@ -16,6 +16,7 @@ it as ``/fapi/v1/leverageBracket`` so that ccxt's maintenance figures equal the 
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from perpbot.devtools.bitget_sim.market import CONTRACTS, TIERS, num
 
@@ -29,7 +30,7 @@ RULES = {
     "ETHUSDT": ("0.01", "0.001", "0.001", "20", 2, 3),
 }
 
-_SOL = {
+_SOL: dict[str, Any] = {
     "symbol": "SOLUSDT", "pair": "SOLUSDT", "contractType": "PERPETUAL", "deliveryDate": 4133404800000,
     "onboardDate": 1569398400000, "status": "TRADING", "baseAsset": "SOL", "quoteAsset": "USDT",
     "marginAsset": "USDT", "pricePrecision": 4, "quantityPrecision": 0, "baseAssetPrecision": 8,
@@ -55,13 +56,14 @@ def symbol_info(symbol: str) -> dict:
     if symbol == "SOLUSDT":
         return copy.deepcopy(_SOL)
     row = copy.deepcopy(_SOL)
+    filters = row["filters"]
     base = symbol[:-4]
     row.update(symbol=symbol, pair=symbol, baseAsset=base, pricePrecision=pp, quantityPrecision=qp,
                underlyingSubType=["PoW"] if base == "BTC" else ["Layer-1"])
-    row["filters"][0].update(minPrice=tick, maxPrice="4529764", tickSize=tick)
-    row["filters"][1].update(minQty=min_qty, stepSize=step, maxQty="1000")
-    row["filters"][2].update(minQty=min_qty, stepSize=step, maxQty="120")
-    row["filters"][5].update(notional=notional)
+    filters[0].update(minPrice=tick, maxPrice="4529764", tickSize=tick)
+    filters[1].update(minQty=min_qty, stepSize=step, maxQty="1000")
+    filters[2].update(minQty=min_qty, stepSize=step, maxQty="120")
+    filters[5].update(notional=notional)
     return row
 
 

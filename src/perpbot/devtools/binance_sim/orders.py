@@ -106,7 +106,7 @@ def new_order(sim, params):
 
 
 def _find_order(e, params: dict):
-    oid, cid = params.get("orderId"), params.get("origClientOrderId")
+    oid, cid = params.get("orderId"), str(params.get("origClientOrderId") or "")
     if not oid and not cid:
         raise BinanceError(-1102, "Either orderId or origClientOrderId must be sent.")
     if not oid and cid.startswith(LIQUIDATION_PREFIX):

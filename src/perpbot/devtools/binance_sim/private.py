@@ -73,8 +73,8 @@ def account(sim, params):
 def _positions(sim, params, v2: bool):
     out = []
     for e in engines_of(sim, params):
-        if e.position is None and not v2:
-            continue  # v3 lists only symbols with a position
+        if e.position is None and not v2 and not any(o.open for o in e.orders.values()):
+            continue  # v3 lists only symbols with a position or open orders
         out.append(position_json(e.position, e.symbol, e.market.last, e.leverage, e.frozen(), v2))
     return out
 

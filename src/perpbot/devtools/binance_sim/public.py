@@ -48,7 +48,7 @@ def int_param(params: dict, key: str, default: int | None = None) -> int | None:
 
 def limit_param(params: dict, default: int, most: int) -> int:
     n = int_param(params, "limit", default)
-    if not 1 <= n <= most:
+    if n is None or not 1 <= n <= most:
         raise invalid("limit", f"limit must be in [1, {most}]")
     return n
 
