@@ -15,6 +15,9 @@ Design decisions and where the simulator departs from Binance (details in each m
   limit orders are matched by the candles; conditional orders trigger on the trade candles
   (mark = index = last in this simulator, whatever ``workingType``) and fill at their trigger
   level (gaps: at the open), the losing side first when one candle touches both.
+  Liquidation (the engine's rule: the whole isolated margin is lost) fills an order whose
+  ``clientOrderId`` starts with ``autoclose-``; its trade's ``commission`` is the clearance (the
+  rest of the margin), where Binance would book an INSURANCE_CLEAR income row.
 * **Rules**: :mod:`.info` (SOLUSDT tick 0.01 / step 1 / min notional 5; BTCUSDT, ETHUSDT);
   fees VIP 0 (taker 0.05 %, maker 0.02 %); one tier table for liquidation (served as
   ``leverageBracket``); one-way mode only; isolated margin only for orders (a symbol starts
