@@ -18,6 +18,7 @@ import asyncio
 import pytest
 
 from perpbot.devtools.binance_sim import BinanceSim
+from perpbot.exchange import venue_params
 from perpbot.sim.accounting import round_to_step
 from _live_helpers import SYM, make_bot, ms, script, settings, step
 from _live_fixtures import _quiet, data, ledger  # noqa: F401  (fixtures)
@@ -70,7 +71,7 @@ def test_binance_entry_carries_its_stops_and_the_stop_closes_the_trade(sim, tmp_
     _, hit, sl, tp = first_hit(candles, START, side)
     s = binance_settings(sim, tmp_path)
     rid = ledger.start_run("live", "ema-cross", SYM, "5m")
-    seen = []
+    seen, closer = [], []
 
     async def go():
         bot = await make_bot(sim, s, ledger, rid)
@@ -83,6 +84,8 @@ def test_binance_entry_carries_its_stops_and_the_stop_closes_the_trade(sim, tmp_
                 if bot.trade is not None:
                     seen.append(await algo_orders(bot))
                     assert bot.report is not None and bot.report.clean, bot.report.summary()
+            last_fill = sorted(await bot.ex.my_fills(ms(candles, START)), key=lambda f: f["timestamp"])[-1]
+            closer.append(await bot.ex.order_by_id(last_fill["order"]))  # the venue's word for the exit
             return first
         finally:
             await bot.ex.close()
@@ -102,11 +105,13 @@ def test_binance_entry_carries_its_stops_and_the_stop_closes_the_trade(sim, tmp_
     fees = qty * entry * TAKER + qty * sl * TAKER
     gross = side * qty * (sl - entry)
     assert (trade.side, trade.entry_price, trade.exit_price, trade.exit_reason) == (side, entry, sl, "stop_loss")
-    assert trade.exit_bar - trade.entry_bar == hit - START
+    assert trade.exit_bar - trade.entry_bar == hit - (START + 1)  # filled at the close of START = open of START + 1
     assert trade.fees == pytest.approx(fees, abs=1e-9) and trade.gross_pnl == pytest.approx(gross, abs=1e-9)
     assert trade.pnl == pytest.approx(gross - fees - trade.funding, abs=1e-9)
     assert sim.wallet.balance == pytest.approx(1000.0 + trade.pnl, abs=1e-9)
     assert sim.state["position"] is None
+    assert closer[0]["info"]["origType"] == "STOP_MARKET" and venue_params.exit_reason("binanceusdm", closer[0]) == \
+        "stop_loss"
     assert orders.loc[by_kind["STOP_MARKET"]["clientOrderId"], "status"] == "triggered"
     assert orders.loc[by_kind["TAKE_PROFIT_MARKET"]["clientOrderId"], "status"] == "canceled"
 
@@ -137,8 +142,9 @@ def test_binance_restart_adopts_the_position_with_its_algo_stops_and_sends_nothi
             await bot.ex.close()
 
     report, trade, again = run(second_life())
-    assert report.resolved == [{"cid": rec["orders"][0], "was": "open", "now": "filled"}]
-    assert report.adopted["side"] == -1 and report.has_stop and report.stop_placed is None and not report.cancelled
+    assert report.resolved == []  # settled in its own cycle (Binance fills a market order on arrival)
+    assert ledger.orders(rid).set_index("client_order_id").loc[rec["orders"][0], "status"] == "filled"
+    assert report.clean and report.has_stop and report.position.side == -1  # nothing to repair, nothing cancelled
     assert (trade.side, trade.stop_loss, trade.take_profit) == (-1, sl, tp)  # the levels of its algo orders
     assert sorted(o["id"] for o in again) == sorted(o["id"] for o in stops)
     posts = [r for r in sim.requests[requests:] if r["method"] == "POST" and "order" in r["path"].lower()]
@@ -171,3 +177,56 @@ def test_binance_position_without_its_stop_gets_one_at_the_configured_distance(s
     kinds = sorted((o["info"]["orderType"], o["triggerPrice"]) for o in after)
     assert kinds == [("STOP_MARKET", want), ("TAKE_PROFIT_MARKET", float(round_to_step(entry * 1.02, 0.01)))]
     assert removed["id"] not in {o["id"] for o in after}
+
+
+def test_binance_trailing_stop_is_a_trailing_algo_order_kept_beside_the_stops(sim, tmp_path, ledger, data):
+    candles = data[0]
+    s = binance_settings(sim, tmp_path, trailing_stop=0.5)
+    rid = ledger.start_run("live", "ema-cross", SYM, "5m")
+    entry = float(candles.close.iloc[START])
+
+    async def go():
+        bot = await make_bot(sim, s, ledger, rid)
+        script(bot, {ms(candles, START): 1})
+        try:
+            await step(sim, bot, 2)  # the entry and its stops, then the fill taken over: the trailing stop
+            if bot.trade is None:
+                pytest.fail("the data closed the position before the check; pick another START")
+            first = await algo_orders(bot)
+            await step(sim, bot)
+            return first, await algo_orders(bot), bot.report
+        finally:
+            await bot.ex.close()
+
+    first, later, report = run(go())
+    trailing = [o for o in first if o["info"]["orderType"] == "TRAILING_STOP_MARKET"]
+    assert len(first) == 3 and len(trailing) == 1
+    info = trailing[0]["info"]
+    assert (float(info["callbackRate"]), float(info["activatePrice"]), info["side"]) == (0.5, entry, "SELL")
+    assert trailing[0]["reduceOnly"] and trailing[0]["clientOrderId"] in set(ledger.orders(rid).client_order_id)
+    if len(later) == 3:  # still open one candle later: nothing re-placed, nothing cancelled
+        assert sorted(o["id"] for o in later) == sorted(o["id"] for o in first) and report.clean
+
+
+def test_binance_entry_answered_after_the_timeout_is_looked_up_not_sent_twice(sim, tmp_path, ledger, data):
+    candles = data[0]
+    s = binance_settings(sim, tmp_path)
+    rid = ledger.start_run("live", "ema-cross", SYM, "5m")
+
+    async def go():
+        bot = await make_bot(sim, s, ledger, rid)
+        script(bot, {ms(candles, START): 1})
+        bot.ex.ex.timeout = 500  # ms
+        sim.faults.timeout_after_accept(delay=1.5, endpoint="POST /fapi/v1/order")  # taken, then a slow answer
+        try:
+            (rec,) = await step(sim, bot)
+            return rec, await algo_orders(bot)
+        finally:
+            await bot.ex.close()
+
+    rec, stops = run(go())
+    cid = rec["orders"][0]
+    posted = [r for r in sim.requests if r["method"] == "POST" and r["path"] == "/fapi/v1/order"]
+    assert len(posted) == 1 and cid in str(posted[0])  # sent once; the look-up by client id found it
+    assert ledger.orders(rid).set_index("client_order_id").loc[cid, "status"] == "filled"
+    assert sorted(o["info"]["orderType"] for o in stops) == ["STOP_MARKET", "TAKE_PROFIT_MARKET"]

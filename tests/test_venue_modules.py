@@ -308,3 +308,25 @@ def test_a_binance_demo_run_is_recorded_as_demo_and_a_real_one_as_real(tmp_path)
     assert demo.urls["api"]["fapiPrivate"].startswith("https://demo-fapi.binance.com")
     asyncio.run(demo.close())
     asyncio.run(real.close())
+
+
+def test_exit_reasons_and_protection_kinds_as_each_live_venue_says_them():
+    """Bitget: ``planType`` of the plan and ``orderSource`` of the triggered order; Binance: ``orderType`` of
+    the algo order and ``origType`` of the triggered market order, liquidation orders ``autoclose-...``."""
+    def order(**info):
+        return {"info": info}
+    assert [venue_params.protection_kind("bitget", order(planType=t)) for t in
+            ("pos_loss", "loss_plan", "pos_profit", "moving_plan", "normal_plan")] == \
+        ["stop_loss", "stop_loss", "take_profit", "trailing_stop", None]
+    assert [venue_params.protection_kind("binanceusdm", order(orderType=t)) for t in
+            ("STOP_MARKET", "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET", "LIMIT")] == \
+        ["stop_loss", "take_profit", "trailing_stop", None]
+    assert [venue_params.exit_reason("bitget", order(orderSource=t)) for t in
+            ("pos_loss_market", "pos_profit_market", "moving_plan_market", "liquidation", "market")] == \
+        ["stop_loss", "take_profit", "trailing_stop", "liquidation", None]
+    assert [venue_params.exit_reason("binanceusdm", order(origType=t, clientOrderId=c)) for t, c in
+            (("STOP_MARKET", "x"), ("TAKE_PROFIT_MARKET", "x"), ("TRAILING_STOP_MARKET", "x"),
+             ("LIMIT", "autoclose-1764633600000"), ("MARKET", "pb1-2-3"))] == \
+        ["stop_loss", "take_profit", "trailing_stop", "liquidation", None]
+    assert venue_params.duplicate_codes("binanceusdm") == ("-4116", "-20132")
+    assert venue_params.duplicate_codes("bitget") == ("40786",)

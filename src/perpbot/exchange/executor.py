@@ -199,7 +199,7 @@ class Executor(OrderLedger, VenueReads, VenueLeverage, VenueProtection):
                 if plan:
                     plans = await self.protection_orders()
                     return next((p for p in plans if p.get("clientOrderId") == cid), None)
-                return await venue_params.lookup(self.ex, self.symbol, cid)
+                return await self.with_fee(await venue_params.lookup(self.ex, self.symbol, cid))
             except ccxt.OrderNotFound:
                 return None
             except ccxt.InvalidNonce as exc:

@@ -75,6 +75,18 @@ class VenueReads:
             return None
         return await self.ex.fetch_funding_history(self.symbol, since_ms)
 
+    async def with_fee(self, order: dict) -> dict:
+        """``order`` with its fee (USDT): a venue whose order answer has none (Binance USDⓈ-M) gets the sum of
+        the commissions of the order's fills (``fetch_my_trades``, Binance ``GET /fapi/v1/userTrades?orderId=``)."""
+        if order.get("fee") is not None or float(order.get("filled") or 0.0) <= 0 or order.get("id") is None:
+            return order
+        fills = await self.ex.fetch_my_trades(self.symbol, None, None, {"orderId": order["id"]})
+        mine = [f for f in fills if str(f.get("order")) == str(order["id"])]
+        if not mine:
+            return order
+        cost = sum(abs(float((f.get("fee") or {}).get("cost") or 0.0)) for f in mine)
+        return {**order, "fee": {"cost": cost, "currency": (mine[0].get("fee") or {}).get("currency")}}
+
     async def order_by_id(self, order_id: str) -> dict:
         """One order (ccxt order structure) by the venue's id."""
         return await self.ex.fetch_order(order_id, self.symbol)

@@ -29,9 +29,12 @@ Design decisions and where the simulator departs from Binance (details in each m
 * **Errors**: Binance's codes, translated from the engine's in one table (:mod:`.errors`);
   :meth:`BinanceSim.point` also gives the ccxt instance ccxt's own USDⓈ-M error table, which
   ccxt otherwise selects by the ``fapi.binance.com`` host name.
-* **Clock**: ``serverTime`` (``/fapi/v1/time``) is the replay clock (market time, as the
-  Bitget simulator); request timestamps are checked against the local wall clock plus
-  ``faults.clock_skew``.
+* **Clock**: ``serverTime`` (``/fapi/v1/time``) is the venue's wall clock, the local clock plus
+  ``faults.clock_skew`` (Binance has one clock: the one a client syncs its signatures to, as
+  perpbot's :func:`~perpbot.exchange.clock.sync_clock` does), and request timestamps are checked
+  against it; market time is the replay clock (``market.now_ms``: the candles served, the
+  ``time`` of tickers and the premium index). A live loop on this simulator takes its candle
+  clock from the replay (``LiveBot(clock=...)``), as on the Bitget simulator.
 
 Endpoint lists: :mod:`.public`, :mod:`.private`, :mod:`.orders`; authentication: :mod:`.auth`.
 """

@@ -72,7 +72,7 @@ def ping(sim, params):
 
 @route(PUBLIC, "GET", "/fapi/v1/time")
 def server_time(sim, params):
-    return {"serverTime": sim.market.now_ms}
+    return {"serverTime": sim.server_clock_ms()}  # the signing clock (see the package docstring)
 
 
 @route(PUBLIC, "GET", "/fapi/v1/exchangeInfo")
