@@ -14,6 +14,7 @@ import numpy as np
 from perpbot.bot.live_risk import EntryPlan, levels
 from perpbot.bot.recorder import EntryEvent, publish, side_label
 from perpbot.bot.live_trades import OpenTrade, Pending, TradeRecords
+from perpbot.exchange import venue_params
 from perpbot.logs import get_logger
 from perpbot.sim.accounting import trade_fee, unrealized_pnl
 from perpbot.sim.sizing import recent_levels
@@ -79,14 +80,15 @@ class LiveOrders(TradeRecords):
                      stop_loss=trade.stop_loss, take_profit=trade.take_profit)
 
     async def _protect_fill(self, trade: OpenTrade, bar: int, sent: EntryPlan | None = None) -> None:
-        """Stop / take-profit from the actual fill, replacing the ones sent with the entry ``sent`` (its
-        presets, or Binance's trigger orders) where the fill moved a level off them, and the trailing stop."""
+        """Stop / take-profit from the actual fill, and the trailing stop. Bitget's presets (untracked plan
+        orders) are replaced by tracked ones; the trigger orders sent right after the entry ``sent`` on a venue
+        without presets (Binance) are tracked already and replaced only where the fill moved a level off them."""
         def moved(new: float, old: float | None) -> float | None:
             kept = old is not None and math.isfinite(new) and math.isfinite(old) and \
                 self.ex.round_price(new) == self.ex.round_price(old)
             return None if kept else new
         sl, tp = trade.stop_loss, trade.take_profit
-        if sent is not None:
+        if sent is not None and not venue_params.preset_protection(self.ex.venue_id):
             sl, tp = moved(sl, sent.stop_loss), moved(tp, sent.take_profit)
         if sl is not None or tp is not None:
             await self.ex.protect(trade.side, trade.qty, stop_loss=sl, take_profit=tp, bar=bar, trade_no=trade.trade_no)
