@@ -187,10 +187,11 @@ class Executor(OrderLedger, VenueReads, VenueLeverage, VenueProtection):
         return await call()
 
     # ------------------------------------------------------------------ sending
-    async def lookup(self, cid: str, plan: bool = False):
+    async def lookup(self, cid: str, plan: bool = False, fee: bool = True):
         """The venue's order with client id ``cid`` (ccxt dict), None when it has none, or the
         sentinel ``_UNKNOWN`` when the venue could not be asked (bounded retries; a refused
-        timestamp re-syncs the clock once)."""
+        timestamp re-syncs the clock once). ``fee``: a filled order whose answer carries no fee
+        gets it from its fills (:meth:`with_fee`; the retry path only asks whether it exists)."""
         import ccxt
 
         resynced = False
@@ -199,7 +200,8 @@ class Executor(OrderLedger, VenueReads, VenueLeverage, VenueProtection):
                 if plan:
                     plans = await self.protection_orders()
                     return next((p for p in plans if p.get("clientOrderId") == cid), None)
-                return await self.with_fee(await venue_params.lookup(self.ex, self.symbol, cid))
+                order = await venue_params.lookup(self.ex, self.symbol, cid)
+                return await self.with_fee(order) if fee else order
             except ccxt.OrderNotFound:
                 return None
             except ccxt.InvalidNonce as exc:
@@ -238,7 +240,7 @@ class Executor(OrderLedger, VenueReads, VenueLeverage, VenueProtection):
                 last = exc
                 log.warning("order_retry", cid=cid, what=what, attempt=attempts, error=describe_error(exc))
                 if not isinstance(exc, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)):
-                    found = await self.lookup(cid, plan)  # may have been accepted before the error
+                    found = await self.lookup(cid, plan, fee=False)  # may have been accepted before the error
                     if found is not None and found is not _UNKNOWN:
                         return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
                 if k + 1 < self.retry.attempts:
@@ -247,12 +249,12 @@ class Executor(OrderLedger, VenueReads, VenueLeverage, VenueProtection):
                 sent_at = sent_at or self._stamp(path, t_call)
                 last = exc
                 if error_code(exc) in venue_params.duplicate_codes(self.ex.id):  # an earlier attempt got through
-                    found = await self.lookup(cid, plan)
+                    found = await self.lookup(cid, plan, fee=False)
                     if found is not None and found is not _UNKNOWN:
                         return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
                 break
         unsure = isinstance(last, ccxt.NetworkError) and not isinstance(last, ccxt.InvalidNonce)
-        found = await self.lookup(cid, plan) if unsure else None
+        found = await self.lookup(cid, plan, fee=False) if unsure else None
         if found is not None and found is not _UNKNOWN:
             return OrderResult(cid, "sent", found, attempts=attempts, sent_at=sent_at)
         status = "unknown" if found is _UNKNOWN else "failed"
