@@ -4,13 +4,20 @@ orders are expressed as ccxt calls (MEXC futures API v1; ccxt 4.5 ``mexc.py``).
 * isolated margin and leverage: MEXC sets both per position side with
   ``POST /api/v1/private/position/change_leverage`` (``openType=1`` isolated, ``positionType``
   1 long / 2 short): two ``set_leverage`` calls;
-* entry with stop-loss / take-profit: ``POST /api/v1/private/order/submit`` (``type=6`` market,
-  ``openType=1``, ``leverage``) with MEXC's own ``stopLossPrice`` / ``takeProfitPrice`` fields
-  (ccxt passes them through; ccxt's unified ``stopLoss`` dicts are not implemented for MEXC);
+* entry with stop-loss / take-profit: ``POST /api/v1/private/order/create`` (ccxt 4.5; MEXC's older
+  docs name it ``order/submit``; ``type=6`` market, ``openType=1``, ``leverage``) with MEXC's own
+  ``stopLossPrice`` / ``takeProfitPrice`` fields (ccxt passes them through; ccxt's unified ``stopLoss``
+  dicts are not implemented for MEXC);
 * reduce-only exit: ``side`` 4 (close long) / 2 (close short); client id ``externalOid``;
   look-up: ``GET /api/v1/private/order/external/{symbol}/{externalOid}``;
 * amounts are contracts (``contractSize`` base per contract);
 * **no demo or testnet in ccxt**: every MEXC order is real money (:func:`real_money_warning`).
+
+Not a live venue (no ``protection_kind`` etc., so not in ``venue_params.LIVE_VENUES``): the entry's
+TP/SL become ONE MEXC TP/SL order of the position (``/api/v1/private/stoporder/...``: both prices in one
+row, no client id, ``triggerSide`` / ``placeOrderId`` once fired), which ccxt 4.5 cannot reach through
+``fetch_open_orders`` / ``cancel_order`` (``trigger=True`` means the plan-order service) nor parse
+(``parse_order`` gives it the entry's id and no trigger price). Pinned by ``tests/test_mexc_protection_limits.py``.
 """
 
 from __future__ import annotations
