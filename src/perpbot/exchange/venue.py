@@ -148,8 +148,9 @@ def market_rules(ex, m: dict, settings) -> MarketRules:
 
 async def setup_account(ex, symbol: str, balance: dict, leverage: int, position: PositionInfo | None) -> int:
     """One-way mode, isolated margin (only while flat) and ``leverage`` on ``symbol``; returns the leverage
-    in force. An open position whose leverage the venue reports keeps it (changing an isolated position's
-    leverage moves its margin and liquidation price): the next entry sets another one when it needs it.
+    in force. An open position whose leverage the venue reports (in the position, else ccxt ``fetch_leverage``:
+    Binance ``GET /fapi/v1/symbolConfig``) keeps it (changing an isolated position's leverage moves its margin
+    and liquidation price): the next entry sets another one when it needs it.
 
     Raises:
         LiveStartupError: the venue refused, or an open position uses cross margin.
@@ -170,6 +171,10 @@ async def setup_account(ex, symbol: str, balance: dict, leverage: int, position:
         if position.margin_mode not in (None, "isolated"):
             raise LiveStartupError(f"the open {symbol} position uses {position.margin_mode} margin; perpbot trades "
                                    "isolated margin only: close it or switch it on the venue first")
+        if position.leverage is None and ex.has.get("fetchLeverage"):  # Binance: not in its position answer
+            got = await ex.fetch_leverage(symbol)
+            lev = got.get("longLeverage" if position.side > 0 else "shortLeverage")
+            position.leverage = float(lev) if lev else None
         if position.leverage is not None and position.leverage >= 1 and position.leverage == int(position.leverage):
             return int(position.leverage)
         await venue_params.setup_isolated(ex, symbol, leverage, margin=False)
