@@ -78,11 +78,14 @@ async def setup_isolated(ex, symbol: str, leverage: int, margin: bool) -> None:
 
 async def ensure_one_way(ex, symbol: str, balance: dict) -> None:
     """One-way position mode: Bitget says its mode in the balance (``posMode``); Binance is asked
-    (``GET /fapi/v1/positionSide/dual``). Set only when the account is in hedge mode."""
+    (``GET /fapi/v1/positionSide/dual``); a module with ``position_hedged`` reads it its way (Bybit: the
+    position rows). Set only when the account is in hedge mode."""
     if ex.id == bitget.ID:
         info = balance.get("info")
         row = info[0] if isinstance(info, list) and info and isinstance(info[0], dict) else {}
         hedged = row.get("posMode") == "hedge_mode"
+    elif hasattr(_live(ex.id), "position_hedged"):
+        hedged = await _live(ex.id).position_hedged(ex, symbol)
     else:
         hedged = _live(ex.id) is not None and bool((await ex.fetch_position_mode(symbol)).get("hedged"))
     if hedged:
