@@ -10,6 +10,7 @@ from perpbot.config import load_settings
 from perpbot.exchange.feed import Candle
 from perpbot.exchange.ccxt_adapter import make_exchange
 from perpbot.exchange.executor import Executor, RetryPolicy
+from perpbot.sim.accounting import round_to_step
 
 SYM = "SOL/USDT:USDT"
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.04, lookup_attempts=2)
@@ -93,3 +94,19 @@ def paper_then_live(sim, s, ledger, data, start: int, n: int, strategy: str = "e
 
     asyncio.run(go())
     return paper.exchange.result(), rid, ms(candles, start) // 300_000
+
+
+def first_hit(candles, i: int, side: int, stop_pct: float = 1.0, tp_pct: float = 2.0):
+    """(level kind, candle index, stop, take-profit) of a ``side`` position entered at candle ``i``'s close:
+    the first later candle whose range reaches the stop (checked first, as the venue does) or the
+    take-profit, on the 0.01 tick."""
+    entry = float(candles.close.iloc[i])
+    sl = float(round_to_step(entry * (1 - side * stop_pct / 100), 0.01))
+    tp = float(round_to_step(entry * (1 + side * tp_pct / 100), 0.01))
+    for k in range(i + 1, len(candles)):
+        lo, hi = float(candles.low.iloc[k]), float(candles.high.iloc[k])
+        if (side > 0 and lo <= sl) or (side < 0 and hi >= sl):
+            return "stop_loss", k, sl, tp
+        if (side > 0 and hi >= tp) or (side < 0 and lo <= tp):
+            return "take_profit", k, sl, tp
+    raise AssertionError("no level reached in the data")

@@ -20,7 +20,7 @@ import pytest
 from perpbot.devtools.binance_sim import BinanceSim
 from perpbot.exchange import venue_params
 from perpbot.sim.accounting import round_to_step
-from _live_helpers import SYM, make_bot, ms, script, settings, step
+from _live_helpers import SYM, first_hit, make_bot, ms, script, settings, step
 from _live_fixtures import _quiet, data, ledger  # noqa: F401  (fixtures)
 
 N_ROWS, START = 2400, 2000
@@ -43,22 +43,6 @@ def binance_settings(sim, tmp_path, **kw):
 
 def run(coro):
     return asyncio.run(coro)
-
-
-def first_hit(candles, i: int, side: int, stop_pct: float = 1.0, tp_pct: float = 2.0):
-    """(level kind, candle index, stop, take-profit) of a ``side`` position entered at candle ``i``'s close:
-    the first later candle whose range reaches the stop (checked first, as the venue does) or the
-    take-profit, on the 0.01 tick."""
-    entry = float(candles.close.iloc[i])
-    sl = float(round_to_step(entry * (1 - side * stop_pct / 100), 0.01))
-    tp = float(round_to_step(entry * (1 + side * tp_pct / 100), 0.01))
-    for k in range(i + 1, len(candles)):
-        lo, hi = float(candles.low.iloc[k]), float(candles.high.iloc[k])
-        if (side > 0 and lo <= sl) or (side < 0 and hi >= sl):
-            return "stop_loss", k, sl, tp
-        if (side > 0 and hi >= tp) or (side < 0 and lo <= tp):
-            return "take_profit", k, sl, tp
-    raise AssertionError("no level reached in the data")
 
 
 async def algo_orders(bot) -> list[dict]:

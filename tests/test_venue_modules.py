@@ -54,7 +54,8 @@ def test_registry_holds_the_eight_venues_with_their_capabilities():
     assert tuple(k for k, c in caps.items() if c.market_type == "spot") == SPOT_VENUES
     assert tuple(k for k, c in caps.items() if c.market_type == "swap") == PERPETUAL_VENUES
     assert swap_options("bybit") == {"defaultType": "swap", "enableUnifiedAccount": True, "enableUnifiedMargin": False,
-                                     "defaultSubType": "linear", "fetchMarkets": {"types": ["linear"]}}
+                                     "defaultSubType": "linear", "fetchMarkets": {"types": ["linear"]},
+                                     "fetchOrder": {"acknowledged": True}}
     assert swap_options("indodax") == swap_options("tokocrypto") == {"defaultType": "spot"}
     assert swap_options("weex") == {"defaultType": "swap"}
     assert capabilities("kraken") is None
@@ -172,9 +173,9 @@ def test_a_refused_leverage_stops_the_startup_with_one_line(tmp_path):
     assert bybit_ok({})["retCode"] == 0
 
 
-@pytest.mark.parametrize("venue", ["bybit", "okx", "mexc", "weex"])
+@pytest.mark.parametrize("venue", ["okx", "mexc", "weex"])
 def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, capsys):
-    """Reconciliation and stop management read Bitget's and Binance's stop orders only: ``perpbot run
+    """Reconciliation and stop management read Bitget's, Binance's and Bybit's stop orders only: ``perpbot run
     --mode live`` and :meth:`LiveBot.start` refuse the other venues with one line, before any request."""
     import typer
 
@@ -188,7 +189,7 @@ def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, 
         with pytest.raises(typer.Exit):
             run_live(s, real_money=venue in ("mexc", "weex"), strategy="ema-cross", environ=env, exchange=ex)
         err = capsys.readouterr().err
-        assert "live trading runs on bitget, binanceusdm only for now" in err and f"read {venue}'s stop orders" in err
+        assert "live trading runs on bitget, binanceusdm, bybit only for now" in err and f"read {venue}'s stop orders" in err
         assert "nothing was sent" in err
 
         async def start():

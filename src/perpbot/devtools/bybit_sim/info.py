@@ -17,6 +17,7 @@ max leverage 100 in its first tier) whatever Bybit's risk limits are.
 from __future__ import annotations
 
 import copy
+from typing import Any
 
 from perpbot.devtools.bitget_sim.market import CONTRACTS, TIERS
 
@@ -30,7 +31,7 @@ RULES = {
     "ETHUSDT": ("0.01", "0.01", "0.01", "5", "2"),
 }
 
-_SOL = {
+_SOL: dict[str, Any] = {
     "symbol": "SOLUSDT", "contractType": "LinearPerpetual", "status": "Trading", "baseCoin": "SOL", "quoteCoin": "USDT",
     "launchTime": "1635724800000", "deliveryTime": "0", "deliveryFeeRate": "", "priceScale": "3",
     "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
@@ -45,7 +46,7 @@ _SOL = {
 def instrument(symbol: str) -> dict:
     """One ``list[]`` row of instruments-info for ``symbol`` (a key of :data:`RULES`); KeyError otherwise."""
     tick, step, min_qty, notional, scale = RULES[symbol]
-    row = copy.deepcopy(_SOL)
+    row: dict[str, Any] = copy.deepcopy(_SOL)
     if symbol != "SOLUSDT":
         row.update(symbol=symbol, baseCoin=symbol[:-4], priceScale=scale)
         row["priceFilter"].update(minPrice=tick, tickSize=tick, maxPrice="1999999.80")

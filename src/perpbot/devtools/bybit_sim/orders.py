@@ -31,7 +31,7 @@ on the replay clock, ``limit`` [1, 100] default 50. Cursors are not simulated (o
 from __future__ import annotations
 
 import re
-from typing import Callable
+from typing import Any, Callable
 
 from perpbot.devtools.binance_sim.private import bitget_params
 from perpbot.devtools.binance_sim.public import route
@@ -52,12 +52,12 @@ def _true(v) -> bool:
     return v is True or str(v).lower() == "true"
 
 
-def records(sim, e) -> list[tuple[str, object, dict]]:
+def records(sim, e) -> list[tuple[str, Any, dict]]:
     """Every Bybit order of engine ``e``: ("order" | "plan", engine record, JSON row); the market
     order a triggered plan executed is shown as that plan (one Bybit order)."""
     execs = {p.exec_order_id: p for p in e.plans.values() if p.exec_order_id}
     last = e.market.last
-    out: list[tuple[str, object, dict]] = [("plan", p, plan_json(p, e.orders.get(p.exec_order_id), sim.links, last))
+    out: list[tuple[str, Any, dict]] = [("plan", p, plan_json(p, e.orders.get(p.exec_order_id), sim.links, last))
                                            for p in e.plans.values()]
     out += [("order", o, order_json(o, sim.links, last)) for o in e.orders.values() if o.order_id not in execs]
     return out

@@ -7,7 +7,8 @@ GET /v5/account/wallet-balance, /v5/account/info, /v5/account/fee-rate, /v5/user
 Rules (Bybit v5 unified trading account, where the simulator narrows them): the account margin mode
 starts REGULAR_MARGIN (cross; Bybit "Set Margin Mode": "Default is regular margin mode") and orders
 are accepted only in ISOLATED_MARGIN (the simulator accounts isolated margin only); setting it is
-account-wide, answered ``reasons: []`` when done (also when already so), and refused with 3400045
+account-wide, answered ``reasons: []`` when done (also when already so: Bybit's docs give no "not
+modified" answer for the unified account's mode, so the simulator's is the plain success), refused with 3400045
 "Set margin mode failed" while a position or an open order exists; PORTFOLIO_MARGIN is refused.
 Leverage: ``buyLeverage`` = ``sellLeverage`` (one-way), 1..the first tier's maximum (10001), the
 same value again: 110043 "Set leverage has not been modified"; it applies to the next opening
