@@ -121,9 +121,16 @@ def test_startup_sets_isolated_margin_then_leverage(venue, tmp_path):
     assert rules.lot > 0 and rules.tick == 0.01
 
 
-def test_startup_with_an_open_position_sets_only_the_leverage(tmp_path):
-    """Margin mode cannot change under a position: Binance gets the leverage call only."""
-    with VenueStub(routes("binanceusdm", {"open": True}), FALLBACK["binanceusdm"]) as stub:
+@pytest.mark.parametrize("known", [False, True])
+def test_startup_with_an_open_position_sets_only_the_leverage(tmp_path, known):
+    """Margin mode cannot change under a position: Binance gets the leverage call only, and none when the
+    position's leverage can be read (``GET /fapi/v1/symbolConfig``: it keeps the one it was opened at)."""
+    table = routes("binanceusdm", {"open": True})
+    if known:
+        table[("GET", "/fapi/v1/symbolConfig")] = [{"symbol": "SOLUSDT", "marginType": "ISOLATED",
+                                                    "isAutoAddMargin": "false", "leverage": 5,
+                                                    "maxNotionalValue": "1000000"}]
+    with VenueStub(table, FALLBACK["binanceusdm"]) as stub:
         async def go():
             s = venue_settings("binanceusdm", tmp_path)
             exe = Executor(venue_client(s, stub), s, retry=FAST)
@@ -132,7 +139,9 @@ def test_startup_with_an_open_position_sets_only_the_leverage(tmp_path):
             finally:
                 await exe.close()
         asyncio.run(go())
-    assert [r.path for r in private(stub, "binanceusdm", "POST")] == ["/fapi/v1/leverage"]
+    posts = [r.path for r in private(stub, "binanceusdm", "POST")]
+    assert posts == ([] if known else ["/fapi/v1/leverage"])
+    assert ("GET", "/fapi/v1/symbolConfig") in [(r.method, r.path) for r in stub.seen]
 
 
 # ---- entry with stop-loss / take-profit ----------------------------------------------------------

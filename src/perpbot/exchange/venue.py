@@ -172,7 +172,7 @@ async def setup_account(ex, symbol: str, balance: dict, leverage: int, position:
             raise LiveStartupError(f"the open {symbol} position uses {position.margin_mode} margin; perpbot trades "
                                    "isolated margin only: close it or switch it on the venue first")
         if position.leverage is None and ex.has.get("fetchLeverage"):  # Binance: not in its position answer
-            got = await ex.fetch_leverage(symbol)
+            got = await ex.fetch_leverage(symbol) or {}
             lev = got.get("longLeverage" if position.side > 0 else "shortLeverage")
             position.leverage = float(lev) if lev else None
         if position.leverage is not None and position.leverage >= 1 and position.leverage == int(position.leverage):
