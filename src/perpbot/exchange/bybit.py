@@ -38,6 +38,10 @@ from perpbot.types import ExitReason
 ID = "bybit"
 CCXT_OPTIONS: dict = {"enableUnifiedAccount": True, "enableUnifiedMargin": False, "defaultSubType": "linear",
                       "fetchMarkets": {"types": ["linear"]}, "fetchOrder": {"acknowledged": True}}
+#: ccxt's funding history on Bybit is ``execFee`` of ``GET /v5/execution/list?execType=Funding``, which is > 0
+#: when the account PAID funding (Bybit v5 "Get Trade History": the fee charged; its transaction log's funding
+#: field is the opposite): the live bot turns it to its own sign (< 0 paid; exchange/reads.py).
+FUNDING_PAID_POSITIVE = True
 #: Answers meaning "already so" (110043 leverage not modified, 110026 margin mode not modified).
 NO_CHANGE_CODES = ("110043", "110026")
 DEMO = "Bybit demo trading (api-demo.bybit.com): no real money is used."

@@ -69,11 +69,17 @@ class VenueReads:
         return await self.ex.fetch_my_trades(self.symbol, since_ms)
 
     async def funding_bills(self, since_ms: int) -> list[dict] | None:
-        """The account's funding payments (ccxt funding history; amount < 0 = paid) since
-        ``since_ms``; None when the venue has no such endpoint."""
+        """The account's funding payments (ccxt funding history, ``amount`` USDT < 0 = paid, > 0 = received)
+        since ``since_ms``; None when the venue has no such endpoint. ccxt passes each venue's own sign on:
+        Bybit's ``execFee`` is > 0 when paid (its venue module's ``FUNDING_PAID_POSITIVE``), so it is turned."""
         if not self.ex.has.get("fetchFundingHistory"):
             return None
-        return await self.ex.fetch_funding_history(self.symbol, since_ms)
+        from perpbot.exchange.clients import VENUES
+
+        rows = await self.ex.fetch_funding_history(self.symbol, since_ms)
+        if getattr(VENUES.get(self.ex.id), "FUNDING_PAID_POSITIVE", False):
+            rows = [{**r, "amount": -float(r["amount"])} if r.get("amount") is not None else r for r in rows]
+        return rows
 
     async def with_fee(self, order: dict) -> dict:
         """``order`` with its fee (USDT): a venue whose order answer has none (Binance USDⓈ-M) gets the sum of
