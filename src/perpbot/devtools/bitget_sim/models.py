@@ -100,6 +100,7 @@ class Plan:
     status: str = "live"
     u_time: int = 0
     exec_order_id: str = ""
+    origin: str = ""          # the entry order whose preset TP/SL made it ("" for a placed plan)
 
     @property
     def close_side(self) -> str:

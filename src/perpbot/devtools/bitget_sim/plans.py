@@ -73,7 +73,7 @@ class PlansMixin:
                     self._cancel_plan(p)
             plan = Plan(order_id=self.new_id(), client_oid=self.new_id(), symbol=self.symbol, plan_type=ptype,
                         trigger_price=level, trigger_type="mark_price", execute_price=0.0, hold_side=pos.hold_side,
-                        size=None, c_time=self.now)
+                        size=None, c_time=self.now, origin=order.order_id)
             self.plans[plan.order_id] = plan
             self.by_client[plan.client_oid] = plan.order_id
             self.events.append(("orders-algo", plan))

@@ -331,14 +331,16 @@ class BitgetSim:
         return web.Response(status=status, text=json.dumps(body), content_type="application/json")
 
     async def _rest(self, request: web.Request) -> web.Response:
-        path = request.path
-        body = await request.text()
+        path, body = request.path, await request.text()
         entry = {"time": time.time(), "method": request.method, "path": path, "query": request.query_string,
-                 "body": body, "demo": request.headers.get("paptrading") == "1", "status": None}
+                 "body": body, "demo": self._is_demo(request), "status": None}
         self.requests.append(entry)
         resp = await self._rest_inner(request, path, body)
         entry["status"] = resp.status
         return resp
+
+    def _is_demo(self, request: web.Request) -> bool:  # the demo-trading header (Bitget: ``paptrading: 1``)
+        return request.headers.get("paptrading") == "1"
 
     def _fault_key(self, request: web.Request, path: str) -> str:
         """What a fault's ``endpoint`` is matched against (its end): the request path."""
@@ -348,8 +350,7 @@ class BitgetSim:
         return self._answer(code="429", msg="Too Many Requests", status=429)
 
     async def _rest_inner(self, request: web.Request, path: str, body: str) -> web.Response:
-        """Faults (slow, 429, 5xx before processing; timeout after an accepted request) around
-        :meth:`_dispatch`, the protocol's handling of the request."""
+        """Faults (slow, 429, 5xx before; timeout after an accepted request) around :meth:`_dispatch`."""
         where = self._fault_key(request, path)
         status = await self.faults.before_request(where)
         if status == 429:
