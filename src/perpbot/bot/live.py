@@ -203,7 +203,10 @@ class LiveBot(LiveOrders):
         """Stop-loss / take-profit of an adopted position, from its venue-side protection orders."""
         close_side = "sell" if trade.side > 0 else "buy"
         plans = await self.ex.protection_orders()
-        trig = {self.ex.kind_of(p): p.get("triggerPrice") for p in plans if p.get("side") == close_side}
+        trig: dict[str, float] = {}
+        for p in plans:
+            if p.get("side") == close_side:
+                trig.update(venue_params.protection_levels(self.ex.venue_id, p))
         trade.stop_loss = float(trig.get("stop_loss") or math.nan)
         trade.take_profit = float(trig.get("take_profit") or math.nan)
 

@@ -114,7 +114,8 @@ class LiveOrders(TradeRecords):
         """Cancel the resting limit entry ``p``; True when it is gone unfilled (settled in the ledger),
         False when it could not be cancelled now or filled meanwhile (a trade at the next cycle)."""
         order = self.pending_order
-        if order is None or order.get("clientOrderId") not in (None, p.cid) or not await self.ex.cancel(order):
+        mine = (None, p.cid, venue_params.client_id(self.ex.venue_id, p.cid))
+        if order is None or order.get("clientOrderId") not in mine or not await self.ex.cancel(order):
             return False
         again = await self.ex.lookup(p.cid)
         order = again if isinstance(again, dict) else order

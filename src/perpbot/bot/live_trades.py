@@ -133,7 +133,7 @@ class TradeRecords:
                 return t.exit_reason
         for f in exits[-1:]:
             try:
-                why = venue_params.exit_reason(self.ex.venue_id, await self.ex.order_by_id(f["order"]))
+                why = venue_params.exit_reason(self.ex.venue_id, await self.ex.exit_order(f["order"]))
                 if why is not None:
                     return why
             except Exception as exc:

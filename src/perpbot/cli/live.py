@@ -130,6 +130,7 @@ def status_report(settings, ledger, run_id: int | None = None, account: dict | N
 
 async def _account(settings, real_money: bool) -> dict:
     from perpbot.exchange.ccxt_adapter import make_exchange
+    from perpbot.exchange import venue_params
     from perpbot.exchange.executor import Executor
 
     ex = make_exchange(settings, real_money=real_money, environ={"PERPBOT_CONFIRM_REAL_MONEY": "yes"})
@@ -145,7 +146,8 @@ async def _account(settings, real_money: bool) -> dict:
     orders = [{"id": o["id"], "client_id": o.get("clientOrderId"), "side": o["side"], "type": o.get("type"),
                "qty": o.get("amount"), "price": o.get("price"), "reduce_only": o.get("reduceOnly")} for o in normal]
     orders += [{"id": o["id"], "client_id": o.get("clientOrderId"), "side": o["side"], "type": executor.kind_of(o),
-                "qty": o.get("amount"), "price": o.get("triggerPrice"), "reduce_only": True} for o in plans]
+                "qty": o.get("amount"), "price": next(iter(venue_params.protection_levels(executor.ex.id, o).values()),
+                                                      o.get("triggerPrice")), "reduce_only": True} for o in plans]
     return {"equity": snap.equity, "orders": orders, "position": None if p is None else {
         "side": "long" if p.side > 0 else "short", "qty": p.qty, "entry_price": p.entry_price,
         "liquidation_price": p.liquidation_price, "mark_price": p.mark_price, "unrealized_pnl": p.unrealized_pnl}}

@@ -160,12 +160,18 @@ def banner(settings, real_money: bool, *, strategy: str = "", run_id: int | None
 # ---------------------------------------------------------------------------------------- errors
 _CODE_RE = re.compile(r'"code"\s*:\s*"?(-?\w+)"?')
 _MSG_RE = re.compile(r'"msg"\s*:\s*"([^"]*)"')
+_SCODE_RE = re.compile(r'"sCode"\s*:\s*"(\w+)"')
 _HTTP_RE = re.compile(r"^(\w+) (GET|POST|PUT|DELETE) (\S+) (\d{3}) ?(.*)$")
 
 
 def error_code(exc: BaseException) -> str | None:
-    """The venue's error code inside a ccxt exception message (Bitget: '{"code":"40762",...}')."""
-    m = _CODE_RE.search(str(exc))
+    """The venue's error code inside a ccxt exception message (Bitget: '{"code":"40762",...}'; OKX: the
+    order's own ``sCode`` inside its '{"code":"1",...,"data":[{"sCode":"51016",...}]}')."""
+    text = str(exc)
+    order = next((c for c in _SCODE_RE.findall(text) if c != "0"), None)
+    if order is not None:
+        return order
+    m = _CODE_RE.search(text)
     return m.group(1) if m else None
 
 

@@ -199,7 +199,8 @@ class Executor(OrderLedger, VenueReads, VenueLeverage, VenueProtection):
             try:
                 if plan:
                     plans = await self.protection_orders()
-                    return next((p for p in plans if p.get("clientOrderId") == cid), None)
+                    want = venue_params.client_id(self.ex.id, cid)
+                    return next((p for p in plans if p.get("clientOrderId") == want), None)
                 order = await venue_params.lookup(self.ex, self.symbol, cid)
                 return await self.with_fee(order) if fee else order
             except ccxt.OrderNotFound:

@@ -97,6 +97,13 @@ class VenueReads:
         """One order (ccxt order structure) by the venue's id."""
         return await self.ex.fetch_order(order_id, self.symbol)
 
+    async def exit_order(self, order_id: str) -> dict:
+        """The order whose fields say why a position closed, for the exit fill of order ``order_id``: that
+        order, or (OKX) the algo order that placed it (:func:`perpbot.exchange.venue_params.exit_order`)."""
+        from perpbot.exchange import venue_params
+
+        return await venue_params.exit_order(self.ex, self.symbol, await self.order_by_id(order_id))
+
 
 class PublicReads(VenueReads):
     """The public part of :class:`VenueReads` on its own (no keys, no account): server time, the

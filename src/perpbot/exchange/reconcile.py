@@ -46,6 +46,7 @@ from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
+from perpbot.exchange import venue_params
 from perpbot.exchange.executor import _UNKNOWN, PositionInfo
 from perpbot.logs import get_logger
 from perpbot.sim.config import AccountConfig
@@ -207,7 +208,7 @@ async def reconcile(executor, ledger, run_id: int, *, atr: float = math.nan, cfg
     if ledger is not None and scan_ledger:
         load_unsettled(executor, ledger, run_id)
     for row in list(executor.unsettled.values()):
-        found = (live_plans if row.plan else live).get(row.client_order_id)
+        found = (live_plans if row.plan else live).get(venue_params.client_id(executor.ex.id, row.client_order_id))
         if found is None and not row.plan:
             found = await executor.lookup(row.client_order_id)
         if found is _UNKNOWN:

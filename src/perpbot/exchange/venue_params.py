@@ -133,6 +133,23 @@ def protection_kind(exchange_id: str, order: dict) -> str | None:
     return _live(exchange_id).protection_kind(order)
 
 
+def protection_levels(exchange_id: str, order: dict) -> dict[str, float]:
+    """{kind: trigger level USDT} of one protection order: the module's ``protection_levels`` (OKX: an OCO
+    holds both levels), else {:func:`protection_kind`: ccxt ``triggerPrice``}."""
+    mod = _live(exchange_id)
+    fn = getattr(mod, "protection_levels", None)
+    if fn is not None:
+        return fn(order)
+    kind, price = mod.protection_kind(order), order.get("triggerPrice")
+    return {kind: float(price)} if kind is not None and price is not None else {}
+
+
+def client_id(exchange_id: str, cid: str) -> str:
+    """perpbot's client order id ``cid`` as the venue shows it (ccxt ``clientOrderId``; OKX: letters and digits)."""
+    fn = getattr(VENUES.get(exchange_id), "client_order_id", None)
+    return fn(cid) if fn is not None else cid
+
+
 def protection_params(exchange_id: str, kind: str, cid: str, price: float) -> dict:
     """``params`` of ``create_order`` (market, the closing side, the position's qty) placing a ``kind``
     ("stop_loss" / "take_profit") protection order triggered at ``price`` (USDT)."""
@@ -147,6 +164,13 @@ def exit_reason(exchange_id: str, order: dict) -> str | None:
     """Exit reason label (:class:`perpbot.types.ExitReason`) the venue gives the order that closed a
     position (a triggered stop-loss / take-profit / trailing stop, a liquidation), None when it says none."""
     return _live(exchange_id).exit_reason(order)
+
+
+async def exit_order(ex, symbol: str, order: dict) -> dict:
+    """The ccxt order :func:`exit_reason` reads for the exit fill's ``order``: the module's ``exit_order``
+    (OKX: the algo order whose trigger placed it), else ``order``."""
+    fn = getattr(_live(ex.id), "exit_order", None)
+    return await fn(ex, symbol, order) if fn is not None else order
 
 
 async def place_trailing(ex, symbol: str, market: dict, side: int, qty: float, activation: float, rate: float,

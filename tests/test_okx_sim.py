@@ -1,0 +1,246 @@
+"""The local OKX simulator (:mod:`perpbot.devtools.okx_sim`), driven by the real, unpatched ccxt 4.5 async
+``okx`` client in demo mode (the ``x-simulated-trading: 1`` header).
+
+Real SOLUSDT 5m candles, funding and 8h mark prices are replayed. Checks: the instrument's rules as ccxt
+sees them (contract size 1), closed candles, leverage / position mode / balance, a market entry carrying
+its stop-loss / take-profit (``attachAlgoOrds``) filling at the last close with OKX's taker fee, the
+position, the attached TP/SL listed as one OCO algo order and cancelled, a reduce-only conditional stop
+triggering at its level (the exit fill, the algo order's ``actualSide``, the wallet by hand), look-ups by
+client id, duplicate client ids, auth refusals (bad signature, stale timestamp), funding bills and the
+timeout-after-accept fault.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import ccxt.async_support as ccxt
+import pandas as pd
+import pytest
+
+from perpbot.data import load_candles, load_funding
+from perpbot.devtools.okx_sim import OkxSim
+from perpbot.sim.accounting import liquidation_price
+from _sim_fixtures import quiet_loggers
+
+SYM = "SOL/USDT:USDT"
+N_ROWS = 1400
+START = 1000        # 2025-04-10 11:20 UTC: the next funding (16:00) is 56 candles later
+TAKER = 0.0005
+ALGOS = {"trigger": True, "ordType": "conditional,oco"}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _quiet():
+    with quiet_loggers("ccxt", "aiohttp", "asyncio"):
+        yield
+
+
+@pytest.fixture(scope="module")
+def data(sol5m_path, sol_funding_path, sol_mark8h_path):
+    return (load_candles(sol5m_path).iloc[:N_ROWS].reset_index(drop=True), load_funding(sol_funding_path),
+            load_candles(sol_mark8h_path))
+
+
+@pytest.fixture
+def sim(data):
+    s = OkxSim(candles=data[0], funding=data[1], mark=data[2], start_bar=START)
+    s.start()
+    yield s
+    s.stop()
+
+
+def drive(sim, body, **config):
+    """Run ``await body(ex)`` with a real ccxt okx client (demo mode) pointed at ``sim``."""
+    async def main():
+        ex = ccxt.okx({"apiKey": sim.api_key, "secret": sim.api_secret, "password": sim.passphrase,
+                       "enableRateLimit": False, "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
+                       **config})
+        ex.set_sandbox_mode(True)
+        sim.point(ex)
+        try:
+            await ex.load_markets()
+            return await body(ex)
+        finally:
+            await ex.close()
+    return asyncio.run(main())
+
+
+async def isolated_long(ex, qty=2, cid=None, **params):
+    await ex.set_leverage(10, SYM, {"marginMode": "isolated"})
+    return await ex.create_order(SYM, "market", "buy", qty, None,
+                                 {"marginMode": "isolated", **({"clientOrderId": cid} if cid else {}), **params})
+
+
+def test_instrument_candles_settings_and_balance(sim, data):
+    candles = data[0]
+
+    async def body(ex):
+        m = ex.market(SYM)
+        assert (m["id"], m["contractSize"], m["linear"], m["settle"]) == ("SOL-USDT-SWAP", 1.0, True, "USDT")
+        assert (m["precision"]["amount"], m["precision"]["price"], m["limits"]["amount"]["min"]) == (0.01, 0.01, 0.01)
+        assert (m["taker"], m["maker"], m["limits"]["leverage"]["max"]) == (0.0005, 0.0002, 50)
+        before = int(time.time() * 1000)
+        assert before - 1 <= await ex.fetch_time() <= int(time.time() * 1000) + 1  # the venue's wall clock
+        rows = await ex.fetch_ohlcv(SYM, "5m", int(candles.timestamp.iloc[START - 6].timestamp() * 1000), 6)
+        want = candles.iloc[START - 6:START]
+        assert [r[0] for r in rows] == [int(t.timestamp() * 1000) for t in want["timestamp"]]
+        assert [r[1:] for r in rows] == want[["open", "high", "low", "close", "volume"]].values.tolist()
+        assert len(await ex.fetch_ohlcv(SYM, "5m", int(candles.timestamp.iloc[START - 1].timestamp() * 1000), 5)) == 1
+        await ex.set_margin_mode("isolated", SYM, {"lever": 7})  # OKX: set-leverage with mgnMode
+        assert (await ex.fetch_position_mode(SYM))["hedged"] is False
+        await ex.set_position_mode(False, SYM)
+        with pytest.raises(ccxt.BadRequest):
+            await ex.set_position_mode(True, SYM)  # no hedge mode in the simulator
+        with pytest.raises(ccxt.BadRequest):
+            await ex.set_leverage(5, SYM, {"marginMode": "cross"})
+        bal = await ex.fetch_balance()
+        assert (bal["USDT"]["total"], bal["USDT"]["free"]) == (1000.0, 1000.0)
+    drive(sim, body)
+    assert sim.engine.leverage == 7 and all(r["demo"] for r in sim.requests if r["path"].startswith("/api/v5/acc"))
+
+
+def test_entry_with_attached_tpsl_and_the_conditional_stop_triggering(sim, data):
+    c = data[0]
+    close = float(c["close"].iloc[START - 1])
+    sl0, tp0 = round(close * 0.98, 2), round(close * 1.05, 2)
+    stop = round(close * 0.99, 2)
+    # by hand from the candles: the first candle reaching the stop (a gap below it exits at its open)
+    k = next(i for i in range(START, N_ROWS) if c["low"].iloc[i] <= stop)
+    assert not (c["high"].iloc[START:k + 1] >= tp0).any()
+    exit_px = min(float(c["open"].iloc[k]), stop)
+    fee_in, fee_out = 2 * close * TAKER, 2 * exit_px * TAKER
+
+    async def opened(ex):
+        attach = {"stopLoss": {"triggerPrice": sl0, "type": "market", "triggerPriceType": "mark"},
+                  "takeProfit": {"triggerPrice": tp0, "type": "market", "triggerPriceType": "mark"}}
+        await isolated_long(ex, cid="entry1", **attach)
+        entry = await ex.fetch_order(None, SYM, {"clientOrderId": "entry1"})
+        assert (entry["status"], entry["average"], entry["filled"], entry["clientOrderId"]) == ("closed", close, 2.0,
+                                                                                              "entry1")
+        assert entry["fee"]["cost"] == pytest.approx(fee_in, abs=1e-12)
+        assert (entry["stopLossPrice"], entry["takeProfitPrice"]) == (sl0, tp0)
+        trades = await ex.fetch_my_trades(SYM)
+        assert trades[0]["fee"]["cost"] == pytest.approx(fee_in, abs=1e-12) and trades[0]["price"] == close
+        pos = (await ex.fetch_positions([SYM]))[0]
+        assert (pos["entryPrice"], pos["contracts"], pos["side"], pos["marginMode"], pos["leverage"]) == \
+            (close, 2.0, "long", "isolated", 10)
+        assert pos["initialMargin"] == pytest.approx(2 * close / 10, abs=1e-9)
+        assert pos["liquidationPrice"] == pytest.approx(
+            liquidation_price(1, 2.0, close, 2 * close / 10, 0.005, TAKER), rel=1e-9)
+        (oco,) = await ex.fetch_open_orders(SYM, params=ALGOS)  # the attached TP/SL: one OCO algo order
+        assert (oco["type"], oco["stopLossPrice"], oco["takeProfitPrice"], oco["side"], oco["reduceOnly"]) == \
+            ("oco", sl0, tp0, "sell", True)
+        assert oco["info"]["slTriggerPxType"] == "mark" and oco["amount"] == 2.0
+        await ex.cancel_order(oco["id"], SYM, {"trigger": True})
+        assert await ex.fetch_open_orders(SYM, params=ALGOS) == []
+        sl = await ex.create_order(SYM, "market", "sell", 2, None, {
+            "stopLossPrice": stop, "slTriggerPxType": "mark", "reduceOnly": True, "marginMode": "isolated",
+            "clientOrderId": "sl1", "algoClOrdId": "sl1"})
+        (listed,) = await ex.fetch_open_orders(SYM, params=ALGOS)
+        assert (listed["id"], listed["clientOrderId"], listed["type"], listed["stopLossPrice"]) == \
+            (sl["id"], "sl1", "conditional", stop)
+        with pytest.raises(ccxt.InvalidOrder):  # a duplicate client id: 51016
+            await ex.create_order(SYM, "market", "sell", 2, None, {
+                "stopLossPrice": stop, "reduceOnly": True, "marginMode": "isolated", "clientOrderId": "sl1"})
+        with pytest.raises(ccxt.InvalidOrder):
+            await ex.create_order(SYM, "market", "buy", 1, None, {"marginMode": "isolated", "clientOrderId": "entry1"})
+        with pytest.raises(ccxt.OrderNotFound):
+            await ex.fetch_order(None, SYM, {"clientOrderId": "nosuchorder"})
+        return sl["id"]
+
+    sl_id = drive(sim, opened)
+    sim.advance(k - START + 1)
+    assert sim.engine.position is None
+
+    async def closed(ex):
+        algo = await ex.fetch_order(sl_id, SYM, {"trigger": True})
+        assert (algo["status"], algo["info"]["actualSide"], algo["info"]["state"]) == ("closed", "sl", "effective")
+        trades = sorted(await ex.fetch_my_trades(SYM), key=lambda t: t["timestamp"])
+        out = trades[-1]
+        assert (out["side"], out["price"], out["amount"]) == ("sell", exit_px, 2.0)
+        assert out["fee"]["cost"] == pytest.approx(fee_out, abs=1e-12)
+        order = await ex.fetch_order(out["order"], SYM)
+        assert (order["info"]["algoId"], order["info"]["source"], order["info"]["clOrdId"]) == (sl_id, "7", "sl1")
+        assert await ex.fetch_positions([SYM]) == [] and await ex.fetch_open_orders(SYM, params=ALGOS) == []
+        return (await ex.fetch_balance())["USDT"]["total"]
+
+    total = drive(sim, closed)
+    want = 1000.0 + 2 * (exit_px - close) - fee_in - fee_out
+    assert total == pytest.approx(want, abs=1e-9) and sim.wallet.balance == pytest.approx(want, abs=1e-9)
+
+
+def test_reduce_only_and_algo_rules(sim):
+    async def body(ex):
+        with pytest.raises(ccxt.ExchangeError, match="51169"):  # nothing to reduce
+            await ex.create_order(SYM, "market", "sell", 1, None, {"marginMode": "isolated", "reduceOnly": True})
+        with pytest.raises(ccxt.ExchangeError, match="51169"):  # a stop needs the position it closes
+            await ex.create_order(SYM, "market", "sell", 1, None, {"stopLossPrice": 50, "reduceOnly": True,
+                                                                   "marginMode": "isolated"})
+        await isolated_long(ex, 1)
+        with pytest.raises(ccxt.InvalidOrder, match="51280"):  # a long's stop above the last price
+            await ex.create_order(SYM, "market", "sell", 1, None, {"stopLossPrice": 500, "reduceOnly": True,
+                                                                   "marginMode": "isolated"})
+        with pytest.raises(ccxt.BadRequest):  # cross margin is not simulated
+            await ex.create_order(SYM, "market", "buy", 1, None, {"marginMode": "cross"})
+        out = await ex.create_order(SYM, "market", "sell", 1, None, {"marginMode": "isolated", "reduceOnly": True,
+                                                                      "clientOrderId": "exit1"})
+        got = await ex.fetch_order(out["id"], SYM)
+        assert (got["status"], got["reduceOnly"], got["clientOrderId"]) == ("closed", True, "exit1")
+        with pytest.raises(ccxt.OrderNotFound):
+            await ex.cancel_order(out["id"], SYM)  # filled: 51402
+    drive(sim, body)
+    assert sim.engine.position is None
+
+
+def test_auth_refusals(sim):
+    async def fetch_balance(ex):
+        return await ex.fetch_balance()
+
+    with pytest.raises(ccxt.AuthenticationError):
+        drive(sim, fetch_balance, secret="not-the-secret")
+    with pytest.raises(ccxt.AuthenticationError):
+        drive(sim, fetch_balance, apiKey="not-the-key")
+    with pytest.raises(ccxt.AuthenticationError):
+        drive(sim, fetch_balance, password="not-the-passphrase")
+    sim.faults.clock_skew(120_000)  # the venue's clock 2 min ahead: the request's timestamp is stale
+    try:
+        with pytest.raises(ccxt.InvalidNonce):
+            drive(sim, fetch_balance)
+    finally:
+        sim.faults.clear()
+    assert drive(sim, fetch_balance)["USDT"]["total"] == 1000.0
+
+
+def test_funding_bills(sim, data):
+    candles, funding, mark = data
+    t16 = candles["timestamp"].iloc[START - 1].normalize() + pd.Timedelta(hours=16)
+    k = int((candles["timestamp"] == t16).to_numpy().argmax())
+    rate = float(funding.loc[funding["timestamp"] == t16, "funding_rate"].iloc[0])
+    mk = float(mark.loc[mark["timestamp"] == t16, "open"].iloc[0])
+    drive(sim, isolated_long)
+    sim.advance(k - START + 1)
+    assert sim.engine.position is not None
+
+    async def body(ex):
+        rows = await ex.fetch_funding_history(SYM)
+        assert len(rows) == 1 and rows[0]["timestamp"] == int(t16.timestamp() * 1000)
+        assert rows[0]["amount"] == pytest.approx(-2 * mk * rate, abs=1e-12) and rows[0]["code"] == "USDT"
+        hist = await ex.fetch_funding_rate_history(SYM, None, 3)
+        assert hist[-1]["timestamp"] == int(t16.timestamp() * 1000) and hist[-1]["fundingRate"] == rate
+    drive(sim, body)
+
+
+def test_timeout_after_accept_on_order_placement(sim):
+    sim.faults.timeout_after_accept(delay=1.5, endpoint="POST /api/v5/trade/batch-orders")
+
+    async def body(ex):
+        await ex.set_leverage(5, SYM, {"marginMode": "isolated"})
+        with pytest.raises(ccxt.RequestTimeout):
+            await ex.create_order(SYM, "market", "buy", 2, None, {"marginMode": "isolated", "clientOrderId": "lost1"})
+        ex.timeout = 10_000
+        got = await ex.fetch_order(None, SYM, {"clientOrderId": "lost1"})  # accepted all the same
+        assert (got["status"], got["filled"]) == ("closed", 2.0)
+    drive(sim, body, timeout=500)
+    assert ("timeout", "POST /api/v5/trade/batch-orders") in sim.faults.fired
