@@ -83,6 +83,7 @@ def okx_order(cl_ord_id: str) -> dict:
 
 OKX = {
     ("GET", "/api/v5/public/instruments"): okx_ok([_okx_instrument()]),
+    ("GET", "/api/v5/account/config"): okx_ok([{"uid": "44705892343619584", "acctLv": "2", "posMode": "net_mode"}]),
     ("POST", "/api/v5/account/set-leverage"): okx_ok([{"lever": "5", "mgnMode": "isolated",
                                                        "instId": "SOL-USDT-SWAP", "posSide": "net"}]),
     ("POST", "/api/v5/trade/order"): okx_ok([{"ordId": "o-4242", "clOrdId": "x", "sCode": "0", "sMsg": ""}]),

@@ -277,7 +277,7 @@ def test_live_run_refuses_a_spot_venue_naming_it_before_anything_is_built(venue,
 
     from perpbot.cli.live import run_live
 
-    want = (f"live trading runs on bitget, binanceusdm, bybit only for now: {venue} is a spot venue, whose orders perpbot sends "
+    want = (f"live trading runs on bitget, binanceusdm, bybit, okx only for now: {venue} is a spot venue, whose orders perpbot sends "
             "through perpbot.exchange.spot_orders, not through the live bot; nothing was sent")
     with pytest.raises(LiveStartupError) as exc:
         venue_params.check_live(venue)

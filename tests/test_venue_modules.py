@@ -173,9 +173,9 @@ def test_a_refused_leverage_stops_the_startup_with_one_line(tmp_path):
     assert bybit_ok({})["retCode"] == 0
 
 
-@pytest.mark.parametrize("venue", ["okx", "mexc", "weex"])
+@pytest.mark.parametrize("venue", ["mexc", "weex"])
 def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, capsys):
-    """Reconciliation and stop management read Bitget's, Binance's and Bybit's stop orders only: ``perpbot run
+    """Reconciliation and stop management read Bitget's, Binance's, Bybit's and OKX's stop orders only: ``perpbot run
     --mode live`` and :meth:`LiveBot.start` refuse the other venues with one line, before any request."""
     import typer
 
@@ -189,7 +189,7 @@ def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, 
         with pytest.raises(typer.Exit):
             run_live(s, real_money=venue in ("mexc", "weex"), strategy="ema-cross", environ=env, exchange=ex)
         err = capsys.readouterr().err
-        assert "live trading runs on bitget, binanceusdm, bybit only for now" in err and f"read {venue}'s stop orders" in err
+        assert "live trading runs on bitget, binanceusdm, bybit, okx only for now" in err and f"read {venue}'s stop orders" in err
         assert "nothing was sent" in err
 
         async def start():
@@ -200,8 +200,9 @@ def test_live_bot_refuses_other_venues_before_anything_is_sent(venue, tmp_path, 
         with pytest.raises(LiveStartupError, match=f"{venue}'s stop orders yet \\(its order calls exist"):
             asyncio.run(start())
     assert stub.seen == []
-    venue_params.check_live("bitget")  # Bitget and Binance pass
+    venue_params.check_live("bitget")  # Bitget, Binance and OKX pass
     venue_params.check_live("binanceusdm")
+    venue_params.check_live("okx")
     with pytest.raises(LiveStartupError, match="entry_order = 'limit' is not offered live on binanceusdm"):
         venue_params.check_live("binanceusdm", "limit")  # a resting limit would fill without its stop
 
