@@ -4,7 +4,9 @@ placed, replaced and cancelled (a part of :class:`~perpbot.exchange.executor.Exe
 What each venue calls these orders and how they are sent is in its module, through
 :mod:`perpbot.exchange.venue_params`: Bitget's position-wide plan orders (``pos_loss`` / ``pos_profit``,
 ``moving_plan``; place-tpsl-order), Binance USDⓈ-M's reduce-only conditional (algo) orders
-(``STOP_MARKET`` / ``TAKE_PROFIT_MARKET`` / ``TRAILING_STOP_MARKET``; ``POST /fapi/v1/algoOrder``).
+(``STOP_MARKET`` / ``TAKE_PROFIT_MARKET`` / ``TRAILING_STOP_MARKET``; ``POST /fapi/v1/algoOrder``), OKX's
+TP/SL algo orders (the entry's ``oco``, perpbot's reduce-only ``conditional`` ones; ``POST /api/v5/trade/order-algo``;
+client ids in the venue's form: :func:`~perpbot.exchange.venue_params.client_id`).
 Every order gets a client order id and a ledger row before it is sent, as the entries do.
 Units: qty base asset, prices USDT, ``rate`` a fraction.
 """
