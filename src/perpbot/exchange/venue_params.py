@@ -10,8 +10,8 @@ one (:data:`perpbot.exchange.clients.VENUES`), else Bitget's (the executor's ori
   :func:`protection_query` lists them, :func:`protection_kind` tells them apart, :func:`protection_params`
   places one, :func:`cancel_protection_params` cancels one, :func:`protection_levels` reads their levels,
   :func:`exit_order` / :func:`exit_reason` read why a position closed, :func:`place_trailing` places a
-  trailing stop, :func:`client_id` is perpbot's client id as the venue shows it; :func:`duplicate_codes` / :func:`margin_locked_codes`
-  are the venue's error codes the executor acts on;
+  trailing stop, :func:`client_id` is perpbot's client id as the venue shows it;
+  :func:`duplicate_codes` / :func:`margin_locked_codes` are the venue's error codes the executor acts on;
 * :func:`check_live`: the live bot trades only on :data:`LIVE_VENUES`, the venues whose module has these
   calls (the refusal names the venue; spot venues trade through :mod:`perpbot.exchange.spot_orders`).
 """
