@@ -1,7 +1,8 @@
 """Funding on the live venues other than Bitget (whose live == paper parity test covers it): a position held
-through a funding time on the Binance and Bybit simulators, closed by the operator's force-exit.
+through a funding time on the Binance, Bybit and OKX simulators, closed by the operator's force-exit.
 
-ccxt passes each venue's own sign on (Binance ``income`` < 0 when paid; Bybit ``execFee`` > 0 when paid):
+ccxt passes each venue's own sign on (Binance ``income`` and OKX ``balChg`` < 0 when paid; Bybit ``execFee`` > 0
+when paid):
 the trade's funding must be what the venue charged (> 0 paid), its PnL = gross - fees - funding, and the
 wallet must have changed by exactly that PnL (a wrong sign would be off by twice the funding)."""
 
@@ -14,11 +15,12 @@ import pytest
 
 from perpbot.devtools.binance_sim import BinanceSim
 from perpbot.devtools.bybit_sim import BybitSim
+from perpbot.devtools.okx_sim import OkxSim
 from _live_helpers import SYM, make_bot, ms, script, settings, step
 from _live_fixtures import _quiet, data, ledger  # noqa: F401  (fixtures)
 
 N_ROWS = 2400
-VENUES = {"binanceusdm": (BinanceSim, 0.0005), "bybit": (BybitSim, 0.00055)}  # simulator, taker fee
+VENUES = {"binanceusdm": (BinanceSim, 0.0005), "bybit": (BybitSim, 0.00055), "okx": (OkxSim, 0.0005)}  # sim, taker
 
 
 def entry_before_funding(candles: pd.DataFrame, funding: pd.DataFrame, after: int) -> tuple[int, float]:
@@ -39,7 +41,8 @@ def test_a_trade_held_through_funding_pays_what_the_venue_charged(venue, tmp_pat
     make, taker = VENUES[venue]
     sim = make(candles=candles, funding=funding, mark=mark, start_bar=i)
     sim.start()
-    s = settings(sim, tmp_path, exchange=venue, api_passphrase=None, stop_loss=5.0, take_profit=10.0)
+    keys = {} if venue == "okx" else {"api_passphrase": None}  # OKX keys have a passphrase
+    s = settings(sim, tmp_path, exchange=venue, stop_loss=5.0, take_profit=10.0, **keys)
     rid = ledger.start_run("live", "ema-cross", SYM, "5m")
 
     async def go():
