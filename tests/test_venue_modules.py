@@ -332,3 +332,18 @@ def test_exit_reasons_and_protection_kinds_as_each_live_venue_says_them():
         ["stop_loss", "take_profit", "trailing_stop", "liquidation", None]
     assert venue_params.duplicate_codes("binanceusdm") == ("-4116", "-20132")
     assert venue_params.duplicate_codes("bitget") == ("40786",)
+
+
+def test_okx_algo_orders_are_known_by_their_own_client_id_and_levels():
+    """OKX: a pending algo order carries perpbot's id as ``algoClOrdId`` (``clOrdId`` names the order it places
+    once triggered, empty before); the entry's OCO holds both levels; ``actualSide`` says which one fired."""
+    algo = {"info": {"ordType": "conditional", "algoClOrdId": "pb1x2x3", "clOrdId": "", "slTriggerPx": "140"},
+            "clientOrderId": None}
+    oco = {"info": {"ordType": "oco", "algoClOrdId": "", "clOrdId": "", "slTriggerPx": "140", "tpTriggerPx": "160"}}
+    assert venue_params.listed_client_id("okx", algo) == venue_params.client_id("okx", "pb1-2-3") == "pb1x2x3"
+    assert venue_params.listed_client_id("okx", oco) is None
+    assert venue_params.listed_client_id("binanceusdm", {"clientOrderId": "pb1-2-3"}) == "pb1-2-3"
+    assert venue_params.protection_levels("okx", oco) == {"stop_loss": 140.0, "take_profit": 160.0}
+    assert venue_params.protection_kind("okx", algo) == "stop_loss"
+    assert [venue_params.exit_reason("okx", {"info": {"actualSide": s}}) for s in ("sl", "tp", "")] == \
+        ["stop_loss", "take_profit", None]

@@ -200,7 +200,7 @@ class Executor(OrderLedger, VenueReads, VenueLeverage, VenueProtection):
                 if plan:
                     plans = await self.protection_orders()
                     want = venue_params.client_id(self.ex.id, cid)
-                    return next((p for p in plans if p.get("clientOrderId") == want), None)
+                    return next((p for p in plans if venue_params.listed_client_id(self.ex.id, p) == want), None)
                 order = await venue_params.lookup(self.ex, self.symbol, cid)
                 return await self.with_fee(order) if fee else order
             except ccxt.OrderNotFound:

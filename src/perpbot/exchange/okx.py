@@ -127,6 +127,14 @@ def protection_params(kind: str, cid: str, price: float) -> dict:
             "algoClOrdId": vcid}
 
 
+def listed_client_id(order: dict) -> str | None:
+    """perpbot's id of a listed algo order: ``algoClOrdId`` (the algo order's own client id; ccxt's
+    ``clientOrderId`` reads ``clOrdId``, which OKX documents for the order an algo order places once
+    triggered), else ``clOrdId``; None when both are empty (the entry's attached OCO)."""
+    info = order.get("info") or {}
+    return info.get("algoClOrdId") or info.get("clOrdId") or order.get("clientOrderId") or None
+
+
 def cancel_protection_params(order: dict) -> dict:
     """``params`` of ``cancel_order`` for an algo order: ``POST /api/v5/trade/cancel-algos`` (algoId)."""
     return {"trigger": True}

@@ -203,7 +203,7 @@ async def reconcile(executor, ledger, run_id: int, *, atr: float = math.nan, cfg
     rep = ReconcileReport(time=executor.now(), position=snap.position, equity=snap.equity,
                           free=snap.free, open_orders=len(normal), plan_orders=len(plans))
     live = {o.get("clientOrderId"): o for o in normal}
-    live_plans = {p.get("clientOrderId"): p for p in plans}
+    live_plans = {venue_params.listed_client_id(executor.ex.id, p): p for p in plans}
     # 1. unsettled ledger orders
     if ledger is not None and scan_ledger:
         load_unsettled(executor, ledger, run_id)

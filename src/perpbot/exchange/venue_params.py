@@ -145,6 +145,13 @@ def protection_levels(exchange_id: str, order: dict) -> dict[str, float]:
     return {kind: float(price)} if kind is not None and price is not None else {}
 
 
+def listed_client_id(exchange_id: str, order: dict) -> str | None:
+    """The client id of a listed protection order: the module's ``listed_client_id`` (OKX: the algo order's own
+    ``algoClOrdId``, which ccxt does not map), else ccxt ``clientOrderId``."""
+    fn = getattr(_live(exchange_id), "listed_client_id", None)
+    return fn(order) if fn is not None else order.get("clientOrderId")
+
+
 def client_id(exchange_id: str, cid: str) -> str:
     """perpbot's client order id ``cid`` as the venue shows it (ccxt ``clientOrderId``; OKX: letters and digits)."""
     fn = getattr(VENUES.get(exchange_id), "client_order_id", None)
