@@ -13,19 +13,15 @@ OperationRejected, -1021 InvalidNonce, -1022 / -2014 / -2015 AuthenticationError
 from __future__ import annotations
 
 from perpbot.devtools.bitget_sim.errors import SimError
+from perpbot.devtools.facade import VenueError
 
 
-class BinanceError(Exception):
-    """A refused request: ``code`` (negative int), ``msg``, HTTP ``status`` (400 by default)."""
+class BinanceError(VenueError):
+    """A refused request: ``code`` (negative int), ``msg``, HTTP ``status`` (400 by default);
+    ``body()`` = ``{"code": code, "msg": msg}``."""
 
     def __init__(self, code: int, msg: str, status: int = 400) -> None:
-        super().__init__(f"{code} {msg}")
-        self.code = int(code)
-        self.msg = msg
-        self.status = status
-
-    def body(self) -> dict:
-        return {"code": self.code, "msg": self.msg}
+        super().__init__(int(code), msg, status)
 
 
 #: Bitget engine code -> (Binance code, message; None keeps the engine's message)

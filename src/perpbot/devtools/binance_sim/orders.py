@@ -29,9 +29,10 @@ import re
 from typing import Callable
 
 from perpbot.devtools.binance_sim.errors import BinanceError, invalid, missing
-from perpbot.devtools.binance_sim.private import bitget_params, engine_of, engines_of
-from perpbot.devtools.binance_sim.public import int_param, limit_param, route
+from perpbot.devtools.binance_sim.private import engine_of, engines_of
+from perpbot.devtools.binance_sim.public import int_param, limit_param
 from perpbot.devtools.binance_sim.shapes import LIQUIDATION_PREFIX, algo_json, order_json, trade_json
+from perpbot.devtools.facade import bitget_params, route
 
 ORDERS: dict[tuple[str, str], Callable] = {}
 CLIENT_ID = re.compile(r"^[.A-Z:/a-z0-9_-]{1,36}$")

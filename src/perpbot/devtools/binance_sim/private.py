@@ -25,9 +25,10 @@ from typing import Callable
 
 from perpbot.devtools.binance_sim.errors import BinanceError, invalid, missing
 from perpbot.devtools.binance_sim.info import MAKER_FEE, TAKER_FEE, leverage_brackets
-from perpbot.devtools.binance_sim.public import int_param, limit_param, route
+from perpbot.devtools.binance_sim.public import int_param, limit_param
 from perpbot.devtools.binance_sim.shapes import account_json, position_json
 from perpbot.devtools.bitget_sim.market import num
+from perpbot.devtools.facade import bitget_params, coin_names, pick, route
 
 PRIVATE: dict[tuple[str, str], Callable] = {}
 INCOME_BASE = 3_000_000_000
@@ -35,23 +36,13 @@ INCOME_BASE = 3_000_000_000
 
 def engine_of(sim, params: dict):
     """The engine of ``params["symbol"]``: -1102 when absent, -1121 when this account does not trade it."""
-    sym = (params.get("symbol") or "").upper()
-    if not sym:
-        raise missing("symbol")
-    e = sim.engines.get(sym)
-    if e is None:
-        raise BinanceError(-1121, "Invalid symbol.")
-    return e
+    return pick(sim.engines, (params.get("symbol") or "").upper(), missing("symbol"),
+                BinanceError(-1121, "Invalid symbol."))
 
 
 def engines_of(sim, params: dict) -> list:
     """The engine of ``params["symbol"]`` when given, else every traded symbol's."""
     return [engine_of(sim, params)] if params.get("symbol") else list(sim.engines.values())
-
-
-def bitget_params(e, **kw) -> dict:
-    """Parameters of an engine call (the engine speaks Bitget: symbol, productType, marginCoin)."""
-    return {"symbol": e.symbol, "productType": "USDT-FUTURES", "marginCoin": "USDT", **kw}
 
 
 @route(PRIVATE, "GET", "/fapi/v2/balance")
@@ -117,10 +108,9 @@ def commission_rate(sim, params):
 def coins(sim, params):
     """The spot wallet's coin list (ccxt's fetch_currencies, part of load_markets with a key):
     USDT and the traded base coins, no networks."""
-    names = ["USDT"] + sorted({s[:-4] for s in sim.engines})
     return [{"coin": c, "name": c, "depositAllEnable": True, "withdrawAllEnable": True, "free": "0", "locked": "0",
              "freeze": "0", "withdrawing": "0", "ipoing": "0", "ipoable": "0", "storage": "0", "isLegalMoney": False,
-             "trading": True, "networkList": []} for c in names]
+             "trading": True, "networkList": []} for c in coin_names(sim)]
 
 
 @route(PRIVATE, "GET", "/sapi/v1/margin/allPairs")

@@ -21,7 +21,9 @@ import numpy as np
 
 from perpbot.devtools.binance_sim.errors import BinanceError, invalid, missing
 from perpbot.devtools.binance_sim.info import exchange_info
+from perpbot.devtools.bitget_sim.errors import parse_int
 from perpbot.devtools.bitget_sim.market import GRANULARITY_MS, MONTH, num
+from perpbot.devtools.facade import candle_window, pick, route, settled_funding
 
 PUBLIC: dict[tuple[str, str], Callable] = {}
 
@@ -29,21 +31,9 @@ INTERVALS = {"1m": "1m", "3m": "3m", "5m": "5m", "15m": "15m", "30m": "30m", "1h
              "6h": "6Hutc", "12h": "12Hutc", "1d": "1Dutc", "3d": "3Dutc", "1w": "1Wutc", "1M": "1Mutc"}
 
 
-def route(table: dict, method: str, path: str):
-    def deco(fn):
-        table[(method, path)] = fn
-        return fn
-    return deco
-
-
 def int_param(params: dict, key: str, default: int | None = None) -> int | None:
-    v = params.get(key)
-    if v in (None, ""):
-        return default
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        raise invalid(key) from None
+    """``params[key]`` as an int, ``default`` when absent or empty; -1130 when it is not an integer."""
+    return parse_int(params, key, default, lambda k, _v: invalid(k))
 
 
 def limit_param(params: dict, default: int, most: int) -> int:
@@ -54,15 +44,9 @@ def limit_param(params: dict, default: int, most: int) -> int:
 
 
 def market_of(sim, params: dict, required: bool = True):
-    sym = (params.get("symbol") or "").upper()
-    if not sym:
-        if required:
-            raise missing("symbol")
-        return None
-    m = sim.markets.get(sym)
-    if m is None:
-        raise BinanceError(-1121, "Invalid symbol.")
-    return m
+    """The market of ``params["symbol"]``: -1102 when absent (None when not ``required``), -1121 unknown."""
+    return pick(sim.markets, (params.get("symbol") or "").upper(), missing("symbol") if required else None,
+                BinanceError(-1121, "Invalid symbol."))
 
 
 @route(PUBLIC, "GET", "/fapi/v1/ping")
@@ -89,17 +73,11 @@ def _klines(sim, params, kind: str):
     if gran is None:
         raise BinanceError(-1120, "Invalid interval.")
     limit = limit_param(params, 500, 1500)
-    start, end = int_param(params, "startTime"), int_param(params, "endTime")
     step = GRANULARITY_MS[gran]
-    end_excl = None if end is None else end + 1
-    if start is not None and step != MONTH:  # no need to format more than `limit` candles
-        cap = start + limit * step
-        end_excl = cap if end_excl is None else min(end_excl, cap)
     try:
-        rows = m.candles(gran, start, end_excl, 10**9, 10**9, kind)
+        rows = candle_window(m, gran, int_param(params, "startTime"), int_param(params, "endTime"), limit, kind)
     except ValueError as exc:
         raise BinanceError(-1120, f"Invalid interval. ({exc})") from None
-    rows = rows[:limit] if start is not None else rows[-limit:]
     out = []
     for ts, o, h, lo, c, vol, qvol in rows:
         t = int(ts)
@@ -144,14 +122,9 @@ def funding_rate(sim, params):
     start, end = int_param(params, "startTime"), int_param(params, "endTime")
     out = []
     for m in ms:
-        k = int(np.searchsorted(m.fund_ms, m.now_ms, side="right"))
-        for i in range(k):
-            t = int(m.fund_ms[i])
-            if (start is not None and t < start) or (end is not None and t > end):
-                continue
+        for t, rate in settled_funding(m, start, end):
             j = min(max(int(np.searchsorted(m.ts, t, side="right")) - 1, 0), m.n - 1)
-            out.append({"symbol": m.symbol, "fundingTime": t, "fundingRate": num(m.fund_rate[i]),
-                        "markPrice": num(m.o[j])})
+            out.append({"symbol": m.symbol, "fundingTime": t, "fundingRate": num(rate), "markPrice": num(m.o[j])})
     out.sort(key=lambda r: r["fundingTime"])
     return out[:limit] if start is not None else out[-limit:]
 

@@ -15,33 +15,30 @@ Usage::
 
 from __future__ import annotations
 
-import json
 from urllib.parse import parse_qsl, urlsplit
 
-import pandas as pd
 from aiohttp import web
 
 from perpbot.devtools.binance_sim.auth import verify
-from perpbot.devtools.binance_sim.errors import BinanceError, translate
+from perpbot.devtools.binance_sim.errors import translate
 from perpbot.devtools.binance_sim.info import RULES, engine_spec
 from perpbot.devtools.binance_sim.orders import ORDERS
 from perpbot.devtools.binance_sim.private import PRIVATE
 from perpbot.devtools.binance_sim.public import PUBLIC
 from perpbot.devtools.bitget_sim.errors import SimError
-from perpbot.devtools.bitget_sim.server import BitgetSim
-
-SIGNED = {**PRIVATE, **ORDERS}
+from perpbot.devtools.facade import ProtocolFacade, VenueError
 
 
-class BinanceSim(BitgetSim):
+class BinanceSim(ProtocolFacade):
     """A replaying Binance USDⓈ-M futures exchange for tests (see the package docstring).
 
-    Args: as :class:`~perpbot.devtools.bitget_sim.server.BitgetSim` (``candles``, ``funding``,
-    ``mark``, ``start_bar``, ``symbol``, ``capital`` USDT, ``slippage`` fraction, ``leverage``,
-    ``api_key`` (default ``sim-key-`` + 12 random hex digits), ``api_secret``, ``tradable``),
-    with Binance's rules: symbols among :data:`~perpbot.devtools.binance_sim.info.RULES`
-    (SOLUSDT, BTCUSDT, ETHUSDT), market orders fill at once at the last close, fees taker 0.05 %
-    / maker 0.02 %. No ``others``, no passphrase, no websocket.
+    Args: as :class:`~perpbot.devtools.facade.ProtocolFacade` (those of
+    :class:`~perpbot.devtools.bitget_sim.server.BitgetSim`: ``candles``, ``funding``, ``mark``,
+    ``start_bar``, ``symbol``, ``capital`` USDT, ``slippage`` fraction, ``leverage``, ``api_key``
+    (default ``sim-key-`` + 12 random hex digits), ``api_secret``, ``tradable``), with Binance's
+    rules: symbols among :data:`~perpbot.devtools.binance_sim.info.RULES` (SOLUSDT, BTCUSDT,
+    ETHUSDT), market orders fill at once at the last close, fees taker 0.05 % / maker 0.02 %. No
+    ``others``, no passphrase, no websocket.
 
     Attributes: those of BitgetSim (``engine``, ``engines``, ``wallet``, ``market``, ``faults``,
     ``requests``, ``api_key``, ``api_secret``, ``state``) and ``user_cancelled`` (ids of orders
@@ -52,16 +49,12 @@ class BinanceSim(BitgetSim):
     not known for, and as BitgetSim for bad arguments.
     """
 
-    def __init__(self, candles: pd.DataFrame, funding: pd.DataFrame | None = None, mark: pd.DataFrame | None = None,
-                 start_bar: int | None = None, symbol: str = "SOLUSDT", capital: float = 1000.0,
-                 slippage: float = 0.0, leverage: int = 10, api_key: str | None = None,
-                 api_secret: str = "sim-secret", tradable: dict | None = None) -> None:
-        for sym in (symbol, *(tradable or {})):
-            if sym not in RULES:
-                raise ValueError(f"symbol {sym!r}: Binance rules known for {sorted(RULES)} only")
-        super().__init__(candles, funding, mark, api_key=api_key, api_secret=api_secret, start_bar=start_bar,
-                         symbol=symbol, capital=capital, slippage=slippage, market_fill="last_close",
-                         leverage=leverage, tradable=tradable)
+    VENUE = "Binance"
+    KNOWN = RULES
+    PUBLIC = PUBLIC
+    SIGNED = {**PRIVATE, **ORDERS}
+
+    def _setup(self) -> None:
         self.user_cancelled: set[str] = set()
 
     def contract_spec(self, symbol: str) -> dict | None:
@@ -86,41 +79,24 @@ class BinanceSim(BitgetSim):
             exchange.exceptions = {**exc, "exact": {**exc.get("exact", {}), **linear.get("exact", {})},
                                    "broad": {**exc.get("broad", {}), **linear.get("broad", {})}}
 
-    # ---- the protocol ------------------------------------------------------------------------------
-    def _add_routes(self, app: web.Application) -> None:
-        app.router.add_route("*", "/{tail:.*}", self._rest)
-
-    def _fault_key(self, request: web.Request, path: str) -> str:
-        return f"{request.method} {path}"
-
-    def _json(self, body, status: int = 200) -> web.Response:
-        return web.Response(status=status, text=json.dumps(body), content_type="application/json")
-
+    # ---- the protocol (the hooks of ProtocolFacade) ---------------------------------------------------
     def _rate_limited(self) -> web.Response:
         return self._json({"code": -1003, "msg": "Too many requests; current limit of IP(127.0.0.1) is 2400 "
                                                  "requests per minute."}, 429)
 
-    async def _dispatch(self, request: web.Request, path: str, body: str) -> web.Response:
-        key = (request.method, path)
-        handler, signed = PUBLIC.get(key), False
-        if handler is None:
-            handler = SIGNED.get(key)
-            signed = handler is not None
-        if handler is None:
-            return self._json({"code": -5000, "msg": f"Path {path}, Method {request.method} is invalid"}, 404)
-        raw_query = request.raw_path.partition("?")[2]
-        params = dict(parse_qsl(raw_query, keep_blank_values=True))
+    def _not_found(self, request: web.Request, path: str) -> web.Response:
+        return self._json({"code": -5000, "msg": f"Path {path}, Method {request.method} is invalid"}, 404)
+
+    def _translate(self, exc: SimError) -> VenueError:
+        return translate(exc)
+
+    def _params(self, request: web.Request, body: str) -> dict:
+        """The query's parameters, and a POST / PUT / DELETE form body's on top (strings, blanks kept)."""
+        params = dict(parse_qsl(request.raw_path.partition("?")[2], keep_blank_values=True))
         if body and request.method in ("POST", "PUT", "DELETE"):
             params.update(parse_qsl(body, keep_blank_values=True))
-        try:
-            if signed:
-                verify(request.headers, raw_query, body, params, self.api_key, self.api_secret, self.server_clock_ms())
-            with self.lock:
-                data = handler(self, params)
-                self.hub.collect_account_events()  # drain the engines' event lists (no websocket here)
-        except BinanceError as exc:
-            return self._json(exc.body(), exc.status)
-        except SimError as exc:
-            err = translate(exc)
-            return self._json(err.body(), err.status)
-        return self._json(data)
+        return params
+
+    def _verify(self, request: web.Request, body: str) -> None:
+        verify(request.headers, request.raw_path.partition("?")[2], body, self._params(request, body), self.api_key,
+               self.api_secret, self.server_clock_ms())

@@ -3,6 +3,8 @@ parsing of numeric request parameters into such errors."""
 
 from __future__ import annotations
 
+from typing import Callable
+
 
 class SimError(Exception):
     """A request the exchange refuses: answered ``{"code": code, "msg": msg, "data": null}``.
@@ -34,3 +36,20 @@ def parse_price(params: dict, key: str) -> float | None:
     if not x > 0:
         raise bad_param(f"{key} must be > 0, got {v}")
     return x
+
+
+def parse_int(params: dict, key: str, default: int | None = None,
+              error: Callable[[str, object], Exception] | None = None) -> int | None:
+    """``params[key]`` as an int, ``default`` when absent or empty; otherwise ``error(key, value)``
+    is raised (default: 40017 "... is not an integer"; a facade passes its venue's error)."""
+    v = params.get(key)
+    if v in (None, ""):
+        return default
+    try:
+        return int(v)  # type: ignore[call-overload]
+    except (TypeError, ValueError):
+        raise (error or _not_int)(key, v) from None
+
+
+def _not_int(key: str, v: object) -> SimError:
+    return bad_param(f"{key}={v!r} is not an integer")

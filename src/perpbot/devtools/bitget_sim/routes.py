@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Callable
 
-from perpbot.devtools.bitget_sim.errors import SimError, bad_param
+from perpbot.devtools.bitget_sim.errors import SimError, bad_param, parse_int
 from perpbot.devtools.bitget_sim.market import CONTRACTS
 
 PUBLIC: dict[tuple[str, str], Callable] = {}
@@ -29,16 +29,6 @@ def route(table: dict, method: str, path: str):
         table[(method, "/api/" + path)] = fn
         return fn
     return deco
-
-
-def _int(params: dict, key: str, default: int | None = None) -> int | None:
-    v = params.get(key)
-    if v in (None, ""):
-        return default
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        raise bad_param(f"{key}={v!r} is not an integer") from None
 
 
 def _product(params: dict, required: bool = True) -> str | None:
@@ -100,11 +90,11 @@ def _candles(sim, params, max_limit: int, kind: str | None = None):
     gran = params.get("granularity")
     if not gran:
         raise SimError("40019", "Parameter granularity cannot be empty")
-    limit = _int(params, "limit", 100)
+    limit = parse_int(params, "limit", 100)
     if limit > max_limit:
         raise bad_param(f"limit {limit} is above the maximum {max_limit}")
     try:
-        return m.candles(gran, _int(params, "startTime"), _int(params, "endTime"), limit, max_limit,
+        return m.candles(gran, parse_int(params, "startTime"), parse_int(params, "endTime"), limit, max_limit,
                          kind or params.get("kLineType") or "MARKET")
     except ValueError as exc:
         raise bad_param(str(exc)) from None
@@ -133,8 +123,8 @@ def history_index_candles(sim, params):
 @route(PUBLIC, "GET", "v2/mix/market/history-fund-rate")
 def history_fund_rate(sim, params):
     m = _market(sim, params)
-    size = _int(params, "pageSize", 20)
-    page = _int(params, "pageNo", 1)
+    size = parse_int(params, "pageSize", 20)
+    page = parse_int(params, "pageNo", 1)
     if not 1 <= size <= 100 or page < 1:
         raise bad_param("pageSize must be in [1, 100] and pageNo >= 1")
     return m.funding_history(size, page)
