@@ -14,16 +14,15 @@ orderLinkId), 110092 / 110093 InvalidOrder (trigger on the wrong side), 110094 I
 from __future__ import annotations
 
 from perpbot.devtools.bitget_sim.errors import SimError
+from perpbot.devtools.facade import VenueError
 
 
-class BybitError(Exception):
-    """A refused request: ``code`` (int), ``msg``, HTTP ``status`` (200: Bybit's business errors)."""
+class BybitError(VenueError):
+    """A refused request: ``code`` (int), ``msg``, HTTP ``status`` (200: Bybit's business errors),
+    ``result`` (the envelope's ``result``, ``{}`` by default)."""
 
     def __init__(self, code: int, msg: str, status: int = 200, result: dict | None = None) -> None:
-        super().__init__(f"{code} {msg}")
-        self.code = int(code)
-        self.msg = msg
-        self.status = status
+        super().__init__(int(code), msg, status)
         self.result = result or {}
 
 

@@ -33,12 +33,11 @@ from __future__ import annotations
 import re
 from typing import Any, Callable
 
-from perpbot.devtools.binance_sim.private import bitget_params
-from perpbot.devtools.binance_sim.public import route
 from perpbot.devtools.bybit_sim.errors import BybitError, bad
 from perpbot.devtools.bybit_sim.private import engine_of, engines_of
 from perpbot.devtools.bybit_sim.public import int_param, limit_param, linear
 from perpbot.devtools.bybit_sim.shapes import execution_json, funding_json, order_json, plan_json
+from perpbot.devtools.facade import bitget_params, route
 
 ORDERS: dict[tuple[str, str], Callable] = {}
 LINK_ID = re.compile(r"^[A-Za-z0-9_-]{1,36}$")

@@ -20,13 +20,12 @@ from __future__ import annotations
 
 from typing import Callable
 
-from perpbot.devtools.binance_sim.private import bitget_params
-from perpbot.devtools.binance_sim.public import route
 from perpbot.devtools.bitget_sim.market import num
 from perpbot.devtools.bybit_sim.errors import BybitError, bad
 from perpbot.devtools.bybit_sim.info import MAKER_FEE, TAKER_FEE
 from perpbot.devtools.bybit_sim.public import linear
 from perpbot.devtools.bybit_sim.shapes import position_json, wallet_json
+from perpbot.devtools.facade import bitget_params, coin_names, pick, route
 
 PRIVATE: dict[tuple[str, str], Callable] = {}
 MARGIN_MODES = {"ISOLATED_MARGIN": "isolated", "REGULAR_MARGIN": "crossed"}
@@ -34,13 +33,8 @@ MARGIN_MODES = {"ISOLATED_MARGIN": "isolated", "REGULAR_MARGIN": "crossed"}
 
 def engine_of(sim, params: dict):
     """The engine of ``params["symbol"]``: 10001 when absent or not traded by this account."""
-    sym = (params.get("symbol") or "").upper()
-    if not sym:
-        raise bad("symbol is required")
-    e = sim.engines.get(sym)
-    if e is None:
-        raise BybitError(10001, "params error: symbol invalid")
-    return e
+    return pick(sim.engines, (params.get("symbol") or "").upper(), bad("symbol is required"),
+                BybitError(10001, "params error: symbol invalid"))
 
 
 def engines_of(sim, params: dict) -> list:
@@ -94,8 +88,7 @@ def query_api(sim, params):
 @route(PRIVATE, "GET", "/v5/asset/coin/query-info")
 def coin_info(sim, params):
     """USDT and the traded base coins, no chains (ccxt's fetch_currencies, part of load_markets with keys)."""
-    names = ["USDT"] + sorted({s[:-4] for s in sim.engines})
-    return {"rows": [{"name": c, "coin": c, "remainAmount": "0", "chains": []} for c in names]}
+    return {"rows": [{"name": c, "coin": c, "remainAmount": "0", "chains": []} for c in coin_names(sim)]}
 
 
 @route(PRIVATE, "GET", "/v5/account/fee-rate")

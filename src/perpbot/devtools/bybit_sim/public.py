@@ -17,12 +17,11 @@ from __future__ import annotations
 
 from typing import Callable
 
-import numpy as np
-
-from perpbot.devtools.binance_sim.public import route
-from perpbot.devtools.bitget_sim.market import GRANULARITY_MS, MONTH, num
+from perpbot.devtools.bitget_sim.errors import parse_int
+from perpbot.devtools.bitget_sim.market import num
 from perpbot.devtools.bybit_sim.errors import BybitError, bad
 from perpbot.devtools.bybit_sim.info import instrument
+from perpbot.devtools.facade import candle_window, pick, route, settled_funding
 
 PUBLIC: dict[tuple[str, str], Callable] = {}
 INTERVALS = {"1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1H", "120": "2H", "240": "4H",
@@ -30,13 +29,8 @@ INTERVALS = {"1": "1m", "3": "3m", "5": "5m", "15": "15m", "30": "30m", "60": "1
 
 
 def int_param(params: dict, key: str, default: int | None = None) -> int | None:
-    v = params.get(key)
-    if v in (None, ""):
-        return default
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        raise bad(f"{key} must be an integer") from None
+    """``params[key]`` as an int, ``default`` when absent or empty; 10001 when it is not an integer."""
+    return parse_int(params, key, default, lambda k, _v: bad(f"{k} must be an integer"))
 
 
 def limit_param(params: dict, default: int, most: int, key: str = "limit") -> int:
@@ -53,15 +47,9 @@ def linear(params: dict) -> None:
 
 
 def market_of(sim, params: dict, required: bool = True):
-    sym = (params.get("symbol") or "").upper()
-    if not sym:
-        if required:
-            raise bad("symbol is required")
-        return None
-    m = sim.markets.get(sym)
-    if m is None:
-        raise BybitError(10001, "params error: symbol invalid")
-    return m
+    """The market of ``params["symbol"]``: 10001 when absent (None when not ``required``) or unknown."""
+    return pick(sim.markets, (params.get("symbol") or "").upper(), bad("symbol is required") if required else None,
+                BybitError(10001, "params error: symbol invalid"))
 
 
 @route(PUBLIC, "GET", "/v5/market/time")
@@ -88,17 +76,10 @@ def _klines(sim, params, kind: str):
     if gran is None:
         raise bad("interval invalid")
     limit = limit_param(params, 200, 1000)
-    start, end = int_param(params, "start"), int_param(params, "end")
-    step = GRANULARITY_MS[gran]
-    end_excl = None if end is None else end + 1
-    if start is not None and step != MONTH:
-        cap = start + limit * step
-        end_excl = cap if end_excl is None else min(end_excl, cap)
     try:
-        rows = m.candles(gran, start, end_excl, 10**9, 10**9, kind)
+        rows = candle_window(m, gran, int_param(params, "start"), int_param(params, "end"), limit, kind)
     except ValueError as exc:
         raise bad(f"interval invalid ({exc})") from None
-    rows = rows[:limit] if start is not None else rows[-limit:]
     if kind != "MARKET":
         return {"category": "linear", "symbol": m.symbol, "list": [r[:5] for r in reversed(rows)]}
     return {"category": "linear", "symbol": m.symbol, "list": [list(r) for r in reversed(rows)]}
@@ -150,10 +131,7 @@ def funding_history(sim, params):
     start, end = int_param(params, "startTime"), int_param(params, "endTime")
     if start is not None and end is None:
         raise bad("Passing only startTime is not supported; pass endTime too")
-    k = int(np.searchsorted(m.fund_ms, m.now_ms, side="right"))
-    rows = [(int(m.fund_ms[i]), float(m.fund_rate[i])) for i in range(k)
-            if (start is None or m.fund_ms[i] >= start) and (end is None or m.fund_ms[i] <= end)]
-    rows = rows[-limit:][::-1]
+    rows = settled_funding(m, start, end)[-limit:][::-1]
     return {"category": "linear", "list": [{"symbol": m.symbol, "fundingRate": num(r), "fundingRateTimestamp": str(t)}
                                            for t, r in rows]}
 
