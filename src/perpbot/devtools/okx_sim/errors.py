@@ -14,15 +14,17 @@ AuthenticationError, 50011 RateLimitExceeded; 51169 (not in ccxt's table) Exchan
 from __future__ import annotations
 
 from perpbot.devtools.bitget_sim.errors import SimError
+from perpbot.devtools.facade import VenueError
 
 
-class OkxError(Exception):
+class OkxError(VenueError):
     """A refused request: ``code`` (OKX's, a digit string), ``msg``, HTTP ``status`` (200 by default),
-    ``data`` (the per-order rows of a refused order request: ``sCode`` / ``sMsg``)."""
+    ``data`` (the per-order rows of a refused order request: ``sCode`` / ``sMsg``); ``body()`` =
+    ``{"code": code, "msg": msg, "data": data}``."""
 
     def __init__(self, code: str, msg: str, status: int = 200, data: list | None = None) -> None:
-        super().__init__(f"{code} {msg}")
-        self.code, self.msg, self.status, self.data = str(code), msg, status, data or []
+        super().__init__(str(code), msg, status)
+        self.data = data or []
 
     def body(self) -> dict:
         return {"code": self.code, "msg": self.msg, "data": self.data}

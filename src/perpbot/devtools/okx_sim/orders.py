@@ -28,8 +28,9 @@ import re
 from typing import Callable
 
 from perpbot.devtools.bitget_sim.errors import SimError
+from perpbot.devtools.facade import bitget_params
 from perpbot.devtools.okx_sim.errors import OkxError, bad, empty, failed
-from perpbot.devtools.okx_sim.private import bitget_params, engine_of, engines_of
+from perpbot.devtools.okx_sim.private import engine_of, engines_of
 from perpbot.devtools.okx_sim.public import int_param, limit_param, route
 from perpbot.devtools.okx_sim.shapes import algo_json, algos, fill_json, order_json
 

@@ -18,9 +18,10 @@ from __future__ import annotations
 from typing import Callable
 
 from perpbot.devtools.bitget_sim.market import num
+from perpbot.devtools.facade import bitget_params, coin_names
 from perpbot.devtools.okx_sim.errors import OkxError, bad, empty
-from perpbot.devtools.okx_sim.info import INST_IDS, MAX_LEVER, SYMBOLS
-from perpbot.devtools.okx_sim.public import int_param, limit_param, route
+from perpbot.devtools.okx_sim.info import INST_IDS, MAX_LEVER
+from perpbot.devtools.okx_sim.public import by_inst, int_param, limit_param, route
 from perpbot.devtools.okx_sim.shapes import balance_json, position_json
 
 PRIVATE: dict[tuple[str, str], Callable] = {}
@@ -29,13 +30,7 @@ BILL_BASE = 5_000_000_000
 
 def engine_of(sim, params: dict):
     """The engine of ``params["instId"]``: 50014 when absent, 51001 when this account does not trade it."""
-    inst = params.get("instId") or ""
-    if not inst:
-        raise empty("instId")
-    e = sim.engines.get(SYMBOLS.get(inst, ""))
-    if e is None:
-        raise OkxError("51001", "Instrument ID does not exist.")
-    return e
+    return by_inst(sim.engines, params)
 
 
 def engines_of(sim, params: dict) -> list:
@@ -43,11 +38,6 @@ def engines_of(sim, params: dict) -> list:
     if not params.get("instId"):
         return list(sim.engines.values())
     return [engine_of(sim, {"instId": i}) for i in str(params["instId"]).split(",")]
-
-
-def bitget_params(e, **kw) -> dict:
-    """Parameters of an engine call (the engine speaks Bitget: symbol, productType, marginCoin)."""
-    return {"symbol": e.symbol, "productType": "USDT-FUTURES", "marginCoin": "USDT", **kw}
 
 
 @route("GET", "account/balance", PRIVATE)
@@ -113,10 +103,9 @@ def leverage_info(sim, params):
 @route("GET", "asset/currencies", PRIVATE)
 def currencies(sim, params):
     """The funding account's coins (ccxt's fetch_currencies with keys outside demo mode): USDT and the base coins."""
-    names = ["USDT"] + sorted({s[:-4] for s in sim.engines})
     return [{"ccy": c, "name": c, "chain": f"{c}-{c}", "canDep": True, "canWd": True, "canInternal": True,
              "minWd": "1", "maxWd": "1000000", "minFee": "0", "maxFee": "0", "mainNet": True, "wdTickSz": "8",
-             "logoLink": ""} for c in names]
+             "logoLink": ""} for c in coin_names(sim)]
 
 
 def bill_rows(sim) -> list[dict]:

@@ -18,34 +18,29 @@ Funding history (``after`` / ``before`` exclusive on fundingTime, newest first, 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Mapping, TypeVar
 
-import numpy as np
-
+from perpbot.devtools.bitget_sim.errors import parse_int
 from perpbot.devtools.bitget_sim.market import num
+from perpbot.devtools.facade import route as add_route
+from perpbot.devtools.facade import settled_funding
 from perpbot.devtools.okx_sim.errors import OkxError, bad, empty
 from perpbot.devtools.okx_sim.info import SYMBOLS, instrument
 
+T = TypeVar("T")
 PUBLIC: dict[tuple[str, str], Callable] = {}
 BARS = ("1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H", "6H", "12H", "1D", "1W", "1M",
         "6Hutc", "12Hutc", "1Dutc", "1Wutc", "1Mutc")
 
 
 def route(method: str, path: str, table: dict | None = None):
-    def deco(fn):
-        (PUBLIC if table is None else table)[(method, "/api/v5/" + path)] = fn
-        return fn
-    return deco
+    """Decorator: register the handler as ``table[(method, "/api/v5/" + path)]`` (default :data:`PUBLIC`)."""
+    return add_route(PUBLIC if table is None else table, method, "/api/v5/" + path)
 
 
 def int_param(params: dict, key: str) -> int | None:
-    v = params.get(key)
-    if v in (None, ""):
-        return None
-    try:
-        return int(v)
-    except (TypeError, ValueError):
-        raise bad(key) from None
+    """``params[key]`` as an int, None when absent or empty; 51000 when it is not an integer."""
+    return parse_int(params, key, None, lambda k, _v: bad(k))
 
 
 def limit_param(params: dict, default: int, most: int) -> int:
@@ -53,14 +48,21 @@ def limit_param(params: dict, default: int, most: int) -> int:
     return default if n is None else max(1, min(n, most))
 
 
-def market_of(sim, params: dict):
+def by_inst(table: Mapping[str, T], params: dict) -> T:
+    """``table``'s entry (a market or an engine, by engine symbol) for ``params["instId"]``: 50014
+    when it is absent, 51001 when the instrument is unknown or not in ``table``."""
     inst = params.get("instId") or ""
     if not inst:
         raise empty("instId")
-    m = sim.markets.get(SYMBOLS.get(inst, ""))
-    if m is None:
+    hit = table.get(SYMBOLS.get(inst, ""))
+    if hit is None:
         raise OkxError("51001", "Instrument ID does not exist.")
-    return m
+    return hit
+
+
+def market_of(sim, params: dict):
+    """The market of ``params["instId"]`` (see :func:`by_inst`)."""
+    return by_inst(sim.markets, params)
 
 
 @route("GET", "public/time")
@@ -110,18 +112,10 @@ def funding_history(sim, params):
     m = market_of(sim, params)
     limit = limit_param(params, 100, 100)
     after, before = int_param(params, "after"), int_param(params, "before")
-    k = int(np.searchsorted(m.fund_ms, m.now_ms, side="right"))
-    out = []
-    for i in range(k - 1, -1, -1):
-        t = int(m.fund_ms[i])
-        if (after is not None and t >= after) or (before is not None and t <= before):
-            continue
-        rate = num(m.fund_rate[i])
-        out.append({"instType": "SWAP", "instId": params["instId"], "formulaType": "noRate", "fundingRate": rate,
-                    "realizedRate": rate, "fundingTime": str(t), "method": "current_period"})
-        if len(out) >= limit:
-            break
-    return out
+    rows = settled_funding(m, None if before is None else before + 1, None if after is None else after - 1)
+    return [{"instType": "SWAP", "instId": params["instId"], "formulaType": "noRate", "fundingRate": num(rate),
+             "realizedRate": num(rate), "fundingTime": str(t), "method": "current_period"}
+            for t, rate in rows[::-1][:limit]]
 
 
 @route("GET", "public/funding-rate")

@@ -16,14 +16,11 @@ Usage::
 
 from __future__ import annotations
 
-import json
-from urllib.parse import parse_qsl
-
 import pandas as pd
 from aiohttp import web
 
 from perpbot.devtools.bitget_sim.errors import SimError
-from perpbot.devtools.bitget_sim.server import BitgetSim
+from perpbot.devtools.facade import ProtocolFacade, VenueError
 from perpbot.devtools.okx_sim.auth import verify
 from perpbot.devtools.okx_sim.errors import OkxError, translate
 from perpbot.devtools.okx_sim.info import INST_IDS, engine_spec
@@ -31,10 +28,8 @@ from perpbot.devtools.okx_sim.orders import ORDERS
 from perpbot.devtools.okx_sim.private import PRIVATE
 from perpbot.devtools.okx_sim.public import PUBLIC
 
-SIGNED = {**PRIVATE, **ORDERS}
 
-
-class OkxSim(BitgetSim):
+class OkxSim(ProtocolFacade):
     """A replaying OKX USDT-perpetual (SWAP) exchange for tests (see the package docstring).
 
     Args: as :class:`~perpbot.devtools.bitget_sim.server.BitgetSim` (``candles``, ``funding``,
@@ -54,15 +49,19 @@ class OkxSim(BitgetSim):
     OKX rules are not known for, and as BitgetSim for bad arguments.
     """
 
+    VENUE = "OKX"
+    KNOWN = INST_IDS
+    PUBLIC = PUBLIC
+    SIGNED = {**PRIVATE, **ORDERS}
+
     def __init__(self, candles: pd.DataFrame, funding: pd.DataFrame | None = None, mark: pd.DataFrame | None = None,
                  start_bar: int | None = None, symbol: str = "SOLUSDT", capital: float = 1000.0,
                  slippage: float = 0.0, leverage: int = 10, api_key: str | None = None,
                  api_secret: str = "sim-secret", passphrase: str = "sim-pass") -> None:
-        if symbol not in INST_IDS:
-            raise ValueError(f"symbol {symbol!r}: OKX rules known for {sorted(INST_IDS)} only")
-        super().__init__(candles, funding, mark, api_key=api_key, api_secret=api_secret, passphrase=passphrase,
-                         start_bar=start_bar, symbol=symbol, capital=capital, slippage=slippage,
-                         market_fill="last_close", leverage=leverage)
+        self._open(candles, funding, mark, start_bar, symbol, capital, slippage, leverage, api_key, api_secret,
+                   None, passphrase)
+
+    def _setup(self) -> None:
         self.algo_meta: dict[str, dict] = {}
         self.attach_types: dict[str, dict] = {}
 
@@ -77,46 +76,25 @@ class OkxSim(BitgetSim):
             if isinstance(urls, dict):
                 exchange.urls[key] = {**urls, "rest": self.base_url}
 
-    # ---- the protocol ------------------------------------------------------------------------------
-    def _add_routes(self, app: web.Application) -> None:
-        app.router.add_route("*", "/{tail:.*}", self._rest)
-
+    # ---- the protocol (the hooks of ProtocolFacade) ---------------------------------------------------
     def _is_demo(self, request: web.Request) -> bool:
         return request.headers.get("x-simulated-trading") == "1"
 
-    def _fault_key(self, request: web.Request, path: str) -> str:
-        return f"{request.method} {path}"
-
-    def _json(self, body, status: int = 200) -> web.Response:
-        return web.Response(status=status, text=json.dumps(body), content_type="application/json")
+    def _ok(self, data) -> web.Response:
+        return self._json({"code": "0", "msg": "", "data": data})
 
     def _rate_limited(self) -> web.Response:
         return self._json({"msg": "Too Many Requests", "code": "50011"}, 429)
 
-    async def _dispatch(self, request: web.Request, path: str, body: str) -> web.Response:
-        key = (request.method, path)
-        handler, signed = PUBLIC.get(key), False
-        if handler is None:
-            handler = SIGNED.get(key)
-            signed = handler is not None
-        if handler is None:
-            return self._json({"code": "50000", "msg": f"Path {path} ({request.method}) is not served", "data": []},
-                              404)
-        try:
-            if signed:
-                verify(request.headers, request.method, request.raw_path, body, self.creds, self.server_clock_ms())
-            if request.method == "GET":
-                params = dict(parse_qsl(request.raw_path.partition("?")[2], keep_blank_values=True))
-            else:
-                try:
-                    params = json.loads(body) if body else {}
-                except ValueError:
-                    raise OkxError("50002", "Invalid JSON", 400) from None
-            with self.lock:
-                data = handler(self, params)
-                self.hub.collect_account_events()  # drain the engines' event lists (no websocket here)
-        except OkxError as exc:
-            return self._json(exc.body(), exc.status)
-        except SimError as exc:
-            return self._json(translate(exc).body())
-        return self._json({"code": "0", "msg": "", "data": data})
+    def _not_found(self, request: web.Request, path: str) -> web.Response:
+        return self._json({"code": "50000", "msg": f"Path {path} ({request.method}) is not served", "data": []},
+                          404)
+
+    def _translate(self, exc: SimError) -> VenueError:
+        return translate(exc)
+
+    def _verify(self, request: web.Request, body: str) -> None:
+        verify(request.headers, request.method, request.raw_path, body, self.creds, self.server_clock_ms())
+
+    def _bad_json(self) -> VenueError:
+        return OkxError("50002", "Invalid JSON", 400)
