@@ -34,9 +34,10 @@ def sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, n_rows: int):
 
 
 @contextmanager
-def running_sim(data, start_bar: int, capital: float = 1000.0):
-    """A started :class:`BitgetSim` over ``data`` (see :func:`sim_data`), stopped at exit."""
-    s = BitgetSim(candles=data[0], funding=data[1], mark=data[2], start_bar=start_bar, capital=capital)
+def running_sim(data, start_bar: int, capital: float = 1000.0, cls: type = BitgetSim):
+    """A started simulator (``cls``: :class:`BitgetSim`, or the Binance / Bybit / OKX one of the same
+    constructor) over ``data`` (see :func:`sim_data`), stopped at exit."""
+    s = cls(candles=data[0], funding=data[1], mark=data[2], start_bar=start_bar, capital=capital)
     s.start()
     try:
         yield s
