@@ -8,6 +8,8 @@ import threading
 import time
 from contextlib import contextmanager
 
+import pytest
+
 from perpbot.data import load_candles, load_funding
 from perpbot.devtools.bitget_sim import BitgetSim
 from perpbot.exchange.clients import make_async_exchange
@@ -43,6 +45,76 @@ def running_sim(data, start_bar: int, capital: float = 1000.0, cls: type = Bitge
         yield s
     finally:
         s.stop()
+
+
+def sim_module_fixtures(cls: type = BitgetSim, n_rows: int = 1400, start: int = 1000,
+                        loggers: tuple[str, ...] = ("ccxt", "aiohttp", "asyncio")):
+    """The fixtures of a simulator's protocol tests, to bind by name in the test module
+    (``_quiet, data, sim = sim_module_fixtures(BinanceSim, N_ROWS, START)``): ``_quiet`` (module, autouse: the
+    ``loggers`` at ERROR), ``data`` (module: :func:`sim_data` of ``n_rows`` rows) and ``sim`` (a started ``cls``
+    at row ``start``, see :func:`running_sim`)."""
+    @pytest.fixture(scope="module", autouse=True)
+    def _quiet():
+        with quiet_loggers(*loggers):  # ccxt logs every request at DEBUG: slow in pytest's log capture
+            yield
+
+    @pytest.fixture(scope="module")
+    def data(sol5m_path, sol_funding_path, sol_mark8h_path):
+        return sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, n_rows)
+
+    @pytest.fixture
+    def sim(data):
+        with running_sim(data, start, cls=cls) as s:
+            yield s
+
+    return _quiet, data, sim
+
+
+def drive_client(sim, make, body):
+    """``await body(ex)`` with the asyncio ccxt client ``make()`` (built in the loop) pointed at ``sim``, its
+    markets loaded; the client is closed after. Returns what ``body`` returns."""
+    async def main():
+        ex = make()
+        sim.point(ex)
+        try:
+            await ex.load_markets()
+            return await body(ex)
+        finally:
+            await ex.close()
+    return asyncio.run(main())
+
+
+def assert_auth_refusals(drive, sim, bad: list[tuple[dict, type, str | None]], stale: tuple[type, str | None]):
+    """Each ``(client config, ccxt error, message pattern)`` of ``bad`` (a wrong key, secret, passphrase) is
+    refused as that error; with the venue's clock 2 min ahead (``faults.clock_skew``) the request is stale:
+    ``stale`` (error, pattern); once the fault is cleared the balance reads 1,000 USDT. ``drive(sim, body,
+    **config)`` runs ``body`` with the venue's client."""
+    async def fetch_balance(ex):
+        return await ex.fetch_balance()
+
+    for config, error, match in bad:
+        with pytest.raises(error, match=match):
+            drive(sim, fetch_balance, **config)
+    sim.faults.clock_skew(120_000)  # older than the venue's receive window
+    try:
+        with pytest.raises(stale[0], match=stale[1]):
+            drive(sim, fetch_balance)
+    finally:
+        sim.faults.clear()
+    assert drive(sim, fetch_balance)["USDT"]["total"] == 1000.0
+
+
+def funding_time(data, start: int):
+    """(16:00 UTC of the day of candle ``start - 1``, the index of its candle, the funding rate then, the 8h
+    mark price's open then) of ``data`` (see :func:`sim_data`)."""
+    import pandas as pd
+
+    candles, funding, mark = data
+    t16 = candles["timestamp"].iloc[start - 1].normalize() + pd.Timedelta(hours=16)
+    k = int((candles["timestamp"] == t16).to_numpy().argmax())
+    rate = float(funding.loc[funding["timestamp"] == t16, "funding_rate"].iloc[0])
+    mk = float(mark.loc[mark["timestamp"] == t16, "open"].iloc[0])
+    return t16, k, rate, mk
 
 
 def two_symbol_data(sol5m_path, sol_funding_path, sol_mark8h_path, data_dir, n_rows: int = 1300):

@@ -11,17 +11,14 @@ timeout-after-accept fault.
 
 from __future__ import annotations
 
-import asyncio
 import time
-import logging
 
 import ccxt.async_support as ccxt
-import pandas as pd
 import pytest
 
-from perpbot.data import load_candles, load_funding
 from perpbot.devtools.binance_sim import BinanceSim
 from perpbot.sim.accounting import liquidation_price
+from _sim_fixtures import assert_auth_refusals, drive_client, funding_time, sim_module_fixtures
 
 SYM = "SOL/USDT:USDT"
 N_ROWS = 1400
@@ -29,43 +26,14 @@ START = 1000        # 2025-04-10 11:20 UTC: the next funding (16:00) is 56 candl
 TAKER = 0.0005
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_ccxt():
-    loggers = [logging.getLogger(n) for n in ("ccxt", "aiohttp", "asyncio")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    yield
-    for lg, lv in zip(loggers, levels):
-        lg.setLevel(lv)
-
-
-@pytest.fixture(scope="module")
-def data(sol5m_path, sol_funding_path, sol_mark8h_path):
-    return (load_candles(sol5m_path).iloc[:N_ROWS].reset_index(drop=True), load_funding(sol_funding_path),
-            load_candles(sol_mark8h_path))
-
-
-@pytest.fixture
-def sim(data):
-    s = BinanceSim(candles=data[0], funding=data[1], mark=data[2], start_bar=START)
-    s.start()
-    yield s
-    s.stop()
+_quiet, data, sim = sim_module_fixtures(BinanceSim, N_ROWS, START)
 
 
 def drive(sim, body, **config):
     """Run ``await body(ex)`` with a real ccxt binanceusdm client pointed at ``sim``."""
-    async def main():
-        ex = ccxt.binanceusdm({"apiKey": sim.api_key, "secret": sim.api_secret, "enableRateLimit": False,
-                               "options": {"defaultType": "swap"}, **config})
-        sim.point(ex)
-        try:
-            await ex.load_markets()
-            return await body(ex)
-        finally:
-            await ex.close()
-    return asyncio.run(main())
+    return drive_client(sim, lambda: ccxt.binanceusdm({"apiKey": sim.api_key, "secret": sim.api_secret,
+                                                       "enableRateLimit": False,
+                                                       "options": {"defaultType": "swap"}, **config}), body)
 
 
 async def isolated_long(ex, qty=2, cid=None):
@@ -203,28 +171,13 @@ def test_reduce_only_rule_cancel_and_trailing(sim):
 
 
 def test_auth_refusals(sim):
-    async def fetch_balance(ex):
-        return await ex.fetch_balance()
-
-    with pytest.raises(ccxt.AuthenticationError):
-        drive(sim, fetch_balance, secret="not-the-secret")
-    with pytest.raises(ccxt.AuthenticationError):
-        drive(sim, fetch_balance, apiKey="not-the-key")
-    sim.faults.clock_skew(120_000)  # the venue's clock 2 min ahead: the request is older than recvWindow
-    try:
-        with pytest.raises(ccxt.InvalidNonce):
-            drive(sim, fetch_balance)
-    finally:
-        sim.faults.clear()
-    assert drive(sim, fetch_balance)["USDT"]["total"] == 1000.0
+    assert_auth_refusals(drive, sim, [({"secret": "not-the-secret"}, ccxt.AuthenticationError, None),
+                                      ({"apiKey": "not-the-key"}, ccxt.AuthenticationError, None)],
+                         (ccxt.InvalidNonce, None))  # older than recvWindow
 
 
 def test_funding_fee_income(sim, data):
-    candles, funding, mark = data
-    t16 = candles["timestamp"].iloc[START - 1].normalize() + pd.Timedelta(hours=16)
-    k = int((candles["timestamp"] == t16).to_numpy().argmax())
-    rate = float(funding.loc[funding["timestamp"] == t16, "funding_rate"].iloc[0])
-    mk = float(mark.loc[mark["timestamp"] == t16, "open"].iloc[0])
+    t16, k, rate, mk = funding_time(data, START)
     drive(sim, isolated_long)
     sim.advance(k - START + 1)
     assert sim.engine.position is not None

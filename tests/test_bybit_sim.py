@@ -12,17 +12,15 @@ reduce-only rule, auth (bad key, bad signature, stale timestamp) and the timeout
 
 from __future__ import annotations
 
-import asyncio
-import logging
 import time
 
 import ccxt.async_support as ccxt
 import pytest
 
-from perpbot.data import load_candles, load_funding
 from perpbot.devtools.bybit_sim import BybitSim
 from perpbot.exchange import bybit as venue
 from perpbot.sim.accounting import liquidation_price
+from _sim_fixtures import assert_auth_refusals, drive_client, sim_module_fixtures
 
 SYM = "SOL/USDT:USDT"
 N_ROWS = 1400
@@ -30,43 +28,15 @@ START = 1000
 TAKER = 0.00055
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_ccxt():
-    loggers = [logging.getLogger(n) for n in ("ccxt", "aiohttp", "asyncio")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    yield
-    for lg, lv in zip(loggers, levels):
-        lg.setLevel(lv)
-
-
-@pytest.fixture(scope="module")
-def data(sol5m_path, sol_funding_path, sol_mark8h_path):
-    return (load_candles(sol5m_path).iloc[:N_ROWS].reset_index(drop=True), load_funding(sol_funding_path),
-            load_candles(sol_mark8h_path))
-
-
-@pytest.fixture
-def sim(data):
-    s = BybitSim(candles=data[0], funding=data[1], mark=data[2], start_bar=START)
-    s.start()
-    yield s
-    s.stop()
+_quiet, data, sim = sim_module_fixtures(BybitSim, N_ROWS, START)
 
 
 def drive(sim, body, **config):
     """Run ``await body(ex)`` with a real ccxt bybit client (perpbot's options) pointed at ``sim``."""
-    async def main():
-        ex = ccxt.bybit({"apiKey": sim.api_key, "secret": sim.api_secret, "enableRateLimit": False,
-                         "options": {"defaultType": "swap", **venue.CCXT_OPTIONS}, **config})
-        sim.point(ex)
-        try:
-            await ex.load_markets()
-            return await body(ex)
-        finally:
-            await ex.close()
-    return asyncio.run(main())
+    return drive_client(sim, lambda: ccxt.bybit({"apiKey": sim.api_key, "secret": sim.api_secret,
+                                                 "enableRateLimit": False,
+                                                 "options": {"defaultType": "swap", **venue.CCXT_OPTIONS},
+                                                 **config}), body)
 
 
 def test_markets_candles_settings_and_balance(sim, data):
@@ -185,20 +155,9 @@ def test_protection_orders_reduce_only_rule_and_the_pair_cancelled_together(sim)
 
 
 def test_auth_refusals(sim):
-    async def fetch_balance(ex):
-        return await ex.fetch_balance()
-
-    with pytest.raises(ccxt.AuthenticationError, match="10004"):
-        drive(sim, fetch_balance, secret="not-the-secret")
-    with pytest.raises(ccxt.AuthenticationError, match="10003"):
-        drive(sim, fetch_balance, apiKey="not-the-key")
-    sim.faults.clock_skew(120_000)  # the venue's clock 2 min ahead: the request is older than recv_window
-    try:
-        with pytest.raises(ccxt.InvalidNonce, match="10002"):
-            drive(sim, fetch_balance)
-    finally:
-        sim.faults.clear()
-    assert drive(sim, fetch_balance)["USDT"]["total"] == 1000.0
+    assert_auth_refusals(drive, sim, [({"secret": "not-the-secret"}, ccxt.AuthenticationError, "10004"),
+                                      ({"apiKey": "not-the-key"}, ccxt.AuthenticationError, "10003")],
+                         (ccxt.InvalidNonce, "10002"))  # older than recv_window
 
 
 def test_timeout_after_accept_on_order_placement(sim):

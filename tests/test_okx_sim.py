@@ -12,17 +12,14 @@ timeout-after-accept fault.
 
 from __future__ import annotations
 
-import asyncio
 import time
 
 import ccxt.async_support as ccxt
-import pandas as pd
 import pytest
 
-from perpbot.data import load_candles, load_funding
 from perpbot.devtools.okx_sim import OkxSim
 from perpbot.sim.accounting import liquidation_price
-from _sim_fixtures import quiet_loggers
+from _sim_fixtures import assert_auth_refusals, drive_client, funding_time, sim_module_fixtures
 
 SYM = "SOL/USDT:USDT"
 N_ROWS = 1400
@@ -31,40 +28,20 @@ TAKER = 0.0005
 ALGOS = {"trigger": True, "ordType": "conditional,oco"}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet():
-    with quiet_loggers("ccxt", "aiohttp", "asyncio"):
-        yield
+_quiet, data, sim = sim_module_fixtures(OkxSim, N_ROWS, START)
 
 
-@pytest.fixture(scope="module")
-def data(sol5m_path, sol_funding_path, sol_mark8h_path):
-    return (load_candles(sol5m_path).iloc[:N_ROWS].reset_index(drop=True), load_funding(sol_funding_path),
-            load_candles(sol_mark8h_path))
-
-
-@pytest.fixture
-def sim(data):
-    s = OkxSim(candles=data[0], funding=data[1], mark=data[2], start_bar=START)
-    s.start()
-    yield s
-    s.stop()
+def okx_client(sim, **config):
+    ex = ccxt.okx({"apiKey": sim.api_key, "secret": sim.api_secret, "password": sim.passphrase,
+                   "enableRateLimit": False, "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
+                   **config})
+    ex.set_sandbox_mode(True)
+    return ex
 
 
 def drive(sim, body, **config):
     """Run ``await body(ex)`` with a real ccxt okx client (demo mode) pointed at ``sim``."""
-    async def main():
-        ex = ccxt.okx({"apiKey": sim.api_key, "secret": sim.api_secret, "password": sim.passphrase,
-                       "enableRateLimit": False, "options": {"defaultType": "swap", "fetchMarkets": {"types": ["swap"]}},
-                       **config})
-        ex.set_sandbox_mode(True)
-        sim.point(ex)
-        try:
-            await ex.load_markets()
-            return await body(ex)
-        finally:
-            await ex.close()
-    return asyncio.run(main())
+    return drive_client(sim, lambda: okx_client(sim, **config), body)
 
 
 async def isolated_long(ex, qty=2, cid=None, **params):
@@ -195,30 +172,14 @@ def test_reduce_only_and_algo_rules(sim):
 
 
 def test_auth_refusals(sim):
-    async def fetch_balance(ex):
-        return await ex.fetch_balance()
-
-    with pytest.raises(ccxt.AuthenticationError):
-        drive(sim, fetch_balance, secret="not-the-secret")
-    with pytest.raises(ccxt.AuthenticationError):
-        drive(sim, fetch_balance, apiKey="not-the-key")
-    with pytest.raises(ccxt.AuthenticationError):
-        drive(sim, fetch_balance, password="not-the-passphrase")
-    sim.faults.clock_skew(120_000)  # the venue's clock 2 min ahead: the request's timestamp is stale
-    try:
-        with pytest.raises(ccxt.InvalidNonce):
-            drive(sim, fetch_balance)
-    finally:
-        sim.faults.clear()
-    assert drive(sim, fetch_balance)["USDT"]["total"] == 1000.0
+    assert_auth_refusals(drive, sim, [({"secret": "not-the-secret"}, ccxt.AuthenticationError, None),
+                                      ({"apiKey": "not-the-key"}, ccxt.AuthenticationError, None),
+                                      ({"password": "not-the-passphrase"}, ccxt.AuthenticationError, None)],
+                         (ccxt.InvalidNonce, None))  # the request's timestamp is stale
 
 
 def test_funding_bills(sim, data):
-    candles, funding, mark = data
-    t16 = candles["timestamp"].iloc[START - 1].normalize() + pd.Timedelta(hours=16)
-    k = int((candles["timestamp"] == t16).to_numpy().argmax())
-    rate = float(funding.loc[funding["timestamp"] == t16, "funding_rate"].iloc[0])
-    mk = float(mark.loc[mark["timestamp"] == t16, "open"].iloc[0])
+    t16, k, rate, mk = funding_time(data, START)
     drive(sim, isolated_long)
     sim.advance(k - START + 1)
     assert sim.engine.position is not None
