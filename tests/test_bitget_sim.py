@@ -15,7 +15,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import math
 import time
 import urllib.error
@@ -28,9 +27,9 @@ import pandas as pd
 import pytest
 
 from perpbot.sim.config import AccountConfig
-from perpbot.data import load_candles, load_funding
 from perpbot.devtools.bitget_sim import BitgetSim
 from perpbot.exchange.simulated import SimulatedExchange
+from _sim_fixtures import running_sim, sim_module_fixtures
 
 SYM = "SOL/USDT:USDT"
 N_ROWS = 3000
@@ -38,33 +37,8 @@ START = 2000
 OPTIONS = {"defaultType": "swap", "uta": False, "fetchMarkets": {"types": ["swap"]}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet_ccxt():
-    """ccxt logs every request at DEBUG; formatting those for pytest's log capture is slow."""
-    loggers = [logging.getLogger(n) for n in ("ccxt", "urllib3", "aiohttp", "asyncio")]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.WARNING)
-    yield
-    for lg, lv in zip(loggers, levels):
-        lg.setLevel(lv)
-
-
-@pytest.fixture(scope="module")
-def data(sol5m_path, sol_funding_path, sol_mark8h_path):
-    candles = load_candles(sol5m_path).iloc[:N_ROWS].reset_index(drop=True)
-    funding = load_funding(sol_funding_path)
-    mark = load_candles(sol_mark8h_path)
-    return candles, funding, mark
-
-
-@pytest.fixture
-def sim(data):
-    candles, funding, mark = data
-    s = BitgetSim(candles=candles, funding=funding, mark=mark, start_bar=START, capital=1000.0)
-    s.start()
-    yield s
-    s.stop()
+# ccxt logs every request at DEBUG; formatting those for pytest's log capture is slow
+_quiet_ccxt, data, sim = sim_module_fixtures(BitgetSim, N_ROWS, START, ("ccxt", "urllib3", "aiohttp", "asyncio"))
 
 
 def client(sim, cls=ccxt.bitget, demo=True):
@@ -215,10 +189,8 @@ def test_tpsl_round_trip_equals_paper_exchange(data, entry_bar, side, reason):
     trade = _paper_trade(data, entry_bar, side, cfg)
     # entry bars chosen so that each trade carries a funding payment (00/08/16 UTC) and ends as named
     assert trade.funding != 0.0 and trade.exit_reason == reason
-    candles, funding, mark = data
-    s = BitgetSim(candles=candles, funding=funding, mark=mark, start_bar=entry_bar, capital=1000.0)
-    s.start()
-    try:
+    candles = data[0]
+    with running_sim(data, entry_bar) as s:
         e = client(s)
         e.load_markets()
         e.set_margin_mode("isolated", SYM)
@@ -256,8 +228,6 @@ def test_tpsl_round_trip_equals_paper_exchange(data, entry_bar, side, reason):
         reason = {"stop_loss": "pos_loss_market", "take_profit": "pos_profit_market"}[trade.exit_reason]
         assert closing["info"]["orderSource"] == reason and closing["reduceOnly"] is True
         assert e.fetch_open_orders(SYM, params={"planType": "profit_loss"}) == []  # plans gone with the position
-    finally:
-        s.stop()
 
 
 def test_duplicate_client_oid_margin_mode_and_rejections(ex, sim):
