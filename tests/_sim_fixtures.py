@@ -117,6 +117,37 @@ def funding_time(data, start: int):
     return t16, k, rate, mk
 
 
+def long_stopped_by_hand(candles, start: int, taker: float, qty: float = 2.0):
+    """A long of ``qty`` bought at the close of candle ``start - 1`` with a stop 1 % below (a take-profit 5 %
+    above, which the data must not reach first), worked out by hand from the candles: (entry price, stop,
+    take-profit, index of the first candle reaching the stop, exit price (a gap below the stop exits at the
+    candle's open), entry fee, exit fee) at the ``taker`` rate."""
+    close = float(candles["close"].iloc[start - 1])
+    stop, tp = round(close * 0.99, 2), round(close * 1.05, 2)
+    k = next(i for i in range(start, len(candles)) if candles["low"].iloc[i] <= stop)
+    assert not (candles["high"].iloc[start:k + 1] >= tp).any()
+    exit_px = min(float(candles["open"].iloc[k]), stop)
+    return close, stop, tp, k, exit_px, qty * close * taker, qty * exit_px * taker
+
+
+def assert_one_funding_payment(drive, sim, data, start: int, open_long, qty: float = 2.0, more=None) -> None:
+    """A long of ``qty`` opened by ``drive(sim, open_long)`` at candle ``start`` and replayed through the funding
+    time of :func:`funding_time` pays it: ccxt ``fetch_funding_history`` gives one row at that time of
+    ``-qty * mark * rate`` USDT; then ``await more(ex, t16, rate)`` (the venue's own checks) on the same client."""
+    t16, k, rate, mk = funding_time(data, start)
+    drive(sim, open_long)
+    sim.advance(k - start + 1)
+    assert sim.engine.position is not None
+
+    async def body(ex):
+        rows = await ex.fetch_funding_history("SOL/USDT:USDT")
+        assert len(rows) == 1 and rows[0]["timestamp"] == int(t16.timestamp() * 1000)
+        assert rows[0]["amount"] == pytest.approx(-qty * mk * rate, abs=1e-12) and rows[0]["code"] == "USDT"
+        if more is not None:
+            await more(ex, t16, rate)
+    drive(sim, body)
+
+
 def two_symbol_data(sol5m_path, sol_funding_path, sol_mark8h_path, data_dir, n_rows: int = 1300):
     """((SOLUSDT 5m candles, funding, 8h mark), (BTCUSDT 5m candles of the same times made from its 1m file,
     funding)): ``n_rows`` real candles each, for a simulator trading both (``tradable=``)."""

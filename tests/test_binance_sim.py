@@ -18,7 +18,9 @@ import pytest
 
 from perpbot.devtools.binance_sim import BinanceSim
 from perpbot.sim.accounting import liquidation_price
-from _sim_fixtures import assert_auth_refusals, drive_client, funding_time, sim_module_fixtures
+from _sim_fixtures import (
+    assert_auth_refusals, assert_one_funding_payment, drive_client, long_stopped_by_hand, sim_module_fixtures,
+)
 
 SYM = "SOL/USDT:USDT"
 N_ROWS = 1400
@@ -71,13 +73,7 @@ def test_markets_candles_settings_and_balance(sim, data):
 
 def test_stop_loss_triggers_take_profit_expires(sim, data):
     c = data[0]
-    close = float(c["close"].iloc[START - 1])
-    stop, tp = round(close * 0.99, 2), round(close * 1.05, 2)
-    # by hand from the candles: the first candle reaching the stop (a gap below it exits at its open)
-    k = next(i for i in range(START, N_ROWS) if c["low"].iloc[i] <= stop)
-    assert not (c["high"].iloc[START:k + 1] >= tp).any()
-    exit_px = min(float(c["open"].iloc[k]), stop)
-    fee_in, fee_out = 2 * close * TAKER, 2 * exit_px * TAKER
+    close, stop, tp, k, exit_px, fee_in, fee_out = long_stopped_by_hand(c, START, TAKER)
 
     async def opened(ex):
         entry = await isolated_long(ex, cid="entry-1")
@@ -177,17 +173,7 @@ def test_auth_refusals(sim):
 
 
 def test_funding_fee_income(sim, data):
-    t16, k, rate, mk = funding_time(data, START)
-    drive(sim, isolated_long)
-    sim.advance(k - START + 1)
-    assert sim.engine.position is not None
-
-    async def body(ex):
-        rows = await ex.fetch_funding_history(SYM)
-        assert len(rows) == 1 and rows[0]["timestamp"] == int(t16.timestamp() * 1000)
-        assert rows[0]["amount"] == pytest.approx(-2 * mk * rate, abs=1e-12)
-        assert rows[0]["code"] == "USDT"
-    drive(sim, body)
+    assert_one_funding_payment(drive, sim, data, START, isolated_long)
 
 
 def test_timeout_after_accept_on_order_placement(sim):

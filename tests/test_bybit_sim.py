@@ -20,7 +20,7 @@ import pytest
 from perpbot.devtools.bybit_sim import BybitSim
 from perpbot.exchange import bybit as venue
 from perpbot.sim.accounting import liquidation_price
-from _sim_fixtures import assert_auth_refusals, drive_client, sim_module_fixtures
+from _sim_fixtures import assert_auth_refusals, drive_client, long_stopped_by_hand, sim_module_fixtures
 
 SYM = "SOL/USDT:USDT"
 N_ROWS = 1400
@@ -71,12 +71,7 @@ def test_markets_candles_settings_and_balance(sim, data):
 
 def test_entry_with_tpsl_the_stop_triggers_and_keeps_its_order_id(sim, data):
     c = data[0]
-    close = float(c["close"].iloc[START - 1])
-    stop, tp = round(close * 0.99, 2), round(close * 1.05, 2)
-    k = next(i for i in range(START, N_ROWS) if c["low"].iloc[i] <= stop)  # by hand: the first candle reaching it
-    assert not (c["high"].iloc[START:k + 1] >= tp).any()
-    exit_px = min(float(c["open"].iloc[k]), stop)  # a gap below the stop exits at the open
-    fee_in, fee_out = 2 * close * TAKER, 2 * exit_px * TAKER
+    close, stop, tp, k, exit_px, fee_in, fee_out = long_stopped_by_hand(c, START, TAKER)
 
     async def opened(ex):
         await ex.set_margin_mode("isolated", SYM)  # leverage: the account's 10

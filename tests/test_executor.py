@@ -29,28 +29,15 @@ from perpbot.exchange.ccxt_adapter import (
 from perpbot.exchange.executor import Executor, LiveStartupError, RetryPolicy
 from perpbot.exchange.reconcile import account_identity, reconcile
 from perpbot.storage.ledger import Ledger
-from _sim_fixtures import quiet_loggers, running_sim, sim_data
+from _sim_fixtures import sim_module_fixtures
 
 SYM = "SOL/USDT:USDT"
 N_ROWS, START = 2600, 2000
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.04, lookup_attempts=2)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _quiet():
-    with quiet_loggers("ccxt", "aiohttp", "asyncio", "perpbot.live"):
-        yield
-
-
-@pytest.fixture(scope="module")
-def data(sol5m_path, sol_funding_path, sol_mark8h_path):
-    return sim_data(sol5m_path, sol_funding_path, sol_mark8h_path, N_ROWS)
-
-
-@pytest.fixture
-def sim(data):
-    with running_sim(data, START) as s:
-        yield s
+_quiet, data, sim = sim_module_fixtures(n_rows=N_ROWS, start=START,
+                                        loggers=("ccxt", "aiohttp", "asyncio", "perpbot.live"))
 
 
 def settings(sim, tmp_path, **kw):

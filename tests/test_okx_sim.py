@@ -19,7 +19,9 @@ import pytest
 
 from perpbot.devtools.okx_sim import OkxSim
 from perpbot.sim.accounting import liquidation_price
-from _sim_fixtures import assert_auth_refusals, drive_client, funding_time, sim_module_fixtures
+from _sim_fixtures import (
+    assert_auth_refusals, assert_one_funding_payment, drive_client, long_stopped_by_hand, sim_module_fixtures,
+)
 
 SYM = "SOL/USDT:USDT"
 N_ROWS = 1400
@@ -80,14 +82,8 @@ def test_instrument_candles_settings_and_balance(sim, data):
 
 def test_entry_with_attached_tpsl_and_the_conditional_stop_triggering(sim, data):
     c = data[0]
-    close = float(c["close"].iloc[START - 1])
-    sl0, tp0 = round(close * 0.98, 2), round(close * 1.05, 2)
-    stop = round(close * 0.99, 2)
-    # by hand from the candles: the first candle reaching the stop (a gap below it exits at its open)
-    k = next(i for i in range(START, N_ROWS) if c["low"].iloc[i] <= stop)
-    assert not (c["high"].iloc[START:k + 1] >= tp0).any()
-    exit_px = min(float(c["open"].iloc[k]), stop)
-    fee_in, fee_out = 2 * close * TAKER, 2 * exit_px * TAKER
+    close, stop, tp0, k, exit_px, fee_in, fee_out = long_stopped_by_hand(c, START, TAKER)
+    sl0 = round(close * 0.98, 2)  # the entry's attached stop, replaced by the conditional one at ``stop``
 
     async def opened(ex):
         attach = {"stopLoss": {"triggerPrice": sl0, "type": "market", "triggerPriceType": "mark"},
@@ -179,18 +175,11 @@ def test_auth_refusals(sim):
 
 
 def test_funding_bills(sim, data):
-    t16, k, rate, mk = funding_time(data, START)
-    drive(sim, isolated_long)
-    sim.advance(k - START + 1)
-    assert sim.engine.position is not None
-
-    async def body(ex):
-        rows = await ex.fetch_funding_history(SYM)
-        assert len(rows) == 1 and rows[0]["timestamp"] == int(t16.timestamp() * 1000)
-        assert rows[0]["amount"] == pytest.approx(-2 * mk * rate, abs=1e-12) and rows[0]["code"] == "USDT"
+    async def rate_history(ex, t16, rate):
         hist = await ex.fetch_funding_rate_history(SYM, None, 3)
         assert hist[-1]["timestamp"] == int(t16.timestamp() * 1000) and hist[-1]["fundingRate"] == rate
-    drive(sim, body)
+
+    assert_one_funding_payment(drive, sim, data, START, isolated_long, more=rate_history)
 
 
 def test_timeout_after_accept_on_order_placement(sim):
