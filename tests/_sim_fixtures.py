@@ -117,6 +117,19 @@ def funding_time(data, start: int):
     return t16, k, rate, mk
 
 
+async def assert_clock_and_last_candles(ex, candles, start: int, since: bool = False) -> None:
+    """The venue's server time is the wall clock (ms), and ccxt ``fetch_ohlcv`` of the simulator's symbol gives
+    the 6 closed candles before row ``start`` of ``candles`` exactly (asked by ``limit`` alone, or with ``since``
+    their first open time)."""
+    before = int(time.time() * 1000)
+    assert before - 1 <= await ex.fetch_time() <= int(time.time() * 1000) + 1  # the venue's wall clock
+    first = int(candles.timestamp.iloc[start - 6].timestamp() * 1000) if since else None
+    rows = await ex.fetch_ohlcv("SOL/USDT:USDT", "5m", first, 6)
+    want = candles.iloc[start - 6:start]
+    assert [r[0] for r in rows] == [int(t.timestamp() * 1000) for t in want["timestamp"]]
+    assert [r[1:] for r in rows] == want[["open", "high", "low", "close", "volume"]].values.tolist()
+
+
 def long_stopped_by_hand(candles, start: int, taker: float, qty: float = 2.0):
     """A long of ``qty`` bought at the close of candle ``start - 1`` with a stop 1 % below (a take-profit 5 %
     above, which the data must not reach first), worked out by hand from the candles: (entry price, stop,

@@ -11,15 +11,14 @@ timeout-after-accept fault.
 
 from __future__ import annotations
 
-import time
-
 import ccxt.async_support as ccxt
 import pytest
 
 from perpbot.devtools.binance_sim import BinanceSim
 from perpbot.sim.accounting import liquidation_price
 from _sim_fixtures import (
-    assert_auth_refusals, assert_one_funding_payment, drive_client, long_stopped_by_hand, sim_module_fixtures,
+    assert_auth_refusals, assert_clock_and_last_candles, assert_one_funding_payment, drive_client,
+    long_stopped_by_hand, sim_module_fixtures,
 )
 
 SYM = "SOL/USDT:USDT"
@@ -54,12 +53,7 @@ def test_markets_candles_settings_and_balance(sim, data):
         m = ex.market(SYM)
         assert (m["precision"]["amount"], m["precision"]["price"]) == (1.0, 0.01)
         assert (m["limits"]["amount"]["min"], m["limits"]["cost"]["min"]) == (1.0, 5.0)
-        before = int(time.time() * 1000)
-        assert before - 1 <= await ex.fetch_time() <= int(time.time() * 1000) + 1  # the venue's wall clock
-        rows = await ex.fetch_ohlcv(SYM, "5m", limit=6)
-        want = candles.iloc[START - 6:START]
-        assert [r[0] for r in rows] == [int(t.timestamp() * 1000) for t in want["timestamp"]]
-        assert [r[1:] for r in rows] == want[["open", "high", "low", "close", "volume"]].values.tolist()
+        await assert_clock_and_last_candles(ex, candles, START)
         await ex.set_margin_mode("isolated", SYM)
         with pytest.raises(ccxt.MarginModeAlreadySet):
             await ex.set_margin_mode("isolated", SYM)

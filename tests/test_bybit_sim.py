@@ -12,15 +12,15 @@ reduce-only rule, auth (bad key, bad signature, stale timestamp) and the timeout
 
 from __future__ import annotations
 
-import time
-
 import ccxt.async_support as ccxt
 import pytest
 
 from perpbot.devtools.bybit_sim import BybitSim
 from perpbot.exchange import bybit as venue
 from perpbot.sim.accounting import liquidation_price
-from _sim_fixtures import assert_auth_refusals, drive_client, long_stopped_by_hand, sim_module_fixtures
+from _sim_fixtures import (
+    assert_auth_refusals, assert_clock_and_last_candles, drive_client, long_stopped_by_hand, sim_module_fixtures,
+)
 
 SYM = "SOL/USDT:USDT"
 N_ROWS = 1400
@@ -46,12 +46,7 @@ def test_markets_candles_settings_and_balance(sim, data):
         m = ex.market(SYM)
         assert (m["precision"]["amount"], m["precision"]["price"], m["contractSize"]) == (0.1, 0.01, 1.0)
         assert (m["limits"]["amount"]["min"], m["limits"]["leverage"]["max"]) == (0.1, 100.0)
-        before = int(time.time() * 1000)
-        assert before - 1 <= await ex.fetch_time() <= int(time.time() * 1000) + 1  # the venue's wall clock
-        rows = await ex.fetch_ohlcv(SYM, "5m", limit=6)
-        want = candles.iloc[START - 6:START]
-        assert [r[0] for r in rows] == [int(t.timestamp() * 1000) for t in want["timestamp"]]
-        assert [r[1:] for r in rows] == want[["open", "high", "low", "close", "volume"]].values.tolist()
+        await assert_clock_and_last_candles(ex, candles, START)
         with pytest.raises(ccxt.BadRequest, match="isolated margin only"):  # the account starts in cross margin
             await ex.create_order(SYM, "market", "buy", 1, None)
         await ex.set_margin_mode("isolated", SYM)

@@ -12,15 +12,14 @@ timeout-after-accept fault.
 
 from __future__ import annotations
 
-import time
-
 import ccxt.async_support as ccxt
 import pytest
 
 from perpbot.devtools.okx_sim import OkxSim
 from perpbot.sim.accounting import liquidation_price
 from _sim_fixtures import (
-    assert_auth_refusals, assert_one_funding_payment, drive_client, long_stopped_by_hand, sim_module_fixtures,
+    assert_auth_refusals, assert_clock_and_last_candles, assert_one_funding_payment, drive_client,
+    long_stopped_by_hand, sim_module_fixtures,
 )
 
 SYM = "SOL/USDT:USDT"
@@ -60,12 +59,7 @@ def test_instrument_candles_settings_and_balance(sim, data):
         assert (m["id"], m["contractSize"], m["linear"], m["settle"]) == ("SOL-USDT-SWAP", 1.0, True, "USDT")
         assert (m["precision"]["amount"], m["precision"]["price"], m["limits"]["amount"]["min"]) == (0.01, 0.01, 0.01)
         assert (m["taker"], m["maker"], m["limits"]["leverage"]["max"]) == (0.0005, 0.0002, 50)
-        before = int(time.time() * 1000)
-        assert before - 1 <= await ex.fetch_time() <= int(time.time() * 1000) + 1  # the venue's wall clock
-        rows = await ex.fetch_ohlcv(SYM, "5m", int(candles.timestamp.iloc[START - 6].timestamp() * 1000), 6)
-        want = candles.iloc[START - 6:START]
-        assert [r[0] for r in rows] == [int(t.timestamp() * 1000) for t in want["timestamp"]]
-        assert [r[1:] for r in rows] == want[["open", "high", "low", "close", "volume"]].values.tolist()
+        await assert_clock_and_last_candles(ex, candles, START, since=True)
         assert len(await ex.fetch_ohlcv(SYM, "5m", int(candles.timestamp.iloc[START - 1].timestamp() * 1000), 5)) == 1
         await ex.set_margin_mode("isolated", SYM, {"lever": 7})  # OKX: set-leverage with mgnMode
         assert (await ex.fetch_position_mode(SYM))["hedged"] is False
