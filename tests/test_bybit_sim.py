@@ -76,6 +76,7 @@ def test_entry_with_tpsl_the_stop_triggers_and_keeps_its_order_id(sim, data):
         assert entry["fee"]["cost"] == pytest.approx(fee_in, abs=1e-12)
         assert (entry["info"]["stopLoss"], entry["info"]["takeProfit"], entry["info"]["tpslMode"]) == (
             str(stop), str(tp), "Full")
+        assert (entry["info"]["slTriggerBy"], entry["info"]["tpTriggerBy"]) == ("MarkPrice", "MarkPrice")
         trades = await ex.fetch_my_trades(SYM)
         assert (trades[0]["order"], trades[0]["price"]) == (sent["id"], close)
         assert trades[0]["fee"]["cost"] == pytest.approx(fee_in, abs=1e-12)

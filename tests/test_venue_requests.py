@@ -147,7 +147,8 @@ def test_startup_with_an_open_position_sets_only_the_leverage(tmp_path, known):
 # ---- entry with stop-loss / take-profit ----------------------------------------------------------
 ENTRY = {
     "bybit": {"symbol": "SOLUSDT", "side": "Buy", "orderType": "Market", "orderLinkId": "pb0-100-0",
-              "category": "linear", "qty": "2", "stopLoss": "140", "takeProfit": "160"},
+              "category": "linear", "qty": "2", "stopLoss": "140", "takeProfit": "160", "slTriggerBy": "MarkPrice",
+              "tpTriggerBy": "MarkPrice"},
     "okx": [{"instId": "SOL-USDT-SWAP", "side": "buy", "ordType": "market", "sz": "2", "tdMode": "isolated",
              "attachAlgoOrds": [{"slTriggerPx": "140", "slOrdPx": "-1", "slTriggerPxType": "mark",
                                  "tpTriggerPx": "160", "tpOrdPx": "-1", "tpTriggerPxType": "mark"}],

@@ -73,11 +73,13 @@ def leverage_params(leverage: int) -> list[dict]:
 
 
 def entry_params(cid: str, stop_loss: float | None, take_profit: float | None, leverage: int) -> dict:
+    """The entry's stop-loss / take-profit (``tpslMode`` Full, position-wide) trigger on the mark price, as
+    perpbot's own stops do (:func:`protection_params`); ccxt's default would be the last price."""
     params: dict = {"clientOrderId": client_order_id(cid)}
     if stop_loss is not None:
-        params["stopLoss"] = {"triggerPrice": stop_loss}
+        params.update(stopLoss={"triggerPrice": stop_loss}, slTriggerBy="MarkPrice")
     if take_profit is not None:
-        params["takeProfit"] = {"triggerPrice": take_profit}
+        params.update(takeProfit={"triggerPrice": take_profit}, tpTriggerBy="MarkPrice")
     return params
 
 

@@ -58,7 +58,8 @@ def records(sim, e) -> list[tuple[str, Any, dict]]:
     last = e.market.last
     out: list[tuple[str, Any, dict]] = [("plan", p, plan_json(p, e.orders.get(p.exec_order_id), sim.links, last))
                                            for p in e.plans.values()]
-    out += [("order", o, order_json(o, sim.links, last)) for o in e.orders.values() if o.order_id not in execs]
+    out += [("order", o, order_json(o, sim.links, last, sim.tpsl_by.get(o.order_id)))
+            for o in e.orders.values() if o.order_id not in execs]
     return out
 
 
@@ -92,6 +93,9 @@ def create(sim, params):
     if (tp or sl) and (params.get("tpslMode") not in (None, "", "Full") or "Limit" in (
             params.get("tpOrderType"), params.get("slOrderType"))):
         raise bad("the simulator takes tpslMode Full (market TP/SL) only")
+    by = {k: params.get(k) or "LastPrice" for k in ("tpTriggerBy", "slTriggerBy")}
+    if any(v not in TRIGGER_BY for v in by.values()):
+        raise bad("tpTriggerBy / slTriggerBy: LastPrice, MarkPrice or IndexPrice")
     tif = params.get("timeInForce") or ("IOC" if otype == "Market" else "GTC")
     if tif not in TIF:
         raise bad("timeInForce invalid")
@@ -102,6 +106,8 @@ def create(sim, params):
         marginMode="isolated", presetStopSurplusPrice=tp, presetStopLossPrice=sl))
     if link is not None:
         sim.links.add(order.client_oid)
+    if tp or sl:
+        sim.tpsl_by[order.order_id] = by
     return {"orderId": order.order_id, "orderLinkId": link or ""}
 
 

@@ -52,6 +52,7 @@ class BybitSim(ProtocolFacade):
 
     def _setup(self) -> None:
         self.links: set[str] = set()
+        self.tpsl_by: dict[str, dict] = {}  # order id -> {"tpTriggerBy", "slTriggerBy"} its entry asked for
 
     def contract_spec(self, symbol: str) -> dict | None:
         return engine_spec(symbol)

@@ -65,8 +65,9 @@ def _base(symbol: str, order_id: str, link: str, side: str) -> dict:
             "slippageTolerance": "0", "parentOrderLinkId": ""}
 
 
-def order_json(order: Order, links: set, last: float) -> dict:
-    """An ordinary (market / limit) order; ``links``: the engine client ids the user gave."""
+def order_json(order: Order, links: set, last: float, by: dict | None = None) -> dict:
+    """An ordinary (market / limit) order; ``links``: the engine client ids the user gave; ``by``: the
+    ``tpTriggerBy`` / ``slTriggerBy`` its entry asked for (default LastPrice, as Bybit)."""
     tpsl = order.preset_tp is not None or order.preset_sl is not None
     liq = order.source == "liquidation"
     row = _base(order.symbol, order.order_id, order.client_oid if order.client_oid in links else "", order.side)
@@ -78,8 +79,9 @@ def order_json(order: Order, links: set, last: float) -> dict:
         **_fill_fields(order), "timeInForce": "IOC" if order.order_type == "market" else TIF[order.force],
         "orderType": order.order_type.capitalize(), "stopOrderType": "", "triggerPrice": "", "triggerDirection": 0,
         "triggerBy": "", "takeProfit": _s(order.preset_tp), "stopLoss": _s(order.preset_sl),
-        "tpslMode": "Full" if tpsl else "", "tpTriggerBy": "LastPrice" if order.preset_tp else "",
-        "slTriggerBy": "LastPrice" if order.preset_sl else "", "lastPriceOnCreated": num(last),
+        "tpslMode": "Full" if tpsl else "",
+        "tpTriggerBy": (by or {}).get("tpTriggerBy", "LastPrice") if order.preset_tp else "",
+        "slTriggerBy": (by or {}).get("slTriggerBy", "LastPrice") if order.preset_sl else "", "lastPriceOnCreated": num(last),
         "reduceOnly": order.reduce_only, "marketUnit": "", "createdTime": str(order.c_time),
         "updatedTime": str(order.u_time or order.c_time)})
     return row
