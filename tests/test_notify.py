@@ -272,7 +272,9 @@ def test_hanging_telegram_never_delays_the_loop(tmp_path, fake, candles):
                 t0 = time.perf_counter()
                 bot.on_candle(r.timestamp, r.open, r.high, r.low, r.close, r.volume)
                 times.append(time.perf_counter() - t0)
-        # the loop is done while the first message is still hanging and the rest wait behind it
+        # the loop is done while the first message is still hanging and the rest wait behind it (the dispatcher
+        # drains the bus in batches: the last events are queued once it has taken them)
+        assert notifier.wait_dispatched(5.0)
         entries = len(watched.exchange.result().trades) * 2
         assert entries >= 10 and fake.hanging == 1 and notifier.pending >= entries - 1
         assert notifier.stats["sent"] == 0 and len(fake.sent_to(CHAT)) == 0

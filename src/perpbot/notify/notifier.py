@@ -130,11 +130,19 @@ class Notifier:
 
     def wait_idle(self, timeout: float = 10.0) -> bool:
         """Wait until every event published so far is handled and every message sent or given up."""
+        return self._wait(timeout, sent=True)
+
+    def wait_dispatched(self, timeout: float = 10.0) -> bool:
+        """Wait until every event published so far is handled: its messages queued (:attr:`pending`), not
+        necessarily sent. False when ``timeout`` (s) passed first."""
+        return self._wait(timeout, sent=False)
+
+    def _wait(self, timeout: float, sent: bool) -> bool:
         deadline = time.monotonic() + timeout
         with self._cond:
             while self._sub is not None and not self._stop.is_set():
                 last = self.ctx.control.events.recent(1)
-                if self._pending == 0 and (not last or self._handled_seq >= last[-1].seq):
+                if (self._pending == 0 or not sent) and (not last or self._handled_seq >= last[-1].seq):
                     return True
                 left = deadline - time.monotonic()
                 if left <= 0:
