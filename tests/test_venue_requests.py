@@ -319,3 +319,11 @@ def test_timeout_of_an_order_the_venue_does_not_have_is_resent_once_with_the_sam
     assert [(r.method, r.path) for r in seen] == [CREATE[venue], *lookups, CREATE[venue]]
     assert params(venue, seen[0]) == params(venue, seen[-1]) == EXIT[venue]
     assert res.ok and res.attempts == 2
+
+
+def test_open_orders_of_a_venue_whose_stops_are_not_read_asks_for_the_normal_orders_only(tmp_path):
+    """MEXC is not a live venue (its TP/SL orders cannot be read through ccxt): ``perpbot status`` lists its
+    open orders and asks for no trigger / plan orders, which would be MEXC's plan-order service."""
+    (normal, plans), stub = drive("mexc", tmp_path, lambda exe, stub: exe.open_orders())
+    asked = [r.path for r in private(stub, "mexc", "GET")]
+    assert plans == [] and any("open_orders" in p for p in asked) and not any("planorder" in p for p in asked)

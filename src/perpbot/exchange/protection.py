@@ -46,8 +46,9 @@ class VenueProtection:
         def round_price(self, price: float) -> float: ...
 
     def kind_of(self, order: dict) -> str | None:
-        """"stop_loss" | "take_profit" | "trailing_stop" of a protection order (ccxt order), else None."""
-        return venue_params.protection_kind(self.ex.id, order)
+        """"stop_loss" | "take_profit" | "trailing_stop" of a protection order (ccxt order), else None (also on a
+        venue the live bot does not trade: :data:`~perpbot.exchange.venue_params.LIVE_VENUES`)."""
+        return venue_params.protection_kind(self.ex.id, order) if self.ex.id in venue_params.LIVE_VENUES else None
 
     async def protect(self, side: int, qty: float, *, stop_loss: float | None, take_profit: float | None,
                       bar: int, trade_no: int | None = None) -> list[OrderResult]:
@@ -111,11 +112,15 @@ class VenueProtection:
     async def open_orders(self) -> tuple[list[dict], list[dict]]:
         """(open normal orders, open protection orders) of the symbol (clock re-synced once on a
         refused timestamp)."""
+        if self.ex.id not in venue_params.LIVE_VENUES:  # e.g. ``perpbot status`` on MEXC: its stops are not read
+            return await self._synced(lambda: self.ex.fetch_open_orders(self.symbol)), []
         normal, plans = await self._synced(lambda: asyncio.gather(
             self.ex.fetch_open_orders(self.symbol),
             self.ex.fetch_open_orders(self.symbol, params=venue_params.protection_query(self.ex.id))))
         return normal, plans
 
     async def protection_orders(self) -> list[dict]:
-        """The open protection orders of the symbol (ccxt orders)."""
+        """The open protection orders of the symbol (ccxt orders; none read on a venue outside ``LIVE_VENUES``)."""
+        if self.ex.id not in venue_params.LIVE_VENUES:
+            return []
         return await self.ex.fetch_open_orders(self.symbol, params=venue_params.protection_query(self.ex.id))
