@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 
 from fake_venues import _binance_info, _okx_instrument
+from perpbot.devtools.bybit_sim.info import instrument as bybit_instrument
 
 SYMBOL = "SOL/USDT:USDT"
 NOW_MS = 1_764_633_600_000  # 2025-12-02 00:00 UTC, the ``time`` of answers
@@ -34,15 +35,7 @@ BINANCE = {
         "bidNotional": "0", "askNotional": "0", "updateTime": NOW_MS}],
 }
 
-BYBIT_INSTRUMENT = {
-    "symbol": "SOLUSDT", "contractType": "LinearPerpetual", "status": "Trading", "baseCoin": "SOL", "quoteCoin": "USDT",
-    "launchTime": "1635724800000", "deliveryTime": "0", "deliveryFeeRate": "", "priceScale": "3",
-    "leverageFilter": {"minLeverage": "1", "maxLeverage": "100.00", "leverageStep": "0.01"},
-    "priceFilter": {"minPrice": "0.010", "maxPrice": "19999.980", "tickSize": "0.010"},
-    "lotSizeFilter": {"maxOrderQty": "79770.0", "minOrderQty": "0.1", "qtyStep": "0.1", "postOnlyMaxOrderQty": "79770.0",
-                      "maxMktOrderQty": "16300.0", "minNotionalValue": "5"},
-    "unifiedMarginTrade": True, "fundingInterval": 480, "settleCoin": "USDT", "copyTrading": "both",
-    "upperFundingRate": "0.02", "lowerFundingRate": "-0.02"}
+BYBIT_INSTRUMENT = bybit_instrument("SOLUSDT")  # the one copy lives in the Bybit simulator
 
 
 def bybit_ok(result) -> dict:

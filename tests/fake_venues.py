@@ -17,6 +17,7 @@ from urllib.parse import parse_qs, urlparse
 import ccxt
 
 from perpbot.devtools.binance_sim.info import exchange_info
+from perpbot.devtools.okx_sim.info import instrument as okx_instrument
 
 
 def _binance_info() -> dict:
@@ -25,11 +26,8 @@ def _binance_info() -> dict:
 
 
 def _okx_instrument() -> dict:
-    return {"instType": "SWAP", "instId": "SOL-USDT-SWAP", "uly": "SOL-USDT", "instFamily": "SOL-USDT",
-            "baseCcy": "", "quoteCcy": "", "settleCcy": "USDT", "ctVal": "1", "ctMult": "1", "ctValCcy": "SOL",
-            "ctType": "linear", "lotSz": "0.01", "tickSz": "0.01", "minSz": "0.01", "state": "live",
-            "listTime": "1611916828000", "expTime": "", "lever": "50", "maxMktSz": "10000", "maxLmtSz": "100000",
-            "alias": "", "optType": "", "stk": "", "category": "1", "ruleType": "normal"}
+    """OKX's SOL-USDT-SWAP instruments row: the one copy lives in the OKX simulator."""
+    return okx_instrument("SOLUSDT")
 
 
 class FakeVenue:
