@@ -55,7 +55,7 @@ class VenueProtection:
         """Place stop-loss / take-profit orders for the open ``side`` position (``qty`` base); a new
         one replaces an older one of its kind, which stays in force until the new one is accepted
         (the position is never without its stop)."""
-        out = []
+        out, placed = [], {}
         close_side = "sell" if side > 0 else "buy"
         for kind, level, otype in (("stop_loss", stop_loss, "stop"), ("take_profit", take_profit, "take_profit")):
             if level is None or not math.isfinite(level):
@@ -68,13 +68,17 @@ class VenueProtection:
             res = await self._submit(cid, call, "place-tpsl-order", kind, plan=True)
             out.append(self._settle(res, bar))
             if res.ok:
-                await self._cancel_older(kind, res.exchange_id, side)
+                placed[kind] = res.exchange_id
+        if placed:
+            await self._cancel_older(placed, close_side)
         return out
 
-    async def _cancel_older(self, kind: str, keep_id: str | None, side: int) -> None:
-        close_side = "sell" if side > 0 else "buy"
-        for p in (await self.open_orders())[1]:
-            if self.kind_of(p) == kind and p.get("id") != keep_id and p.get("side") in (None, close_side):
+    async def _cancel_older(self, placed: dict[str, str | None], close_side: str) -> None:
+        """Cancel the protection orders of each kind in ``placed`` (kind -> the new order's id) but the new one
+        (one listing for both kinds)."""
+        for p in await self.protection_orders():
+            kind = self.kind_of(p)
+            if kind in placed and p.get("id") != placed[kind] and p.get("side") in (None, close_side):
                 await self.cancel(p, plan=True)
 
     async def trailing_stop(self, side: int, qty: float, activation: float, rate: float, *, bar: int,
@@ -114,13 +118,15 @@ class VenueProtection:
         refused timestamp)."""
         if self.ex.id not in venue_params.LIVE_VENUES:  # e.g. ``perpbot status`` on MEXC: its stops are not read
             return await self._synced(lambda: self.ex.fetch_open_orders(self.symbol)), []
-        normal, plans = await self._synced(lambda: asyncio.gather(
-            self.ex.fetch_open_orders(self.symbol),
-            self.ex.fetch_open_orders(self.symbol, params=venue_params.protection_query(self.ex.id))))
+        normal, plans = await self._synced(lambda: asyncio.gather(self.ex.fetch_open_orders(self.symbol),
+                                                                  self._fetch_protection()))
         return normal, plans
 
     async def protection_orders(self) -> list[dict]:
         """The open protection orders of the symbol (ccxt orders; none read on a venue outside ``LIVE_VENUES``)."""
         if self.ex.id not in venue_params.LIVE_VENUES:
             return []
-        return await self.ex.fetch_open_orders(self.symbol, params=venue_params.protection_query(self.ex.id))
+        return await self._synced(self._fetch_protection)
+
+    def _fetch_protection(self) -> Awaitable[list[dict]]:
+        return self.ex.fetch_open_orders(self.symbol, params=venue_params.protection_query(self.ex.id))
