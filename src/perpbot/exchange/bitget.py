@@ -23,13 +23,9 @@ CCXT_OPTIONS = {"uta": False, "fetchMarkets": {"types": ["swap"]}}
 #: Plan types of position protection: stop side (incl. trailing stops) and take-profit side.
 LOSS_PLANS = ("pos_loss", "loss_plan", "moving_plan", "track_plan")
 PROFIT_PLANS = ("pos_profit", "profit_plan")
-STOP_LOSS_PLAN = "pos_loss"
-TAKE_PROFIT_PLAN = "pos_profit"
 TRAILING_PLAN = "moving_plan"
-#: ``params`` of ``fetch_open_orders`` listing the stop-loss / take-profit plan orders.
-PLAN_ORDERS_QUERY = {"planType": "profit_loss"}
 
-#: ``info.planType`` of a triggered plan's market order -> exit reason (:class:`perpbot.types.ExitReason` label).
+#: ``info.orderSource`` of a triggered plan's market order -> exit reason (:class:`perpbot.types.ExitReason` label).
 EXIT_REASONS = {"pos_loss_market": ExitReason.STOP_LOSS.label, "loss_plan_market": ExitReason.STOP_LOSS.label,
                 "moving_plan_market": ExitReason.TRAILING_STOP.label, "track_plan_market": ExitReason.TRAILING_STOP.label,
                 "pos_profit_market": ExitReason.TAKE_PROFIT.label, "profit_plan_market": ExitReason.TAKE_PROFIT.label}
@@ -60,7 +56,7 @@ CAPABILITIES = VenueCapabilities(preset_tpsl_at_entry=True, plan_orders=True, tr
 DUPLICATE_CODES = ("40786",)
 MARGIN_LOCKED_CODES = ("45117", "40920")
 #: ``params`` of ``fetch_open_orders`` listing the protection (plan) orders.
-PROTECTION_QUERY = PLAN_ORDERS_QUERY
+PROTECTION_QUERY = {"planType": "profit_loss"}  # the stop-loss / take-profit plan orders (incl. trailing)
 
 
 def protection_kind(order: dict) -> str | None:
